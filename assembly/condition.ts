@@ -1,0 +1,146 @@
+// Sensing stage: raw ADC counts -> engineering units -> median-of-3 spike
+// rejection -> per-sensor checks (stale, range, rate/spike, stuck) -> vote of
+// the trusted sensors (mid-value select, disagreement check) -> range clamp
+// -> first-order low-pass.
+
+import { p, P_N_SENSORS, P_ADC_MIN, P_ADC_MAX, P_S0_SCALE, P_RANGE_MIN, P_RANGE_MAX,
+  P_MEDIAN3, P_SPIKE_THR, P_SPIKE_COUNT, P_STUCK_BAND, P_DISAGREE_THR, P_LPF_TAU } from "./params";
+import { sat, abs_q16, sub_q16, median3, clamp_i32, mul_q16_q32 } from "./fixed";
+import { SENSORS_MAX, M_SENS_STALE, M_SENS_RANGE, M_SENS_SPIKE, M_SENS_STUCK, M_SENS_DISAGREE } from "./monitor/ids";
+import { debounce, is_active, sensor_slot } from "./monitor/debounce";
+import { rate_step, lpf_a } from "./levels";
+import { SAMPLE_NONE } from "./state";
+import { count, C_SPIKES_REJECTED, C_INVALID_SAMPLES } from "./events";
+
+// Per-sensor state, SENSORS_MAX i32 each.
+const LAST_RAW = memory.data(SENSORS_MAX << 2);
+const H1 = memory.data(SENSORS_MAX << 2);      // previous engineering value
+const H2 = memory.data(SENSORS_MAX << 2);      // the one before
+const VALUE = memory.data(SENSORS_MAX << 2);   // conditioned value (after median)
+const SPIKES = memory.data(SENSORS_MAX << 2);  // spike history, one bit per sample, 16 samples
+const SEEN = memory.data(SENSORS_MAX << 2);    // samples seen (saturating at 3)
+
+export let trusted_mask: i32 = 0;
+let filtered_q16: i32 = 0;
+let filter_primed = false;
+
+@inline function get(base: usize, i: i32): i32 { return load<i32>(base + (<usize>i << 2)); }
+@inline function put(base: usize, i: i32, v: i32): void { store<i32>(base + (<usize>i << 2), v); }
+
+export function condition_reset(): void {
+  memory.fill(LAST_RAW, 0, <usize>(SENSORS_MAX << 2));
+  memory.fill(H1, 0, <usize>(SENSORS_MAX << 2));
+  memory.fill(H2, 0, <usize>(SENSORS_MAX << 2));
+  memory.fill(VALUE, 0, <usize>(SENSORS_MAX << 2));
+  memory.fill(SPIKES, 0, <usize>(SENSORS_MAX << 2));
+  memory.fill(SEEN, 0, <usize>(SENSORS_MAX << 2));
+  trusted_mask = 0;
+  filtered_q16 = 0;
+  filter_primed = false;
+}
+
+// One sensor's sample: conditioning and the per-sensor checks.
+function sense_one(i: i32, raw: i32, level: i32): void {
+  let valid = raw != SAMPLE_NONE && raw >= p(P_ADC_MIN) && raw <= p(P_ADC_MAX);
+  debounce(sensor_slot(M_SENS_STALE, i), M_SENS_STALE, !valid);
+  if (!valid) { count(C_INVALID_SAMPLES); return; }   // other checks hold: no new information
+  let seen = get(SEEN, i);
+  let eng = sat(<i64>raw * <i64>p(P_S0_SCALE + 2 * i) + <i64>p(P_S0_SCALE + 2 * i + 1));
+  let stuck = seen > 0 && abs(<i64>raw - <i64>get(LAST_RAW, i)) <= <i64>p(P_STUCK_BAND);
+  put(LAST_RAW, i, raw);
+  let h1 = seen > 0 ? get(H1, i) : eng;
+  let h2 = seen > 1 ? get(H2, i) : h1;
+  let med = p(P_MEDIAN3) != 0 ? median3(eng, h1, h2) : eng;
+  put(H2, i, h1);
+  put(H1, i, eng);
+  let spike_thr = p(P_SPIKE_THR);
+  let spike = spike_thr > 0 && abs_q16(sub_q16(eng, med)) > spike_thr;
+  if (spike) count(C_SPIKES_REJECTED);
+  let hist = ((get(SPIKES, i) << 1) | (spike ? 1 : 0)) & 0xFFFF;
+  put(SPIKES, i, hist);
+  let step = rate_step(level);
+  let fast = step > 0 && seen > 0 && abs_q16(sub_q16(med, get(VALUE, i))) > step;
+  debounce(sensor_slot(M_SENS_SPIKE, i), M_SENS_SPIKE, fast || <i32>popcnt(hist) >= p(P_SPIKE_COUNT));
+  debounce(sensor_slot(M_SENS_RANGE, i), M_SENS_RANGE, med < p(P_RANGE_MIN) || med > p(P_RANGE_MAX));
+  debounce(sensor_slot(M_SENS_STUCK, i), M_SENS_STUCK, stuck);
+  put(VALUE, i, med);
+  if (seen < 3) put(SEEN, i, seen + 1);
+}
+
+@inline function excluded_by_own_checks(i: i32): bool {
+  return get(SEEN, i) == 0 || is_active(sensor_slot(M_SENS_STALE, i)) || is_active(sensor_slot(M_SENS_RANGE, i))
+    || is_active(sensor_slot(M_SENS_SPIKE, i)) || is_active(sensor_slot(M_SENS_STUCK, i));
+}
+
+// Vote among the sensors that pass their own checks; the disagreement check
+// then removes an outlier. `pred` (the model prediction) arbitrates between
+// two disagreeing sensors. Returns the voted value; trusted_mask says who voted.
+function vote(n: i32, pred: i32): i32 {
+  let cand = 0;
+  for (let i = 0; i < n; i++) if (!excluded_by_own_checks(i)) cand |= 1 << i;
+  let k = <i32>popcnt(cand);
+  let thr = p(P_DISAGREE_THR);
+  let v0 = get(VALUE, 0), v1 = get(VALUE, 1), v2 = get(VALUE, 2);
+  let voted: i32 = 0;
+  if (k == 3) {
+    voted = median3(v0, v1, v2);
+  } else if (k == 2) {
+    let a = (cand & 1) != 0 ? 0 : 1;
+    let b = (cand & 4) != 0 ? 2 : 1;
+    let va = get(VALUE, a), vb = get(VALUE, b);
+    if (thr > 0 && abs_q16(sub_q16(va, vb)) > thr) {
+      voted = abs_q16(sub_q16(va, pred)) <= abs_q16(sub_q16(vb, pred)) ? va : vb;
+    } else {
+      voted = <i32>((<i64>va + <i64>vb) >> 1);
+    }
+  } else if (k == 1) {
+    voted = get(VALUE, (cand & 1) != 0 ? 0 : (cand & 2) != 0 ? 1 : 2);
+  }
+  let mask = 0;
+  for (let i = 0; i < n; i++) {
+    // Disagreement: every sensor that has a value is compared with the vote,
+    // so an excluded sensor comes back once it agrees again.
+    let off = k >= 2 && thr > 0 && get(SEEN, i) > 0 && abs_q16(sub_q16(get(VALUE, i), voted)) > thr;
+    let dis = debounce(sensor_slot(M_SENS_DISAGREE, i), M_SENS_DISAGREE, off);
+    if ((cand & (1 << i)) != 0 && !dis) mask |= 1 << i;
+  }
+  if (mask != cand && mask != 0) {
+    // The disagreement check removed someone: vote again among the rest.
+    let m = <i32>popcnt(mask);
+    if (m == 1) voted = get(VALUE, (mask & 1) != 0 ? 0 : (mask & 2) != 0 ? 1 : 2);
+    else if (m == 2) {
+      let a = (mask & 1) != 0 ? 0 : 1;
+      let b = (mask & 4) != 0 ? 2 : 1;
+      voted = <i32>((<i64>get(VALUE, a) + <i64>get(VALUE, b)) >> 1);
+    }
+  }
+  trusted_mask = mask;
+  return voted;
+}
+
+// Runs the sensing stage. Returns the number of trusted sensors; the voted
+// (clamped) value and the filtered value come back through voted_out() and
+// filtered_out(). With no trusted sensor the model prediction stands in.
+let voted_q16: i32 = 0;
+export function condition_step(s0: i32, s1: i32, s2: i32, level: i32, pred: i32): i32 {
+  let n = p(P_N_SENSORS);
+  sense_one(0, s0, level);
+  if (n > 1) sense_one(1, s1, level);
+  if (n > 2) sense_one(2, s2, level);
+  let v = vote(n, pred);
+  let k = <i32>popcnt(trusted_mask);
+  if (k == 0) v = pred;
+  v = clamp_i32(v, p(P_RANGE_MIN), p(P_RANGE_MAX));
+  voted_q16 = v;
+  if (!filter_primed || p(P_LPF_TAU) == 0) {
+    filtered_q16 = v;
+    filter_primed = true;
+  } else {
+    filtered_q16 = sat(<i64>filtered_q16 + <i64>mul_q16_q32(sub_q16(v, filtered_q16), lpf_a(level)));
+  }
+  return k;
+}
+
+export function voted_out(): i32 { return voted_q16; }
+export function filtered_out(): i32 { return filtered_q16; }
+export function sensor_value(i: i32): i32 { return get(VALUE, i); }

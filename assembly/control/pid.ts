@@ -1,0 +1,81 @@
+// Primary controller: PID, ISA form with derivative on measurement.
+//
+//   P = Kp (b r - y)                          setpoint weighting b
+//   I = I + Kp dt/Ti (r - y)                  conditional integration (anti-windup)
+//   D = a D - c (y - y_prev)                  a = Tf/(Tf+dt), c = Kp Td/(Tf+dt)
+//   v = P + I + D, u = clamp(v, out_min, out_max)
+//
+// The integrator is held in Q32.32 (i64) so that small Ki*dt increments are
+// not lost to rounding, and it is clamped to the output limits. Anti-windup:
+// the integrator does not move further into a limit the output already sits
+// on. The slew limit applies to the final command, after mode selection, in
+// the loop (so every controller and every switch obeys it).
+
+import { p, P_KP, P_TI, P_TD, P_SP_WEIGHT, P_OUT_MIN, P_OUT_MAX } from "../params";
+import { sat, mul_q16, sub_q16, mul_q16_q32, clamp_i32 } from "../fixed";
+import { ki_dt, d_a, d_b } from "../levels";
+
+let integ_q32: i64 = 0;       // integral term, Q32.32
+let integ_shadow: i64 = -1;   // bitwise complement of integ_q32 (soft-error check)
+let deriv_q16: i32 = 0;       // filtered derivative term
+let y_prev_q16: i32 = 0;
+let primed = false;
+export let integ_held: bool = false; // integrator at a limit or held by anti-windup
+
+export function pid_reset(): void {
+  integ_q32 = 0; integ_shadow = ~integ_q32;
+  deriv_q16 = 0; y_prev_q16 = 0; primed = false; integ_held = false;
+}
+
+@inline function set_integ(v: i64): void {
+  integ_q32 = v;
+  integ_shadow = ~v;
+}
+
+export function pid_integrity_ok(): bool {
+  return integ_shadow == ~integ_q32;
+}
+
+export function pid_integral_q16(): i32 {
+  return sat((integ_q32 + (1 << 15)) >> 16);
+}
+
+// One step. Returns the (limited, not yet slew-limited) command.
+export function pid_step(r: i32, y: i32, level: i32): i32 {
+  if (!primed) { y_prev_q16 = y; primed = true; }
+  let out_min = p(P_OUT_MIN);
+  let out_max = p(P_OUT_MAX);
+  let prop = mul_q16(p(P_KP), sub_q16(mul_q16(p(P_SP_WEIGHT), r), y));
+  let dy = sub_q16(y, y_prev_q16);
+  y_prev_q16 = y;
+  deriv_q16 = sub_q16(mul_q16_q32(deriv_q16, d_a(level)), mul_q16(d_b(level), dy));
+  let i_q16 = pid_integral_q16();
+  let v = <i64>prop + <i64>i_q16 + <i64>deriv_q16;
+  let u = clamp_i32(sat(v), out_min, out_max);
+  let e = sub_q16(r, y);
+  let inc = p(P_TI) > 0 ? (<i64>clamp_i32(e, -(1 << 30), 1 << 30) * ki_dt(level)) >> 16 : 0;
+  let held = (v >= <i64>out_max && inc > 0) || (v <= <i64>out_min && inc < 0);
+  let next = held ? integ_q32 : integ_q32 + inc;
+  let lo = <i64>out_min << 16;
+  let hi = <i64>out_max << 16;
+  if (next > hi) { next = hi; held = true; }
+  if (next < lo) { next = lo; held = true; }
+  set_integ(next);
+  integ_held = held && p(P_TI) > 0;
+  return u;
+}
+
+// Bumpless transfer into the primary: choose the integrator so that the
+// controller's output right now equals the command already applied.
+export function pid_track(u_applied: i32, r: i32, y: i32): void {
+  let prop = mul_q16(p(P_KP), sub_q16(mul_q16(p(P_SP_WEIGHT), r), y));
+  deriv_q16 = 0;
+  y_prev_q16 = y;
+  primed = true;
+  let i = (<i64>u_applied - <i64>prop) << 16;
+  let lo = <i64>p(P_OUT_MIN) << 16;
+  let hi = <i64>p(P_OUT_MAX) << 16;
+  set_integ(i < lo ? lo : i > hi ? hi : i);
+}
+
+export function pid_td_on(): bool { return p(P_TD) > 0; }

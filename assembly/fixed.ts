@@ -1,0 +1,105 @@
+// Q16.16 fixed point, saturating. Every signal in the core is an i32 holding
+// value * 2^16; coefficients in [0, 1] are Q32 fractions held in i64.
+//
+// Rounding rule: every narrowing step rounds to nearest, ties toward +inf
+// (add half an LSB, then arithmetic shift right: floor(x + 1/2)). Division
+// rounds to nearest, ties away from zero.
+//
+// Error bounds against float64 on the represented values, when the exact
+// result is inside the Q16.16 range (|x| < 32768):
+//   add_q16, sub_q16          exact
+//   mul_q16                   |err| <= 2^-17  (half an LSB, 7.63e-6)
+//   div_q16                   |err| <= 2^-17
+//   mul_q16_q32 (x * c)       |err| <= 2^-17
+//   from_f64 / to Q32         |err| <= half an LSB of the target format
+// Outside the range every operation saturates to I32_MAX or I32_MIN: it never
+// wraps. test/core/fixed.test.ts checks these bounds as properties.
+
+export const Q16_ONE: i32 = 65536;
+export const Q16_HALF: i64 = 32768;
+export const Q32_ONE: i64 = 4294967296;
+export const Q32_HALF: i64 = 2147483648;
+
+// Saturate a 64-bit intermediate to the Q16.16 range.
+@inline export function sat(x: i64): i32 {
+  if (x > <i64>i32.MAX_VALUE) return i32.MAX_VALUE;
+  if (x < <i64>i32.MIN_VALUE) return i32.MIN_VALUE;
+  return <i32>x;
+}
+
+@inline export function add_q16(a: i32, b: i32): i32 {
+  return sat(<i64>a + <i64>b);
+}
+
+@inline export function sub_q16(a: i32, b: i32): i32 {
+  return sat(<i64>a - <i64>b);
+}
+
+@inline export function neg_q16(a: i32): i32 {
+  return a == i32.MIN_VALUE ? i32.MAX_VALUE : -a;
+}
+
+@inline export function abs_q16(a: i32): i32 {
+  return a < 0 ? neg_q16(a) : a;
+}
+
+// a * b, both Q16.16: the 64-bit product is Q32.32, rounded back to Q16.16.
+@inline export function mul_q16(a: i32, b: i32): i32 {
+  return sat((<i64>a * <i64>b + Q16_HALF) >> 16);
+}
+
+// a / b, both Q16.16. Division by zero saturates toward the sign of a (0/0 = 0).
+export function div_q16(a: i32, b: i32): i32 {
+  if (b == 0) return a > 0 ? i32.MAX_VALUE : a < 0 ? i32.MIN_VALUE : 0;
+  let num = <i64>a << 16;
+  let den = <i64>b;
+  let half = (den < 0 ? -den : den) >> 1;
+  // Round to nearest, ties away from zero: bias the numerator away from zero.
+  num = (num < 0) ? num - half : num + half;
+  return sat(num / den);
+}
+
+// x (Q16.16) times a Q32 coefficient c with |c| <= 2^32 (|c| <= 1.0).
+// |x * c| < 2^63, so the product never overflows i64.
+@inline export function mul_q16_q32(x: i32, c: i64): i32 {
+  return sat((<i64>x * c + Q32_HALF) >> 32);
+}
+
+@inline export function min_i32(a: i32, b: i32): i32 {
+  return a < b ? a : b;
+}
+
+@inline export function max_i32(a: i32, b: i32): i32 {
+  return a > b ? a : b;
+}
+
+@inline export function clamp_i32(x: i32, lo: i32, hi: i32): i32 {
+  return x < lo ? lo : x > hi ? hi : x;
+}
+
+// Median of three, branch-light.
+@inline export function median3(a: i32, b: i32, c: i32): i32 {
+  return max_i32(min_i32(a, b), min_i32(max_i32(a, b), c));
+}
+
+// Conversions used only at configuration time (commit), never in the tick.
+// f64 arithmetic in Wasm is IEEE-754 correctly rounded, so these are
+// bit-identical on every engine and on soft-float MCUs.
+export function q16_to_f64(x: i32): f64 {
+  return <f64>x / 65536.0;
+}
+
+export function f64_to_q16(x: f64): i32 {
+  let y = Math.floor(x * 65536.0 + 0.5);
+  if (y >= 2147483647.0) return i32.MAX_VALUE;
+  if (y <= -2147483648.0) return i32.MIN_VALUE;
+  return <i32>y;
+}
+
+// A coefficient in [-1, 1] as Q32 (clamped to that range; NaN gives 0).
+export function f64_to_q32_frac(x: f64): i64 {
+  if (x != x) return 0;
+  if (x >= 1.0) return Q32_ONE;
+  if (x <= -1.0) return -Q32_ONE;
+  return <i64>Math.floor(x * 4294967296.0 + 0.5);
+}

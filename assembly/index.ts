@@ -1,0 +1,181 @@
+// The core's ABI. Rules (ARCHITECTURE.md): the module imports nothing; every
+// export takes and returns only i32/i64/f64 and returns a value; nothing is
+// allocated after init; time is an argument; configuration goes through
+// validated setters that return a status (0 OK, <0 error) and leave the
+// running configuration untouched on error. One loop per instance.
+
+import * as S from "./state";
+import * as P from "./params";
+import * as E from "./events";
+import { tick as loop_tick, loop_reset, ewma_value, ew_variance } from "./loop";
+import { levels_derive, interval_us } from "./levels";
+import { condition_reset, trusted_mask, sensor_value } from "./condition";
+import { model_reset, model_derive, detectors_reset, cusum_pos_q16, cusum_neg_q16, z_q16, ew_ac1_q16 } from "./model";
+import { pid_reset, pid_integral_q16 } from "./control/pid";
+import { fallback_reset } from "./control/fallback";
+import { debounce_reset, debounce_release, slot_active } from "./monitor/debounce";
+import { timing_reset } from "./monitor/timing";
+import { control_monitors_reset } from "./monitor/control";
+import { actuation_reset } from "./monitor/actuation";
+import { supervisor_reset, supervisor_note_reset, active_mask } from "./supervisor";
+import { root_monitor } from "./monitor/cascade";
+import { stage_of, MONITORS_MAX } from "./monitor/ids";
+import { integrity_arm } from "./integrity";
+
+export const ABI_VERSION: i32 = 1;
+
+// Traps are the only way out of a broken invariant in Wasm; the stub
+// runtime's abort is routed here so that the module imports nothing.
+export function core_abort(message: usize, file: usize, line: u32, column: u32): void {
+  unreachable();
+}
+
+function derive(): void {
+  levels_derive();
+  model_derive();
+  integrity_arm();
+}
+
+// ---- lifecycle -----------------------------------------------------------
+
+// Defaults, empty state. Called once at instantiation; call again to restart.
+export function init(): i32 {
+  P.params_reset();
+  S.state_reset();
+  E.events_reset();
+  debounce_reset();
+  condition_reset();
+  model_reset();
+  pid_reset();
+  fallback_reset();
+  timing_reset();
+  control_monitors_reset();
+  actuation_reset();
+  supervisor_reset();
+  loop_reset();
+  derive();
+  return P.OK;
+}
+init();
+
+// Release latched monitors whose condition has cleared and restart the
+// change detectors. Returns how many latches were released.
+export function reset(): i32 {
+  let released = debounce_release();
+  detectors_reset();
+  supervisor_note_reset();
+  E.count(E.C_RESETS);
+  E.event_log(S.tick_n, E.EV_RESET, E.EV_STAGE_NONE, E.REASON_RESET, released);
+  return released;
+}
+
+export function abi_version(): i32 { return ABI_VERSION; }
+
+// ---- configuration -------------------------------------------------------
+
+export function param_count(): i32 { return P.PARAMS_MAX; }
+export function param_known(id: i32): i32 { return P.param_known(id) ? 1 : 0; }
+export function param_get(id: i32): i32 { return P.param_known(id) ? P.p(id) : 0; }
+export function param_min(id: i32): i32 { return P.param_known(id) ? P.param_meta(id, 0) : 0; }
+export function param_max(id: i32): i32 { return P.param_known(id) ? P.param_meta(id, 1) : 0; }
+export function param_default(id: i32): i32 { return P.param_known(id) ? P.param_meta(id, 2) : 0; }
+export function param_format(id: i32): i32 { return P.param_known(id) ? P.param_meta(id, 3) : -1; }
+
+export function config_begin(): i32 { return P.config_begin(); }
+export function config_abort(): i32 { return P.config_abort(); }
+export function config_error_param(): i32 { return P.config_error_param(); }
+
+export function config_set(id: i32, value: i32): i32 {
+  let st = P.param_stage(id, value);
+  if (st != P.OK) E.count(E.C_PARAM_REJECTS);
+  return st;
+}
+
+export function config_commit(): i32 {
+  let st = P.config_commit();
+  if (st != P.OK) { E.count(E.C_PARAM_REJECTS); return st; }
+  derive();
+  E.event_log(S.tick_n, E.EV_CONFIG, E.EV_STAGE_NONE, 0, P.config_checksum());
+  return st;
+}
+
+// One parameter in its own transaction.
+export function param_set(id: i32, value: i32): i32 {
+  if (P.config_open()) return P.ERR_STATE;
+  P.config_begin();
+  let st = config_set(id, value);
+  if (st == P.OK) st = config_commit();
+  if (st != P.OK) P.config_abort();
+  return st;
+}
+
+export function config_checksum(): i32 { return P.config_checksum(); }
+export function config_addr(): i32 { return <i32>P.CONFIG_ADDR; }
+
+// ---- running -------------------------------------------------------------
+
+// The host's setpoint, with the time it was issued (for the stale check).
+export function set_setpoint(sp_q16: i32, now_us: i64): i32 {
+  if (sp_q16 < P.p(P.P_RANGE_MIN) || sp_q16 > P.p(P.P_RANGE_MAX)) {
+    E.count(E.C_SETPOINT_REJECTS);
+    return P.ERR_RANGE;
+  }
+  S.set_setpoint(sp_q16, now_us);
+  return P.OK;
+}
+
+// One tick. s0..s2: raw sensor samples (counts), SAMPLE_NONE (i32 min) for
+// "no sample"; fb_q16: actuator feedback, SAMPLE_NONE if there is none.
+// Returns the actuator command (Q16).
+export function tick(now_us: i64, s0: i32, s1: i32, s2: i32, fb_q16: i32): i32 {
+  return loop_tick(now_us, s0, s1, s2, fb_q16);
+}
+
+// Many ticks with constant inputs, one call (benchmarks, fast simulation of
+// a settled sensor). Returns the last command.
+export function tick_batch(now_us: i64, period_us: i64, n: i32, s0: i32, s1: i32, s2: i32, fb_q16: i32): i32 {
+  let u: i32 = 0;
+  for (let i = 0; i < n; i++) u = loop_tick(now_us + <i64>i * period_us, s0, s1, s2, fb_q16);
+  return u;
+}
+
+// ---- state readers -------------------------------------------------------
+
+export function mode(): i32 { return S.mode; }
+export function output(): i32 { return S.output_q16; }
+export function measurement(): i32 { return S.meas_q16; }
+export function voted(): i32 { return S.voted_q16; }
+export function estimate(): i32 { return S.estimate_q16; }
+export function residual(): i32 { return S.residual_q16; }
+export function error(): i32 { return S.error_q16; }
+export function setpoint(): i32 { return S.setpoint_q16; }
+export function integral(): i32 { return pid_integral_q16(); }
+export function tick_count(): i64 { return S.tick_n; }
+export function next_interval_us(): i64 { return interval_us(S.level_next); }
+export function sample_level(): i32 { return S.level_next; }
+export function monitors_active(): i32 { return active_mask; }
+export function slots_active(): i64 { return <i64>slot_active; }
+export function sensors_trusted(): i32 { return trusted_mask; }
+export function sensor(i: i32): i32 { return i >= 0 && i < 3 ? sensor_value(i) : 0; }
+export function cause_monitor(): i32 { return root_monitor; }
+export function cause_stage(): i32 { return root_monitor >= 0 ? stage_of(root_monitor) : -1; }
+export function monitor_stage(m: i32): i32 { return m >= 0 && m < MONITORS_MAX ? stage_of(m) : -1; }
+export function monitor_count(): i32 { return MONITORS_MAX; }
+export function stat_cusum(): i32 { return cusum_pos_q16 > cusum_neg_q16 ? cusum_pos_q16 : -cusum_neg_q16; }
+export function stat_ewma(): i32 { return ewma_value(); }
+export function stat_z(): i32 { return z_q16; }
+export function stat_ew_variance(): i32 { return ew_variance(); }
+export function stat_ew_ac1(): i32 { return ew_ac1_q16; }
+export function counter(id: i32): i64 { return E.counter_get(id); }
+
+// ---- event log -----------------------------------------------------------
+
+export function events_addr(): i32 { return <i32>E.events_addr(); }
+export function events_capacity(): i32 { return E.EVENTS_MAX; }
+export function events_written(): i64 { return E.events_written(); }
+// Getters for engines that cannot read linear memory. -1 when seq is gone.
+export function event_tick(seq: i64): i64 { let a = E.event_at(seq); return a == 0 ? -1 : load<i64>(a); }
+export function event_kind(seq: i64): i32 { let a = E.event_at(seq); return a == 0 ? -1 : <i32>load<u16>(a, 8); }
+export function event_stage(seq: i64): i32 { let a = E.event_at(seq); return a == 0 ? -1 : <i32>load<u8>(a, 10); }
+export function event_monitor(seq: i64): i32 { let a = E.event_at(seq); return a == 0 ? -1 : <i32>load<u8>(a, 11); }
+export function event_value(seq: i64): i32 { let a = E.event_at(seq); return a == 0 ? -1 : load<i32>(a, 12); }

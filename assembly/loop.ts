@@ -1,0 +1,136 @@
+// One tick of the loop, stage by stage:
+//   timing -> estimation (predict) -> sensing -> estimation (correct, detect)
+//   -> control and actuation checks -> integrity -> supervisor -> controller
+//   for the mode (bumpless) -> slew limit -> next sampling interval.
+
+import * as S from "./state";
+import { p, P_N_SENSORS, P_OUT_MIN, P_OUT_MAX, P_KP, P_FB_KP, P_FB_SETPOINT, P_SETTLE_BAND, P_SETTLE_TICKS } from "./params";
+import { sat, abs_q16, sub_q16, clamp_i32 } from "./fixed";
+import { levels_n, slew_step } from "./levels";
+import * as ids from "./monitor/ids";
+import { pending_any } from "./monitor/debounce";
+import { timing_step, timing_level, clock_bad, overrun, missed, sp_stale } from "./monitor/timing";
+import { control_monitors_step, tracking, oscillating, oscillation_near } from "./monitor/control";
+import { actuation_step, saturated, mismatch } from "./monitor/actuation";
+import { condition_step, voted_out, filtered_out } from "./condition";
+import { model_predict, model_prime, model_primed, model_update, model_estimate, cusum_alarm, ewma_alarm,
+  cusum_near, ewma_near, early_warning, cusum_pos_q16, cusum_neg_q16, ewma_q16, ew_var_q16 } from "./model";
+import { pid_step, pid_track, integ_held, pid_integrity_ok } from "./control/pid";
+import { fallback_step, fallback_track, safe_output } from "./control/fallback";
+import { supervisor_step, active_mask } from "./supervisor";
+import { integrity_step } from "./integrity";
+import { count, C_TICKS, C_SUBSTITUTED_TICKS, C_INVARIANT_FAILS } from "./events";
+
+let settle_count: i32 = 0;
+let invariant_bad = false;
+
+export function loop_reset(): void {
+  settle_count = 0;
+  invariant_bad = false;
+}
+
+@inline function bit(cond: bool, m: i32): i32 {
+  return cond ? 1 << m : 0;
+}
+
+export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
+  let first = !S.started;
+  let dt = timing_step(now, S.last_us, S.started, S.level_next, S.setpoint_us);
+  let level = timing_level(dt);
+  S.set_time(now, now, level);  // a clock that stepped back resyncs here
+
+  // Estimation, predict: the model's view of this sample, used to arbitrate
+  // between two disagreeing sensors and to stand in when none is trusted.
+  let pred = model_predict(S.output_q16, level);
+  let trusted = condition_step(s0, s1, s2, level, model_primed() ? pred : S.meas_q16);
+  let voted = voted_out();
+  if (!model_primed() && trusted > 0) { model_prime(voted); pred = voted; }
+  if (trusted == 0) count(C_SUBSTITUTED_TICKS);
+  let r = model_update(pred, voted, trusted > 0);
+  let y = filtered_out();
+  S.set_measurement(voted, y, trusted);
+  S.set_estimate(model_estimate(), r);
+
+  // Control and actuation checks see the controller that is in charge.
+  let in_fallback = S.mode >= S.MODE_FALLBACK;
+  let sp = in_fallback ? p(P_FB_SETPOINT) : S.setpoint_q16;
+  let e = sub_q16(sp, y);
+  S.set_error(e);
+  control_monitors_step(e);
+  let direct = (in_fallback ? p(P_FB_KP) : p(P_KP)) >= 0;
+  actuation_step(S.output_q16, fb, e, !first, direct);
+  let integrity_bad = integrity_step() || !pid_integrity_ok() || invariant_bad;
+
+  let raw = bit(integrity_bad, ids.M_CORE_INTEGRITY) | bit(clock_bad, ids.M_TIM_CLOCK)
+    | bit(overrun, ids.M_TIM_OVERRUN) | bit(missed, ids.M_TIM_MISSED) | bit(sp_stale, ids.M_TIM_SP_STALE)
+    | bit(trusted == 0, ids.M_SENS_LOST) | bit(cusum_alarm(), ids.M_EST_CUSUM) | bit(ewma_alarm(), ids.M_EST_EWMA)
+    | bit(tracking, ids.M_CTL_TRACKING) | bit(integ_held && S.mode < S.MODE_FALLBACK, ids.M_CTL_INTEG_SAT)
+    | bit(oscillating, ids.M_CTL_OSCILLATION) | bit(saturated, ids.M_ACT_SATURATION)
+    | bit(mismatch, ids.M_ACT_MISMATCH) | bit(early_warning(), ids.M_EW_CSD);
+  let stat = cusum_pos_q16 > cusum_neg_q16 ? cusum_pos_q16 : cusum_neg_q16;
+  let prev_mode = S.mode;
+  let mode = supervisor_step(S.tick_n, raw, prev_mode, trusted < p(P_N_SENSORS), stat);
+  S.set_mode(mode);
+
+  let u = command_for(mode, prev_mode, first, fb, y, level);
+  S.set_output(u);
+  check_invariants(u, mode);
+  propose_interval(mode, e);
+  count(C_TICKS);
+  S.tick_done();
+  return u;
+}
+
+// The controller for the mode, with bumpless transfer and the slew limit.
+function command_for(mode: i32, prev_mode: i32, first: bool, fb: i32, y: i32, level: i32): i32 {
+  let out_min = p(P_OUT_MIN);
+  let out_max = p(P_OUT_MAX);
+  // Where the actuator is now: the last command, or on the first tick its
+  // feedback if it has any, else the safe output.
+  let prev = first ? clamp_i32(fb != S.SAMPLE_NONE ? fb : safe_output(), out_min, out_max) : S.output_q16;
+  let was_primary = prev_mode <= S.MODE_DEGRADED;
+  let u: i32;
+  if (mode == S.MODE_SAFE_STOP) {
+    u = safe_output();
+  } else if (mode == S.MODE_FALLBACK) {
+    if (was_primary || first) fallback_track(prev, y);
+    u = fallback_step(y, level);
+  } else {
+    if (!was_primary || first) pid_track(prev, S.setpoint_q16, y);
+    u = pid_step(S.setpoint_q16, y, level);
+  }
+  let step = slew_step(level);
+  if (step > 0 && !first) {
+    u = clamp_i32(u, sat(<i64>prev - <i64>step), sat(<i64>prev + <i64>step));
+  }
+  return clamp_i32(u, out_min, out_max);
+}
+
+// Style rule: an invariant that breaks is a bug; in the field it becomes a
+// fault that latches the safe stop, and the counter tells the tests.
+function check_invariants(u: i32, mode: i32): void {
+  let ok = u >= p(P_OUT_MIN) && u <= p(P_OUT_MAX) && mode >= S.MODE_NOMINAL && mode <= S.MODE_SAFE_STOP
+    && S.level_next >= 0 && S.level_next < levels_n;
+  if (!ok) { count(C_INVARIANT_FAILS); invariant_bad = true; }
+}
+
+// Action-to-sensing: slow down one level after SETTLE_TICKS settled ticks;
+// back to the fastest interval at once when disturbed or near a trip.
+function propose_interval(mode: i32, e: i32): void {
+  let band = p(P_SETTLE_BAND);
+  let settled = mode == S.MODE_NOMINAL && band > 0 && abs_q16(e) < band && active_mask == 0
+    && !pending_any() && !cusum_near() && !ewma_near() && !oscillation_near();
+  if (!settled) {
+    settle_count = 0;
+    S.set_level_next(0);
+    return;
+  }
+  settle_count++;
+  if (settle_count >= p(P_SETTLE_TICKS) && S.level_next < levels_n - 1) {
+    settle_count = 0;
+    S.set_level_next(S.level_next + 1);
+  }
+}
+
+export function ewma_value(): i32 { return ewma_q16; }
+export function ew_variance(): i32 { return ew_var_q16; }

@@ -1,0 +1,163 @@
+// Estimation stage: a first-order plant model run as an observer, and the
+// change detectors that watch its residual.
+//
+//   prediction  x+ = x + a (K u + offset - x),  a = 1 - exp(-dt / tau)
+//   residual    r  = y - x+            (y: voted measurement, unfiltered)
+//   correction  x  = x+ + L r          (L = MODEL_CORR; 0 = pure simulation)
+//   z = r / sigma, clamped to +-Z_CLAMP
+//   CUSUM (two-sided, Page; Lucas & Crosier 1982):
+//       S+ = max(0, S+ + z - k), S- = max(0, S- - z - k), alarm when S > h
+//   EWMA (Lucas & Saccucci 1990, asymptotic limits):
+//       w = w + lambda (z - w), alarm when |w| > L sqrt(lambda / (2 - lambda))
+//   Early warning (critical slowing down): variance and lag-1
+//   autocorrelation of z over a rolling window; warn only when both are high.
+
+import { p, P_MODEL_GAIN, P_MODEL_OFFSET, P_MODEL_CORR, P_RESID_SIGMA, P_CUSUM_K, P_CUSUM_H,
+  P_EWMA_LAMBDA, P_EWMA_L, P_EW_WINDOW, P_EW_VAR_RATIO, P_EW_AC1 } from "./params";
+import { sat, mul_q16, mul_q16_q32, sub_q16, add_q16, q16_to_f64, f64_to_q16, f64_to_q32_frac, clamp_i32 } from "./fixed";
+import { model_a } from "./levels";
+
+export const Z_CLAMP_Q16: i32 = 64 << 16;
+export const EW_WINDOW_MAX: i32 = 64;
+
+let x_q16: i32 = 0;           // model state (estimate)
+let primed = false;
+let inv_sigma_q16: i32 = 65536;
+let corr_q32: i64 = 0;
+let lambda_q32: i64 = 0;
+let ewma_limit_q16: i32 = 0;
+
+export let cusum_pos_q16: i32 = 0;
+export let cusum_neg_q16: i32 = 0;
+export let ewma_q16: i32 = 0;
+export let z_q16: i32 = 0;
+
+// Early warning ring of z and running sums (Q16 sums, Q32 sums of products).
+const EW_RING = memory.data(EW_WINDOW_MAX << 2);
+let ew_fill: i32 = 0;
+let ew_head: i32 = 0;
+let ew_s1: i64 = 0;
+let ew_s2: i64 = 0;
+let ew_s11: i64 = 0;
+let ew_last: i32 = 0;
+export let ew_var_q16: i32 = 0;   // last computed window variance of z
+export let ew_ac1_q16: i32 = 0;   // last computed lag-1 autocorrelation of z
+
+export function model_derive(): void {
+  let sigma = q16_to_f64(p(P_RESID_SIGMA));
+  inv_sigma_q16 = f64_to_q16(1.0 / sigma);
+  corr_q32 = f64_to_q32_frac(q16_to_f64(p(P_MODEL_CORR)));
+  let lambda = q16_to_f64(p(P_EWMA_LAMBDA));
+  lambda_q32 = f64_to_q32_frac(lambda);
+  ewma_limit_q16 = f64_to_q16(q16_to_f64(p(P_EWMA_L)) * Math.sqrt(lambda / (2.0 - lambda)));
+  // The window length may have changed: refill it from empty.
+  memory.fill(EW_RING, 0, <usize>(EW_WINDOW_MAX << 2));
+  ew_fill = 0; ew_head = 0; ew_s1 = 0; ew_s2 = 0; ew_s11 = 0; ew_last = 0;
+}
+
+export function model_reset(): void {
+  x_q16 = 0; primed = false;
+  detectors_reset();
+}
+
+// Called by reset(): detectors restart after an alarm, as the ARL tables assume.
+export function detectors_reset(): void {
+  cusum_pos_q16 = 0; cusum_neg_q16 = 0; ewma_q16 = 0; z_q16 = 0;
+  memory.fill(EW_RING, 0, <usize>(EW_WINDOW_MAX << 2));
+  ew_fill = 0; ew_head = 0; ew_s1 = 0; ew_s2 = 0; ew_s11 = 0; ew_last = 0;
+  ew_var_q16 = 0; ew_ac1_q16 = 0;
+}
+
+// The model's one-step prediction from the command applied last tick.
+export function model_predict(u_q16: i32, level: i32): i32 {
+  let target = add_q16(mul_q16(p(P_MODEL_GAIN), u_q16), p(P_MODEL_OFFSET));
+  return add_q16(x_q16, mul_q16_q32(sub_q16(target, x_q16), model_a(level)));
+}
+
+// First measurement of a run: start the model where the plant is.
+export function model_prime(y_q16: i32): void {
+  if (!primed) { x_q16 = y_q16; primed = true; }
+}
+
+export function model_primed(): bool { return primed; }
+
+// Correct with the measurement (when one is trusted) and update the detectors.
+// Returns the residual.
+export function model_update(pred_q16: i32, y_q16: i32, trusted: bool): i32 {
+  if (!trusted) { x_q16 = pred_q16; return 0; }
+  let r = sub_q16(y_q16, pred_q16);
+  x_q16 = add_q16(pred_q16, mul_q16_q32(r, corr_q32));
+  let z = clamp_i32(mul_q16(r, inv_sigma_q16), -Z_CLAMP_Q16, Z_CLAMP_Q16);
+  z_q16 = z;
+  detect(z);
+  return r;
+}
+
+export function model_estimate(): i32 { return x_q16; }
+
+function detect(z: i32): void {
+  let k = p(P_CUSUM_K);
+  let cap = p(P_CUSUM_H) << 1;   // bounded so that a cleared fault can decay back
+  cusum_pos_q16 = clamp_i32(sat(<i64>cusum_pos_q16 + <i64>z - <i64>k), 0, cap);
+  cusum_neg_q16 = clamp_i32(sat(<i64>cusum_neg_q16 - <i64>z - <i64>k), 0, cap);
+  ewma_q16 = add_q16(ewma_q16, mul_q16_q32(sub_q16(z, ewma_q16), lambda_q32));
+  if (p(P_EW_WINDOW) > 0) early_warning_push(z);
+}
+
+export function cusum_alarm(): bool {
+  let h = p(P_CUSUM_H);
+  return cusum_pos_q16 > h || cusum_neg_q16 > h;
+}
+
+export function cusum_near(): bool {
+  let h = p(P_CUSUM_H) >> 1;
+  return cusum_pos_q16 > h || cusum_neg_q16 > h;
+}
+
+export function ewma_alarm(): bool {
+  return ewma_q16 > ewma_limit_q16 || ewma_q16 < -ewma_limit_q16;
+}
+
+export function ewma_near(): bool {
+  let l = ewma_limit_q16 >> 1;
+  return ewma_q16 > l || ewma_q16 < -l;
+}
+
+function early_warning_push(z: i32): void {
+  let w = p(P_EW_WINDOW);
+  if (ew_head >= w) ew_head = 0;
+  let at = EW_RING + (<usize>ew_head << 2);
+  if (ew_fill == w) {
+    // Evict the oldest value and its pair with the next oldest.
+    let old = load<i32>(at);
+    let ni: i32 = ew_head + 1 < w ? ew_head + 1 : 0;
+    let next = load<i32>(EW_RING + (<usize>ni << 2));
+    ew_s1 -= <i64>old;
+    ew_s2 -= <i64>old * <i64>old;
+    ew_s11 -= <i64>old * <i64>next;
+  } else {
+    ew_fill++;
+  }
+  if (ew_fill > 1) ew_s11 += <i64>ew_last * <i64>z;
+  ew_s1 += <i64>z;
+  ew_s2 += <i64>z * <i64>z;
+  store<i32>(at, z);
+  ew_last = z;
+  ew_head++;
+  // Statistics every quarter window: cheap first, the divisions only here.
+  if (ew_fill == w && (ew_head & 7) == 0) {
+    let n = <i64>w;
+    let mean = ew_s1 / n;                                  // Q16
+    let var_q32 = ew_s2 / n - mean * mean;                 // Q32
+    let cov_q32 = ew_s11 / (n - 1) - mean * mean;          // Q32
+    ew_var_q16 = sat(var_q32 >> 16);
+    ew_ac1_q16 = var_q32 >= 256 ? sat((cov_q32 << 8) / (var_q32 >> 8)) : 0;
+  }
+}
+
+// Both indicators high: rising variance and rising lag-1 autocorrelation.
+export function early_warning(): bool {
+  let w = p(P_EW_WINDOW);
+  if (w == 0 || ew_fill < w) return false;
+  return ew_var_q16 > p(P_EW_VAR_RATIO) && ew_ac1_q16 > p(P_EW_AC1);
+}

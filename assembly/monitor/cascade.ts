@@ -1,0 +1,42 @@
+// First-out attribution and suppression of consequential alarms.
+//
+// An episode opens when a monitor whose action is DEGRADE or worse trips
+// while no episode is open: that monitor is the root cause (EV_TRIP). Every
+// other monitor that trips while the episode is open is consequential: it is
+// logged once as EV_CONSEQUENTIAL and counted, not raised as a new alarm.
+// Monitors that trip in the same tick are taken upstream first (lowest id),
+// so a fault is named at the stage where it starts. The episode ends when no
+// such monitor is active and the loop is back to NOMINAL.
+
+import { stage_of } from "./ids";
+import { event_log, count, C_ROOT_TRIPS, C_CONSEQUENTIAL, C_MON_SUPPRESSED,
+  EV_TRIP, EV_CONSEQUENTIAL, EV_EPISODE_END } from "../events";
+
+export let root_monitor: i32 = -1;
+let suppressed: i32 = 0;
+
+export function cascade_reset(): void {
+  root_monitor = -1;
+  suppressed = 0;
+}
+
+export function cascade_trip(tick: i64, m: i32, value: i32): void {
+  if (root_monitor < 0) {
+    root_monitor = m;
+    suppressed = 0;
+    count(C_ROOT_TRIPS);
+    event_log(tick, EV_TRIP, stage_of(m), m, value);
+  } else {
+    suppressed++;
+    count(C_CONSEQUENTIAL);
+    count(C_MON_SUPPRESSED + m);
+    event_log(tick, EV_CONSEQUENTIAL, stage_of(m), m, root_monitor);
+  }
+}
+
+export function cascade_end(tick: i64): void {
+  if (root_monitor < 0) return;
+  event_log(tick, EV_EPISODE_END, stage_of(root_monitor), root_monitor, suppressed);
+  root_monitor = -1;
+  suppressed = 0;
+}

@@ -1,0 +1,67 @@
+// Debounce with a clear policy, the same for every check (ArduPilot-style
+// up/down counting, PX4-style hold times). One counter per slot: it counts
+// consecutive "condition true" ticks while the slot is healthy, and
+// consecutive "condition false" ticks while it is active.
+//
+//   trip:  condition true for trip_ticks consecutive ticks
+//   clear: auto policy, condition false for clear_ticks consecutive ticks;
+//          latched policy, only reset() and only while the condition is false.
+
+import { p, MON_BASE, MF_LATCHED, MF_TRIP_TICKS, MF_CLEAR_TICKS } from "../params";
+import { MONITORS_MAX, SENSOR_CHECKS, SENSORS_MAX, M_SENS_STALE } from "./ids";
+
+// Slots 0..MONITORS_MAX-1 are the monitors; per-sensor checks follow.
+export const SLOTS_MAX: i32 = MONITORS_MAX + SENSOR_CHECKS * SENSORS_MAX;
+const COUNT = memory.data(SLOTS_MAX << 2);
+export let slot_active: u64 = 0;
+export let slot_raw: u64 = 0;
+
+@inline export function sensor_slot(m: i32, sensor: i32): i32 {
+  return MONITORS_MAX + (m - M_SENS_STALE) * SENSORS_MAX + sensor;
+}
+
+export function debounce_reset(): void {
+  memory.fill(COUNT, 0, <usize>(SLOTS_MAX << 2));
+  slot_active = 0;
+  slot_raw = 0;
+}
+
+@inline export function is_active(slot: i32): bool {
+  return ((slot_active >> <u64>slot) & 1) != 0;
+}
+
+// Feed one tick's condition for a slot governed by monitor m's table row.
+// Returns whether the slot is active afterwards.
+export function debounce(slot: i32, m: i32, raw: bool): bool {
+  let bit: u64 = <u64>1 << <u64>slot;
+  let at = COUNT + (<usize>slot << 2);
+  let n = load<i32>(at);
+  let active = (slot_active & bit) != 0;
+  slot_raw = raw ? (slot_raw | bit) : (slot_raw & ~bit);
+  let row = MON_BASE + m * 4;
+  if (raw == active) {
+    n = 0;                                  // nothing pending
+  } else if (!active) {
+    n++;
+    if (n >= p(row + MF_TRIP_TICKS)) { active = true; n = 0; }
+  } else if (p(row + MF_LATCHED) == 0) {
+    n++;
+    if (n >= p(row + MF_CLEAR_TICKS)) { active = false; n = 0; }
+  }
+  store<i32>(at, n);
+  slot_active = active ? (slot_active | bit) : (slot_active & ~bit);
+  return active;
+}
+
+// A slot whose condition is true but has not tripped yet is "near a trip".
+export function pending_any(): bool {
+  return (slot_raw & ~slot_active) != 0;
+}
+
+// reset(): release latched slots whose condition is false now. Returns how many.
+export function debounce_release(): i32 {
+  let released = slot_active & ~slot_raw;
+  slot_active &= slot_raw;
+  memory.fill(COUNT, 0, <usize>(SLOTS_MAX << 2));
+  return <i32>popcnt(released);
+}

@@ -1,0 +1,287 @@
+// Configuration: a flat table of i32 parameters, each with a range, a default
+// and a format. The running table (ACTIVE) changes only through commit(),
+// which validates the whole staged table first: a rejected value or a
+// rejected combination leaves ACTIVE untouched.
+//
+// Formats: Q16 = Q16.16 in engineering units; INT = plain integer (counts,
+// ticks); US = microseconds; BOOL = 0/1; ACTION = supervisor action 0..4.
+// host/runtime/abi.ts names the same ids; test/core/abi.test.ts checks that
+// both agree.
+
+import { MONITOR_DEFAULTS, MONITORS_MAX } from "./monitor/ids";
+
+export const FMT_INT: i32 = 0;
+export const FMT_Q16: i32 = 1;
+export const FMT_US: i32 = 2;
+export const FMT_BOOL: i32 = 3;
+export const FMT_ACTION: i32 = 4;
+
+// Status codes returned by every setter.
+export const OK: i32 = 0;
+export const ERR_UNKNOWN_PARAM: i32 = -1;
+export const ERR_RANGE: i32 = -2;
+export const ERR_CONFLICT: i32 = -3;
+export const ERR_STATE: i32 = -4;
+
+// Parameter ids. Q16 thresholds of 0 mean "check disabled" where noted.
+export const P_N_SENSORS: i32 = 0;        // INT 1..3 redundant sensors on one quantity
+export const P_ADC_MIN: i32 = 1;          // INT lowest valid raw code
+export const P_ADC_MAX: i32 = 2;          // INT highest valid raw code
+export const P_S0_SCALE: i32 = 3;         // Q16 engineering units per count (nonzero)
+export const P_S0_OFFSET: i32 = 4;        // Q16 engineering units at count 0
+export const P_S1_SCALE: i32 = 5;
+export const P_S1_OFFSET: i32 = 6;
+export const P_S2_SCALE: i32 = 7;
+export const P_S2_OFFSET: i32 = 8;
+export const P_RANGE_MIN: i32 = 9;        // Q16 plausible range; outside trips SENS_RANGE, then clamped
+export const P_RANGE_MAX: i32 = 10;
+export const P_LPF_TAU: i32 = 11;         // Q16 s, first-order low-pass; 0 = off
+export const P_MEDIAN3: i32 = 12;         // BOOL median-of-3 spike rejection
+export const P_RATE_MAX: i32 = 13;        // Q16 units/s; 0 = off
+export const P_SPIKE_THR: i32 = 14;       // Q16 |raw - median| counted as a spike; 0 = off
+export const P_SPIKE_COUNT: i32 = 15;     // INT spikes within the last 16 samples that trip SENS_SPIKE
+export const P_STUCK_BAND: i32 = 16;      // INT raw-code change at or below this counts as frozen
+export const P_DISAGREE_THR: i32 = 17;    // Q16 redundant-sensor disagreement; 0 = off
+export const P_MODEL_GAIN: i32 = 18;      // Q16 plant model static gain K
+export const P_MODEL_TAU: i32 = 19;       // Q16 s plant model time constant (> 0)
+export const P_MODEL_OFFSET: i32 = 20;    // Q16 model output at zero input
+export const P_MODEL_CORR: i32 = 21;      // Q16 observer correction per tick, 0..1
+export const P_RESID_SIGMA: i32 = 22;     // Q16 residual noise standard deviation (> 0)
+export const P_CUSUM_K: i32 = 23;         // Q16 CUSUM reference value, in sigmas
+export const P_CUSUM_H: i32 = 24;         // Q16 CUSUM decision interval, in sigmas
+export const P_EWMA_LAMBDA: i32 = 25;     // Q16 EWMA weight, (0, 1]
+export const P_EWMA_L: i32 = 26;          // Q16 EWMA limit width, in asymptotic sigmas
+export const P_EW_WINDOW: i32 = 27;       // INT early-warning window (samples); 0 = off
+export const P_EW_VAR_RATIO: i32 = 28;    // Q16 warn when residual variance exceeds this * sigma^2 ...
+export const P_EW_AC1: i32 = 29;          // Q16 ... and its lag-1 autocorrelation exceeds this
+export const P_KP: i32 = 30;              // Q16 proportional gain
+export const P_TI: i32 = 31;              // Q16 s integral time; 0 = no integral action
+export const P_TD: i32 = 32;              // Q16 s derivative time; 0 = no derivative
+export const P_TF: i32 = 33;              // Q16 s derivative filter time constant
+export const P_SP_WEIGHT: i32 = 34;       // Q16 setpoint weight b on the proportional term, 0..1
+export const P_OUT_MIN: i32 = 35;         // Q16 actuator command limits
+export const P_OUT_MAX: i32 = 36;
+export const P_SLEW: i32 = 37;            // Q16 units/s output slew limit; 0 = unlimited
+export const P_FB_SETPOINT: i32 = 38;     // Q16 fallback controller's safe setpoint
+export const P_FB_KP: i32 = 39;           // Q16 fallback proportional gain
+export const P_FB_TI: i32 = 40;           // Q16 s fallback integral time; 0 = P only
+export const P_SAFE_OUTPUT: i32 = 41;     // Q16 SAFE_STOP command
+export const P_TRACK_THR: i32 = 42;       // Q16 persistent tracking error; 0 = off
+export const P_OSC_AMP: i32 = 43;         // Q16 error amplitude counted as an oscillation swing; 0 = off
+export const P_OSC_CROSSINGS: i32 = 44;   // INT swings that trip CTL_OSCILLATION
+export const P_OSC_WINDOW: i32 = 45;      // INT ticks within which each next swing must come
+export const P_MISMATCH_THR: i32 = 46;    // Q16 |command - feedback|; 0 = off
+export const P_OVERRUN_TOL_US: i32 = 47;  // US lateness tolerated before a tick counts as overrun
+export const P_MISSED_COUNT: i32 = 48;    // INT missed ticks within the last 16 ticks that trip TIM_MISSED
+export const P_SP_TIMEOUT_US: i32 = 49;   // US host setpoint older than this is stale; 0 = off
+export const P_PERIOD_MIN_US: i32 = 50;   // US fastest sampling interval (the nominal period)
+export const P_PERIOD_MAX_US: i32 = 51;   // US slowest sampling interval (action-to-sensing)
+export const P_SETTLE_BAND: i32 = 52;     // Q16 |error| below this counts as settled; 0 = never slow down
+export const P_SETTLE_TICKS: i32 = 53;    // INT settled ticks before the interval doubles
+export const PARAMS_BASIC: i32 = 54;
+
+// Per-monitor supervisor table, as data: id = MON_BASE + monitor * 4 + field.
+export const MON_BASE: i32 = 64;
+export const MF_ACTION: i32 = 0;          // ACTION 0 none, 1 warn, 2 degrade, 3 fallback, 4 safe stop
+export const MF_LATCHED: i32 = 1;         // BOOL clear policy: 1 = latched until reset, 0 = auto-clear
+export const MF_TRIP_TICKS: i32 = 2;      // INT consecutive ticks of the condition before a trip
+export const MF_CLEAR_TICKS: i32 = 3;     // INT consecutive healthy ticks before an auto-clear (dwell)
+
+export const PARAMS_MAX: i32 = MON_BASE + MONITORS_MAX * 4; // 140
+
+const I32_MIN: i32 = i32.MIN_VALUE;
+const I32_MAX: i32 = i32.MAX_VALUE;
+const Q: i32 = 65536;
+
+// (min, max, default, format) for each basic parameter, in id order.
+const META_BASIC = memory.data<i32>([
+  1, 3, 1, FMT_INT,                                  // N_SENSORS
+  I32_MIN, I32_MAX, 0, FMT_INT,                      // ADC_MIN
+  I32_MIN, I32_MAX, 4095, FMT_INT,                   // ADC_MAX
+  I32_MIN, I32_MAX, Q, FMT_Q16,                      // S0_SCALE
+  I32_MIN, I32_MAX, 0, FMT_Q16,                      // S0_OFFSET
+  I32_MIN, I32_MAX, Q, FMT_Q16,                      // S1_SCALE
+  I32_MIN, I32_MAX, 0, FMT_Q16,                      // S1_OFFSET
+  I32_MIN, I32_MAX, Q, FMT_Q16,                      // S2_SCALE
+  I32_MIN, I32_MAX, 0, FMT_Q16,                      // S2_OFFSET
+  -30000 * Q, 30000 * Q, -30000 * Q, FMT_Q16,        // RANGE_MIN
+  -30000 * Q, 30000 * Q, 30000 * Q, FMT_Q16,         // RANGE_MAX
+  0, 3600 * Q, 0, FMT_Q16,                           // LPF_TAU
+  0, 1, 1, FMT_BOOL,                                 // MEDIAN3
+  0, I32_MAX, 0, FMT_Q16,                            // RATE_MAX
+  0, I32_MAX, 0, FMT_Q16,                            // SPIKE_THR
+  1, 16, 4, FMT_INT,                                 // SPIKE_COUNT
+  0, 65535, 0, FMT_INT,                              // STUCK_BAND
+  0, I32_MAX, 0, FMT_Q16,                            // DISAGREE_THR
+  -10000 * Q, 10000 * Q, Q, FMT_Q16,                 // MODEL_GAIN
+  Q / 1000, 36000 * Q, Q, FMT_Q16,                   // MODEL_TAU
+  -30000 * Q, 30000 * Q, 0, FMT_Q16,                 // MODEL_OFFSET
+  0, Q, Q / 50, FMT_Q16,                             // MODEL_CORR
+  Q / 1000, 10000 * Q, Q, FMT_Q16,                   // RESID_SIGMA
+  0, 16 * Q, Q, FMT_Q16,                             // CUSUM_K
+  Q / 16, 1000 * Q, 10 * Q, FMT_Q16,                 // CUSUM_H
+  Q / 1000, Q, Q / 10, FMT_Q16,                      // EWMA_LAMBDA
+  Q / 16, 100 * Q, 9 * Q / 2, FMT_Q16,               // EWMA_L
+  0, 64, 0, FMT_INT,                                 // EW_WINDOW
+  Q, 1000 * Q, 3 * Q, FMT_Q16,                       // EW_VAR_RATIO
+  0, Q, 3 * Q / 4, FMT_Q16,                          // EW_AC1
+  -10000 * Q, 10000 * Q, Q, FMT_Q16,                 // KP (negative: reverse acting)
+  0, 36000 * Q, Q, FMT_Q16,                          // TI
+  0, 36000 * Q, 0, FMT_Q16,                          // TD
+  0, 3600 * Q, Q / 10, FMT_Q16,                      // TF
+  0, Q, Q, FMT_Q16,                                  // SP_WEIGHT
+  -30000 * Q, 30000 * Q, 0, FMT_Q16,                 // OUT_MIN
+  -30000 * Q, 30000 * Q, 100 * Q, FMT_Q16,           // OUT_MAX
+  0, I32_MAX, 0, FMT_Q16,                            // SLEW
+  -30000 * Q, 30000 * Q, 0, FMT_Q16,                 // FB_SETPOINT
+  -10000 * Q, 10000 * Q, Q / 5, FMT_Q16,             // FB_KP
+  0, 36000 * Q, 5 * Q, FMT_Q16,                      // FB_TI
+  -30000 * Q, 30000 * Q, 0, FMT_Q16,                 // SAFE_OUTPUT
+  0, I32_MAX, 0, FMT_Q16,                            // TRACK_THR
+  0, I32_MAX, 0, FMT_Q16,                            // OSC_AMP
+  2, 1000, 6, FMT_INT,                               // OSC_CROSSINGS
+  1, 1000000, 200, FMT_INT,                          // OSC_WINDOW
+  0, I32_MAX, 0, FMT_Q16,                            // MISMATCH_THR
+  0, 10000000, 2000, FMT_US,                         // OVERRUN_TOL_US
+  1, 16, 3, FMT_INT,                                 // MISSED_COUNT
+  0, 2000000000, 0, FMT_US,                          // SP_TIMEOUT_US (0 = off)
+  100, 10000000, 10000, FMT_US,                      // PERIOD_MIN_US
+  100, 10000000, 10000, FMT_US,                      // PERIOD_MAX_US
+  0, I32_MAX, 0, FMT_Q16,                            // SETTLE_BAND
+  1, 1000000, 50, FMT_INT,                           // SETTLE_TICKS
+]);
+
+
+// Two tables: ACTIVE runs the loop; STAGED collects a transaction.
+const ACTIVE: usize = memory.data(PARAMS_MAX << 2);
+const STAGED: usize = memory.data(PARAMS_MAX << 2);
+let in_transaction = false;
+let error_param: i32 = -1;
+
+@inline export function p(id: i32): i32 {
+  return load<i32>(ACTIVE + (<usize>id << 2));
+}
+
+export function param_known(id: i32): bool {
+  return (id >= 0 && id < PARAMS_BASIC) || (id >= MON_BASE && id < PARAMS_MAX);
+}
+
+// field: 0 min, 1 max, 2 default, 3 format. Caller checks param_known().
+export function param_meta(id: i32, field: i32): i32 {
+  if (id < PARAMS_BASIC) return load<i32>(META_BASIC + (<usize>(id * 4 + field) << 2));
+  let f = (id - MON_BASE) & 3;
+  if (field == 0) return f == MF_TRIP_TICKS ? 1 : 0;
+  if (field == 1) return f == MF_ACTION ? 4 : f == MF_LATCHED ? 1 : 65535;
+  if (field == 2) return load<i32>(MONITOR_DEFAULTS + (<usize>(id - MON_BASE) << 2));
+  return f == MF_ACTION ? FMT_ACTION : f == MF_LATCHED ? FMT_BOOL : FMT_INT;
+}
+
+export function params_reset(): void {
+  for (let id = 0; id < PARAMS_MAX; id++) {
+    let v = param_known(id) ? param_meta(id, 2) : 0;
+    store<i32>(ACTIVE + (<usize>id << 2), v);
+  }
+  in_transaction = false;
+  error_param = -1;
+}
+
+export function config_begin(): i32 {
+  memory.copy(STAGED, ACTIVE, <usize>PARAMS_MAX << 2);
+  in_transaction = true;
+  return OK;
+}
+
+export function config_abort(): i32 {
+  in_transaction = false;
+  return OK;
+}
+
+export function config_error_param(): i32 {
+  return error_param;
+}
+
+// Stage one value; the range is checked now, combinations at commit.
+export function param_stage(id: i32, value: i32): i32 {
+  if (!in_transaction) return ERR_STATE;
+  if (!param_known(id)) { error_param = id; return ERR_UNKNOWN_PARAM; }
+  if (value < param_meta(id, 0) || value > param_meta(id, 1)) { error_param = id; return ERR_RANGE; }
+  store<i32>(STAGED + (<usize>id << 2), value);
+  return OK;
+}
+
+@inline function s(id: i32): i32 {
+  return load<i32>(STAGED + (<usize>id << 2));
+}
+
+// Combinations that single ranges cannot express. Returns the offending id or -1.
+function staged_conflict(): i32 {
+  if (s(P_ADC_MIN) >= s(P_ADC_MAX)) return P_ADC_MIN;
+  if (s(P_S0_SCALE) == 0) return P_S0_SCALE;
+  if (s(P_S1_SCALE) == 0) return P_S1_SCALE;
+  if (s(P_S2_SCALE) == 0) return P_S2_SCALE;
+  if (s(P_RANGE_MIN) >= s(P_RANGE_MAX)) return P_RANGE_MIN;
+  if (s(P_OUT_MIN) >= s(P_OUT_MAX)) return P_OUT_MIN;
+  if (s(P_SAFE_OUTPUT) < s(P_OUT_MIN) || s(P_SAFE_OUTPUT) > s(P_OUT_MAX)) return P_SAFE_OUTPUT;
+  if (s(P_FB_SETPOINT) < s(P_RANGE_MIN) || s(P_FB_SETPOINT) > s(P_RANGE_MAX)) return P_FB_SETPOINT;
+  if (s(P_PERIOD_MIN_US) > s(P_PERIOD_MAX_US)) return P_PERIOD_MIN_US;
+  if (s(P_EW_WINDOW) != 0 && s(P_EW_WINDOW) < 8) return P_EW_WINDOW;
+  if (s(P_TD) > 0 && s(P_TF) == 0 && s(P_PERIOD_MIN_US) < 1000) return P_TF;
+  return -1;
+}
+
+// Validate the staged table and make it the running one. On error ACTIVE is
+// untouched and the transaction stays open so the caller can fix or abort.
+export function config_commit(): i32 {
+  if (!in_transaction) return ERR_STATE;
+  let bad = staged_conflict();
+  if (bad >= 0) { error_param = bad; return ERR_CONFLICT; }
+  memory.copy(ACTIVE, STAGED, <usize>PARAMS_MAX << 2);
+  in_transaction = false;
+  error_param = -1;
+  return OK;
+}
+
+export function config_open(): bool {
+  return in_transaction;
+}
+
+// Fletcher-style checksum (two running sums, wrapping mod 2^32) of the
+// running table: any single bit flip changes it.
+export function config_checksum(): i32 {
+  let a: u32 = 1;
+  let b: u32 = 0;
+  for (let id = 0; id < PARAMS_MAX; id++) {
+    a += load<u32>(ACTIVE + (<usize>id << 2));
+    b += a;
+  }
+  return <i32>(a ^ (b << 7 | b >> 25));
+}
+
+// The same checksum spread over many ticks: one call folds SCRUB_WORDS words
+// in; at the end of a pass it returns the finished sum (else 0) and restarts.
+export const SCRUB_WORDS: i32 = 8;
+let scrub_a: u32 = 1;
+let scrub_b: u32 = 0;
+let scrub_id: i32 = 0;
+
+export function scrub_reset(): void {
+  scrub_a = 1; scrub_b = 0; scrub_id = 0;
+}
+
+// Returns 1 when a pass ends, with the sum in scrub_result().
+export function scrub_step(): i32 {
+  let end = min<i32>(scrub_id + SCRUB_WORDS, PARAMS_MAX);
+  for (let id = scrub_id; id < end; id++) {
+    scrub_a += load<u32>(ACTIVE + (<usize>id << 2));
+    scrub_b += scrub_a;
+  }
+  scrub_id = end;
+  if (end < PARAMS_MAX) return 0;
+  scrub_done = <i32>(scrub_a ^ (scrub_b << 7 | scrub_b >> 25));
+  scrub_a = 1; scrub_b = 0; scrub_id = 0;
+  return 1;
+}
+let scrub_done: i32 = 0;
+export function scrub_result(): i32 { return scrub_done; }
+
+export const CONFIG_ADDR: usize = ACTIVE;
