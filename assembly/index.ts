@@ -4,6 +4,7 @@
 // validated setters that return a status (0 OK, <0 error) and leave the
 // running configuration untouched on error. One loop per instance.
 
+import "./abort";
 import * as S from "./state";
 import * as P from "./params";
 import * as E from "./events";
@@ -22,13 +23,7 @@ import { root_monitor } from "./monitor/cascade";
 import { stage_of, MONITORS_MAX } from "./monitor/ids";
 import { integrity_arm } from "./integrity";
 
-export const ABI_VERSION: i32 = 1;
-
-// Traps are the only way out of a broken invariant in Wasm; the stub
-// runtime's abort is routed here so that the module imports nothing.
-export function core_abort(message: usize, file: usize, line: u32, column: u32): void {
-  unreachable();
-}
+const ABI_VERSION: i32 = 1;
 
 function derive(): void {
   levels_derive();

@@ -4,7 +4,7 @@
 //   for the mode (bumpless) -> slew limit -> next sampling interval.
 
 import * as S from "./state";
-import { p, P_N_SENSORS, P_OUT_MIN, P_OUT_MAX, P_KP, P_FB_KP, P_FB_SETPOINT, P_SETTLE_BAND, P_SETTLE_TICKS } from "./params";
+import { p, P_MEDIAN3, P_N_SENSORS, P_OUT_MIN, P_OUT_MAX, P_KP, P_FB_KP, P_FB_SETPOINT, P_SETTLE_BAND, P_SETTLE_TICKS } from "./params";
 import { sat, abs_q16, sub_q16, clamp_i32 } from "./fixed";
 import { levels_n, slew_step } from "./levels";
 import * as ids from "./monitor/ids";
@@ -13,7 +13,7 @@ import { timing_step, timing_level, clock_bad, overrun, missed, sp_stale } from 
 import { control_monitors_step, tracking, oscillating, oscillation_near } from "./monitor/control";
 import { actuation_step, saturated, mismatch } from "./monitor/actuation";
 import { condition_step, voted_out, filtered_out } from "./condition";
-import { model_predict, model_prime, model_primed, model_update, model_estimate, cusum_alarm, ewma_alarm,
+import { model_push_command, model_predict, model_prime, model_primed, model_update, model_estimate, cusum_alarm, ewma_alarm,
   cusum_near, ewma_near, early_warning, cusum_pos_q16, cusum_neg_q16, ewma_q16, ew_var_q16 } from "./model";
 import { pid_step, pid_track, integ_held, pid_integrity_ok } from "./control/pid";
 import { fallback_step, fallback_track, safe_output } from "./control/fallback";
@@ -35,18 +35,19 @@ export function loop_reset(): void {
 
 export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
   let first = !S.started;
+  let prev_us = S.last_us;
   let dt = timing_step(now, S.last_us, S.started, S.level_next, S.setpoint_us);
   let level = timing_level(dt);
   S.set_time(now, now, level);  // a clock that stepped back resyncs here
 
   // Estimation, predict: the model's view of this sample, used to arbitrate
   // between two disagreeing sensors and to stand in when none is trusted.
-  let pred = model_predict(S.output_q16, level);
+  let pred = model_predict(first ? now : prev_us, S.output_q16, level);
   let trusted = condition_step(s0, s1, s2, level, model_primed() ? pred : S.meas_q16);
   let voted = voted_out();
   if (!model_primed() && trusted > 0) { model_prime(voted); pred = voted; }
   if (trusted == 0) count(C_SUBSTITUTED_TICKS);
-  let r = model_update(pred, voted, trusted > 0);
+  let r = model_update(pred, voted, trusted > 0, p(P_MEDIAN3) != 0);
   let y = filtered_out();
   S.set_measurement(voted, y, trusted);
   S.set_estimate(model_estimate(), r);
@@ -74,6 +75,7 @@ export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
 
   let u = command_for(mode, prev_mode, first, fb, y, level);
   S.set_output(u);
+  model_push_command(now, u);
   check_invariants(u, mode);
   propose_interval(mode, e);
   count(C_TICKS);

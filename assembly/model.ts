@@ -12,12 +12,13 @@
 //   Early warning (critical slowing down): variance and lag-1
 //   autocorrelation of z over a rolling window; warn only when both are high.
 
-import { p, P_MODEL_GAIN, P_MODEL_OFFSET, P_MODEL_CORR, P_RESID_SIGMA, P_CUSUM_K, P_CUSUM_H,
+import { p, P_MODEL_DELAY_US, P_MODEL_GAIN, P_MODEL_OFFSET, P_MODEL_CORR, P_RESID_SIGMA, P_CUSUM_K, P_CUSUM_H,
   P_EWMA_LAMBDA, P_EWMA_L, P_EW_WINDOW, P_EW_VAR_RATIO, P_EW_AC1 } from "./params";
 import { sat, mul_q16, mul_q16_q32, sub_q16, add_q16, q16_to_f64, f64_to_q16, f64_to_q32_frac, clamp_i32 } from "./fixed";
 import { model_a } from "./levels";
 
 export const Z_CLAMP_Q16: i32 = 64 << 16;
+export const DELAY_MAX: i32 = 64;   // commands remembered for the model's dead time
 export const EW_WINDOW_MAX: i32 = 64;
 
 let x_q16: i32 = 0;           // model state (estimate)
@@ -56,7 +57,8 @@ export function model_derive(): void {
 }
 
 export function model_reset(): void {
-  x_q16 = 0; primed = false;
+  x_q16 = 0; primed = false; pred_prev_q16 = 0;
+  delay_n = 0; delay_read = 0;
   detectors_reset();
 }
 
@@ -68,24 +70,61 @@ export function detectors_reset(): void {
   ew_var_q16 = 0; ew_ac1_q16 = 0;
 }
 
-// The model's one-step prediction from the command applied last tick.
-export function model_predict(u_q16: i32, level: i32): i32 {
+// Commands as issued, with their times, for the model's dead time.
+const DELAY_T = memory.data(DELAY_MAX << 3);
+const DELAY_U = memory.data(DELAY_MAX << 2);
+let delay_n: i64 = 0;      // commands pushed so far
+let delay_read: i64 = 0;   // index of the command the model sees now
+
+export function model_push_command(now: i64, u_q16: i32): void {
+  let slot = <usize>(<i32>(delay_n & (DELAY_MAX - 1)));
+  store<i64>(DELAY_T + (slot << 3), now);
+  store<i32>(DELAY_U + (slot << 2), u_q16);
+  delay_n++;
+}
+
+// The command the plant is responding to now: the last one issued at or
+// before now - dead time (the oldest remembered if the history is too short).
+// Before the first command has aged past the dead time, there is none: the
+// model holds its state (it started where the plant was).
+const NO_COMMAND: i32 = i32.MIN_VALUE;
+function delayed_command(now: i64, fallback_u: i32): i32 {
+  if (delay_n == 0) return fallback_u;
+  let horizon = now - <i64>p(P_MODEL_DELAY_US);
+  if (delay_n <= DELAY_MAX && load<i64>(DELAY_T) > horizon) return NO_COMMAND;
+  if (delay_read < delay_n - DELAY_MAX) delay_read = delay_n - DELAY_MAX;
+  while (delay_read + 1 < delay_n
+    && load<i64>(DELAY_T + (<usize>(<i32>((delay_read + 1) & (DELAY_MAX - 1))) << 3)) <= horizon) delay_read++;
+  return load<i32>(DELAY_U + (<usize>(<i32>(delay_read & (DELAY_MAX - 1))) << 2));
+}
+
+// The model's one-step prediction for this tick. The step from the previous
+// tick (prev) to now responds to the command that was in force at prev - dead
+// time (zero-order hold).
+export function model_predict(prev: i64, u_last_q16: i32, level: i32): i32 {
+  let u_q16 = delayed_command(prev, u_last_q16);
+  if (u_q16 == NO_COMMAND) return x_q16;
   let target = add_q16(mul_q16(p(P_MODEL_GAIN), u_q16), p(P_MODEL_OFFSET));
   return add_q16(x_q16, mul_q16_q32(sub_q16(target, x_q16), model_a(level)));
 }
 
 // First measurement of a run: start the model where the plant is.
 export function model_prime(y_q16: i32): void {
-  if (!primed) { x_q16 = y_q16; primed = true; }
+  if (!primed) { x_q16 = y_q16; pred_prev_q16 = y_q16; primed = true; }
 }
 
 export function model_primed(): bool { return primed; }
 
 // Correct with the measurement (when one is trusted) and update the detectors.
+// `lagged`: the measurement went through the median-of-3, which delays a
+// ramp by one sample, so it is compared with the previous prediction.
 // Returns the residual.
-export function model_update(pred_q16: i32, y_q16: i32, trusted: bool): i32 {
+let pred_prev_q16: i32 = 0;
+export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: bool): i32 {
+  let ref = lagged && primed ? pred_prev_q16 : pred_q16;
+  pred_prev_q16 = pred_q16;
   if (!trusted) { x_q16 = pred_q16; return 0; }
-  let r = sub_q16(y_q16, pred_q16);
+  let r = sub_q16(y_q16, ref);
   x_q16 = add_q16(pred_q16, mul_q16_q32(r, corr_q32));
   let z = clamp_i32(mul_q16(r, inv_sigma_q16), -Z_CLAMP_Q16, Z_CLAMP_Q16);
   z_q16 = z;

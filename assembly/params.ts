@@ -78,7 +78,8 @@ export const P_PERIOD_MIN_US: i32 = 50;   // US fastest sampling interval (the n
 export const P_PERIOD_MAX_US: i32 = 51;   // US slowest sampling interval (action-to-sensing)
 export const P_SETTLE_BAND: i32 = 52;     // Q16 |error| below this counts as settled; 0 = never slow down
 export const P_SETTLE_TICKS: i32 = 53;    // INT settled ticks before the interval doubles
-export const PARAMS_BASIC: i32 = 54;
+export const P_MODEL_DELAY_US: i32 = 54;  // US plant model dead time (up to DELAY_MAX ticks of history)
+export const PARAMS_BASIC: i32 = 55;
 
 // Per-monitor supervisor table, as data: id = MON_BASE + monitor * 4 + field.
 export const MON_BASE: i32 = 64;
@@ -114,7 +115,7 @@ const META_BASIC = memory.data<i32>([
   0, 65535, 0, FMT_INT,                              // STUCK_BAND
   0, I32_MAX, 0, FMT_Q16,                            // DISAGREE_THR
   -10000 * Q, 10000 * Q, Q, FMT_Q16,                 // MODEL_GAIN
-  Q / 1000, 36000 * Q, Q, FMT_Q16,                   // MODEL_TAU
+  Q / 1000, 32000 * Q, Q, FMT_Q16,                   // MODEL_TAU
   -30000 * Q, 30000 * Q, 0, FMT_Q16,                 // MODEL_OFFSET
   0, Q, Q / 50, FMT_Q16,                             // MODEL_CORR
   Q / 1000, 10000 * Q, Q, FMT_Q16,                   // RESID_SIGMA
@@ -126,8 +127,8 @@ const META_BASIC = memory.data<i32>([
   Q, 1000 * Q, 3 * Q, FMT_Q16,                       // EW_VAR_RATIO
   0, Q, 3 * Q / 4, FMT_Q16,                          // EW_AC1
   -10000 * Q, 10000 * Q, Q, FMT_Q16,                 // KP (negative: reverse acting)
-  0, 36000 * Q, Q, FMT_Q16,                          // TI
-  0, 36000 * Q, 0, FMT_Q16,                          // TD
+  0, 32000 * Q, Q, FMT_Q16,                          // TI
+  0, 32000 * Q, 0, FMT_Q16,                          // TD
   0, 3600 * Q, Q / 10, FMT_Q16,                      // TF
   0, Q, Q, FMT_Q16,                                  // SP_WEIGHT
   -30000 * Q, 30000 * Q, 0, FMT_Q16,                 // OUT_MIN
@@ -135,7 +136,7 @@ const META_BASIC = memory.data<i32>([
   0, I32_MAX, 0, FMT_Q16,                            // SLEW
   -30000 * Q, 30000 * Q, 0, FMT_Q16,                 // FB_SETPOINT
   -10000 * Q, 10000 * Q, Q / 5, FMT_Q16,             // FB_KP
-  0, 36000 * Q, 5 * Q, FMT_Q16,                      // FB_TI
+  0, 32000 * Q, 5 * Q, FMT_Q16,                      // FB_TI
   -30000 * Q, 30000 * Q, 0, FMT_Q16,                 // SAFE_OUTPUT
   0, I32_MAX, 0, FMT_Q16,                            // TRACK_THR
   0, I32_MAX, 0, FMT_Q16,                            // OSC_AMP
@@ -149,6 +150,7 @@ const META_BASIC = memory.data<i32>([
   100, 10000000, 10000, FMT_US,                      // PERIOD_MAX_US
   0, I32_MAX, 0, FMT_Q16,                            // SETTLE_BAND
   1, 1000000, 50, FMT_INT,                           // SETTLE_TICKS
+  0, 600000000, 0, FMT_US,                           // MODEL_DELAY_US
 ]);
 
 

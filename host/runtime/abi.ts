@@ -1,0 +1,140 @@
+// Names for the core's numeric ABI: parameter ids, monitors, stages, modes,
+// event kinds and counters. The numbers come from assembly/; this file only
+// names them. test/core/abi.test.ts checks both sides agree (count, ranges,
+// formats read from the binary).
+
+export const MODES = ['NOMINAL', 'DEGRADED', 'FALLBACK', 'SAFE_STOP'] as const;
+export type Mode = (typeof MODES)[number];
+
+export const STAGES = ['core', 'timing', 'sensing', 'estimation', 'control', 'actuation', 'early_warning'] as const;
+export type Stage = (typeof STAGES)[number];
+
+// Monitor ids, upstream first (assembly/monitor/ids.ts).
+export const MONITORS = [
+  'core_integrity', 'tim_clock', 'tim_overrun', 'tim_missed', 'tim_sp_stale',
+  'sens_stale', 'sens_range', 'sens_spike', 'sens_stuck', 'sens_disagree', 'sens_lost',
+  'est_cusum', 'est_ewma', 'ctl_tracking', 'ctl_integ_sat', 'ctl_oscillation',
+  'act_saturation', 'act_mismatch', 'ew_csd',
+] as const;
+export type MonitorName = (typeof MONITORS)[number];
+
+export const ACTIONS = ['none', 'warn', 'degrade', 'fallback', 'safe_stop'] as const;
+export type Action = (typeof ACTIONS)[number];
+
+/** How a parameter's i32 is read: Q16.16 engineering units, integer, microseconds, flag or action. */
+export type ParamFormat = 'int' | 'q16' | 'us' | 'bool' | 'action';
+export const FORMATS: readonly ParamFormat[] = ['int', 'q16', 'us', 'bool', 'action'];
+
+// Basic parameters in id order (assembly/params.ts).
+const BASIC = [
+  'n_sensors', 'adc_min', 'adc_max', 's0_scale', 's0_offset', 's1_scale', 's1_offset', 's2_scale', 's2_offset',
+  'range_min', 'range_max', 'lpf_tau', 'median3', 'rate_max', 'spike_thr', 'spike_count', 'stuck_band',
+  'disagree_thr', 'model_gain', 'model_tau', 'model_offset', 'model_corr', 'resid_sigma', 'cusum_k', 'cusum_h',
+  'ewma_lambda', 'ewma_l', 'ew_window', 'ew_var_ratio', 'ew_ac1', 'kp', 'ti', 'td', 'tf', 'sp_weight',
+  'out_min', 'out_max', 'slew', 'fb_setpoint', 'fb_kp', 'fb_ti', 'safe_output', 'track_thr', 'osc_amp',
+  'osc_crossings', 'osc_window', 'mismatch_thr', 'overrun_tol_us', 'missed_count', 'sp_timeout_us',
+  'period_min_us', 'period_max_us', 'settle_band', 'settle_ticks', 'model_delay_us',
+] as const;
+
+export const MON_BASE = 64;
+const MONITOR_FIELDS = ['action', 'latched', 'trip_ticks', 'clear_ticks'] as const;
+export type MonitorField = (typeof MONITOR_FIELDS)[number];
+
+export type BasicParamName = (typeof BASIC)[number];
+export type MonitorParamName = `${MonitorName}.${MonitorField}`;
+export type ParamName = BasicParamName | MonitorParamName;
+
+/** Parameter name -> id. */
+export const PARAM_IDS: ReadonlyMap<ParamName, number> = new Map<ParamName, number>([
+  ...BASIC.map((n, i) => [n, i] as [ParamName, number]),
+  ...MONITORS.flatMap((m, mi) =>
+    MONITOR_FIELDS.map((f, fi) => [`${m}.${f}` as ParamName, MON_BASE + mi * 4 + fi] as [ParamName, number])),
+]);
+export const PARAM_NAMES: ReadonlyMap<number, ParamName> = new Map([...PARAM_IDS].map(([n, id]) => [id, n]));
+export const BASIC_PARAM_COUNT = BASIC.length;
+
+export const EVENT_KINDS = [
+  'none', 'trip', 'consequential', 'clear', 'mode', 'warn', 'reset', 'config',
+  'sensor_out', 'sensor_in', 'episode_end',
+] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
+
+export const REASON_CLEARED = 32;
+export const REASON_RESET = 33;
+export const STAGE_NONE = 255;
+export const EVENT_BYTES = 16;
+
+export const COUNTERS = {
+  ticks: 0, events: 1, root_trips: 2, consequential: 3, clears: 4, mode_changes: 5, missed_ticks: 6,
+  overruns: 7, param_rejects: 8, resets: 9, spikes_rejected: 10, substituted_ticks: 11, invalid_samples: 12,
+  warnings: 13, invariant_fails: 14, setpoint_rejects: 15,
+} as const;
+export type CounterName = keyof typeof COUNTERS;
+export const C_MON_TRIPS = 32;
+export const C_MON_SUPPRESSED = 64;
+
+export const STATUS = { 0: 'ok', [-1]: 'unknown parameter', [-2]: 'out of range', [-3]: 'conflicts with another parameter', [-4]: 'not allowed in this state' } as Record<number, string>;
+
+/** "No sample this tick" for a raw sensor input. */
+export const SAMPLE_NONE = -2147483648;
+export const Q16 = 65536;
+
+/** The raw exports of core.wasm, as every engine sees them (i64 as bigint). */
+export interface CoreExports {
+  memory: WebAssembly.Memory;
+  init(): number;
+  reset(): number;
+  abi_version(): number;
+  param_count(): number;
+  param_known(id: number): number;
+  param_get(id: number): number;
+  param_min(id: number): number;
+  param_max(id: number): number;
+  param_default(id: number): number;
+  param_format(id: number): number;
+  config_begin(): number;
+  config_abort(): number;
+  config_error_param(): number;
+  config_set(id: number, value: number): number;
+  config_commit(): number;
+  param_set(id: number, value: number): number;
+  config_checksum(): number;
+  config_addr(): number;
+  set_setpoint(sp: number, nowUs: bigint): number;
+  tick(nowUs: bigint, s0: number, s1: number, s2: number, fb: number): number;
+  tick_batch(nowUs: bigint, periodUs: bigint, n: number, s0: number, s1: number, s2: number, fb: number): number;
+  mode(): number;
+  output(): number;
+  measurement(): number;
+  voted(): number;
+  estimate(): number;
+  residual(): number;
+  error(): number;
+  setpoint(): number;
+  integral(): number;
+  tick_count(): bigint;
+  next_interval_us(): bigint;
+  sample_level(): number;
+  monitors_active(): number;
+  slots_active(): bigint;
+  sensors_trusted(): number;
+  sensor(i: number): number;
+  cause_monitor(): number;
+  cause_stage(): number;
+  monitor_stage(m: number): number;
+  monitor_count(): number;
+  stat_cusum(): number;
+  stat_ewma(): number;
+  stat_z(): number;
+  stat_ew_variance(): number;
+  stat_ew_ac1(): number;
+  counter(id: number): bigint;
+  events_addr(): number;
+  events_capacity(): number;
+  events_written(): bigint;
+  event_tick(seq: bigint): bigint;
+  event_kind(seq: bigint): number;
+  event_stage(seq: bigint): number;
+  event_monitor(seq: bigint): number;
+  event_value(seq: bigint): number;
+}

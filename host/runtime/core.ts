@@ -1,0 +1,269 @@
+// A typed wrapper around one instance of core.wasm (one loop), loaded into
+// V8 with @assemblyscript/loader. Engineering units in, engineering units
+// out; names instead of ids; typed modes and decoded events.
+
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { instantiateSync } from '@assemblyscript/loader';
+import {
+  ACTIONS, COUNTERS, C_MON_SUPPRESSED, C_MON_TRIPS, EVENT_BYTES, EVENT_KINDS, FORMATS, MODES, MONITORS,
+  PARAM_IDS, PARAM_NAMES, Q16, REASON_CLEARED, REASON_RESET, SAMPLE_NONE, STAGES, STATUS,
+  type Action, type CoreExports, type CounterName, type EventKind, type Mode, type MonitorName,
+  type ParamFormat, type ParamName, type Stage,
+} from './abi.js';
+
+export * from './abi.js';
+
+/** Where `npm run build` puts the core. */
+export const DEFAULT_CORE_PATH = fileURLToPath(new URL('../../build/core.wasm', import.meta.url).href
+  .replace('/dist/build/', '/build/'));
+
+/** A parameter value as a user writes it: a number in engineering units, a flag, or an action name. */
+export type ParamValue = number | boolean | Action;
+
+/** A rejected configuration: names the field, what was expected and what was received. */
+export class ParamError extends Error {
+  constructor(
+    readonly field: string,
+    readonly expected: string,
+    readonly received: unknown,
+    readonly status: number,
+  ) {
+    super(`parameter '${field}': expected ${expected}, received ${JSON.stringify(received)} (${STATUS[status] ?? `status ${status}`})`);
+    this.name = 'ParamError';
+  }
+}
+
+export interface CoreEvent {
+  seq: number;
+  tick: number;
+  kind: EventKind;
+  stage: Stage | null;
+  /** Monitor for trips/clears; for mode events the reason's monitor (null for cleared/reset). */
+  monitor: MonitorName | null;
+  /** For mode events: 'cleared', 'reset' or the monitor name. */
+  reason?: string;
+  from?: Mode;
+  to?: Mode;
+  value: number;
+}
+
+export interface Cause {
+  monitor: MonitorName;
+  stage: Stage;
+}
+
+export interface TickInput {
+  /** Raw sensor samples (ADC counts); null or undefined for "no sample". */
+  sensors: readonly (number | null | undefined)[];
+  /** Actuator feedback in output units, if the binding has any. */
+  feedback?: number | null;
+}
+
+function toRaw(format: ParamFormat, value: ParamValue): number {
+  if (format === 'action') {
+    const i = typeof value === 'string' ? ACTIONS.indexOf(value) : Number(value);
+    return i;
+  }
+  if (format === 'bool') return value === true || value === 1 ? 1 : value === false || value === 0 ? 0 : NaN;
+  if (typeof value !== 'number') return NaN;
+  return format === 'q16' ? Math.round(value * Q16) : value;
+}
+
+function fromRaw(format: ParamFormat, raw: number): number {
+  return format === 'q16' ? raw / Q16 : raw;
+}
+
+function describe(format: ParamFormat, min: number, max: number): string {
+  switch (format) {
+    case 'action': return `one of ${ACTIONS.join(', ')}`;
+    case 'bool': return 'true or false';
+    case 'q16': return `a number in [${min / Q16}, ${max / Q16}]`;
+    case 'us': return `an integer number of microseconds in [${min}, ${max}]`;
+    default: return `an integer in [${min}, ${max}]`;
+  }
+}
+
+export class Core {
+  readonly raw: CoreExports;
+  private nextSeq = 0n;
+  private lost = 0;
+
+  private constructor(exports: CoreExports) {
+    this.raw = exports;
+  }
+
+  /** Instantiate the core from a .wasm file (default: build/core.wasm). */
+  static load(path: string = DEFAULT_CORE_PATH): Core {
+    return Core.fromBytes(readFileSync(path));
+  }
+
+  static fromBytes(bytes: Uint8Array): Core {
+    const { exports } = instantiateSync<CoreExports & Record<string, unknown>>(bytes, {});
+    return new Core(exports as unknown as CoreExports);
+  }
+
+  /** The format of a named parameter, or an error naming it. */
+  paramFormat(name: string): ParamFormat {
+    const id = PARAM_IDS.get(name as ParamName);
+    if (id === undefined) throw new ParamError(name, 'a known parameter name', name, -1);
+    return FORMATS[this.raw.param_format(id)];
+  }
+
+  /** Range of a parameter in engineering units. */
+  paramRange(name: ParamName): { min: number; max: number; default: number; format: ParamFormat } {
+    const id = PARAM_IDS.get(name)!;
+    const format = this.paramFormat(name);
+    return {
+      min: fromRaw(format, this.raw.param_min(id)),
+      max: fromRaw(format, this.raw.param_max(id)),
+      default: fromRaw(format, this.raw.param_default(id)),
+      format,
+    };
+  }
+
+  param(name: ParamName): number {
+    return fromRaw(this.paramFormat(name), this.raw.param_get(PARAM_IDS.get(name)!));
+  }
+
+  /**
+   * Apply several parameters as one transaction: either all of them take
+   * effect or, on the first error, none does and a ParamError names the field.
+   */
+  configure(params: Partial<Record<ParamName, ParamValue>>): void {
+    const entries = Object.entries(params) as [ParamName, ParamValue][];
+    const staged: [string, number, number, ParamValue][] = [];
+    for (const [name, value] of entries) {
+      const format = this.paramFormat(name);
+      const id = PARAM_IDS.get(name)!;
+      const raw = toRaw(format, value);
+      const min = this.raw.param_min(id);
+      const max = this.raw.param_max(id);
+      if (!Number.isFinite(raw) || !Number.isInteger(raw) || raw < min || raw > max) {
+        throw new ParamError(name, describe(format, min, max), value, -2);
+      }
+      staged.push([name, id, raw, value]);
+    }
+    const r = this.raw;
+    let st = r.config_begin();
+    if (st !== 0) throw new ParamError('(transaction)', 'no open transaction', null, st);
+    for (const [name, id, raw, value] of staged) {
+      st = r.config_set(id, raw);
+      if (st !== 0) {
+        r.config_abort();
+        const format = FORMATS[r.param_format(id)];
+        throw new ParamError(name, describe(format, r.param_min(id), r.param_max(id)), value, st);
+      }
+    }
+    st = r.config_commit();
+    if (st !== 0) {
+      const bad = r.config_error_param();
+      r.config_abort();
+      const name = PARAM_NAMES.get(bad) ?? `#${bad}`;
+      throw new ParamError(name, conflictHint(name), params[name as ParamName] ?? this.param(name as ParamName), st);
+    }
+  }
+
+  /** Host setpoint (engineering units) with the time it was issued. */
+  setSetpoint(value: number, nowUs: number): void {
+    const st = this.raw.set_setpoint(Math.round(value * Q16), BigInt(Math.round(nowUs)));
+    if (st !== 0) {
+      throw new ParamError('setpoint', `a number in [${this.param('range_min')}, ${this.param('range_max')}]`, value, st);
+    }
+  }
+
+  /** One tick at time nowUs. Returns the actuator command in engineering units. */
+  tick(nowUs: number, input: TickInput): number {
+    const s = input.sensors;
+    const fb = input.feedback;
+    return this.raw.tick(
+      BigInt(nowUs),
+      s[0] ?? SAMPLE_NONE, s[1] ?? SAMPLE_NONE, s[2] ?? SAMPLE_NONE,
+      fb === null || fb === undefined ? SAMPLE_NONE : Math.round(fb * Q16),
+    ) / Q16;
+  }
+
+  get mode(): Mode { return MODES[this.raw.mode()]; }
+  get output(): number { return this.raw.output() / Q16; }
+  get measurement(): number { return this.raw.measurement() / Q16; }
+  get estimate(): number { return this.raw.estimate() / Q16; }
+  get residual(): number { return this.raw.residual() / Q16; }
+  get setpoint(): number { return this.raw.setpoint() / Q16; }
+  get ticks(): number { return Number(this.raw.tick_count()); }
+  /** The sampling interval the core proposes for the next tick (action-to-sensing). */
+  get nextIntervalUs(): number { return Number(this.raw.next_interval_us()); }
+
+  /** The root cause of the current episode (first-out), or null. */
+  get cause(): Cause | null {
+    const m = this.raw.cause_monitor();
+    return m < 0 ? null : { monitor: MONITORS[m], stage: STAGES[this.raw.cause_stage()] };
+  }
+
+  /** Monitors currently tripped. */
+  get activeMonitors(): MonitorName[] {
+    const mask = this.raw.monitors_active();
+    return MONITORS.filter((_, i) => (mask >> i) & 1);
+  }
+
+  counter(name: CounterName): number {
+    return Number(this.raw.counter(COUNTERS[name]));
+  }
+
+  monitorTrips(m: MonitorName): number { return Number(this.raw.counter(C_MON_TRIPS + MONITORS.indexOf(m))); }
+  monitorSuppressed(m: MonitorName): number { return Number(this.raw.counter(C_MON_SUPPRESSED + MONITORS.indexOf(m))); }
+
+  /** Events logged since the previous call, decoded from linear memory. */
+  events(): CoreEvent[] {
+    const r = this.raw;
+    const written = r.events_written();
+    const cap = BigInt(r.events_capacity());
+    if (this.nextSeq < written - cap) {
+      this.lost += Number(written - cap - this.nextSeq);
+      this.nextSeq = written - cap;
+    }
+    const view = new DataView(r.memory.buffer);
+    const base = r.events_addr();
+    const out: CoreEvent[] = [];
+    for (let seq = this.nextSeq; seq < written; seq++) {
+      const at = base + Number(seq % cap) * EVENT_BYTES;
+      out.push(decodeEvent(Number(seq), view.getBigInt64(at, true), view.getUint16(at + 8, true),
+        view.getUint8(at + 10), view.getUint8(at + 11), view.getInt32(at + 12, true)));
+    }
+    this.nextSeq = written;
+    return out;
+  }
+
+  /** Events that were overwritten before events() read them. */
+  get eventsLost(): number { return this.lost; }
+
+  /** Release latched monitors whose condition has cleared. Returns how many. */
+  reset(): number { return this.raw.reset(); }
+}
+
+export function decodeEvent(seq: number, tick: bigint, kind: number, stage: number, monitor: number, value: number): CoreEvent {
+  const ev: CoreEvent = {
+    seq, tick: Number(tick), kind: EVENT_KINDS[kind] ?? 'none',
+    stage: STAGES[stage] ?? null, monitor: MONITORS[monitor] ?? null, value,
+  };
+  if (ev.kind === 'mode') {
+    ev.from = MODES[(value >> 8) & 0xff];
+    ev.to = MODES[value & 0xff];
+    ev.reason = monitor === REASON_CLEARED ? 'cleared' : monitor === REASON_RESET ? 'reset' : MONITORS[monitor] ?? `#${monitor}`;
+  }
+  return ev;
+}
+
+function conflictHint(name: string): string {
+  switch (name) {
+    case 'adc_min': return 'adc_min < adc_max';
+    case 'range_min': return 'range_min < range_max';
+    case 'out_min': return 'out_min < out_max';
+    case 'safe_output': return 'safe_output within [out_min, out_max]';
+    case 'fb_setpoint': return 'fb_setpoint within [range_min, range_max]';
+    case 'period_min_us': return 'period_min_us <= period_max_us';
+    case 'ew_window': return 'ew_window 0 (off) or at least 8';
+    case 's0_scale': case 's1_scale': case 's2_scale': return 'a nonzero scale';
+    case 'tf': return 'tf > 0 when td > 0 and the period is under 1 ms';
+    default: return 'a value consistent with the other parameters';
+  }
+}
