@@ -7,7 +7,7 @@ import { p, P_N_SENSORS, P_ADC_MIN, P_ADC_MAX, P_S0_SCALE, P_RANGE_MIN, P_RANGE_
   P_MEDIAN3, P_SPIKE_THR, P_SPIKE_COUNT, P_STUCK_BAND, P_DISAGREE_THR, P_LPF_TAU } from "./params";
 import { sat, abs_q16, sub_q16, median3, clamp_i32, mul_q16_q32 } from "./fixed";
 import { SENSORS_MAX, M_SENS_STALE, M_SENS_RANGE, M_SENS_SPIKE, M_SENS_STUCK, M_SENS_DISAGREE } from "./monitor/ids";
-import { debounce, is_active, sensor_slot } from "./monitor/debounce";
+import { debounce, sensor_bits, sensor_slot } from "./monitor/debounce";
 import { rate_step, lpf_a } from "./levels";
 import { SAMPLE_NONE } from "./state";
 import { count, C_SPIKES_REJECTED, C_INVALID_SAMPLES } from "./events";
@@ -67,17 +67,18 @@ function sense_one(i: i32, raw: i32, level: i32): void {
   if (seen < 3) put(SEEN, i, seen + 1);
 }
 
-@inline function excluded_by_own_checks(i: i32): bool {
-  return get(SEEN, i) == 0 || is_active(sensor_slot(M_SENS_STALE, i)) || is_active(sensor_slot(M_SENS_RANGE, i))
-    || is_active(sensor_slot(M_SENS_SPIKE, i)) || is_active(sensor_slot(M_SENS_STUCK, i));
+// Sensors (bit i) out of the vote by their own checks, or never seen.
+@inline function excluded_by_own_checks(): i32 {
+  let bad = sensor_bits(M_SENS_STALE) | sensor_bits(M_SENS_RANGE) | sensor_bits(M_SENS_SPIKE) | sensor_bits(M_SENS_STUCK);
+  for (let i = 0; i < SENSORS_MAX; i++) if (get(SEEN, i) == 0) bad |= 1 << i;
+  return bad;
 }
 
 // Vote among the sensors that pass their own checks; the disagreement check
 // then removes an outlier. `pred` (the model prediction) arbitrates between
 // two disagreeing sensors. Returns the voted value; trusted_mask says who voted.
 function vote(n: i32, pred: i32): i32 {
-  let cand = 0;
-  for (let i = 0; i < n; i++) if (!excluded_by_own_checks(i)) cand |= 1 << i;
+  let cand = ((1 << n) - 1) & ~excluded_by_own_checks();
   let k = <i32>popcnt(cand);
   let thr = p(P_DISAGREE_THR);
   let v0 = get(VALUE, 0), v1 = get(VALUE, 1), v2 = get(VALUE, 2);

@@ -12,15 +12,16 @@
 // the loop recovers, or REASON_RESET after an explicit reset.
 
 import { p, MON_BASE, MF_ACTION } from "./params";
-import { MONITORS_MAX, M_SENS_STALE, M_SENS_DISAGREE, SENSORS_MAX, stage_of,
+import { MONITORS_MAX, M_SENS_STALE, M_SENS_DISAGREE, stage_of,
   ACT_WARN, ACT_DEGRADE, ACT_FALLBACK, ACT_SAFE_STOP } from "./monitor/ids";
-import { debounce, is_active, sensor_slot } from "./monitor/debounce";
+import { debounce, slots_busy, sensor_bits, sensor_slots_active } from "./monitor/debounce";
 import { cascade_trip, cascade_end, cascade_reset, root_monitor } from "./monitor/cascade";
 import { MODE_NOMINAL, MODE_DEGRADED, MODE_FALLBACK, MODE_SAFE_STOP } from "./state";
 import { event_log, count, C_MON_TRIPS, C_CLEARS, C_MODE_CHANGES, C_WARNINGS,
   EV_WARN, EV_CLEAR, EV_MODE, EV_STAGE_NONE, REASON_CLEARED, REASON_RESET } from "./events";
 
 export let active_mask: i32 = 0;
+const SENSING_BITS: i32 = ((1 << (M_SENS_DISAGREE + 1)) - 1) & ~((1 << M_SENS_STALE) - 1);
 let reset_pending = false;
 
 export function supervisor_reset(): void {
@@ -37,40 +38,47 @@ export function supervisor_note_reset(): void {
   return p(MON_BASE + m * 4 + MF_ACTION);
 }
 
-function sensor_monitor_active(m: i32): bool {
-  for (let i = 0; i < SENSORS_MAX; i++) if (is_active(sensor_slot(m, i))) return true;
-  return false;
-}
-
 // raw: one bit per monitor, the conditions seen this tick (sensor checks are
 // debounced per sensor by the sensing stage and ignored here).
 // Returns the new mode.
 export function supervisor_step(tick: i64, raw: i32, mode: i32, sensors_short: bool, stat: i32): i32 {
-  let now: i32 = 0;
-  for (let m = 0; m < MONITORS_MAX; m++) {
-    let on = m >= M_SENS_STALE && m <= M_SENS_DISAGREE
-      ? sensor_monitor_active(m)
-      : debounce(m, m, ((raw >> m) & 1) != 0);
-    if (on) now |= 1 << m;
+  // Monitors that need a debounce step: only those with something going on.
+  let now: i32 = active_mask & SENSING_BITS;
+  let busy = <i32>slots_busy(<u64>raw) & ~SENSING_BITS & ((1 << MONITORS_MAX) - 1);
+  while (busy != 0) {
+    let m = ctz(busy);
+    busy &= busy - 1;
+    if (debounce(m, m, ((raw >> m) & 1) != 0)) now |= 1 << m; else now &= ~(1 << m);
   }
+  // Sensing monitors: active while any sensor's check is active.
+  now &= ~SENSING_BITS;
+  if (sensor_slots_active() != 0) {
+    for (let m = M_SENS_STALE; m <= M_SENS_DISAGREE; m++) if (sensor_bits(m) != 0) now |= 1 << m;
+  }
+  let changed = now ^ active_mask;
   let rising = now & ~active_mask;
-  let falling = active_mask & ~now;
   active_mask = now;
-  let severity = 0;
-  let reason = -1;
-  for (let m = 0; m < MONITORS_MAX; m++) {
-    let bit = 1 << m;
+  while (changed != 0) {
+    let m = ctz(changed);
+    changed &= changed - 1;
     let act = action_of(m);
-    if ((rising & bit) != 0) {
+    if ((rising & (1 << m)) != 0) {
       count(C_MON_TRIPS + m);
       if (act >= ACT_DEGRADE) cascade_trip(tick, m, stat);
       else if (act == ACT_WARN) { count(C_WARNINGS); event_log(tick, EV_WARN, stage_of(m), m, stat); }
-    }
-    if ((falling & bit) != 0 && act >= ACT_WARN) {
+    } else if (act >= ACT_WARN) {
       count(C_CLEARS);
       event_log(tick, EV_CLEAR, stage_of(m), m, 0);
     }
-    if ((now & bit) != 0 && act > severity) { severity = act; reason = m; }
+  }
+  let severity = 0;
+  let reason = -1;
+  let on = now;
+  while (on != 0) {
+    let m = ctz(on);
+    on &= on - 1;
+    let act = action_of(m);
+    if (act > severity) { severity = act; reason = m; }
   }
   // The root cause names the transition when it is what decides the mode.
   if (root_monitor >= 0 && (now & (1 << root_monitor)) != 0 && action_of(root_monitor) == severity) reason = root_monitor;

@@ -6,34 +6,52 @@
 //   trip:  condition true for trip_ticks consecutive ticks
 //   clear: auto policy, condition false for clear_ticks consecutive ticks;
 //          latched policy, only reset() and only while the condition is false.
+//
+// Bit masks over the slots (active, raw, counting) keep the healthy case,
+// nearly every tick, down to a few mask operations.
 
 import { p, MON_BASE, MF_LATCHED, MF_TRIP_TICKS, MF_CLEAR_TICKS } from "../params";
 import { MONITORS_MAX, SENSOR_CHECKS, SENSORS_MAX, M_SENS_STALE } from "./ids";
 
-// Slots 0..MONITORS_MAX-1 are the monitors; per-sensor checks follow.
+// Slots 0..MONITORS_MAX-1 are the monitors; per-sensor checks follow, three
+// bits (one per sensor) for each check.
+export const SENSOR_SLOT_BASE: i32 = MONITORS_MAX;
 export const SLOTS_MAX: i32 = MONITORS_MAX + SENSOR_CHECKS * SENSORS_MAX;
 const COUNT = memory.data(SLOTS_MAX << 2);
 export let slot_active: u64 = 0;
 export let slot_raw: u64 = 0;
+let slot_counting: u64 = 0;    // slots whose counter is nonzero
 
 @inline export function sensor_slot(m: i32, sensor: i32): i32 {
-  return MONITORS_MAX + (m - M_SENS_STALE) * SENSORS_MAX + sensor;
+  return SENSOR_SLOT_BASE + (m - M_SENS_STALE) * SENSORS_MAX + sensor;
 }
 
 export function debounce_reset(): void {
-  memory.fill(COUNT, 0, <usize>(SLOTS_MAX << 2));
+  for (let i = 0; i < SLOTS_MAX; i++) store<i32>(COUNT + (<usize>i << 2), 0);
   slot_active = 0;
   slot_raw = 0;
+  slot_counting = 0;
 }
 
 @inline export function is_active(slot: i32): bool {
   return ((slot_active >> <u64>slot) & 1) != 0;
 }
 
+// Slots that need a debounce step this tick, given this tick's raw bits.
+@inline export function slots_busy(raw: u64): u64 {
+  return raw | slot_active | slot_counting;
+}
+
 // Feed one tick's condition for a slot governed by monitor m's table row.
-// Returns whether the slot is active afterwards.
-export function debounce(slot: i32, m: i32, raw: bool): bool {
+// Returns whether the slot is active afterwards. The healthy case (condition
+// false, nothing active or pending) is inlined at every call site.
+@inline export function debounce(slot: i32, m: i32, raw: bool): bool {
   let bit: u64 = <u64>1 << <u64>slot;
+  if (!raw && ((slot_active | slot_counting | slot_raw) & bit) == 0) return false;
+  return debounce_step(slot, m, raw, bit);
+}
+
+function debounce_step(slot: i32, m: i32, raw: bool, bit: u64): bool {
   let at = COUNT + (<usize>slot << 2);
   let n = load<i32>(at);
   let active = (slot_active & bit) != 0;
@@ -49,6 +67,7 @@ export function debounce(slot: i32, m: i32, raw: bool): bool {
     if (n >= p(row + MF_CLEAR_TICKS)) { active = false; n = 0; }
   }
   store<i32>(at, n);
+  slot_counting = n != 0 ? (slot_counting | bit) : (slot_counting & ~bit);
   slot_active = active ? (slot_active | bit) : (slot_active & ~bit);
   return active;
 }
@@ -58,10 +77,20 @@ export function pending_any(): bool {
   return (slot_raw & ~slot_active) != 0;
 }
 
+// The three per-sensor bits of sensing check m (bit i = sensor i).
+@inline export function sensor_bits(m: i32): i32 {
+  return <i32>(slot_active >> <u64>(SENSOR_SLOT_BASE + (m - M_SENS_STALE) * SENSORS_MAX)) & 7;
+}
+
+@inline export function sensor_slots_active(): u64 {
+  return slot_active >> <u64>SENSOR_SLOT_BASE;
+}
+
 // reset(): release latched slots whose condition is false now. Returns how many.
 export function debounce_release(): i32 {
   let released = slot_active & ~slot_raw;
   slot_active &= slot_raw;
-  memory.fill(COUNT, 0, <usize>(SLOTS_MAX << 2));
+  for (let i = 0; i < SLOTS_MAX; i++) store<i32>(COUNT + (<usize>i << 2), 0);
+  slot_counting = 0;
   return <i32>popcnt(released);
 }
