@@ -20,7 +20,7 @@ import { control_monitors_reset } from "./monitor/control";
 import { actuation_reset } from "./monitor/actuation";
 import { supervisor_reset, supervisor_note_reset, active_mask } from "./supervisor";
 import { root_monitor } from "./monitor/cascade";
-import { stage_of, MONITORS_MAX } from "./monitor/ids";
+import { stage_of, MONITORS_MAX, M_EST_CUSUM, M_EST_EWMA, M_EW_CSD } from "./monitor/ids";
 import { integrity_arm } from "./integrity";
 
 const ABI_VERSION: i32 = 1;
@@ -56,8 +56,9 @@ init();
 // Release latched monitors whose condition has cleared and restart the
 // change detectors. Returns how many latches were released.
 export function reset(): i32 {
-  let released = debounce_release();
   detectors_reset();
+  let restarted = (<u64>1 << <u64>M_EST_CUSUM) | (<u64>1 << <u64>M_EST_EWMA) | (<u64>1 << <u64>M_EW_CSD);
+  let released = debounce_release(restarted);
   supervisor_note_reset();
   E.count(E.C_RESETS);
   E.event_log(S.tick_n, E.EV_RESET, E.EV_STAGE_NONE, E.REASON_RESET, released);

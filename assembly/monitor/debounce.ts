@@ -86,8 +86,11 @@ export function pending_any(): bool {
   return slot_active >> <u64>SENSOR_SLOT_BASE;
 }
 
-// reset(): release latched slots whose condition is false now. Returns how many.
-export function debounce_release(): i32 {
+// reset(): release latched slots whose condition is false now. `restarted`:
+// slots whose condition reset() itself clears (the change detectors restart),
+// so they count as false. Returns how many slots were released.
+export function debounce_release(restarted: u64): i32 {
+  slot_raw &= ~restarted;
   let released = slot_active & ~slot_raw;
   slot_active &= slot_raw;
   for (let i = 0; i < SLOTS_MAX; i++) store<i32>(COUNT + (<usize>i << 2), 0);

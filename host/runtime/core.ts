@@ -241,9 +241,11 @@ export class Core {
 }
 
 export function decodeEvent(seq: number, tick: bigint, kind: number, stage: number, monitor: number, value: number): CoreEvent {
+  const k: EventKind = EVENT_KINDS[kind] ?? 'none';
+  const hasMonitor = k !== 'config' && k !== 'reset' && k !== 'none';
   const ev: CoreEvent = {
-    seq, tick: Number(tick), kind: EVENT_KINDS[kind] ?? 'none',
-    stage: STAGES[stage] ?? null, monitor: MONITORS[monitor] ?? null, value,
+    seq, tick: Number(tick), kind: k,
+    stage: STAGES[stage] ?? null, monitor: hasMonitor ? MONITORS[monitor] ?? null : null, value,
   };
   if (ev.kind === 'mode') {
     ev.from = MODES[(value >> 8) & 0xff];
