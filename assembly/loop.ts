@@ -8,18 +8,18 @@ import { p, P_MEDIAN3, P_N_SENSORS, P_OUT_MIN, P_OUT_MAX, P_KP, P_FB_KP, P_FB_SE
 import { sat, abs_q16, sub_q16, clamp_i32 } from "./fixed";
 import { levels_n, slew_step } from "./levels";
 import * as ids from "./monitor/ids";
-import { pending_any } from "./monitor/debounce";
+import { pending_any, sensor_check_active } from "./monitor/debounce";
 import { timing_step, timing_level, clock_bad, overrun, missed, sp_stale } from "./monitor/timing";
 import { control_monitors_step, tracking, oscillating, oscillation_near } from "./monitor/control";
 import { actuation_step, saturated, mismatch } from "./monitor/actuation";
-import { condition_step, voted_out, filtered_out } from "./condition";
+import { condition_step, voted_out, filtered_out, trusted_mask } from "./condition";
 import { model_push_command, model_predict, model_prime, model_primed, model_update, model_estimate, cusum_alarm, ewma_alarm,
   cusum_near, ewma_near, early_warning, cusum_pos_q16, cusum_neg_q16, ewma_q16, ew_var_q16 } from "./model";
 import { pid_step, pid_track, integ_held, pid_integrity_ok } from "./control/pid";
 import { fallback_step, fallback_track, safe_output } from "./control/fallback";
 import { supervisor_step, active_mask } from "./supervisor";
 import { integrity_step } from "./integrity";
-import { count, C_TICKS, C_SUBSTITUTED_TICKS, C_INVARIANT_FAILS } from "./events";
+import { count, event_log, C_TICKS, C_SUBSTITUTED_TICKS, C_INVARIANT_FAILS, EV_SENSOR_OUT, EV_SENSOR_IN } from "./events";
 
 let settle_count: i32 = 0;
 let invariant_bad = false;
@@ -43,7 +43,9 @@ export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
   // Estimation, predict: the model's view of this sample, used to arbitrate
   // between two disagreeing sensors and to stand in when none is trusted.
   let pred = model_predict(first ? now : prev_us, S.output_q16, level);
+  let trusted_before = trusted_mask;
   let trusted = condition_step(s0, s1, s2, level, model_primed() ? pred : S.meas_q16);
+  if (trusted_mask != trusted_before && !first) log_vote_change(trusted_before, trusted_mask);
   let voted = voted_out();
   if (!model_primed() && trusted > 0) { model_prime(voted); pred = voted; }
   if (trusted == 0) count(C_SUBSTITUTED_TICKS);
@@ -81,6 +83,19 @@ export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
   count(C_TICKS);
   S.tick_done();
   return u;
+}
+
+// A sensor that leaves or rejoins the vote, with the check that removed it.
+function log_vote_change(before: i32, after: i32): void {
+  for (let i = 0; i < 3; i++) {
+    let bit = 1 << i;
+    if ((before & bit) != 0 && (after & bit) == 0) {
+      let why = sensor_check_active(i);
+      event_log(S.tick_n, EV_SENSOR_OUT, ids.STAGE_SENSING, why, i);
+    } else if ((before & bit) == 0 && (after & bit) != 0) {
+      event_log(S.tick_n, EV_SENSOR_IN, ids.STAGE_SENSING, ids.M_SENS_STALE, i);
+    }
+  }
 }
 
 // The controller for the mode, with bumpless transfer and the slew limit.

@@ -79,7 +79,9 @@ export const P_PERIOD_MAX_US: i32 = 51;   // US slowest sampling interval (actio
 export const P_SETTLE_BAND: i32 = 52;     // Q16 |error| below this counts as settled; 0 = never slow down
 export const P_SETTLE_TICKS: i32 = 53;    // INT settled ticks before the interval doubles
 export const P_MODEL_DELAY_US: i32 = 54;  // US plant model dead time (up to DELAY_MAX ticks of history)
-export const PARAMS_BASIC: i32 = 55;
+export const P_CASCADE_WINDOW: i32 = 55;  // INT a trip whose condition began within this many ticks of the
+                                          // episode's last trip is consequential; later ones open a new episode; 0 = no limit
+export const PARAMS_BASIC: i32 = 56;
 
 // Per-monitor supervisor table, as data: id = MON_BASE + monitor * 4 + field.
 export const MON_BASE: i32 = 64;
@@ -151,6 +153,7 @@ const META_BASIC = memory.data<i32>([
   0, I32_MAX, 0, FMT_Q16,                            // SETTLE_BAND
   1, 1000000, 50, FMT_INT,                           // SETTLE_TICKS
   0, 600000000, 0, FMT_US,                           // MODEL_DELAY_US
+  0, 1000000000, 600, FMT_INT,                       // CASCADE_WINDOW
 ]);
 
 

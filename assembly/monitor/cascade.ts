@@ -2,26 +2,36 @@
 //
 // An episode opens when a monitor whose action is DEGRADE or worse trips
 // while no episode is open: that monitor is the root cause (EV_TRIP). Every
-// other monitor that trips while the episode is open is consequential: it is
-// logged once as EV_CONSEQUENTIAL and counted, not raised as a new alarm.
+// other monitor that trips while the episode is open, and whose condition
+// began within CASCADE_WINDOW ticks of the episode's latest trip (a chain of
+// consequences), is consequential: it is logged once as EV_CONSEQUENTIAL and
+// counted, not raised as a new alarm. A trip whose condition began later is
+// an independent fault: it becomes the root of a new episode.
 // Monitors that trip in the same tick are taken upstream first (lowest id),
 // so a fault is named at the stage where it starts. The episode ends when no
 // such monitor is active and the loop is back to NOMINAL.
 
 import { stage_of } from "./ids";
+import { p, P_CASCADE_WINDOW, MON_BASE, MF_TRIP_TICKS } from "../params";
 import { event_log, count, C_ROOT_TRIPS, C_CONSEQUENTIAL, C_MON_SUPPRESSED,
   EV_TRIP, EV_CONSEQUENTIAL, EV_EPISODE_END } from "../events";
 
 export let root_monitor: i32 = -1;
 let suppressed: i32 = 0;
+let last_trip_tick: i64 = 0;
 
 export function cascade_reset(): void {
   root_monitor = -1;
   suppressed = 0;
+  last_trip_tick = 0;
 }
 
 export function cascade_trip(tick: i64, m: i32, value: i32): void {
-  if (root_monitor < 0) {
+  let window = p(P_CASCADE_WINDOW);
+  let onset = tick - <i64>p(MON_BASE + m * 4 + MF_TRIP_TICKS) + 1;
+  let independent = root_monitor >= 0 && window > 0 && onset - last_trip_tick > <i64>window;
+  last_trip_tick = tick;
+  if (root_monitor < 0 || independent) {
     root_monitor = m;
     suppressed = 0;
     count(C_ROOT_TRIPS);

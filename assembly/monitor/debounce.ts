@@ -21,6 +21,7 @@ const COUNT = memory.data(SLOTS_MAX << 2);
 export let slot_active: u64 = 0;
 export let slot_raw: u64 = 0;
 let slot_counting: u64 = 0;    // slots whose counter is nonzero
+let slot_near: u64 = 0;        // healthy slots at least half way to a trip
 
 @inline export function sensor_slot(m: i32, sensor: i32): i32 {
   return SENSOR_SLOT_BASE + (m - M_SENS_STALE) * SENSORS_MAX + sensor;
@@ -31,6 +32,7 @@ export function debounce_reset(): void {
   slot_active = 0;
   slot_raw = 0;
   slot_counting = 0;
+  slot_near = 0;
 }
 
 @inline export function is_active(slot: i32): bool {
@@ -68,18 +70,29 @@ function debounce_step(slot: i32, m: i32, raw: bool, bit: u64): bool {
   }
   store<i32>(at, n);
   slot_counting = n != 0 ? (slot_counting | bit) : (slot_counting & ~bit);
+  let near = !active && n > 0 && (n << 1) >= p(row + MF_TRIP_TICKS);
+  slot_near = near ? (slot_near | bit) : (slot_near & ~bit);
   slot_active = active ? (slot_active | bit) : (slot_active & ~bit);
   return active;
 }
 
-// A slot whose condition is true but has not tripped yet is "near a trip".
+// A healthy slot whose condition has held for at least half its trip time
+// is "near a trip" (a single-tick trip time counts as soon as it holds).
 export function pending_any(): bool {
-  return (slot_raw & ~slot_active) != 0;
+  return (slot_near & ~slot_active) != 0;
 }
 
 // The three per-sensor bits of sensing check m (bit i = sensor i).
 @inline export function sensor_bits(m: i32): i32 {
   return <i32>(slot_active >> <u64>(SENSOR_SLOT_BASE + (m - M_SENS_STALE) * SENSORS_MAX)) & 7;
+}
+
+// The first sensing check (monitor id) active for sensor i, else M_SENS_STALE.
+export function sensor_check_active(i: i32): i32 {
+  for (let m = M_SENS_STALE; m < M_SENS_STALE + SENSOR_CHECKS; m++) {
+    if (is_active(sensor_slot(m, i))) return m;
+  }
+  return M_SENS_STALE;
 }
 
 @inline export function sensor_slots_active(): u64 {
@@ -95,5 +108,6 @@ export function debounce_release(restarted: u64): i32 {
   slot_active &= slot_raw;
   for (let i = 0; i < SLOTS_MAX; i++) store<i32>(COUNT + (<usize>i << 2), 0);
   slot_counting = 0;
+  slot_near = 0;
   return <i32>popcnt(released);
 }

@@ -33,7 +33,7 @@ const BASIC = [
   'ewma_lambda', 'ewma_l', 'ew_window', 'ew_var_ratio', 'ew_ac1', 'kp', 'ti', 'td', 'tf', 'sp_weight',
   'out_min', 'out_max', 'slew', 'fb_setpoint', 'fb_kp', 'fb_ti', 'safe_output', 'track_thr', 'osc_amp',
   'osc_crossings', 'osc_window', 'mismatch_thr', 'overrun_tol_us', 'missed_count', 'sp_timeout_us',
-  'period_min_us', 'period_max_us', 'settle_band', 'settle_ticks', 'model_delay_us',
+  'period_min_us', 'period_max_us', 'settle_band', 'settle_ticks', 'model_delay_us', 'cascade_window',
 ] as const;
 
 export const MON_BASE = 64;
