@@ -127,14 +127,6 @@ export function tick(now_us: i64, s0: i32, s1: i32, s2: i32, fb_q16: i32): i32 {
   return loop_tick(now_us, s0, s1, s2, fb_q16);
 }
 
-// Many ticks with constant inputs, one call (benchmarks, fast simulation of
-// a settled sensor). Returns the last command.
-export function tick_batch(now_us: i64, period_us: i64, n: i32, s0: i32, s1: i32, s2: i32, fb_q16: i32): i32 {
-  let u: i32 = 0;
-  for (let i = 0; i < n; i++) u = loop_tick(now_us + <i64>i * period_us, s0, s1, s2, fb_q16);
-  return u;
-}
-
 // ---- state readers -------------------------------------------------------
 
 export function mode(): i32 { return S.mode; }

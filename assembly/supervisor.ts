@@ -42,6 +42,9 @@ export function supervisor_note_reset(): void {
 // debounced per sensor by the sensing stage and ignored here).
 // Returns the new mode.
 export function supervisor_step(tick: i64, raw: i32, mode: i32, sensors_short: bool, stat: i32): i32 {
+  // Healthy and quiet, nearly every tick: nothing to debounce, log or decide.
+  if (raw == 0 && active_mask == 0 && mode == MODE_NOMINAL && !sensors_short && !reset_pending
+    && slots_busy(0) == 0 && root_monitor < 0) return MODE_NOMINAL;
   // Monitors that need a debounce step: only those with something going on.
   let now: i32 = active_mask & SENSING_BITS;
   let busy = <i32>slots_busy(<u64>raw) & ~SENSING_BITS & ((1 << MONITORS_MAX) - 1);

@@ -102,7 +102,6 @@ export interface CoreExports {
   config_addr(): number;
   set_setpoint(sp: number, nowUs: bigint): number;
   tick(nowUs: bigint, s0: number, s1: number, s2: number, fb: number): number;
-  tick_batch(nowUs: bigint, periodUs: bigint, n: number, s0: number, s1: number, s2: number, fb: number): number;
   mode(): number;
   output(): number;
   measurement(): number;

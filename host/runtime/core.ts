@@ -2,7 +2,8 @@
 // V8 with @assemblyscript/loader. Engineering units in, engineering units
 // out; names instead of ids; typed modes and decoded events.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { instantiateSync } from '@assemblyscript/loader';
 import {
@@ -14,9 +15,15 @@ import {
 
 export * from './abi.js';
 
+/** The package root: the nearest folder above this file with a package.json (works from host/ and dist/host/). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
 /** Where `npm run build` puts the core. */
-export const DEFAULT_CORE_PATH = fileURLToPath(new URL('../../build/core.wasm', import.meta.url).href
-  .replace('/dist/build/', '/build/'));
+export const DEFAULT_CORE_PATH = join(packageRoot(), 'build', 'core.wasm');
 
 /** A parameter value as a user writes it: a number in engineering units, a flag, or an action name. */
 export type ParamValue = number | boolean | Action;
