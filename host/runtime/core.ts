@@ -173,21 +173,33 @@ export class Core {
 
   /** Host setpoint (engineering units) with the time it was issued. */
   setSetpoint(value: number, nowUs: number): void {
-    const st = this.raw.set_setpoint(Math.round(value * Q16), BigInt(Math.round(nowUs)));
-    if (st !== 0) {
-      throw new ParamError('setpoint', `a number in [${this.param('range_min')}, ${this.param('range_max')}]`, value, st);
+    const lo = this.param('range_min');
+    const hi = this.param('range_max');
+    // Checked here too: a value outside i32 would wrap on its way into the core.
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < lo || value > hi) {
+      throw new ParamError('setpoint', `a number in [${lo}, ${hi}]`, value, -2);
     }
+    checkTime(nowUs);
+    const st = this.raw.set_setpoint(Math.round(value * Q16), BigInt(nowUs));
+    if (st !== 0) throw new ParamError('setpoint', `a number in [${lo}, ${hi}]`, value, st);
   }
 
   /** One tick at time nowUs. Returns the actuator command in engineering units. */
   tick(nowUs: number, input: TickInput): number {
+    checkTime(nowUs);
     const s = input.sensors;
     const fb = input.feedback;
-    return this.raw.tick(
-      BigInt(nowUs),
-      s[0] ?? SAMPLE_NONE, s[1] ?? SAMPLE_NONE, s[2] ?? SAMPLE_NONE,
-      fb === null || fb === undefined ? SAMPLE_NONE : Math.round(fb * Q16),
-    ) / Q16;
+    const s0 = sample(s[0], 0);
+    const s1 = sample(s[1], 1);
+    const s2 = sample(s[2], 2);
+    let f = SAMPLE_NONE;
+    if (fb !== null && fb !== undefined) {
+      if (typeof fb !== 'number' || !Number.isFinite(fb) || Math.abs(fb) >= 32768) {
+        throw new RangeError(`tick: feedback must be a finite number in (-32768, 32768) output units or null, received ${fb}`);
+      }
+      f = Math.round(fb * Q16);
+    }
+    return this.raw.tick(BigInt(nowUs), s0, s1, s2, f) / Q16;
   }
 
   get mode(): Mode { return MODES[this.raw.mode()]; }
@@ -245,6 +257,20 @@ export class Core {
 
   /** Release latched monitors whose condition has cleared. Returns how many. */
   reset(): number { return this.raw.reset(); }
+}
+
+function checkTime(nowUs: number): void {
+  if (!Number.isSafeInteger(nowUs)) {
+    throw new RangeError(`time must be an integer number of microseconds, received ${nowUs}`);
+  }
+}
+
+function sample(v: number | null | undefined, i: number): number {
+  if (v === null || v === undefined) return SAMPLE_NONE;
+  if (!Number.isInteger(v) || v <= SAMPLE_NONE || v > 2147483647) {
+    throw new RangeError(`tick: sensors[${i}] must be an integer ADC count in the i32 range or null, received ${v}`);
+  }
+  return v;
 }
 
 export function decodeEvent(seq: number, tick: bigint, kind: number, stage: number, monitor: number, value: number): CoreEvent {

@@ -1,0 +1,106 @@
+// The typed host wrapper: named parameters in engineering units, transactional
+// configuration with errors that name the field, decoded events, and one loop
+// per instance.
+import { describe, expect, it } from 'vitest';
+import { ParamError, PARAM_IDS, Q16 } from '../../host/runtime/core.js';
+import { freshCore } from '../support/core.js';
+
+describe('Core wrapper', () => {
+  it('reads parameters back in engineering units', () => {
+    const c = freshCore();
+    c.configure({ kp: 2.5, ti: 12, out_max: 80, 'est_cusum.action': 'warn', median3: false, period_min_us: 20_000, period_max_us: 40_000 });
+    expect(c.param('kp')).toBe(2.5);
+    expect(c.param('ti')).toBe(12);
+    expect(c.param('out_max')).toBe(80);
+    expect(c.param('est_cusum.action')).toBe(1);
+    expect(c.param('median3')).toBe(0);
+    expect(c.param('period_min_us')).toBe(20_000);
+  });
+
+  it('rejects an out-of-range value with an error naming the field, and changes nothing', () => {
+    const c = freshCore();
+    const before = c.raw.config_checksum();
+    let err: unknown;
+    try {
+      c.configure({ kp: 3, n_sensors: 4 });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ParamError);
+    const pe = err as ParamError;
+    expect(pe.field).toBe('n_sensors');
+    expect(pe.message).toContain("parameter 'n_sensors'");
+    expect(pe.message).toContain('[1, 3]');
+    expect(pe.message).toContain('4');
+    expect(c.raw.config_checksum()).toBe(before);
+    expect(c.param('kp')).toBe(1);
+  });
+
+  it('rejects an inconsistent combination at commit, naming it, and keeps the running table', () => {
+    const c = freshCore();
+    const before = c.raw.config_checksum();
+    expect(() => c.configure({ out_min: 50, out_max: 40 })).toThrow(/out_min.*out_min < out_max/);
+    expect(c.raw.config_checksum()).toBe(before);
+    expect(c.param('out_max')).toBe(100);
+    // The same values in a consistent order-independent transaction work.
+    c.configure({ out_max: 200, out_min: 150, safe_output: 150 });
+    expect(c.param('out_min')).toBe(150);
+  });
+
+  it('rejects unknown names, wrong types and non-integer integers', () => {
+    const c = freshCore();
+    expect(() => c.configure({ kq: 1 } as never)).toThrow(/parameter 'kq': expected a known parameter name/);
+    expect(() => c.configure({ 'est_cusum.action': 'explode' as never })).toThrow(/est_cusum.action.*one of none, warn, degrade, fallback, safe_stop/);
+    expect(() => c.configure({ n_sensors: 2.5 })).toThrow(/n_sensors/);
+    expect(() => c.configure({ kp: Number.NaN })).toThrow(/kp/);
+    expect(() => c.setSetpoint(1e9, 0)).toThrow(/setpoint/);
+  });
+
+  it('names every parameter id the core knows', () => {
+    const c = freshCore();
+    for (const [name, id] of PARAM_IDS) {
+      expect(c.raw.param_known(id), name).toBe(1);
+    }
+  });
+
+  it('decodes events and the first-out cause', () => {
+    const c = freshCore();
+    c.configure({ s0_scale: 1 / Q16, adc_min: -2147483647, adc_max: 2147483647, range_min: -100, range_max: 100, median3: false });
+    let t = 0;
+    c.tick(t, { sensors: [0] });
+    // The only sensor drops out: stale after 3 ticks -> DEGRADED, model substituted.
+    for (let i = 0; i < 3; i++) c.tick((t += 10_000), { sensors: [null] });
+    const evs = c.events();
+    const trip = evs.find((e) => e.kind === 'trip');
+    expect(trip).toMatchObject({ monitor: 'sens_stale', stage: 'sensing' });
+    const mode = evs.find((e) => e.kind === 'mode');
+    expect(mode).toMatchObject({ from: 'NOMINAL', to: 'DEGRADED', reason: 'sens_stale' });
+    expect(c.cause).toEqual({ monitor: 'sens_stale', stage: 'sensing' });
+    expect(c.events()).toEqual([]); // nothing new since the last read
+  });
+
+  it('runs several loops as several independent instances', () => {
+    const a = freshCore();
+    const b = freshCore();
+    a.configure({ kp: 4 });
+    expect(b.param('kp')).toBe(1);
+    a.setSetpoint(10, 0);
+    b.setSetpoint(0, 0);
+    const ua = a.tick(0, { sensors: [0] });
+    const ub = b.tick(0, { sensors: [0] });
+    expect(ua).not.toBe(ub);
+    expect(a.ticks).toBe(1);
+    expect(b.ticks).toBe(1);
+  });
+});
+
+describe('Core wrapper: tick inputs', () => {
+  it('rejects inputs that would wrap on their way into the core, naming them', () => {
+    const c = freshCore();
+    expect(() => c.tick(0, { sensors: [1.5] })).toThrow(/sensors\[0\] must be an integer ADC count/);
+    expect(() => c.tick(0, { sensors: [0, 2 ** 40] })).toThrow(/sensors\[1\]/);
+    expect(() => c.tick(0.5, { sensors: [0] })).toThrow(/time must be an integer number of microseconds/);
+    expect(() => c.tick(0, { sensors: [0], feedback: 1e6 })).toThrow(/feedback/);
+    expect(c.ticks).toBe(0); // nothing reached the core
+  });
+});
