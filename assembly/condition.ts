@@ -3,10 +3,10 @@
 // the trusted sensors (mid-value select, disagreement check) -> range clamp
 // -> first-order low-pass.
 
-import { p, P_N_SENSORS, P_ADC_MIN, P_ADC_MAX, P_S0_SCALE, P_RANGE_MIN, P_RANGE_MAX,
+import { p, MON_BASE, MF_ACTION, P_N_SENSORS, P_ADC_MIN, P_ADC_MAX, P_S0_SCALE, P_RANGE_MIN, P_RANGE_MAX,
   P_MEDIAN3, P_SPIKE_THR, P_SPIKE_COUNT, P_STUCK_BAND, P_DISAGREE_THR, P_LPF_TAU } from "./params";
-import { sat, abs_q16, sub_q16, median3, clamp_i32, mul_q16_q32 } from "./fixed";
-import { SENSORS_MAX, M_SENS_STALE, M_SENS_RANGE, M_SENS_SPIKE, M_SENS_STUCK, M_SENS_DISAGREE } from "./monitor/ids";
+import { sat, abs_q16, sub_q16, median3, clamp_i32, lerp_q32, q32_to_q16 } from "./fixed";
+import { ACT_DEGRADE, SENSORS_MAX, M_SENS_STALE, M_SENS_RANGE, M_SENS_SPIKE, M_SENS_STUCK, M_SENS_DISAGREE } from "./monitor/ids";
 import { debounce, sensor_bits, sensor_slot } from "./monitor/debounce";
 import { rate_step, lpf_a } from "./levels";
 import { SAMPLE_NONE } from "./state";
@@ -21,7 +21,7 @@ const SPIKES = memory.data(SENSORS_MAX << 2);  // spike history, one bit per sam
 const SEEN = memory.data(SENSORS_MAX << 2);    // samples seen (saturating at 3)
 
 export let trusted_mask: i32 = 0;
-let filtered_q16: i32 = 0;
+let filtered_q32: i64 = 0;     // low-pass state, Q32 (see fixed.ts lerp_q32)
 let filter_primed = false;
 
 @inline function get(base: usize, i: i32): i32 { return load<i32>(base + (<usize>i << 2)); }
@@ -35,7 +35,7 @@ export function condition_reset(): void {
   memory.fill(SPIKES, 0, <usize>(SENSORS_MAX << 2));
   memory.fill(SEEN, 0, <usize>(SENSORS_MAX << 2));
   trusted_mask = 0;
-  filtered_q16 = 0;
+  filtered_q32 = 0;
   filter_primed = false;
 }
 
@@ -67,9 +67,19 @@ function sense_one(i: i32, raw: i32, level: i32): void {
   if (seen < 3) put(SEEN, i, seen + 1);
 }
 
+// A sensing check takes a sensor out of the vote only when its action in the
+// failsafe table is DEGRADE or worse (a check set to none or warn only reports).
+@inline function excludes(m: i32): bool {
+  return p(MON_BASE + m * 4 + MF_ACTION) >= ACT_DEGRADE;
+}
+
+@inline function excluding_bits(m: i32): i32 {
+  return excludes(m) ? sensor_bits(m) : 0;
+}
+
 // Sensors (bit i) out of the vote by their own checks, or never seen.
 @inline function excluded_by_own_checks(): i32 {
-  let bad = sensor_bits(M_SENS_STALE) | sensor_bits(M_SENS_RANGE) | sensor_bits(M_SENS_SPIKE) | sensor_bits(M_SENS_STUCK);
+  let bad = excluding_bits(M_SENS_STALE) | excluding_bits(M_SENS_RANGE) | excluding_bits(M_SENS_SPIKE) | excluding_bits(M_SENS_STUCK);
   for (let i = 0; i < SENSORS_MAX; i++) if (get(SEEN, i) == 0) bad |= 1 << i;
   return bad;
 }
@@ -102,7 +112,7 @@ function vote(n: i32, pred: i32): i32 {
     // Disagreement: every sensor that has a value is compared with the vote,
     // so an excluded sensor comes back once it agrees again.
     let off = k >= 2 && thr > 0 && get(SEEN, i) > 0 && abs_q16(sub_q16(get(VALUE, i), voted)) > thr;
-    let dis = debounce(sensor_slot(M_SENS_DISAGREE, i), M_SENS_DISAGREE, off);
+    let dis = debounce(sensor_slot(M_SENS_DISAGREE, i), M_SENS_DISAGREE, off) && excludes(M_SENS_DISAGREE);
     if ((cand & (1 << i)) != 0 && !dis) mask |= 1 << i;
   }
   if (mask != cand && mask != 0) {
@@ -134,14 +144,14 @@ export function condition_step(s0: i32, s1: i32, s2: i32, level: i32, pred: i32)
   v = clamp_i32(v, p(P_RANGE_MIN), p(P_RANGE_MAX));
   voted_q16 = v;
   if (!filter_primed || p(P_LPF_TAU) == 0) {
-    filtered_q16 = v;
+    filtered_q32 = <i64>v << 16;
     filter_primed = true;
   } else {
-    filtered_q16 = sat(<i64>filtered_q16 + <i64>mul_q16_q32(sub_q16(v, filtered_q16), lpf_a(level)));
+    filtered_q32 = lerp_q32(filtered_q32, v, lpf_a(level));
   }
   return k;
 }
 
 export function voted_out(): i32 { return voted_q16; }
-export function filtered_out(): i32 { return filtered_q16; }
+export function filtered_out(): i32 { return q32_to_q16(filtered_q32); }
 export function sensor_value(i: i32): i32 { return get(VALUE, i); }

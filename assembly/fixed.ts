@@ -11,6 +11,7 @@
 //   mul_q16                   |err| <= 2^-17  (half an LSB, 7.63e-6)
 //   div_q16                   |err| <= 2^-17
 //   mul_q16_q32 (x * c)       |err| <= 2^-17
+//   lerp_q32 (Q32 filter state) |err| <= 2^-31 per step (two floors in Q32)
 //   from_f64 / to Q32         |err| <= half an LSB of the target format
 // Outside the range every operation saturates to I32_MAX or I32_MIN: it never
 // wraps. test/core/fixed.test.ts checks these bounds as properties.
@@ -63,6 +64,36 @@ export function div_q16(a: i32, b: i32): i32 {
 // |x * c| < 2^63, so the product never overflows i64.
 @inline export function mul_q16_q32(x: i32, c: i64): i32 {
   return sat((<i64>x * c + Q32_HALF) >> 32);
+}
+
+// Filter states are held in Q32.32 (i64) so that a first-order filter with a
+// small coefficient still reaches its input: with a Q16 state, a step of
+// a * (target - x) rounds to zero once |target - x| < 0.5/a LSB, and the
+// filter stalls short of its input. In Q32 that gap is below a Q16 LSB for
+// every coefficient down to 2^-16.
+
+// Q32 state x times a Q32 coefficient c, |c| <= 1: floor(x * c / 2^32).
+// |x| must stay below 2^47 (the Q16.16 range, shifted); x is split so that
+// no partial product leaves i64.
+@inline export function mul_q32_q32(x: i64, c: i64): i64 {
+  let hi = x >> 16;            // |hi| < 2^31
+  let lo = x & 0xFFFF;         // 0..65535
+  return ((hi * c) >> 16) + ((lo * c) >> 32);
+}
+
+// One step of x += c * (target - x), x in Q32, target in Q16.
+@inline export function lerp_q32(x: i64, target_q16: i32, c: i64): i64 {
+  let d = (<i64>target_q16 << 16) - x;
+  if (d > Q47_MAX) d = Q47_MAX;
+  if (d < -Q47_MAX) d = -Q47_MAX;
+  return x + mul_q32_q32(d, c);
+}
+
+const Q47_MAX: i64 = 0x7FFFFFFFFFFF;
+
+// Q32 state back to Q16, rounded to nearest (ties up), saturating.
+@inline export function q32_to_q16(x: i64): i32 {
+  return sat((x + Q16_HALF) >> 16);
 }
 
 @inline export function min_i32(a: i32, b: i32): i32 {

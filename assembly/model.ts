@@ -14,14 +14,14 @@
 
 import { p, P_MODEL_DELAY_US, P_MODEL_GAIN, P_MODEL_OFFSET, P_MODEL_CORR, P_RESID_SIGMA, P_CUSUM_K, P_CUSUM_H,
   P_EWMA_LAMBDA, P_EWMA_L, P_EW_WINDOW, P_EW_VAR_RATIO, P_EW_AC1 } from "./params";
-import { sat, mul_q16, mul_q16_q32, sub_q16, add_q16, q16_to_f64, f64_to_q16, f64_to_q32_frac, clamp_i32 } from "./fixed";
+import { sat, mul_q16, mul_q16_q32, sub_q16, add_q16, q16_to_f64, f64_to_q16, f64_to_q32_frac, clamp_i32, lerp_q32, q32_to_q16 } from "./fixed";
 import { model_a } from "./levels";
 
 export const Z_CLAMP_Q16: i32 = 64 << 16;
 export const DELAY_MAX: i32 = 64;   // commands remembered for the model's dead time
 export const EW_WINDOW_MAX: i32 = 64;
 
-let x_q16: i32 = 0;           // model state (estimate)
+let x_q32: i64 = 0;           // model state (estimate), Q32 (no stall; see fixed.ts)
 let primed = false;
 let inv_sigma_q16: i32 = 65536;
 let corr_q32: i64 = 0;
@@ -57,7 +57,7 @@ export function model_derive(): void {
 }
 
 export function model_reset(): void {
-  x_q16 = 0; primed = false; pred_prev_q16 = 0;
+  x_q32 = 0; primed = false; pred_prev_q16 = 0; pred_q32 = 0;
   delay_n = 0; delay_read = 0;
   detectors_reset();
 }
@@ -103,14 +103,16 @@ function delayed_command(now: i64, fallback_u: i32): i32 {
 // time (zero-order hold).
 export function model_predict(prev: i64, u_last_q16: i32, level: i32): i32 {
   let u_q16 = delayed_command(prev, u_last_q16);
-  if (u_q16 == NO_COMMAND) return x_q16;
+  if (u_q16 == NO_COMMAND) { pred_q32 = x_q32; return q32_to_q16(x_q32); }
   let target = add_q16(mul_q16(p(P_MODEL_GAIN), u_q16), p(P_MODEL_OFFSET));
-  return add_q16(x_q16, mul_q16_q32(sub_q16(target, x_q16), model_a(level)));
+  pred_q32 = lerp_q32(x_q32, target, model_a(level));
+  return q32_to_q16(pred_q32);
 }
+let pred_q32: i64 = 0;   // the last prediction, full precision
 
 // First measurement of a run: start the model where the plant is.
 export function model_prime(y_q16: i32): void {
-  if (!primed) { x_q16 = y_q16; pred_prev_q16 = y_q16; primed = true; }
+  if (!primed) { x_q32 = <i64>y_q16 << 16; pred_q32 = x_q32; pred_prev_q16 = y_q16; primed = true; }
 }
 
 export function model_primed(): bool { return primed; }
@@ -123,16 +125,17 @@ let pred_prev_q16: i32 = 0;
 export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: bool): i32 {
   let ref = lagged && primed ? pred_prev_q16 : pred_q16;
   pred_prev_q16 = pred_q16;
-  if (!trusted) { x_q16 = pred_q16; return 0; }
+  if (!trusted) { x_q32 = pred_q32; return 0; }
   let r = sub_q16(y_q16, ref);
-  x_q16 = add_q16(pred_q16, mul_q16_q32(r, corr_q32));
+  // x = prediction + L r; r (Q16) * L (Q32) >> 16 is Q32.
+  x_q32 = pred_q32 + ((<i64>r * corr_q32) >> 16);
   let z = clamp_i32(mul_q16(r, inv_sigma_q16), -Z_CLAMP_Q16, Z_CLAMP_Q16);
   z_q16 = z;
   detect(z);
   return r;
 }
 
-export function model_estimate(): i32 { return x_q16; }
+export function model_estimate(): i32 { return q32_to_q16(x_q32); }
 
 function detect(z: i32): void {
   let k = p(P_CUSUM_K);

@@ -12,19 +12,20 @@
 // the loop (so every controller and every switch obeys it).
 
 import { p, P_KP, P_TI, P_TD, P_SP_WEIGHT, P_OUT_MIN, P_OUT_MAX } from "../params";
-import { sat, mul_q16, sub_q16, mul_q16_q32, clamp_i32 } from "../fixed";
+import { sat, mul_q16, sub_q16, clamp_i32, mul_q32_q32, q32_to_q16 } from "../fixed";
 import { ki_dt, d_a, d_b } from "../levels";
 
+const D_Q32_MAX: i64 = 0x7FFFFFFFFFFF;  // the Q16.16 range, in Q32
 let integ_q32: i64 = 0;       // integral term, Q32.32
 let integ_shadow: i64 = -1;   // bitwise complement of integ_q32 (soft-error check)
-let deriv_q16: i32 = 0;       // filtered derivative term
+let deriv_q32: i64 = 0;       // filtered derivative term, Q32 (no stall; see fixed.ts)
 let y_prev_q16: i32 = 0;
 let primed = false;
 export let integ_held: bool = false; // integrator at a limit or held by anti-windup
 
 export function pid_reset(): void {
   integ_q32 = 0; integ_shadow = ~integ_q32;
-  deriv_q16 = 0; y_prev_q16 = 0; primed = false; integ_held = false;
+  deriv_q32 = 0; y_prev_q16 = 0; primed = false; integ_held = false;
 }
 
 @inline function set_integ(v: i64): void {
@@ -48,9 +49,11 @@ export function pid_step(r: i32, y: i32, level: i32): i32 {
   let prop = mul_q16(p(P_KP), sub_q16(mul_q16(p(P_SP_WEIGHT), r), y));
   let dy = sub_q16(y, y_prev_q16);
   y_prev_q16 = y;
-  deriv_q16 = sub_q16(mul_q16_q32(deriv_q16, d_a(level)), mul_q16(d_b(level), dy));
+  // D = a D - c dy, in Q32: c (Q16) * dy (Q16) is exactly Q32.
+  let d = mul_q32_q32(deriv_q32, d_a(level)) - <i64>d_b(level) * <i64>dy;
+  deriv_q32 = d > D_Q32_MAX ? D_Q32_MAX : d < -D_Q32_MAX ? -D_Q32_MAX : d;
   let i_q16 = pid_integral_q16();
-  let v = <i64>prop + <i64>i_q16 + <i64>deriv_q16;
+  let v = <i64>prop + <i64>i_q16 + <i64>q32_to_q16(deriv_q32);
   let u = clamp_i32(sat(v), out_min, out_max);
   let e = sub_q16(r, y);
   let inc = p(P_TI) > 0 ? (<i64>clamp_i32(e, -(1 << 30), 1 << 30) * ki_dt(level)) >> 16 : 0;
@@ -69,7 +72,7 @@ export function pid_step(r: i32, y: i32, level: i32): i32 {
 // controller's output right now equals the command already applied.
 export function pid_track(u_applied: i32, r: i32, y: i32): void {
   let prop = mul_q16(p(P_KP), sub_q16(mul_q16(p(P_SP_WEIGHT), r), y));
-  deriv_q16 = 0;
+  deriv_q32 = 0;
   y_prev_q16 = y;
   primed = true;
   let i = (<i64>u_applied - <i64>prop) << 16;
