@@ -1,0 +1,523 @@
+// One narrated scenario per monitor, on a simulated thermal chamber (see
+// test/support/thermal.ts): the loop warms up from ambient to 80 C, settles,
+// then one fault starts at t = 80 s. Each story states, in its first comment,
+// how soon the monitor must trip (in ticks from the first tick that could see
+// the fault: "on the Nth faulty tick"), what the supervisor does, and who is
+// named as the cause. Then the contrapositive: long nominal runs with every
+// check switched on must not trip any monitor.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MONITORS, type CoreEvent, type MonitorName } from '../../host/runtime/core.js';
+import { SENSORS, Thermal, chamber } from '../support/thermal.js';
+
+// ---- helpers ----------------------------------------------------------------
+
+
+const ALARMS = new Set<CoreEvent['kind']>(['trip', 'consequential']);
+
+/** Warm up and settle until t seconds; the loop must be NOMINAL with nothing tripped. Returns the next core tick. */
+function settle(th: Thermal, untilS = 80): number {
+  th.runUntil(untilS);
+  expect(th.log.filter((e) => ALARMS.has(e.kind)), 'nothing trips before the fault').toEqual([]);
+  expect(th.core.mode).toBe('NOMINAL');
+  return th.core.ticks;
+}
+
+/** The first trip, consequential or warn event of a monitor at or after a tick. */
+function alarmOf(th: Thermal, m: MonitorName, from: number): CoreEvent {
+  const e = th.log.find((x) => x.tick >= from && x.monitor === m && (ALARMS.has(x.kind) || x.kind === 'warn'));
+  if (!e) throw new Error(`${m} never raised an alarm; events: ${describeEvents(th.log.filter((x) => x.tick >= from))}`);
+  return e;
+}
+
+/** On which faulty tick (1 = the first tick that could see the fault) an event came. */
+const nth = (e: CoreEvent, onset: number): number => e.tick - onset + 1;
+
+function modeEventAt(th: Thermal, tick: number): CoreEvent | undefined {
+  return th.log.find((e) => e.kind === 'mode' && e.tick === tick);
+}
+
+function describeEvents(es: CoreEvent[]): string {
+  return es.map((e) => `${e.tick}:${e.kind}:${e.monitor ?? ''}${e.reason ? `(${e.reason})` : ''}${e.to ? `->${e.to}` : ''}`).join(' ');
+}
+
+/** Measured latencies, printed at the end when LATENCY_REPORT is set. */
+const measured: string[] = [];
+function record(m: MonitorName, stated: number, got: number): void {
+  measured.push(`${m.padEnd(16)} stated <= ${String(stated).padStart(5)}  measured ${got}`);
+}
+afterAll(() => {
+  if (process.env.LATENCY_REPORT) console.log(measured.join('\n'));
+});
+
+/** A trip that opened an episode: trip kind, latency, the mode it forced and the cause it names. */
+function expectRootTrip(th: Thermal, m: MonitorName, onset: number, within: number, mode: string): CoreEvent {
+  const e = alarmOf(th, m, onset);
+  record(m, within, nth(e, onset));
+  expect(e.kind, `${m} opens the episode`).toBe('trip');
+  expect(nth(e, onset)).toBeLessThanOrEqual(within);
+  const me = modeEventAt(th, e.tick);
+  expect(me?.to, `mode at ${m}'s trip`).toBe(mode);
+  expect(me?.reason).toBe(m);
+  return e;
+}
+
+// ---- scenarios ---------------------------------------------------------------
+
+describe('monitor scenarios (thermal chamber, fault at t = 80 s)', () => {
+  it('core_integrity: a bit flip in the running configuration -> SAFE_STOP within one scrub pass', () => {
+    // cosmic ray flips bit 3 of osc_window in the running configuration table,
+    // at every phase of the scrub cycle in turn -> core_integrity trips within
+    // one scrub pass (param_count()/8 + 1 ticks) -> SAFE_STOP, latched; cause
+    // core_integrity / core.
+    const worst: number[] = [];
+    let pass = 0;
+    for (let phase = 0; phase < 18; phase++) {
+      const th = chamber({ seed: 11 });
+      settle(th, 80 + phase * 0.1);
+      const r = th.core.raw;
+      pass = Math.floor(r.param_count() / 8) + 1;
+      const at = r.config_addr() + 45 * 4; // osc_window
+      const mem = new DataView(r.memory.buffer);
+      mem.setInt32(at, mem.getInt32(at, true) ^ 8, true);
+      const onset = th.core.ticks;
+      th.run(2 * pass + 5);
+      const e = alarmOf(th, 'core_integrity', onset);
+      worst.push(nth(e, onset));
+      expect(e.kind).toBe('trip');
+      expect(modeEventAt(th, e.tick)?.to).toBe('SAFE_STOP');
+      expect(th.core.cause).toEqual({ monitor: 'core_integrity', stage: 'core' });
+      // latched: reset() while the table is still corrupt releases nothing
+      th.core.reset();
+      th.run(3);
+      expect(th.core.mode).toBe('SAFE_STOP');
+    }
+    record('core_integrity', pass, Math.max(...worst));
+    expect(worst.every((n) => n <= pass), `ticks to SAFE_STOP by scrub phase: ${worst.join(',')}`).toBe(true);
+  });
+
+  it('tim_clock: the host clock stalls for half a second -> FALLBACK on the first stalled tick, back to NOMINAL 10 ticks later', () => {
+    // host clock stalls at t=80 s for 5 ticks (same timestamp), then counts on
+    // from where it stopped -> tim_clock trips on the 1st stalled tick ->
+    // FALLBACK; cause tim_clock / timing -> clears after 10 good ticks ->
+    // NOMINAL, reason 'cleared'.
+    const th = chamber();
+    const onset = settle(th);
+    const t0 = th.tUs - 100_000; // the last good timestamp
+    th.clockFault = (t) => (t < t0 + 600_000 ? t0 : t - 500_000);
+    th.run(5);
+    const e = expectRootTrip(th, 'tim_clock', onset, 1, 'FALLBACK');
+    expect(th.core.cause).toEqual({ monitor: 'tim_clock', stage: 'timing' });
+    th.run(20);
+    const back = th.log.find((x) => x.kind === 'mode' && x.tick > e.tick && x.to === 'NOMINAL');
+    expect(back?.reason).toBe('cleared');
+    expect(back!.tick - (onset + 4)).toBe(10); // 10 healthy ticks after the last stalled one
+  });
+
+  it('tim_overrun: the host runs 5 ms late every tick -> a warning after 3 ticks, the loop stays NOMINAL', () => {
+    // CPU hog from t=80 s: every tick starts 5 ms later than due (105 ms
+    // intervals, 2 ms tolerated) -> tim_overrun warns on the 3rd late tick ->
+    // NOMINAL, no episode (cause null) -> the hog goes away -> clears after 10.
+    const th = chamber();
+    const onset = settle(th);
+    const t0 = th.tUs;
+    const late = (t: number) => t0 - 100_000 + Math.round((t - t0 + 100_000) * 1.05);
+    th.clockFault = (t) => (t < t0 + 3_000_000 ? late(t) : t - t0 - 3_000_000 + late(t0 + 3_000_000) + 100_000);
+    th.run(30);
+    const e = alarmOf(th, 'tim_overrun', onset);
+    record('tim_overrun', 3, nth(e, onset));
+    expect(e.kind).toBe('warn');
+    expect(nth(e, onset)).toBeLessThanOrEqual(3);
+    expect(th.core.mode).toBe('NOMINAL');
+    expect(th.core.cause).toBeNull();
+    expect(th.log.filter((x) => x.tick >= onset && x.kind === 'mode')).toEqual([]);
+    th.run(20);
+    expect(th.log.some((x) => x.kind === 'clear' && x.monitor === 'tim_overrun')).toBe(true);
+  });
+
+  it('tim_missed: the host drops every 4th tick -> FALLBACK on the 3rd gap', () => {
+    // scheduler starvation from t=80 s: every 4th tick is not run (the heater
+    // keeps its last command) -> the core sees a gap on its 1st, 4th and 7th
+    // tick -> tim_missed (3 of the last 16) trips on the 7th faulty tick ->
+    // FALLBACK; cause tim_missed / timing. tim_overrun sees single late ticks
+    // only, never 3 in a row, and stays quiet.
+    const th = chamber();
+    const onset = settle(th);
+    const h0 = th.hostTicks;
+    let k = 0;
+    th.skipTick = () => k++ % 4 === 0 && th.hostTicks >= h0;
+    th.run(40);
+    expectRootTrip(th, 'tim_missed', onset, 7, 'FALLBACK');
+    expect(th.core.cause).toEqual({ monitor: 'tim_missed', stage: 'timing' });
+    expect(th.core.monitorTrips('tim_overrun')).toBe(0);
+  });
+
+  it('tim_missed: a 10 s host stall (100 ticks missed at once) -> FALLBACK on the tick after the stall', () => {
+    // the host process is frozen from t=80 s to t=90 s (100 ticks never run,
+    // the heater holds its last command) -> the first tick after the stall
+    // sees 99 whole intervals missed, far more than missed_count (3 missed
+    // ticks within the last 16) -> tim_missed trips on that tick -> FALLBACK;
+    // cause tim_missed / timing.
+    const th = chamber();
+    const onset = settle(th);
+    th.skipTick = (t) => t < 90_000_000;
+    th.run(110);
+    expect(th.core.counter('missed_ticks')).toBeGreaterThanOrEqual(99);
+    expectRootTrip(th, 'tim_missed', onset, 1, 'FALLBACK');
+    expect(th.core.cause).toEqual({ monitor: 'tim_missed', stage: 'timing' });
+  });
+
+  it('tim_sp_stale: the setpoint link dies -> FALLBACK to the safe setpoint within 61 ticks', () => {
+    // the supervisory link stops refreshing the setpoint at t=80 s (it was
+    // refreshed every 1 s; timeout 5 s) -> tim_sp_stale trips within 61 ticks
+    // -> FALLBACK (PI toward fb_setpoint 40 C); cause tim_sp_stale / timing ->
+    // link back -> clears after 1 tick -> NOMINAL, reason 'cleared'.
+    const th = chamber();
+    const onset = settle(th);
+    let down = true;
+    th.spRefreshFault = () => down;
+    th.run(70);
+    expectRootTrip(th, 'tim_sp_stale', onset, 61, 'FALLBACK');
+    expect(th.core.cause).toEqual({ monitor: 'tim_sp_stale', stage: 'timing' });
+    th.run(300);
+    expect(th.core.measurement).toBeLessThan(80 - 5); // heading for the safe setpoint
+    down = false;
+    const n = th.runWhile((t) => t.core.mode !== 'NOMINAL', 50);
+    expect(n).toBeLessThanOrEqual(12); // next refresh within 1 s, then 1 clear tick
+    expect(th.log.filter((x) => x.kind === 'mode').at(-1)?.reason).toBe('cleared');
+  });
+
+  it('sens_stale: one of three sensors stops answering -> DEGRADED on the 3rd missing sample', () => {
+    // sensor 1's cable breaks at t=80 s (no sample) -> sens_stale trips on the
+    // 3rd faulty tick, sensor 1 leaves the vote -> DEGRADED; cause sens_stale /
+    // sensing; the two others hold 80 C.
+    const th = chamber({ nSensors: 3 });
+    const onset = settle(th);
+    th.sensorFault = (i, c) => (i === 1 ? null : c);
+    th.run(300);
+    expectRootTrip(th, 'sens_stale', onset, 3, 'DEGRADED');
+    expect(th.core.cause).toEqual({ monitor: 'sens_stale', stage: 'sensing' });
+    expect(th.log.find((x) => x.kind === 'sensor_out')).toMatchObject({ monitor: 'sens_stale', value: 1 });
+    expect(th.core.raw.sensors_trusted()).toBe(0b101);
+    expect(Math.abs(th.temperature - 80)).toBeLessThan(0.5);
+  });
+
+  it('sens_range: a sensor shorts to the ADC rail -> DEGRADED on the 3rd faulty tick', () => {
+    // sensor 2's input shorts to the rail at t=80 s: 4095 counts = 202.9 C,
+    // above range_max 200 -> the median of 3 passes it on the 2nd sample ->
+    // sens_range (2 ticks) trips on the 3rd faulty tick -> DEGRADED; cause
+    // sens_range / sensing. The rate check is off here: with rate_max on, the
+    // same jump is a 120 C-per-tick rate and is named sens_spike a tick earlier.
+    const th = chamber({ nSensors: 3, params: { rate_max: 0 } });
+    const onset = settle(th);
+    th.sensorFault = (i, c) => (i === 2 ? 4095 : c);
+    th.run(100);
+    expectRootTrip(th, 'sens_range', onset, 3, 'DEGRADED');
+    expect(th.core.cause).toEqual({ monitor: 'sens_range', stage: 'sensing' });
+    expect(th.core.raw.sensors_trusted()).toBe(0b011);
+    expect(4095 * SENSORS[2].scale + SENSORS[2].offset).toBeGreaterThan(200);
+  });
+
+  it('sens_spike: EMI bursts on one sensor -> DEGRADED on the 4th spike', () => {
+    // from t=80 s, a relay next to sensor 0's cable adds +10 C to every 3rd
+    // sample -> the median of 3 rejects each one, and the 4th within 16
+    // samples (the 10th faulty tick) trips sens_spike -> DEGRADED; cause
+    // sens_spike / sensing; the loop never sees a spike.
+    const th = chamber({ nSensors: 3 });
+    const onset = settle(th);
+    let k = 0;
+    th.sensorFault = (i, c) => (i === 0 && k++ % 3 === 0 ? c + 200 : c);
+    let worst = 0;
+    th.run(100, (t) => { worst = Math.max(worst, Math.abs(t.core.raw.voted() / 65536 - t.temperature)); });
+    expectRootTrip(th, 'sens_spike', onset, 10, 'DEGRADED');
+    expect(th.core.cause).toEqual({ monitor: 'sens_spike', stage: 'sensing' });
+    expect(worst).toBeLessThan(0.5);
+  });
+
+  it('sens_stuck: the only sensor freezes -> DEGRADED within 201 ticks, model substituted', () => {
+    // the ADC of the single sensor freezes at 1600 counts (80.00 C) at t=80 s
+    // -> sens_stuck trips within 201 ticks -> DEGRADED, the model stands in
+    // for the sensor (substituted ticks count up); cause sens_stuck / sensing.
+    const th = chamber();
+    const onset = settle(th);
+    th.sensorFault = () => 1600;
+    th.run(202);
+    const e = expectRootTrip(th, 'sens_stuck', onset, 201, 'DEGRADED');
+    expect(th.core.cause).toEqual({ monitor: 'sens_stuck', stage: 'sensing' });
+    expect(th.core.raw.sensors_trusted()).toBe(0);
+    const sub = th.core.counter('substituted_ticks');
+    expect(sub).toBeGreaterThan(0);
+    expect(sub).toBeLessThanOrEqual(th.core.ticks - e.tick);
+  });
+
+  it('sens_disagree: one of three sensors loses its calibration -> DEGRADED within 6 ticks', () => {
+    // sensor 2 reads 3 C high from t=80 s (disagree_thr 2 C) -> its median
+    // passes the offset on the 2nd sample -> sens_disagree (5 ticks) trips
+    // within 6 faulty ticks -> sensor 2 out of the vote -> DEGRADED; cause
+    // sens_disagree / sensing. The voted value never moved.
+    const th = chamber({ nSensors: 3, params: { disagree_thr: 2 } });
+    const onset = settle(th);
+    th.sensorFault = (i, c) => (i === 2 ? c + Math.round(3 / SENSORS[2].scale) : c);
+    th.run(50);
+    expectRootTrip(th, 'sens_disagree', onset, 6, 'DEGRADED');
+    expect(th.core.cause).toEqual({ monitor: 'sens_disagree', stage: 'sensing' });
+    expect(th.log.find((x) => x.kind === 'sensor_out')).toMatchObject({ monitor: 'sens_disagree', value: 2 });
+    expect(Math.abs(th.core.raw.voted() / 65536 - th.temperature)).toBeLessThan(0.5);
+  });
+
+  it('sens_lost: the sensor bus fails -> model substituted, SAFE_STOP 100 ticks later; cause stays sens_stale', () => {
+    // the sensor bus fails at t=80 s: no sample from any of the three ->
+    // sens_stale trips on the 3rd tick (root cause), the model stands in ->
+    // after 100 substituted ticks sens_lost trips (within 103 faulty ticks),
+    // consequential -> SAFE_STOP; cause stays sens_stale / sensing -> the bus
+    // comes back: SAFE_STOP holds (latched) until reset().
+    const th = chamber({ nSensors: 3 });
+    const onset = settle(th);
+    let broken = true;
+    th.sensorFault = (_i, c) => (broken ? null : c);
+    th.run(110);
+    const e = alarmOf(th, 'sens_lost', onset);
+    record('sens_lost', 103, nth(e, onset));
+    expect(nth(e, onset)).toBeLessThanOrEqual(103);
+    expect(e.kind).toBe('consequential');
+    expect(modeEventAt(th, e.tick)).toMatchObject({ to: 'SAFE_STOP', reason: 'sens_lost' });
+    expect(th.core.cause).toEqual({ monitor: 'sens_stale', stage: 'sensing' });
+    expect(th.core.monitorSuppressed('sens_lost')).toBe(1);
+    broken = false;
+    th.run(50);
+    expect(th.core.mode).toBe('SAFE_STOP');
+    expect(th.core.activeMonitors).toContain('sens_lost');
+    th.core.reset();
+    th.run(30);
+    expect(th.core.mode).toBe('NOMINAL');
+  });
+
+  it('est_cusum: the thermocouple picks up a 1.5 C offset -> FALLBACK within 3 ticks', () => {
+    // a ground loop adds +1.5 C (12.5 sigma) to the single sensor at t=80 s ->
+    // the residual jumps once the median passes it -> the CUSUM crosses h on
+    // the same tick as the EWMA; first-out takes the upstream one ->
+    // est_cusum trips within 3 faulty ticks -> FALLBACK, latched; cause
+    // est_cusum / estimation; est_ewma logged as consequential.
+    const th = chamber();
+    const onset = settle(th);
+    th.sensorFault = (_i, c) => c + 30;
+    th.run(20);
+    expectRootTrip(th, 'est_cusum', onset, 3, 'FALLBACK');
+    expect(th.core.cause).toEqual({ monitor: 'est_cusum', stage: 'estimation' });
+    expect(alarmOf(th, 'est_ewma', onset).kind).toBe('consequential');
+  });
+
+  it('est_ewma: the thermocouple drifts at 0.03 C/s -> FALLBACK within 100 ticks, before the CUSUM', () => {
+    // thermocouple drift from t=80 s, 0.03 C/s (the observer holds the
+    // residual at about 1.2 sigma) -> est_ewma trips within 100 faulty ticks
+    // -> FALLBACK, latched; cause est_ewma / estimation; the CUSUM, slower on
+    // small shifts, follows as consequential.
+    const th = chamber();
+    const onset = settle(th);
+    const t0 = th.tUs;
+    th.sensorFault = (_i, c, t) => c + Math.round((0.03 * (t - t0)) / 1e6 / 0.05);
+    th.run(300);
+    const e = expectRootTrip(th, 'est_ewma', onset, 100, 'FALLBACK');
+    expect(th.core.cause).toEqual({ monitor: 'est_ewma', stage: 'estimation' });
+    const c = th.log.find((x) => x.monitor === 'est_cusum' && ALARMS.has(x.kind));
+    if (c) {
+      expect(c.kind).toBe('consequential');
+      expect(c.tick).toBeGreaterThan(e.tick);
+    }
+  });
+
+  it('ctl_tracking: the operator asks for more than the heater can give -> FALLBACK after 500 ticks', () => {
+    // setpoint 80 -> 180 C at t=80 s; the heater tops out at 170 C, the model
+    // knows it, so nothing upstream complains -> |error| > 10 C for 500 ticks
+    // -> ctl_tracking trips on the 500th tick -> FALLBACK; cause ctl_tracking /
+    // control; ctl_integ_sat only warns on the way (no episode).
+    const th = chamber();
+    const onset = settle(th);
+    th.setSetpoint(180);
+    th.run(520);
+    expectRootTrip(th, 'ctl_tracking', onset, 500, 'FALLBACK');
+    expect(th.core.cause).toEqual({ monitor: 'ctl_tracking', stage: 'control' });
+    expect(alarmOf(th, 'ctl_integ_sat', onset).kind).toBe('warn');
+  });
+
+  it('ctl_integ_sat: a load manager caps the heater below what 80 C needs -> a warning within 260 ticks, still NOMINAL', () => {
+    // the building's load manager caps the heater at 30 % (out_max) at t=80 s;
+    // holding 80 C needs 40 % -> the integrator sits on its clamp; while the
+    // error is still inside the noise (the 2 s dead time, then a slow sag)
+    // the noise flips the conditional integration, so the 200-tick count
+    // starts a few seconds late -> ctl_integ_sat warns within 260 ticks ->
+    // the loop stays NOMINAL, no episode opens (cause null): the warning comes
+    // before act_saturation's fallback.
+    const th = chamber();
+    const onset = settle(th);
+    th.core.configure({ out_max: 30 });
+    th.run(260, (t) => t.log.some((x) => x.tick >= onset && x.monitor === 'ctl_integ_sat'));
+    const e = alarmOf(th, 'ctl_integ_sat', onset);
+    record('ctl_integ_sat', 260, nth(e, onset));
+    expect(e.kind).toBe('warn');
+    expect(nth(e, onset)).toBeLessThanOrEqual(260);
+    expect(nth(e, onset)).toBeGreaterThanOrEqual(200);
+    expect(th.core.mode).toBe('NOMINAL');
+    expect(th.core.cause).toBeNull();
+    expect(th.log.filter((x) => x.tick >= onset && (ALARMS.has(x.kind) || x.kind === 'mode'))).toEqual([]);
+  });
+
+  it('ctl_oscillation: a bad retune makes the loop ring -> FALLBACK within 800 ticks', () => {
+    // a configuration push at t=80 s sets kp 10 -> 100 (the ultimate gain is
+    // about 30) -> the loop limit-cycles between 0 and 100 % with swings past
+    // +-2 C -> ctl_oscillation (6 swings, each within 200 ticks) trips within
+    // 800 ticks (the swings take a few periods to grow) -> FALLBACK; cause
+    // ctl_oscillation / control.
+    const th = chamber();
+    const onset = settle(th);
+    th.core.configure({ kp: 100 });
+    th.run(800, (t) => t.core.mode !== 'NOMINAL');
+    expectRootTrip(th, 'ctl_oscillation', onset, 800, 'FALLBACK');
+    expect(th.core.cause).toEqual({ monitor: 'ctl_oscillation', stage: 'control' });
+  });
+
+  it('act_saturation: the heater at the end of its authority -> FALLBACK after 500 ticks at 100 %', () => {
+    // chamber held at 160 C (93 % power); at t=300 s the setpoint goes to
+    // 172 C, 2 C beyond the 170 C the heater can reach -> the command sits at
+    // 100 % while the error asks for more, with |error| under the 10 C
+    // tracking threshold after the first seconds -> act_saturation trips
+    // within 510 ticks -> FALLBACK; cause act_saturation / actuation.
+    const th = chamber({ y0: 160, setpoint: 160 });
+    const onset = settle(th, 300);
+    th.setSetpoint(172);
+    th.run(520);
+    expectRootTrip(th, 'act_saturation', onset, 510, 'FALLBACK');
+    expect(th.core.cause).toEqual({ monitor: 'act_saturation', stage: 'actuation' });
+    expect(th.core.monitorTrips('ctl_tracking')).toBe(0);
+  });
+
+  it('act_mismatch: the heater relay welds shut -> SAFE_STOP within 21 ticks, before the model notices', () => {
+    // the SSR welds at t=80 s: the heater delivers 100 % whatever the command,
+    // and the power meter says so -> |command - feedback| > 5 % from the next
+    // tick -> act_mismatch trips within 21 ticks, before the plant's 2 s dead
+    // time lets the model residual grow -> SAFE_STOP, latched; cause
+    // act_mismatch / actuation; the estimation alarms that follow are
+    // consequential.
+    const th = chamber();
+    const onset = settle(th);
+    th.actuatorFault = () => 100;
+    th.run(60);
+    const e = expectRootTrip(th, 'act_mismatch', onset, 21, 'SAFE_STOP');
+    expect(th.core.cause).toEqual({ monitor: 'act_mismatch', stage: 'actuation' });
+    for (const m of ['est_cusum', 'est_ewma'] as const) {
+      const x = th.log.find((y) => y.monitor === m && ALARMS.has(y.kind));
+      if (x) {
+        expect(x.kind).toBe('consequential');
+        expect(x.tick).toBeGreaterThan(e.tick);
+      }
+    }
+  });
+
+  it('ew_csd: a slowly growing ripple makes the residual slow and large -> a warning well before any trip', () => {
+    // from t=80 s a failing circulation fan puts a 2 s ripple on the chamber
+    // air, its amplitude growing by 0.002 C each second: the residual becomes
+    // larger and strongly autocorrelated -> ew_csd (variance > 2 sigma^2 and
+    // lag-1 autocorrelation > 0.75 over 64 samples) warns within 1500 ticks,
+    // while the loop is NOMINAL and at least 200 ticks before any monitor
+    // trips (the CUSUM, once the ripple is large enough).
+    const th = chamber();
+    const onset = settle(th);
+    const t0 = th.tUs;
+    th.tempDisturbance = (t) => {
+      const s = (t - t0) / 1e6;
+      return 0.002 * s * Math.sin((2 * Math.PI * s) / 2);
+    };
+    th.run(3000, (t) => t.log.some((x) => x.tick >= onset && ALARMS.has(x.kind)));
+    const w = alarmOf(th, 'ew_csd', onset);
+    record('ew_csd', 1500, nth(w, onset));
+    expect(w.kind).toBe('warn');
+    expect(nth(w, onset)).toBeLessThanOrEqual(1500);
+    const firstTrip = th.log.find((x) => x.tick >= onset && ALARMS.has(x.kind));
+    expect(firstTrip, 'the disturbance keeps growing until something trips').toBeDefined();
+    expect(firstTrip!.tick - w.tick).toBeGreaterThanOrEqual(200);
+    expect(th.log.filter((x) => x.kind === 'mode' && x.tick <= w.tick && x.tick >= onset)).toEqual([]);
+  });
+});
+
+// ---- contrapositive: nominal operation trips nothing -------------------------
+
+// A nominal run: a warm chamber, realistic sensor noise (2 counts rms), a
+// power meter with 0.3 % noise, up to 1 ms of scheduling jitter, the setpoint
+// refreshed every second, and a setpoint step every 1000 s through
+// 80 -> 95 -> 80 -> 90 -> 75 -> 85 -> 80 (steps of at most 15 C). Larger steps
+// down are not tolerated by design: from 80 C, a step down of 20 C holds the
+// heater off with the integrator on its clamp for more than the 200 ticks
+// ctl_integ_sat allows (a warning), and a step down of 40 C keeps the heater
+// off "against" the error for more than 500 ticks, which trips
+// act_saturation (FALLBACK). Every check is on.
+const NOMINAL_TICKS = 1_000_000;
+const SCHEDULE = [80, 95, 80, 90, 75, 85];
+
+function nominalRun(nSensors: 1 | 3, seed: number): Thermal {
+  const th = chamber({ seed, nSensors, y0: 80, jitterUs: 1000, recordEvents: false,
+    params: nSensors === 3 ? { disagree_thr: 1.5 } : {} });
+  let k = 0;
+  th.run(NOMINAL_TICKS, (t) => {
+    if (t.hostTicks % 10_000 === 5_000) t.setSetpoint(SCHEDULE[++k % SCHEDULE.length]);
+  });
+  return th;
+}
+
+describe(`nominal operation: ${NOMINAL_TICKS} noisy ticks with every check on trip nothing`, () => {
+  let single: Thermal;
+  let triple: Thermal;
+  beforeAll(() => {
+    single = nominalRun(1, 101);
+    triple = nominalRun(3, 103);
+  });
+
+  it.each(MONITORS)('%s does not trip (one sensor, three sensors)', (m) => {
+    expect(single.core.ticks).toBe(NOMINAL_TICKS);
+    expect(triple.core.ticks).toBe(NOMINAL_TICKS);
+    expect(single.core.monitorTrips(m), 'one sensor').toBe(0);
+    expect(triple.core.monitorTrips(m), 'three sensors').toBe(0);
+  });
+
+  it('ends NOMINAL, on the setpoint', () => {
+    for (const th of [single, triple]) {
+      expect(th.core.mode).toBe('NOMINAL');
+      expect(Math.abs(th.temperature - th.setpoint)).toBeLessThan(1);
+      expect(th.core.counter('invariant_fails')).toBe(0);
+    }
+  });
+});
+
+describe('cold start: the warm-up from ambient is nominal operation too', () => {
+  it('a first sample 4 counts (0.2 C, a 2-sigma noise draw) off does not trip the estimators', () => {
+    // noise-free chamber at ambient, only the very first sample reads 4
+    // counts low (the model is primed from it) -> the warm-up must not trip.
+    const th = chamber({ noiseCounts: 0, feedbackNoise: 0 });
+    th.sensorFault = (_i, c, t) => (t === 0 ? c - 4 : c);
+    th.runUntil(150);
+    expect(describeEvents(th.log.filter((e) => ALARMS.has(e.kind)))).toBe('');
+  });
+
+  it('a first tick stamped 1 us late does not trip the estimators', () => {
+    // noise-free chamber at ambient; the host stamps its first tick 1 us
+    // late (dead time 2 s = exactly 20 periods) -> the warm-up must not trip.
+    const th = chamber({ noiseCounts: 0, feedbackNoise: 0 });
+    th.clockFault = (t) => (t === 0 ? 1 : t);
+    th.runUntil(150);
+    expect(describeEvents(th.log.filter((e) => ALARMS.has(e.kind)))).toBe('');
+  });
+
+  // 20 seeds, from 20 C to 80 C: the heater is at 100 % for about 25 s, so
+  // ctl_integ_sat warns once (by design, a warning); nothing may trip.
+  for (const jitterUs of [0, 1000]) {
+    it(`no trip during the warm-up, ${jitterUs} us of jitter`, () => {
+      const bad: string[] = [];
+      for (let seed = 1; seed <= 20; seed++) {
+        const th = chamber({ seed, jitterUs });
+        th.runUntil(150);
+        const trips = th.log.filter((e) => ALARMS.has(e.kind));
+        if (trips.length > 0 || th.core.mode !== 'NOMINAL') bad.push(`seed ${seed}: ${describeEvents(trips)}`);
+      }
+      expect(bad).toEqual([]);
+    });
+  }
+});

@@ -1,0 +1,259 @@
+// The Simplex supervisor on the thermal chamber (test/support/thermal.ts):
+// debounce and clear dwell, latching and reset(), bumpless transfer at every
+// switch, first-out attribution with suppression of consequential alarms,
+// reasons on every mode event, and action-to-sensing (the sampling interval
+// the core proposes, followed by the host).
+
+import { describe, expect, it } from 'vitest';
+import { MONITORS, type CoreEvent } from '../../host/runtime/core.js';
+import { PERIOD_US, chamber, type Thermal } from '../support/thermal.js';
+
+const ALARMS = new Set<CoreEvent['kind']>(['trip', 'consequential']);
+
+function settle(th: Thermal, untilS = 80): number {
+  th.runUntil(untilS);
+  expect(th.log.filter((e) => ALARMS.has(e.kind)), 'nothing trips before the fault').toEqual([]);
+  expect(th.core.mode).toBe('NOMINAL');
+  return th.core.ticks;
+}
+
+const modeEvents = (th: Thermal, from = 0) => th.log.filter((e) => e.kind === 'mode' && e.tick >= from);
+
+/** Every mode event names its reason: the deciding monitor when the mode gets worse, 'cleared' or 'reset' when it recovers. */
+function expectReasons(th: Thermal): void {
+  const order = ['NOMINAL', 'DEGRADED', 'FALLBACK', 'SAFE_STOP'];
+  for (const e of modeEvents(th)) {
+    expect(e.reason, `mode event at tick ${e.tick}`).toBeDefined();
+    if (order.indexOf(e.to!) > order.indexOf(e.from!)) expect(MONITORS as readonly string[]).toContain(e.reason);
+    else expect(['cleared', 'reset']).toContain(e.reason);
+  }
+}
+
+describe('hysteresis', () => {
+  it('a condition shorter than trip_ticks does not trip; the third tick does', () => {
+    // sensor 1 of three misses 2 samples at t=80 s (sens_stale needs 3) ->
+    // no trip, NOMINAL throughout -> at t=90 s it misses 3 -> trips on the
+    // 3rd -> DEGRADED.
+    const th = chamber({ nSensors: 3 });
+    settle(th);
+    let missing = 2;
+    th.sensorFault = (i, c) => (i === 1 && missing > 0 ? (missing--, null) : c);
+    th.run(100, (t) => { expect(t.core.mode).toBe('NOMINAL'); });
+    expect(th.core.monitorTrips('sens_stale')).toBe(0);
+    expect(th.log.filter((e) => e.tick >= 800 && e.kind !== 'config')).toEqual([]);
+    const onset = th.core.ticks;
+    missing = 3;
+    th.run(3);
+    expect(th.core.mode).toBe('DEGRADED');
+    expect(th.first('trip', 'sens_stale')?.tick).toBe(onset + 2);
+  });
+
+  it('an auto-clear monitor clears only after clear_ticks healthy ticks; NOMINAL again with reason cleared', () => {
+    // sensor 1 of three drops out for 1 s at t=80 s -> sens_stale trips ->
+    // DEGRADED -> samples are back -> DEGRADED for 9 more healthy ticks, the
+    // 10th clears it (clear_ticks 10) -> NOMINAL, reason 'cleared', and the
+    // episode ends with nothing suppressed.
+    const th = chamber({ nSensors: 3 });
+    settle(th);
+    let missing = 10;
+    th.sensorFault = (i, c) => (i === 1 && missing > 0 ? (missing--, null) : c);
+    th.run(10);
+    expect(th.core.mode).toBe('DEGRADED');
+    const healthy0 = th.core.ticks;
+    for (let k = 1; k <= 9; k++) {
+      th.step();
+      expect(th.core.mode, `healthy tick ${k}`).toBe('DEGRADED');
+    }
+    th.step();
+    expect(th.core.mode).toBe('NOMINAL');
+    const back = modeEvents(th).at(-1)!;
+    expect(back).toMatchObject({ tick: healthy0 + 9, from: 'DEGRADED', to: 'NOMINAL', reason: 'cleared' });
+    expect(th.log.find((e) => e.kind === 'clear' && e.monitor === 'sens_stale')?.tick).toBe(healthy0 + 9);
+    expect(th.log.find((e) => e.kind === 'episode_end')).toMatchObject({ monitor: 'sens_stale', value: 0 });
+    expectReasons(th);
+  });
+});
+
+describe('latching', () => {
+  it('a latched FALLBACK outlives its condition until reset()', () => {
+    // the thermocouple picks up a 1.5 C offset for 2 s at t=80 s -> est_cusum
+    // trips (latched) -> FALLBACK -> the offset is gone, the CUSUM decays ->
+    // the loop stays in FALLBACK with est_cusum active for 100 s -> reset()
+    // restarts the detectors and releases it -> NOMINAL, reason 'reset'.
+    const th = chamber();
+    const onset = settle(th);
+    let glitch = 20;
+    th.sensorFault = (_i, c) => (glitch > 0 ? (glitch--, c + 30) : c);
+    th.run(1000);
+    expect(th.first('trip', 'est_cusum', onset)).toBeDefined();
+    expect(Math.abs(th.core.raw.stat_cusum() / 65536)).toBeLessThan(th.core.param('cusum_h'));
+    expect(th.core.mode).toBe('FALLBACK');
+    expect(th.core.activeMonitors).toContain('est_cusum');
+    const released = th.core.reset();
+    expect(released).toBeGreaterThanOrEqual(1);
+    th.step();
+    expect(th.core.mode).toBe('NOMINAL');
+    expect(modeEvents(th).at(-1)).toMatchObject({ from: 'FALLBACK', to: 'NOMINAL', reason: 'reset' });
+    expectReasons(th);
+  });
+
+  it('SAFE_STOP holds until reset(); reset() while the condition persists releases nothing', () => {
+    // the heater's power meter fails at t=80 s and reads 50 % whatever the
+    // heater does -> act_mismatch (latched) -> SAFE_STOP, the heater ramps to
+    // 0 % -> reset() while the meter still lies: nothing released, SAFE_STOP
+    // -> the meter is repaired: the condition is gone, SAFE_STOP still holds
+    // for 60 s -> reset() -> NOMINAL, reason 'reset'.
+    const th = chamber();
+    settle(th);
+    let meterBroken = true;
+    const raw = th.core.raw;
+    const tick = raw.tick.bind(raw);
+    raw.tick = (now, s0, s1, s2, fb) => tick(now, s0, s1, s2, meterBroken ? 50 * 65536 : fb);
+    th.run(100);
+    expect(th.core.mode).toBe('SAFE_STOP');
+    expect(th.core.cause?.monitor).toBe('act_mismatch');
+    expect(th.command).toBe(0);
+    expect(th.core.reset()).toBe(0);
+    th.run(50);
+    expect(th.core.mode).toBe('SAFE_STOP');
+    expect(th.core.activeMonitors).toContain('act_mismatch');
+    meterBroken = false;
+    th.run(600);
+    expect(th.core.mode).toBe('SAFE_STOP');
+    expect(th.command).toBe(0);
+    expect(th.core.reset()).toBeGreaterThanOrEqual(1);
+    th.step();
+    expect(th.core.mode).toBe('NOMINAL');
+    expect(modeEvents(th).at(-1)).toMatchObject({ from: 'SAFE_STOP', to: 'NOMINAL', reason: 'reset' });
+    expectReasons(th);
+  });
+});
+
+describe('bumpless transfer', () => {
+  it('no command step exceeds slew*dt at NOMINAL -> FALLBACK -> NOMINAL and into SAFE_STOP', () => {
+    // t=80 s the host clock stalls for 0.5 s -> FALLBACK (PI toward 40 C) ->
+    // clears -> NOMINAL; t=150 s the relay welds -> SAFE_STOP (ramp to 0 %).
+    // slew 20 %/s at 10 Hz: no two consecutive commands differ by more than 2 %.
+    const th = chamber();
+    settle(th);
+    const t0 = th.tUs - PERIOD_US;
+    th.clockFault = (t) => (t < t0 + 600_000 ? t0 : t - 500_000);
+    const u: number[] = [th.command];
+    const modes: string[] = [th.core.mode];
+    th.runUntil(150, (t) => { u.push(t.command); modes.push(t.core.mode); });
+    th.actuatorFault = () => 100;
+    th.run(200, (t) => { u.push(t.command); modes.push(t.core.mode); });
+    const switches = modes.map((m, i) => (i > 0 && m !== modes[i - 1] ? `${modes[i - 1]}->${m}` : '')).filter(Boolean);
+    expect(switches).toEqual(['NOMINAL->FALLBACK', 'FALLBACK->NOMINAL', 'NOMINAL->SAFE_STOP']);
+    const step = th.core.param('slew') * PERIOD_US / 1e6;
+    let worst = 0;
+    for (let i = 1; i < u.length; i++) worst = Math.max(worst, Math.abs(u[i] - u[i - 1]));
+    expect(worst).toBeLessThanOrEqual(step + 1 / 65536);
+    expect(th.command).toBe(0);
+  });
+
+  for (const fbSetpoint of [70, 40]) {
+    it(`without a slew limit the first fallback command equals the last primary one, and back (fb_setpoint ${fbSetpoint} C)`, () => {
+      // slew off. t=80 s the host clock stalls for 0.5 s -> FALLBACK: the
+      // fallback PI starts where the PID left the heater -> the clock is
+      // fine again -> NOMINAL: the PID starts where the fallback left it.
+      // Within 2 LSB (Q16) each way.
+      const th = chamber({ params: { slew: 0, fb_setpoint: fbSetpoint } });
+      settle(th);
+      const t0 = th.tUs - PERIOD_US;
+      th.clockFault = (t) => (t < t0 + 600_000 ? t0 : t - 500_000);
+      let prevU = th.command;
+      let prevMode = th.core.mode;
+      const jumps: string[] = [];
+      th.run(100, (t) => {
+        if (t.core.mode !== prevMode) jumps.push(`${prevMode}->${t.core.mode}: ${prevU.toFixed(5)} -> ${t.command.toFixed(5)}`);
+        if (t.core.mode !== prevMode) expect(Math.abs(t.command - prevU), jumps.at(-1)).toBeLessThanOrEqual(2 / 65536);
+        prevU = t.command;
+        prevMode = t.core.mode;
+      });
+      expect(jumps).toHaveLength(2);
+    });
+  }
+});
+
+describe('first-out attribution and suppression', () => {
+  it('a sensor bias: est_cusum is the cause, the downstream alarms are consequential; one trip, episode_end counts them', () => {
+    // the single thermocouple reads 1.5 C high from t=80 s -> est_cusum trips
+    // (root, estimation) with est_ewma in the same tick (consequential) ->
+    // FALLBACK toward 40 C: the control error stays above 10 C for 50 s ->
+    // ctl_tracking trips, consequential; the cause stays est_cusum /
+    // estimation all along -> the bias is fixed, the chamber settles at 40 C,
+    // ctl_tracking clears -> reset() releases the estimators -> NOMINAL; the
+    // episode ends with value 2 (suppressed alarms). Exactly one 'trip'.
+    const th = chamber();
+    const onset = settle(th);
+    let bias = 30;
+    th.sensorFault = (_i, c) => c + bias;
+    th.run(700, (t) => {
+      if (t.core.ticks - onset > 3) expect(t.core.cause).toEqual({ monitor: 'est_cusum', stage: 'estimation' });
+    });
+    const alarms = th.log.filter((e) => e.tick >= onset && ALARMS.has(e.kind));
+    expect(alarms.map((e) => `${e.kind}:${e.monitor}`)).toEqual(['trip:est_cusum', 'consequential:est_ewma', 'consequential:ctl_tracking']);
+    expect(alarms.filter((e) => e.kind === 'consequential').every((e) => e.value === MONITORS.indexOf('est_cusum'))).toBe(true);
+    expect(th.core.monitorSuppressed('ctl_tracking')).toBe(1);
+    expect(th.core.monitorSuppressed('est_ewma')).toBe(1);
+    expect(th.core.monitorSuppressed('est_cusum')).toBe(0);
+    expect(th.core.counter('root_trips')).toBe(1);
+    bias = 0;
+    th.run(3000);
+    expect(th.core.activeMonitors).not.toContain('ctl_tracking');
+    expect(th.core.mode).toBe('FALLBACK');
+    th.core.reset();
+    th.run(10);
+    expect(th.core.mode).toBe('NOMINAL');
+    const end = th.log.filter((e) => e.kind === 'episode_end');
+    expect(end).toHaveLength(1);
+    expect(end[0]).toMatchObject({ monitor: 'est_cusum', value: 2 });
+    expect(th.log.filter((e) => e.kind === 'trip')).toHaveLength(1);
+    expectReasons(th);
+  });
+});
+
+describe('action-to-sensing', () => {
+  it('settled: the proposed interval grows to period_max; a disturbance snaps it back to period_min within one tick', () => {
+    // period_min 100 ms, period_max 800 ms, settle_band 0.5 C; the host
+    // samples at the interval the core proposes. Once the chamber holds 80 C
+    // the interval doubles every 50 settled ticks up to 800 ms -> the
+    // operator steps the setpoint to 84 C -> on that very tick the proposal
+    // is 100 ms again -> it settles and slows down again. Nothing trips.
+    const th = chamber({ params: { period_max_us: 8 * PERIOD_US, settle_band: 0.5 } });
+    th.followAdaptive = true;
+    th.runUntil(300);
+    expect(th.core.nextIntervalUs).toBe(8 * PERIOD_US);
+    expect(th.intervalUs).toBe(8 * PERIOD_US);
+    const seen = new Set<number>();
+    th.runUntil(600, (t) => { seen.add(t.core.nextIntervalUs); });
+    expect([...seen]).toEqual([8 * PERIOD_US]);
+    th.setSetpoint(84);
+    th.step();
+    expect(th.core.nextIntervalUs).toBe(PERIOD_US);
+    expect(th.intervalUs).toBe(PERIOD_US);
+    th.runUntil(1200);
+    expect(th.core.nextIntervalUs).toBe(8 * PERIOD_US);
+    expect(Math.abs(th.temperature - 84)).toBeLessThan(0.5);
+    expect(th.log.filter((e) => ALARMS.has(e.kind))).toEqual([]);
+    expect(th.core.mode).toBe('NOMINAL');
+  });
+
+  it('a sensor dropout while sampling slowly snaps the interval back at once', () => {
+    // settled at 800 ms -> at t=400 s sensor 0 of three misses one sample: not
+    // yet near a trip, the interval stays -> it misses a second one: half way
+    // to sens_stale's 3 ticks, near a trip -> the next proposal is 100 ms.
+    const th = chamber({ nSensors: 3, params: { period_max_us: 8 * PERIOD_US, settle_band: 0.5 } });
+    th.followAdaptive = true;
+    th.runUntil(400);
+    expect(th.core.nextIntervalUs).toBe(8 * PERIOD_US);
+    let missing = 2;
+    th.sensorFault = (i, c) => (i === 0 && missing > 0 ? (missing--, null) : c);
+    th.step();
+    expect(th.core.nextIntervalUs).toBe(8 * PERIOD_US);
+    th.step();
+    expect(th.core.nextIntervalUs).toBe(PERIOD_US);
+    expect(th.core.mode).toBe('NOMINAL');
+  });
+});
