@@ -6,12 +6,13 @@
 // rounds to nearest, ties away from zero.
 //
 // Error bounds against float64 on the represented values, when the exact
-// result is inside the Q16.16 range (|x| < 32768):
+// result is inside the representable Q16.16 range [-32768, 32768 - 2^-16]:
 //   add_q16, sub_q16          exact
 //   mul_q16                   |err| <= 2^-17  (half an LSB, 7.63e-6)
 //   div_q16                   |err| <= 2^-17
 //   mul_q16_q32 (x * c)       |err| <= 2^-17
-//   lerp_q32 (Q32 filter state) |err| <= 2^-31 per step (two floors in Q32)
+//   lerp_q32 (Q32 filter state) |err| <= 2^-31 per step (two floors in Q32);
+//                               under 5 * 2^-32 for a step of 32768 units or more
 //   from_f64 / to Q32         |err| <= half an LSB of the target format
 // Outside the range every operation saturates to I32_MAX or I32_MIN: it never
 // wraps. test/core/fixed.test.ts checks these bounds as properties.
@@ -61,9 +62,12 @@ export function div_q16(a: i32, b: i32): i32 {
 }
 
 // x (Q16.16) times a Q32 coefficient c with |c| <= 2^32 (|c| <= 1.0).
-// |x * c| < 2^63, so the product never overflows i64.
+// Rounded with a halved product so that adding the half never leaves i64;
+// c = -1.0 is the one product that does not fit and is taken exactly.
 @inline export function mul_q16_q32(x: i32, c: i64): i32 {
-  return sat((<i64>x * c + Q32_HALF) >> 32);
+  if (c == -Q32_ONE) return neg_q16(x);
+  let p = <i64>x * c;
+  return sat(((p >> 1) + (1 << 30)) >> 31);
 }
 
 // Filter states are held in Q32.32 (i64) so that a first-order filter with a
@@ -76,16 +80,18 @@ export function div_q16(a: i32, b: i32): i32 {
 // |x| must stay below 2^47 (the Q16.16 range, shifted); x is split so that
 // no partial product leaves i64.
 @inline export function mul_q32_q32(x: i64, c: i64): i64 {
-  let hi = x >> 16;            // |hi| < 2^31
+  if (c == -Q32_ONE) return -x;  // the one product below that would leave i64
+  let hi = x >> 16;            // |hi| <= 2^31
   let lo = x & 0xFFFF;         // 0..65535
   return ((hi * c) >> 16) + ((lo * c) >> 32);
 }
 
-// One step of x += c * (target - x), x in Q32, target in Q16.
+// One step of x += c * (target - x), x in Q32 within the Q16.16 range,
+// target in Q16. A difference wider than 2^47 (a step of 32768 units or
+// more) is halved for the product and doubled back (one Q32 LSB coarser).
 @inline export function lerp_q32(x: i64, target_q16: i32, c: i64): i64 {
   let d = (<i64>target_q16 << 16) - x;
-  if (d > Q47_MAX) d = Q47_MAX;
-  if (d < -Q47_MAX) d = -Q47_MAX;
+  if (d > Q47_MAX || d < -Q47_MAX) return x + (mul_q32_q32(d >> 1, c) << 1);
   return x + mul_q32_q32(d, c);
 }
 
@@ -93,7 +99,7 @@ const Q47_MAX: i64 = 0x7FFFFFFFFFFF;
 
 // Q32 state back to Q16, rounded to nearest (ties up), saturating.
 @inline export function q32_to_q16(x: i64): i32 {
-  return sat((x + Q16_HALF) >> 16);
+  return sat((x >> 16) + ((x >> 15) & 1));
 }
 
 @inline export function min_i32(a: i32, b: i32): i32 {
@@ -120,8 +126,15 @@ export function q16_to_f64(x: i32): f64 {
   return <f64>x / 65536.0;
 }
 
+// Round half up, without the float rounding of floor(m + 0.5) (which turns
+// 0.49999999999999994 into 1).
+@inline function round_half_up(m: f64): f64 {
+  let y = Math.floor(m);
+  return m - y >= 0.5 ? y + 1.0 : y;
+}
+
 export function f64_to_q16(x: f64): i32 {
-  let y = Math.floor(x * 65536.0 + 0.5);
+  let y = round_half_up(x * 65536.0);
   if (y >= 2147483647.0) return i32.MAX_VALUE;
   if (y <= -2147483648.0) return i32.MIN_VALUE;
   return <i32>y;
@@ -132,5 +145,5 @@ export function f64_to_q32_frac(x: f64): i64 {
   if (x != x) return 0;
   if (x >= 1.0) return Q32_ONE;
   if (x <= -1.0) return -Q32_ONE;
-  return <i64>Math.floor(x * 4294967296.0 + 0.5);
+  return <i64>round_half_up(x * 4294967296.0);
 }

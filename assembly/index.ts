@@ -8,11 +8,11 @@ import "./abort";
 import * as S from "./state";
 import * as P from "./params";
 import * as E from "./events";
-import { tick as loop_tick, loop_reset, ewma_value, ew_variance } from "./loop";
-import { levels_derive, interval_us } from "./levels";
+import { tick as loop_tick, loop_reset, loop_clear_invariant, ewma_value, ew_variance } from "./loop";
+import { levels_derive, levels_n, interval_us } from "./levels";
 import { condition_reset, trusted_mask, sensor_value } from "./condition";
 import { model_reset, model_derive, detectors_reset, cusum_pos_q16, cusum_neg_q16, z_q16, ew_ac1_q16 } from "./model";
-import { pid_reset, pid_integral_q16 } from "./control/pid";
+import { pid_reset, pid_integral_q16, pid_integrity_ok } from "./control/pid";
 import { fallback_reset } from "./control/fallback";
 import { debounce_reset, debounce_release, slot_active } from "./monitor/debounce";
 import { timing_reset } from "./monitor/timing";
@@ -20,13 +20,15 @@ import { control_monitors_reset } from "./monitor/control";
 import { actuation_reset } from "./monitor/actuation";
 import { supervisor_reset, supervisor_note_reset, active_mask } from "./supervisor";
 import { root_monitor } from "./monitor/cascade";
-import { stage_of, MONITORS_MAX, M_EST_CUSUM, M_EST_EWMA, M_EW_CSD } from "./monitor/ids";
-import { integrity_arm } from "./integrity";
+import { stage_of, MONITORS_MAX, M_CORE_INTEGRITY, M_EST_CUSUM, M_EST_EWMA, M_EW_CSD } from "./monitor/ids";
+import { integrity_arm, integrity_failed } from "./integrity";
 
 const ABI_VERSION: i32 = 1;
 
 function derive(): void {
   levels_derive();
+  // The interval range may have shrunk under a settled loop.
+  if (S.level_next >= levels_n) S.set_level_next(levels_n - 1);
   model_derive();
   integrity_arm();
 }
@@ -57,7 +59,11 @@ init();
 // change detectors. Returns how many latches were released.
 export function reset(): i32 {
   detectors_reset();
+  loop_clear_invariant();
   let restarted = (<u64>1 << <u64>M_EST_CUSUM) | (<u64>1 << <u64>M_EST_EWMA) | (<u64>1 << <u64>M_EW_CSD);
+  // The integrity latch is released only when the configuration scrub and
+  // the shadowed integrator both check out now.
+  if (!integrity_failed() && pid_integrity_ok()) restarted |= <u64>1 << <u64>M_CORE_INTEGRITY;
   let released = debounce_release(restarted);
   supervisor_note_reset();
   E.count(E.C_RESETS);

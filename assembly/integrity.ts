@@ -1,25 +1,28 @@
 // Soft-error protection of the core's own state, cheap enough for every
-// tick: the configuration table is scrubbed SCRUB_WORDS words per tick
-// against the checksum taken at commit, and the integrator carries a
-// complemented shadow copy (checked in the loop).
+// tick: the configuration table is scrubbed one block of SCRUB_WORDS words
+// per tick against the block sums taken at commit (a flip is seen within
+// SCRUB_BLOCKS ticks), and the integrator carries a complemented shadow copy
+// (checked in the loop).
 
-import { config_checksum, scrub_step, scrub_result, scrub_reset } from "./params";
+import { scrub_arm, scrub_check, SCRUB_BLOCKS } from "./params";
 
-let expected: i32 = 0;
-let bad = false;
+let block: i32 = 0;
+let bad_blocks: u32 = 0;   // one bit per block that failed its check
 
 export function integrity_arm(): void {
-  expected = config_checksum();
-  scrub_reset();
-  bad = false;
+  scrub_arm();
+  block = 0;
+  bad_blocks = 0;
 }
 
-// Returns true while the last finished scrub pass disagreed.
+// Returns true while any block disagrees with its commit-time sum.
 export function integrity_step(): bool {
-  if (scrub_step() != 0) bad = scrub_result() != expected;
-  return bad;
+  let bit: u32 = <u32>1 << <u32>block;
+  bad_blocks = scrub_check(block) ? (bad_blocks | bit) : (bad_blocks & ~bit);
+  block = block + 1 < SCRUB_BLOCKS ? block + 1 : 0;
+  return bad_blocks != 0;
 }
 
-export function integrity_expected(): i32 {
-  return expected;
+export function integrity_failed(): bool {
+  return bad_blocks != 0;
 }

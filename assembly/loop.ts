@@ -29,6 +29,11 @@ export function loop_reset(): void {
   invariant_bad = false;
 }
 
+// reset(): the invariant is checked again on the next tick.
+export function loop_clear_invariant(): void {
+  invariant_bad = false;
+}
+
 @inline function bit(cond: bool, m: i32): i32 {
   return cond ? 1 << m : 0;
 }
@@ -42,7 +47,7 @@ export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
 
   // Estimation, predict: the model's view of this sample, used to arbitrate
   // between two disagreeing sensors and to stand in when none is trusted.
-  let pred = model_predict(first ? now : prev_us, S.output_q16, level);
+  let pred = model_predict(first ? now : prev_us, now, S.output_q16, level);
   let trusted_before = trusted_mask;
   let trusted = condition_step(s0, s1, s2, level, model_primed() ? pred : S.meas_q16);
   if (trusted_mask != trusted_before && !first) log_vote_change(trusted_before, trusted_mask);
@@ -59,7 +64,9 @@ export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
   let sp = in_fallback ? p(P_FB_SETPOINT) : S.setpoint_q16;
   let e = sub_q16(sp, y);
   S.set_error(e);
-  control_monitors_step(e);
+  // The control-stage checks watch the primary controller; the fallback's
+  // slow approach to its safe setpoint is not a tracking fault.
+  control_monitors_step(in_fallback ? 0 : e);
   let direct = (in_fallback ? p(P_FB_KP) : p(P_KP)) >= 0;
   actuation_step(S.output_q16, fb, e, !first, direct);
   let integrity_bad = integrity_step() || !pid_integrity_ok() || invariant_bad;
@@ -117,7 +124,7 @@ function command_for(mode: i32, prev_mode: i32, first: bool, fb: i32, y: i32, le
     u = pid_step(S.setpoint_q16, y, level);
   }
   let step = slew_step(level);
-  if (step > 0 && !first) {
+  if (step > 0) {
     u = clamp_i32(u, sat(<i64>prev - <i64>step), sat(<i64>prev + <i64>step));
   }
   return clamp_i32(u, out_min, out_max);

@@ -14,15 +14,20 @@
 
 import { p, P_MODEL_DELAY_US, P_MODEL_GAIN, P_MODEL_OFFSET, P_MODEL_CORR, P_RESID_SIGMA, P_CUSUM_K, P_CUSUM_H,
   P_EWMA_LAMBDA, P_EWMA_L, P_EW_WINDOW, P_EW_VAR_RATIO, P_EW_AC1 } from "./params";
-import { sat, mul_q16, mul_q16_q32, sub_q16, add_q16, q16_to_f64, f64_to_q16, f64_to_q32_frac, clamp_i32, lerp_q32, q32_to_q16 } from "./fixed";
+import { sat, mul_q16, mul_q16_q32, sub_q16, add_q16, q16_to_f64, f64_to_q16, f64_to_q32_frac, clamp_i32, lerp_q32, q32_to_q16, Q32_ONE } from "./fixed";
 import { model_a } from "./levels";
 
 export const Z_CLAMP_Q16: i32 = 64 << 16;
 export const DELAY_MAX: i32 = 64;   // commands remembered for the model's dead time
+// Warm-up: for the first WARMUP_TICKS trusted samples the observer averages
+// its residual (gain 1/n) instead of trusting the first sample alone, and
+// the change detectors wait.
+export const WARMUP_TICKS: i32 = 16;
 export const EW_WINDOW_MAX: i32 = 64;
 
 let x_q32: i64 = 0;           // model state (estimate), Q32 (no stall; see fixed.ts)
 let primed = false;
+let warm: i32 = 0;            // trusted samples seen, up to WARMUP_TICKS
 let inv_sigma_q16: i32 = 65536;
 let corr_q32: i64 = 0;
 let lambda_q32: i64 = 0;
@@ -57,7 +62,7 @@ export function model_derive(): void {
 }
 
 export function model_reset(): void {
-  x_q32 = 0; primed = false; pred_prev_q16 = 0; pred_q32 = 0;
+  x_q32 = 0; primed = false; pred_prev_q16 = 0; pred_q32 = 0; warm = 0;
   delay_n = 0; delay_read = 0;
   detectors_reset();
 }
@@ -99,10 +104,11 @@ function delayed_command(now: i64, fallback_u: i32): i32 {
 }
 
 // The model's one-step prediction for this tick. The step from the previous
-// tick (prev) to now responds to the command that was in force at prev - dead
-// time (zero-order hold).
-export function model_predict(prev: i64, u_last_q16: i32, level: i32): i32 {
-  let u_q16 = delayed_command(prev, u_last_q16);
+// tick (prev) to now responds to the command in force during
+// [prev - delay, now - delay] (zero-order hold); it is looked up at the
+// middle of that interval so that microsecond jitter cannot flip it.
+export function model_predict(prev: i64, now: i64, u_last_q16: i32, level: i32): i32 {
+  let u_q16 = delayed_command(prev + ((now - prev) >> 1), u_last_q16);
   if (u_q16 == NO_COMMAND) { pred_q32 = x_q32; return q32_to_q16(x_q32); }
   let target = add_q16(mul_q16(p(P_MODEL_GAIN), u_q16), p(P_MODEL_OFFSET));
   pred_q32 = lerp_q32(x_q32, target, model_a(level));
@@ -128,6 +134,12 @@ export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: b
   if (!trusted) { x_q32 = pred_q32; return 0; }
   let r = sub_q16(y_q16, ref);
   // x = prediction + L r; r (Q16) * L (Q32) >> 16 is Q32.
+  if (warm < WARMUP_TICKS) {
+    warm++;
+    let gain = Q32_ONE / <i64>warm;
+    x_q32 = pred_q32 + ((<i64>r * (gain > corr_q32 ? gain : corr_q32)) >> 16);
+    return r;
+  }
   x_q32 = pred_q32 + ((<i64>r * corr_q32) >> 16);
   let z = clamp_i32(mul_q16(r, inv_sigma_q16), -Z_CLAMP_Q16, Z_CLAMP_Q16);
   z_q16 = z;

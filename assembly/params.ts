@@ -72,7 +72,7 @@ export const P_OSC_CROSSINGS: i32 = 44;   // INT swings that trip CTL_OSCILLATIO
 export const P_OSC_WINDOW: i32 = 45;      // INT ticks within which each next swing must come
 export const P_MISMATCH_THR: i32 = 46;    // Q16 |command - feedback|; 0 = off
 export const P_OVERRUN_TOL_US: i32 = 47;  // US lateness tolerated before a tick counts as overrun
-export const P_MISSED_COUNT: i32 = 48;    // INT missed ticks within the last 16 ticks that trip TIM_MISSED
+export const P_MISSED_COUNT: i32 = 48;    // INT missed ticks, summed over the last 16 ticks, that trip TIM_MISSED
 export const P_SP_TIMEOUT_US: i32 = 49;   // US host setpoint older than this is stale; 0 = off
 export const P_PERIOD_MIN_US: i32 = 50;   // US fastest sampling interval (the nominal period)
 export const P_PERIOD_MAX_US: i32 = 51;   // US slowest sampling interval (action-to-sensing)
@@ -146,7 +146,7 @@ const META_BASIC = memory.data<i32>([
   1, 1000000, 200, FMT_INT,                          // OSC_WINDOW
   0, I32_MAX, 0, FMT_Q16,                            // MISMATCH_THR
   0, 10000000, 2000, FMT_US,                         // OVERRUN_TOL_US
-  1, 16, 3, FMT_INT,                                 // MISSED_COUNT
+  1, 1000000, 3, FMT_INT,                            // MISSED_COUNT
   0, 2000000000, 0, FMT_US,                          // SP_TIMEOUT_US (0 = off)
   100, 10000000, 10000, FMT_US,                      // PERIOD_MIN_US
   100, 10000000, 10000, FMT_US,                      // PERIOD_MAX_US
@@ -262,31 +262,32 @@ export function config_checksum(): i32 {
   return <i32>(a ^ (b << 7 | b >> 25));
 }
 
-// The same checksum spread over many ticks: one call folds SCRUB_WORDS words
-// in; at the end of a pass it returns the finished sum (else 0) and restarts.
+// Scrub: the table in blocks of SCRUB_WORDS words, one block per tick, each
+// compared with its own sum taken at commit. A flipped bit is seen when its
+// block comes round: within one pass of SCRUB_BLOCKS ticks.
 export const SCRUB_WORDS: i32 = 8;
-let scrub_a: u32 = 1;
-let scrub_b: u32 = 0;
-let scrub_id: i32 = 0;
+export const SCRUB_BLOCKS: i32 = (PARAMS_MAX + SCRUB_WORDS - 1) / SCRUB_WORDS;
+const BLOCK_SUM = memory.data(SCRUB_BLOCKS << 2);
 
-export function scrub_reset(): void {
-  scrub_a = 1; scrub_b = 0; scrub_id = 0;
-}
-
-// Returns 1 when a pass ends, with the sum in scrub_result().
-export function scrub_step(): i32 {
-  let end = min<i32>(scrub_id + SCRUB_WORDS, PARAMS_MAX);
-  for (let id = scrub_id; id < end; id++) {
-    scrub_a += load<u32>(ACTIVE + (<usize>id << 2));
-    scrub_b += scrub_a;
+function block_sum(block: i32): u32 {
+  let a: u32 = 1;
+  let b: u32 = 0;
+  let end = min<i32>((block + 1) * SCRUB_WORDS, PARAMS_MAX);
+  for (let id = block * SCRUB_WORDS; id < end; id++) {
+    a += load<u32>(ACTIVE + (<usize>id << 2));
+    b += a;
   }
-  scrub_id = end;
-  if (end < PARAMS_MAX) return 0;
-  scrub_done = <i32>(scrub_a ^ (scrub_b << 7 | scrub_b >> 25));
-  scrub_a = 1; scrub_b = 0; scrub_id = 0;
-  return 1;
+  return a ^ (b << 7 | b >> 25);
 }
-let scrub_done: i32 = 0;
-export function scrub_result(): i32 { return scrub_done; }
+
+// At commit: remember every block's sum.
+export function scrub_arm(): void {
+  for (let k = 0; k < SCRUB_BLOCKS; k++) store<u32>(BLOCK_SUM + (<usize>k << 2), block_sum(k));
+}
+
+// Check one block. Returns true if it no longer matches its commit-time sum.
+export function scrub_check(block: i32): bool {
+  return block_sum(block) != load<u32>(BLOCK_SUM + (<usize>block << 2));
+}
 
 export const CONFIG_ADDR: usize = ACTIVE;

@@ -12,9 +12,9 @@
 // the loop recovers, or REASON_RESET after an explicit reset.
 
 import { p, MON_BASE, MF_ACTION } from "./params";
-import { MONITORS_MAX, M_SENS_STALE, M_SENS_DISAGREE, stage_of,
+import { MONITORS_MAX, M_SENS_STALE, M_SENS_DISAGREE, M_EST_CUSUM, M_ACT_MISMATCH, stage_of,
   ACT_WARN, ACT_DEGRADE, ACT_FALLBACK, ACT_SAFE_STOP } from "./monitor/ids";
-import { debounce, slots_busy, sensor_bits, sensor_slots_active } from "./monitor/debounce";
+import { debounce, slots_busy, sensor_bits, sensor_slots_active, corroborate_sensors } from "./monitor/debounce";
 import { cascade_trip, cascade_end, cascade_reset, root_monitor } from "./monitor/cascade";
 import { MODE_NOMINAL, MODE_DEGRADED, MODE_FALLBACK, MODE_SAFE_STOP } from "./state";
 import { event_log, count, C_MON_TRIPS, C_CLEARS, C_MODE_CHANGES, C_WARNINGS,
@@ -22,6 +22,15 @@ import { event_log, count, C_MON_TRIPS, C_CLEARS, C_MODE_CHANGES, C_WARNINGS,
 
 export let active_mask: i32 = 0;
 const SENSING_BITS: i32 = ((1 << (M_SENS_DISAGREE + 1)) - 1) & ~((1 << M_SENS_STALE) - 1);
+// Monitors downstream of sensing (estimation, control, actuation).
+const DOWNSTREAM_BITS: i32 = ((1 << (M_ACT_MISMATCH + 1)) - 1) & ~((1 << M_EST_CUSUM) - 1);
+
+// Monitors whose action makes them alarms (degrade or worse).
+function alarm_bits(): i32 {
+  let bits = 0;
+  for (let m = 0; m < MONITORS_MAX; m++) if (action_of(m) >= ACT_DEGRADE) bits |= 1 << m;
+  return bits;
+}
 let reset_pending = false;
 
 export function supervisor_reset(): void {
@@ -53,6 +62,8 @@ export function supervisor_step(tick: i64, raw: i32, mode: i32, sensors_short: b
     busy &= busy - 1;
     if (debounce(m, m, ((raw >> m) & 1) != 0)) now |= 1 << m; else now &= ~(1 << m);
   }
+  // A new alarm downstream of sensing confirms a sensing check in progress.
+  if ((now & ~active_mask & DOWNSTREAM_BITS & alarm_bits()) != 0) corroborate_sensors();
   // Sensing monitors: active while any sensor's check is active.
   now &= ~SENSING_BITS;
   if (sensor_slots_active() != 0) {

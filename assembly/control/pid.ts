@@ -6,14 +6,14 @@
 //   v = P + I + D, u = clamp(v, out_min, out_max)
 //
 // The integrator is held in Q32.32 (i64) so that small Ki*dt increments are
-// not lost to rounding, and it is clamped to the output limits. Anti-windup:
-// the integrator does not move further into a limit the output already sits
-// on. The slew limit applies to the final command, after mode selection, in
+// not lost to rounding; anti-windup and its clamp are in integrator.ts. The slew limit applies to the final command, after mode selection, in
 // the loop (so every controller and every switch obeys it).
 
 import { p, P_KP, P_TI, P_TD, P_SP_WEIGHT, P_OUT_MIN, P_OUT_MAX } from "../params";
 import { sat, mul_q16, sub_q16, clamp_i32, mul_q32_q32, q32_to_q16 } from "../fixed";
 import { ki_dt, d_a, d_b } from "../levels";
+import { integ_step, integ_clamp } from "./integrator";
+export { integ_held } from "./integrator";
 
 const D_Q32_MAX: i64 = 0x7FFFFFFFFFFF;  // the Q16.16 range, in Q32
 let integ_q32: i64 = 0;       // integral term, Q32.32
@@ -21,11 +21,10 @@ let integ_shadow: i64 = -1;   // bitwise complement of integ_q32 (soft-error che
 let deriv_q32: i64 = 0;       // filtered derivative term, Q32 (no stall; see fixed.ts)
 let y_prev_q16: i32 = 0;
 let primed = false;
-export let integ_held: bool = false; // integrator at a limit or held by anti-windup
 
 export function pid_reset(): void {
   integ_q32 = 0; integ_shadow = ~integ_q32;
-  deriv_q32 = 0; y_prev_q16 = 0; primed = false; integ_held = false;
+  deriv_q32 = 0; y_prev_q16 = 0; primed = false;
 }
 
 @inline function set_integ(v: i64): void {
@@ -52,19 +51,11 @@ export function pid_step(r: i32, y: i32, level: i32): i32 {
   // D = a D - c dy, in Q32: c (Q16) * dy (Q16) is exactly Q32.
   let d = mul_q32_q32(deriv_q32, d_a(level)) - <i64>d_b(level) * <i64>dy;
   deriv_q32 = d > D_Q32_MAX ? D_Q32_MAX : d < -D_Q32_MAX ? -D_Q32_MAX : d;
-  let i_q16 = pid_integral_q16();
-  let v = <i64>prop + <i64>i_q16 + <i64>q32_to_q16(deriv_q32);
+  let pd = <i64>prop + <i64>q32_to_q16(deriv_q32);
+  let v = pd + <i64>pid_integral_q16();
   let u = clamp_i32(sat(v), out_min, out_max);
-  let e = sub_q16(r, y);
-  let inc = p(P_TI) > 0 ? (<i64>clamp_i32(e, -(1 << 30), 1 << 30) * ki_dt(level)) >> 16 : 0;
-  let held = (v >= <i64>out_max && inc > 0) || (v <= <i64>out_min && inc < 0);
-  let next = held ? integ_q32 : integ_q32 + inc;
-  let lo = <i64>out_min << 16;
-  let hi = <i64>out_max << 16;
-  if (next > hi) { next = hi; held = true; }
-  if (next < lo) { next = lo; held = true; }
-  set_integ(next);
-  integ_held = held && p(P_TI) > 0;
+  let ki = p(P_TI) > 0 ? ki_dt(level) : 0;
+  set_integ(integ_step(integ_q32, sub_q16(r, y), ki, v, pd, out_min, out_max));
   return u;
 }
 
@@ -75,10 +66,7 @@ export function pid_track(u_applied: i32, r: i32, y: i32): void {
   deriv_q32 = 0;
   y_prev_q16 = y;
   primed = true;
-  let i = (<i64>u_applied - <i64>prop) << 16;
-  let lo = <i64>p(P_OUT_MIN) << 16;
-  let hi = <i64>p(P_OUT_MAX) << 16;
-  set_integ(i < lo ? lo : i > hi ? hi : i);
+  set_integ(integ_clamp((<i64>u_applied - <i64>prop) << 16, <i64>prop, p(P_OUT_MIN), p(P_OUT_MAX)));
 }
 
 export function pid_td_on(): bool { return p(P_TD) > 0; }

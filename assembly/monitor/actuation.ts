@@ -1,7 +1,11 @@
-// Actuation stage: the command held at a limit while the error still asks
-// for more (a command at a limit the loop does not push against is healthy,
-// such as a heater off above its setpoint), and the command versus the
-// actuator's fed-back position (when the binding provides feedback).
+// Actuation stage:
+//   saturation: the command sits on a limit while the error asks for more
+//     and the loop is not making progress, that is |error| has not shrunk by
+//     an eighth since the saturation began or last made progress. A loop
+//     that is saturated but converging (a heater off while the chamber cools
+//     to a lower setpoint) is healthy.
+//   mismatch: the command versus the actuator's fed-back position (when the
+//     binding provides feedback).
 
 import { p, P_OUT_MIN, P_OUT_MAX, P_MISMATCH_THR } from "../params";
 import { abs_q16, sub_q16 } from "../fixed";
@@ -9,17 +13,28 @@ import { SAMPLE_NONE } from "../state";
 
 export let saturated = false;
 export let mismatch = false;
+let progress_ref_q16: i32 = -1;   // |error| at the last point of progress; -1: not saturated
 
 export function actuation_reset(): void {
-  saturated = false; mismatch = false;
+  saturated = false; mismatch = false; progress_ref_q16 = -1;
 }
 
 // u_prev: the command applied on the previous tick, which the feedback reflects.
-// e: the active controller's error; its sign says which way the loop pushes.
+// e: the active controller's error; direct: whether more command raises the measurement.
 export function actuation_step(u_prev: i32, fb: i32, e: i32, started: bool, direct: bool): void {
   let pushes_up = direct ? e > 0 : e < 0;
   let pushes_down = direct ? e < 0 : e > 0;
-  saturated = started && ((u_prev <= p(P_OUT_MIN) && pushes_down) || (u_prev >= p(P_OUT_MAX) && pushes_up));
+  let at_limit = started && ((u_prev <= p(P_OUT_MIN) && pushes_down) || (u_prev >= p(P_OUT_MAX) && pushes_up));
+  let mag = abs_q16(e);
+  if (!at_limit) {
+    progress_ref_q16 = -1;
+    saturated = false;
+  } else if (progress_ref_q16 < 0 || mag < progress_ref_q16 - (progress_ref_q16 >> 3)) {
+    progress_ref_q16 = mag;          // (re)start the clock: converging
+    saturated = false;
+  } else {
+    saturated = true;
+  }
   let thr = p(P_MISMATCH_THR);
   mismatch = started && thr > 0 && fb != SAMPLE_NONE && abs_q16(sub_q16(u_prev, fb)) > thr;
 }

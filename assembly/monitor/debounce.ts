@@ -76,6 +76,32 @@ function debounce_step(slot: i32, m: i32, raw: bool, bit: u64): bool {
   return active;
 }
 
+// Corroboration across stages (the two-indicator lesson of FIPER): when a
+// downstream alarm trips, a per-sensor check whose condition has already
+// held for at least a quarter of its trip time is taken as confirmed and
+// trips now. The fault is then named at the stage where it started (a frozen
+// sensor, not the model residual it causes). Returns the slots promoted.
+export function corroborate_sensors(): u64 {
+  let range: u64 = ((<u64>1 << <u64>(SENSOR_CHECKS * SENSORS_MAX)) - 1) << <u64>SENSOR_SLOT_BASE;
+  let cand = slot_raw & ~slot_active & slot_counting & range;
+  let promoted: u64 = 0;
+  while (cand != 0) {
+    let slot = <i32>ctz(cand);
+    let bit: u64 = <u64>1 << <u64>slot;
+    cand &= ~bit;
+    let m = M_SENS_STALE + (slot - SENSOR_SLOT_BASE) / SENSORS_MAX;
+    let at = COUNT + (<usize>slot << 2);
+    if ((load<i32>(at) << 2) >= p(MON_BASE + m * 4 + MF_TRIP_TICKS)) {
+      store<i32>(at, 0);
+      slot_counting &= ~bit;
+      slot_near &= ~bit;
+      slot_active |= bit;
+      promoted |= bit;
+    }
+  }
+  return promoted;
+}
+
 // A healthy slot whose condition has held for at least half its trip time
 // is "near a trip" (a single-tick trip time counts as soon as it holds).
 export function pending_any(): bool {

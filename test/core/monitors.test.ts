@@ -51,14 +51,14 @@ afterAll(() => {
 });
 
 /** A trip that opened an episode: trip kind, latency, the mode it forced and the cause it names. */
-function expectRootTrip(th: Thermal, m: MonitorName, onset: number, within: number, mode: string): CoreEvent {
+function expectRootTrip(th: Thermal, m: MonitorName, onset: number, within: number, mode: string, reason: string = m): CoreEvent {
   const e = alarmOf(th, m, onset);
   record(m, within, nth(e, onset));
   expect(e.kind, `${m} opens the episode`).toBe('trip');
   expect(nth(e, onset)).toBeLessThanOrEqual(within);
   const me = modeEventAt(th, e.tick);
   expect(me?.to, `mode at ${m}'s trip`).toBe(mode);
-  expect(me?.reason).toBe(m);
+  expect(me?.reason).toBe(reason);
   return e;
 }
 
@@ -234,20 +234,48 @@ describe('monitor scenarios (thermal chamber, fault at t = 80 s)', () => {
     expect(worst).toBeLessThan(0.5);
   });
 
-  it('sens_stuck: the only sensor freezes -> DEGRADED within 201 ticks, model substituted', () => {
-    // the ADC of the single sensor freezes at 1600 counts (80.00 C) at t=80 s
-    // -> sens_stuck trips within 201 ticks -> DEGRADED, the model stands in
+  it('sens_stuck: the only sensor freezes -> named at the sensing stage within 201 ticks, model substituted', () => {
+    // the ADC of the single sensor freezes at its last reading at t=80 s, a
+    // few hundredths of a degree off the true temperature, which is still
+    // creeping toward 80 C. The frozen code starts the stuck check (200
+    // ticks); before it completes, the model residual drifts and est_ewma
+    // trips. That downstream alarm corroborates the stuck check already in
+    // progress (held for over a quarter of its trip time) -> sens_stuck trips
+    // in the same tick and, upstream, is named the root cause; est_ewma is
+    // consequential and its action (FALLBACK) is taken; the model stands in
     // for the sensor (substituted ticks count up); cause sens_stuck / sensing.
     const th = chamber();
     const onset = settle(th);
-    th.sensorFault = () => 1600;
+    let frozen: number | undefined;
+    th.sensorFault = (_i, c) => (frozen ??= c);
     th.run(202);
-    const e = expectRootTrip(th, 'sens_stuck', onset, 201, 'DEGRADED');
+    // The mode change is decided by the more severe action, so it carries est_ewma as its reason.
+    const e = expectRootTrip(th, 'sens_stuck', onset, 201, 'FALLBACK', 'est_ewma');
+    const ewma = th.first('consequential', 'est_ewma', onset);
+    expect(ewma?.tick).toBe(e.tick);
     expect(th.core.cause).toEqual({ monitor: 'sens_stuck', stage: 'sensing' });
     expect(th.core.raw.sensors_trusted()).toBe(0);
     const sub = th.core.counter('substituted_ticks');
     expect(sub).toBeGreaterThan(0);
     expect(sub).toBeLessThanOrEqual(th.core.ticks - e.tick);
+  });
+
+  it('sens_stuck on a settled loop: the frozen reading matches the model -> DEGRADED after the full 200 ticks', () => {
+    // one of three sensors freezes at the current voted value (the loop is
+    // settled, so the residual does not move) -> nothing corroborates, the
+    // stuck check runs its full 200 ticks -> sens_stuck trips (root) ->
+    // DEGRADED, the other two sensors vote on.
+    const th = chamber({ nSensors: 3 });
+    th.runUntil(300);
+    const onset = th.core.ticks;
+    expect(th.core.mode).toBe('NOMINAL');
+    let frozen: number | undefined;
+    th.sensorFault = (i, c) => (i === 1 ? (frozen ??= c) : c);
+    th.run(260);
+    const e = expectRootTrip(th, 'sens_stuck', onset, 201, 'DEGRADED');
+    expect(e.tick - onset).toBeGreaterThanOrEqual(199);
+    expect(th.core.raw.sensors_trusted()).toBe(0b101);
+    expect(th.core.mode).toBe('DEGRADED');
   });
 
   it('sens_disagree: one of three sensors loses its calibration -> DEGRADED within 6 ticks', () => {
@@ -376,18 +404,21 @@ describe('monitor scenarios (thermal chamber, fault at t = 80 s)', () => {
     expect(th.core.cause).toEqual({ monitor: 'ctl_oscillation', stage: 'control' });
   });
 
-  it('act_saturation: the heater at the end of its authority -> FALLBACK after 500 ticks at 100 %', () => {
+  it('act_saturation: the heater at the end of its authority -> FALLBACK once the error stops shrinking', () => {
     // chamber held at 160 C (93 % power); at t=300 s the setpoint goes to
     // 172 C, 2 C beyond the 170 C the heater can reach -> the command sits at
-    // 100 % while the error asks for more, with |error| under the 10 C
-    // tracking threshold after the first seconds -> act_saturation trips
-    // within 510 ticks -> FALLBACK; cause act_saturation / actuation.
+    // 100 % while the error asks for more. While |error| keeps shrinking (by
+    // an eighth at a time) the loop is converging and saturation is healthy;
+    // as it nears the 2 C it cannot close, progress stops -> after 500 ticks
+    // without progress act_saturation trips, within 2600 ticks of the step
+    // -> FALLBACK; cause act_saturation / actuation. |error| stays under the
+    // 10 C tracking threshold after the first seconds, so ctl_tracking is quiet.
     const th = chamber({ y0: 160, setpoint: 160 });
     const onset = settle(th, 300);
     th.setSetpoint(172);
-    th.run(520);
-    expectRootTrip(th, 'act_saturation', onset, 510, 'FALLBACK');
-    expect(th.core.cause).toEqual({ monitor: 'act_saturation', stage: 'actuation' });
+    th.run(2600);
+    expectRootTrip(th, 'act_saturation', onset, 2600, 'FALLBACK');
+    expect(th.first('trip', 'act_saturation', onset)!.tick - onset).toBeGreaterThan(500);
     expect(th.core.monitorTrips('ctl_tracking')).toBe(0);
   });
 
