@@ -7,7 +7,7 @@ import { p, MON_BASE, MF_ACTION, P_N_SENSORS, P_ADC_MIN, P_ADC_MAX, P_S0_SCALE, 
   P_MEDIAN3, P_SPIKE_THR, P_SPIKE_COUNT, P_STUCK_BAND, P_DISAGREE_THR, P_LPF_TAU } from "./params";
 import { sat, abs_q16, sub_q16, median3, clamp_i32, lerp_q32, q32_to_q16 } from "./fixed";
 import { ACT_DEGRADE, SENSORS_MAX, M_SENS_STALE, M_SENS_RANGE, M_SENS_SPIKE, M_SENS_STUCK, M_SENS_DISAGREE } from "./monitor/ids";
-import { debounce, sensor_bits, sensor_slot } from "./monitor/debounce";
+import { debounce_sensor, sensor_busy, sensor_bits } from "./monitor/debounce";
 import { rate_step, lpf_a } from "./levels";
 import { SAMPLE_NONE } from "./state";
 import { count, C_SPIKES_REJECTED, C_INVALID_SAMPLES } from "./events";
@@ -42,7 +42,8 @@ export function condition_reset(): void {
 // One sensor's sample: conditioning and the per-sensor checks.
 function sense_one(i: i32, raw: i32, level: i32): void {
   let valid = raw != SAMPLE_NONE && raw >= p(P_ADC_MIN) && raw <= p(P_ADC_MAX);
-  debounce(sensor_slot(M_SENS_STALE, i), M_SENS_STALE, !valid);
+  let busy = sensor_busy(i);
+  debounce_sensor(busy, M_SENS_STALE, i, !valid);
   if (!valid) { count(C_INVALID_SAMPLES); return; }   // other checks hold: no new information
   let seen = get(SEEN, i);
   let eng = sat(<i64>raw * <i64>p(P_S0_SCALE + 2 * i) + <i64>p(P_S0_SCALE + 2 * i + 1));
@@ -60,9 +61,9 @@ function sense_one(i: i32, raw: i32, level: i32): void {
   put(SPIKES, i, hist);
   let step = rate_step(level);
   let fast = step > 0 && seen > 0 && abs_q16(sub_q16(med, get(VALUE, i))) > step;
-  debounce(sensor_slot(M_SENS_SPIKE, i), M_SENS_SPIKE, fast || <i32>popcnt(hist) >= p(P_SPIKE_COUNT));
-  debounce(sensor_slot(M_SENS_RANGE, i), M_SENS_RANGE, med < p(P_RANGE_MIN) || med > p(P_RANGE_MAX));
-  debounce(sensor_slot(M_SENS_STUCK, i), M_SENS_STUCK, stuck);
+  debounce_sensor(busy, M_SENS_SPIKE, i, fast || (hist != 0 && <i32>popcnt(hist) >= p(P_SPIKE_COUNT)));
+  debounce_sensor(busy, M_SENS_RANGE, i, med < p(P_RANGE_MIN) || med > p(P_RANGE_MAX));
+  debounce_sensor(busy, M_SENS_STUCK, i, stuck);
   put(VALUE, i, med);
   if (seen < 3) put(SEEN, i, seen + 1);
 }
@@ -112,7 +113,7 @@ function vote(n: i32, pred: i32): i32 {
     // Disagreement: every sensor that has a value is compared with the vote,
     // so an excluded sensor comes back once it agrees again.
     let off = k >= 2 && thr > 0 && get(SEEN, i) > 0 && abs_q16(sub_q16(get(VALUE, i), voted)) > thr;
-    let dis = debounce(sensor_slot(M_SENS_DISAGREE, i), M_SENS_DISAGREE, off) && excludes(M_SENS_DISAGREE);
+    let dis = debounce_sensor(sensor_busy(i), M_SENS_DISAGREE, i, off) && excludes(M_SENS_DISAGREE);
     if ((cand & (1 << i)) != 0 && !dis) mask |= 1 << i;
   }
   if (mask != cand && mask != 0) {

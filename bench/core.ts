@@ -1,4 +1,4 @@
-// bench:core: the full loop (conditioning of 3 redundant sensors, PID,
+// bench:core: the full loop (conditioning of 3 redundant sensors, or 1, PID,
 // every monitor, supervisor, event log) in V8, on a settled thermal loop
 // with realistic sensor noise. Prints ns per tick and ticks per second over
 // batches of ticks, beside the same loop without the core (the plant alone),
@@ -13,10 +13,10 @@ const ROUNDS = 5;
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 const PERIOD_US = 100_000;
 
-function makeCore(): Core {
+function makeCore(sensors: number): Core {
   const c = Core.load();
   c.configure({
-    n_sensors: 3, s0_scale: 0.05, s1_scale: 0.05, s2_scale: 0.05, range_min: -10, range_max: 200,
+    n_sensors: sensors, s0_scale: 0.05, s1_scale: 0.05, s2_scale: 0.05, range_min: -10, range_max: 200,
     rate_max: 50, spike_thr: 5, stuck_band: 0, disagree_thr: 2, lpf_tau: 0.2,
     model_gain: 1.5, model_tau: 60, model_offset: 20, resid_sigma: 0.12, ew_window: 32,
     kp: 10, ti: 16, td: 0.5, tf: 2, out_min: 0, out_max: 100, slew: 20,
@@ -58,22 +58,26 @@ function jsLoop(c: Core, n: number, t0: bigint, withCore = true): number {
   return Number(process.hrtime.bigint() - start) / n;
 }
 
-const c = makeCore();
-jsLoop(c, 200_000, 0n); // warm up and settle
-if (c.mode !== 'NOMINAL') throw new Error(`bench loop is not settled: mode ${c.mode}, active ${c.activeMonitors}`);
-const perTick: number[] = [];
-for (let k = 0; k < ROUNDS; k++) perTick.push(jsLoop(c, N, BigInt(1 + k) * BigInt(N) * BigInt(PERIOD_US) * 2n));
-if (c.mode !== 'NOMINAL') throw new Error(`bench loop left NOMINAL: ${c.mode}, active ${c.activeMonitors}`);
+interface Result { sensors: number; loop: number; plant: number; core: number }
 
-const plantOnly = median(Array.from({ length: ROUNDS }, () => jsLoop(c, N, 0n, false)));
+function measure(sensors: number): Result {
+  const c = makeCore(sensors);
+  jsLoop(c, 200_000, 0n); // warm up and settle
+  if (c.mode !== 'NOMINAL') throw new Error(`bench loop is not settled: mode ${c.mode}, active ${c.activeMonitors}`);
+  const perTick: number[] = [];
+  for (let k = 0; k < ROUNDS; k++) perTick.push(jsLoop(c, N, BigInt(1 + k) * BigInt(N) * BigInt(PERIOD_US) * 2n));
+  if (c.mode !== 'NOMINAL') throw new Error(`bench loop left NOMINAL: ${c.mode}, active ${c.activeMonitors}`);
+  const plant = median(Array.from({ length: ROUNDS }, () => jsLoop(c, N, 0n, false)));
+  const loop = median(perTick);
+  return { sensors, loop, plant, core: loop - plant };
+}
 
-const js = median(perTick);
-const core = js - plantOnly;
+const results = [3, 1].map(measure);
 const size = statSync(DEFAULT_CORE_PATH).size;
-console.log('bench:core  full tick in V8 (3 sensors, PID, every monitor, supervisor)');
-console.log(`  closed loop (plant + core), batches of ${N} ticks, median of ${ROUNDS}:`);
-console.log(`    plant + core tick:            ${js.toFixed(1)} ns/tick   ${(1e9 / js / 1e6).toFixed(2)} M ticks/s`);
-console.log(`    plant alone (same loop):      ${plantOnly.toFixed(1)} ns/tick`);
-console.log(`    core tick (difference):       ${core.toFixed(1)} ns/tick   ${(1e9 / core / 1e6).toFixed(2)} M ticks/s   (includes the JS->Wasm call)`);
-console.log(`    target <= 150 ns/tick:        ${core <= 150 ? 'met' : `missed by ${(core - 150).toFixed(1)} ns`}`);
-console.log(`  core.wasm:                        ${size} bytes (target <= 16384 -> ${size <= 16384 ? 'met' : 'missed'})`);
+console.log(`bench:core  full tick in V8 (conditioning, PID, every monitor, supervisor), closed loop, batches of ${N} ticks, median of ${ROUNDS}`);
+for (const r of results) {
+  console.log(`  ${r.sensors} sensor${r.sensors > 1 ? 's' : ' '}: plant + core ${r.loop.toFixed(1)} ns/tick, plant alone ${r.plant.toFixed(1)} ns/tick` +
+    ` -> core tick ${r.core.toFixed(1)} ns (${(1e3 / r.core).toFixed(2)} M ticks/s, includes the JS->Wasm call);` +
+    ` target <= 150 ns: ${r.core <= 150 ? 'met' : `missed by ${(r.core - 150).toFixed(1)} ns`}`);
+}
+console.log(`  core.wasm: ${size} bytes (target <= 16384: ${size <= 16384 ? 'met' : 'missed'})`);

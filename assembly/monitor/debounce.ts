@@ -53,6 +53,19 @@ export function debounce_reset(): void {
   return debounce_step(slot, m, raw, bit);
 }
 
+// The same for the checks of one sensor, with the busy bits read once per
+// sensor (busy = sensor_busy(i); check c of the sensor is bit 3c).
+@inline export function sensor_busy(i: i32): i32 {
+  return <i32>((slot_active | slot_counting | slot_raw) >> <u64>(SENSOR_SLOT_BASE + i));
+}
+
+@inline export function debounce_sensor(busy: i32, m: i32, i: i32, raw: bool): bool {
+  let c = m - M_SENS_STALE;
+  if (!raw && ((busy >> (c * SENSORS_MAX)) & 1) == 0) return false;
+  let slot = SENSOR_SLOT_BASE + c * SENSORS_MAX + i;
+  return debounce_step(slot, m, raw, <u64>1 << <u64>slot);
+}
+
 function debounce_step(slot: i32, m: i32, raw: bool, bit: u64): bool {
   let at = COUNT + (<usize>slot << 2);
   let n = load<i32>(at);
