@@ -8,20 +8,10 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MONITORS, type CoreEvent, type MonitorName } from '../../host/runtime/core.js';
-import { SENSORS, Thermal, chamber } from '../support/thermal.js';
+import { ALARMS, SENSORS, Thermal, chamber, settle } from '../support/thermal.js';
 
 // ---- helpers ----------------------------------------------------------------
 
-
-const ALARMS = new Set<CoreEvent['kind']>(['trip', 'consequential']);
-
-/** Warm up and settle until t seconds; the loop must be NOMINAL with nothing tripped. Returns the next core tick. */
-function settle(th: Thermal, untilS = 80): number {
-  th.runUntil(untilS);
-  expect(th.log.filter((e) => ALARMS.has(e.kind)), 'nothing trips before the fault').toEqual([]);
-  expect(th.core.mode).toBe('NOMINAL');
-  return th.core.ticks;
-}
 
 /** The first trip, consequential or warn event of a monitor at or after a tick. */
 function alarmOf(th: Thermal, m: MonitorName, from: number): CoreEvent {

@@ -6,16 +6,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { MONITORS, type CoreEvent } from '../../host/runtime/core.js';
-import { PERIOD_US, chamber, type Thermal } from '../support/thermal.js';
+import { ALARMS, PERIOD_US, chamber, settle, type Thermal } from '../support/thermal.js';
 
-const ALARMS = new Set<CoreEvent['kind']>(['trip', 'consequential']);
-
-function settle(th: Thermal, untilS = 80): number {
-  th.runUntil(untilS);
-  expect(th.log.filter((e) => ALARMS.has(e.kind)), 'nothing trips before the fault').toEqual([]);
-  expect(th.core.mode).toBe('NOMINAL');
-  return th.core.ticks;
-}
 
 const modeEvents = (th: Thermal, from = 0) => th.log.filter((e) => e.kind === 'mode' && e.tick >= from);
 

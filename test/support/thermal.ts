@@ -4,6 +4,7 @@
 // core sees (sensor samples, the actuator, the host's clock, the setpoint
 // refresh) so a test can narrate a fault and watch the core react.
 
+import { expect } from 'vitest';
 import { Core, Q16, SAMPLE_NONE, type CoreEvent, type ParamName, type ParamValue } from '../../host/runtime/core.js';
 import { Fopdt } from '../../firmware-sim/plants/fopdt.js';
 import { Rng } from '../../firmware-sim/rng.js';
@@ -263,4 +264,15 @@ export class Thermal {
 /** The chamber with every check on, a heater power meter and a host that refreshes its setpoint every second. */
 export function chamber(o: ThermalOptions = {}): Thermal {
   return new Thermal({ feedback: true, spRefreshUs: 1_000_000, ...o, params: { ...ALL_CHECKS, ...o.params } });
+}
+
+/** Event kinds that are alarms (a root cause or a consequence). */
+export const ALARMS = new Set<CoreEvent['kind']>(['trip', 'consequential']);
+
+/** Warm up and settle until t seconds; the loop must be NOMINAL with nothing tripped. Returns the next core tick. */
+export function settle(th: Thermal, untilS = 80): number {
+  th.runUntil(untilS);
+  expect(th.log.filter((e) => ALARMS.has(e.kind)), 'nothing trips before the fault').toEqual([]);
+  expect(th.core.mode).toBe('NOMINAL');
+  return th.core.ticks;
 }
