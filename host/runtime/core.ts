@@ -106,7 +106,12 @@ export class Core {
   }
 
   static fromBytes(bytes: Uint8Array): Core {
-    const { exports } = instantiateSync<CoreExports & Record<string, unknown>>(bytes, {});
+    return Core.fromModule(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>));
+  }
+
+  /** A new instance of an already compiled module: cheap, for many loops or many simulation runs. */
+  static fromModule(module: WebAssembly.Module): Core {
+    const { exports } = instantiateSync<CoreExports & Record<string, unknown>>(module, {});
     return new Core(exports as unknown as CoreExports);
   }
 
