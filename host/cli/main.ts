@@ -2,6 +2,8 @@
 // to the core and picks what to run.
 import { Command, InvalidArgumentError } from 'commander';
 import { runDemo, DEMO_FAULTS, type DemoFault } from './demo.js';
+import { campaignCommand, simCommand, DEFAULT_CORE_PATH, DEFAULT_WORKERS } from './sim.js';
+import { ScenarioError } from '../../firmware-sim/scenario/schema.js';
 
 function intArg(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -38,12 +40,44 @@ export async function run(argv: string[]): Promise<number> {
       code = runDemo(opts, (line) => console.log(line));
     });
 
+  program
+    .command('sim')
+    .description('Run one scenario on a simulated MCU; write an SVG plot of setpoint, measurement, output and mode, and the event log.')
+    .argument('[scenario.json]', 'scenario file (see --schema)')
+    .option('--out <dir>', 'where to write the plot and the event log', 'sim-out')
+    .option('--unguarded', 'run the primary controller alone (monitors and fallback off)', false)
+    .option('--campaign <seed:index>', 're-run scenario <index> of the campaign with <seed> (as a failing case prints it)')
+    .option('--schema', 'print the scenario JSON Schema and exit', false)
+    .option('--core <path>', 'core.wasm to run', DEFAULT_CORE_PATH)
+    .action((file: string | undefined, opts: { out: string; unguarded: boolean; campaign?: string; schema: boolean; core: string }) => {
+      code = simCommand(file, opts, (line) => console.log(line));
+    });
+
+  program
+    .command('campaign')
+    .description('Run a seeded randomized fault campaign (plants x faults x magnitudes x onsets), guarded vs unguarded, and write a report.')
+    .option('--scenarios <n>', 'how many scenarios', intArg('--scenarios', 1, 10_000_000), 1000)
+    .option('--seed <s>', 'campaign seed', intArg('--seed', 0, 2 ** 32 - 1), 1)
+    .option('--workers <n>', 'worker threads (0: in this thread)', intArg('--workers', 0, 256), DEFAULT_WORKERS)
+    .option('--out <dir>', 'report folder', 'campaign-report')
+    .option('--core <path>', 'core.wasm to run', DEFAULT_CORE_PATH)
+    .option('--no-progress', 'no progress bar')
+    .action(async (opts: { scenarios: number; seed: number; workers: number; out: string; core: string; progress: boolean }) => {
+      code = await campaignCommand(opts, (line) => console.log(line));
+    });
+
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    const e = err as { exitCode?: number; code?: string };
+    if (err instanceof ScenarioError) {
+      console.error(err.message);
+      return 2;
+    }
+    const e = err as { exitCode?: number; code?: string; message?: string };
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version') return 0;
-    return e.exitCode ?? 2;
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) return e.exitCode ?? 2;
+    console.error(`edgeloop: ${e.message ?? String(err)}`);
+    return 1;
   }
   return code;
 }

@@ -1,0 +1,255 @@
+// Runs one scenario: a plant, the sensors and actuator through the simulated
+// MCU's converters, the injected faults, and one core instance, tick by tick
+// in simulated time. Deterministic for a given scenario (seed included).
+
+import { Core, MODES, MONITORS, type CoreEvent, type Mode, type ParamName, type ParamValue } from '../host/runtime/core.js';
+import { Rng } from './rng.js';
+import { Adc, Dac, mcuFor, tickCostUs } from './mcu.js';
+import { PLANTS } from './plants/index.js';
+import { compileFaults, type FaultContext } from './faults/index.js';
+import { FAULT_STAGE, type FaultKind, type McuSpec, type PlantSpec } from './types.js';
+import type { Scenario } from './scenario/schema.js';
+
+/** How often the host refreshes the setpoint, and when the core calls it stale. */
+export const SETPOINT_REFRESH_US = 1_000_000;
+export const SETPOINT_TIMEOUT_US = 3_500_000;
+
+export interface RunOptions {
+  /** The compiled core.wasm. */
+  module: WebAssembly.Module;
+  /** Keep a per-tick trace and the event log (for plots); off in campaigns. */
+  record?: boolean;
+}
+
+export interface TimedEvent extends CoreEvent {
+  tS: number;
+}
+
+export interface Trace {
+  tS: number[];
+  setpoint: number[];
+  truth: number[];
+  measurement: number[];
+  command: number[];
+  mode: number[];
+}
+
+export interface RunResult {
+  name: string;
+  plant: string;
+  guarded: boolean;
+  actionToSensing: boolean;
+  faults: { kind: FaultKind; onsetS: number; durationS: number | null; magnitude: number; scope?: string }[];
+  simulatedS: number;
+  ticks: number;
+  /** Ticks before the first fault's onset (all of them in a fault-free run). */
+  faultFreeTicks: number;
+  envelope: { min: number; max: number; violated: boolean; firstS: number | null; worstExcursion: number };
+  /** Integral of |setpoint - true output| dt over the run. */
+  iae: number;
+  /** The first root-cause trip at or after the first fault's onset. */
+  detection: { tS: number; latencyS: number; monitor: string; stage: string } | null;
+  /** Whether the stage named first-out is where the fault was injected (null when nothing was detected or no fault). */
+  attributionCorrect: boolean | null;
+  expectedStage: string | null;
+  /** Root trips before the first fault's onset (false trips). */
+  falseTrips: number;
+  falseTripMonitors: string[];
+  finalMode: Mode;
+  modeSeconds: Record<Mode, number>;
+  consequential: number;
+  watchdogResets: number;
+  overBudgetTicks: number;
+  events?: TimedEvent[];
+  trace?: Trace;
+}
+
+/** Monitor actions that turn the guard off: the primary controller alone. */
+const UNGUARDED: Partial<Record<ParamName, ParamValue>> = Object.fromEntries(
+  MONITORS.map((m) => [`${m}.action`, 'none']),
+) as Partial<Record<ParamName, ParamValue>>;
+
+/** The full core configuration for a plant and scenario. */
+export function coreConfig(spec: PlantSpec, sc: Scenario, adc: Adc): Partial<Record<ParamName, ParamValue>> {
+  const cfg: Partial<Record<ParamName, ParamValue>> = {
+    n_sensors: spec.sensors.count, adc_min: 0, adc_max: adc.maxCode,
+    out_min: spec.actuator.min, out_max: spec.actuator.max,
+    period_min_us: spec.periodUs, period_max_us: sc.actionToSensing ? spec.periodMaxUs : spec.periodUs,
+    sp_timeout_us: SETPOINT_TIMEOUT_US,
+  };
+  for (let i = 0; i < spec.sensors.count; i++) {
+    (cfg as Record<string, ParamValue>)[`s${i}_scale`] = adc.scale;
+    (cfg as Record<string, ParamValue>)[`s${i}_offset`] = adc.min;
+  }
+  Object.assign(cfg, spec.core, sc.core ?? {});
+  if (!sc.guarded) Object.assign(cfg, UNGUARDED);
+  return cfg;
+}
+
+function setpointAt(sc: Scenario, spec: PlantSpec, tS: number): number {
+  let sp = spec.setpoint;
+  for (const s of sc.setpoints ?? []) if (s.atS <= tS) sp = s.value;
+  return sp;
+}
+
+export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
+  const spec = PLANTS[sc.plant];
+  const mcu: McuSpec = mcuFor(spec.periodUs, sc.mcu ?? {});
+  const rng = new Rng(sc.seed);
+  const noiseRng = new Rng(rng.u32());
+  const jitterRng = new Rng(rng.u32());
+  const adc = new Adc(spec.sensors.min, spec.sensors.max, spec.sensors.adcBits);
+  const dac = new Dac(spec.actuator.min, spec.actuator.max, spec.actuator.bits);
+  const core = Core.fromModule(opts.module);
+  const config = coreConfig(spec, sc, adc);
+  core.configure(config);
+  if (core.raw.memory.buffer.byteLength > mcu.memoryLimitBytes) {
+    throw new RangeError(`core instance uses ${core.raw.memory.buffer.byteLength} bytes of memory, over the MCU limit of ${mcu.memoryLimitBytes}`);
+  }
+  const cfgAddr = core.raw.config_addr();
+  const ctx: FaultContext = {
+    sensorCount: spec.sensors.count, adcMaxCode: adc.maxCode,
+    actuatorMin: spec.actuator.min, actuatorMax: spec.actuator.max, periodUs: spec.periodUs,
+    memoryRegions: [{ start: cfgAddr, end: cfgAddr + core.raw.param_count() * 4, name: 'configuration' }],
+  };
+  const faults = compileFaults(sc.faults, new Rng(rng.u32()), ctx);
+  const plant = spec.create({ cold: sc.cold });
+
+  const endUs = Math.round(sc.durationS * 1e6);
+  const firstOnsetUs = sc.faults.length ? Math.min(...sc.faults.map((f) => f.onsetS)) * 1e6 : Infinity;
+  const env = { min: spec.envelope.min, max: spec.envelope.max, violated: false, firstS: null as number | null, worstExcursion: 0 };
+  const modeUs: number[] = [0, 0, 0, 0];
+  const noise = spec.sensors.noise;
+  const sensorCount = spec.sensors.count;
+  const codes: (number | null)[] = [null, null, null];
+  const events: TimedEvent[] = [];
+  const trace: Trace | undefined = opts.record ? { tS: [], setpoint: [], truth: [], measurement: [], command: [], mode: [] } : undefined;
+
+  let tUs = 0;
+  let lastUs = 0;
+  let applied = sc.cold ? spec.actuator.min : spec.uNominal;
+  let command = applied;
+  let iae = 0;
+  let ticks = 0;
+  let faultFreeTicks = 0;
+  let overBudgetRun = 0;
+  let overBudgetTicks = 0;
+  let watchdogResets = 0;
+  let nextRefreshUs = 0;
+  let sp = setpointAt(sc, spec, 0);
+  let detection: RunResult['detection'] = null;
+  let falseTrips = 0;
+  const falseTripMonitors: string[] = [];
+  let consequential = 0;
+  let mode = 0;
+
+  const handleEvents = (nowS: number) => {
+    for (const ev of core.events()) {
+      if (opts.record) events.push({ ...ev, tS: nowS });
+      if (ev.kind === 'consequential') consequential++;
+      if (ev.kind !== 'trip') continue;
+      if (nowS * 1e6 < firstOnsetUs) {
+        falseTrips++;
+        falseTripMonitors.push(ev.monitor ?? '?');
+      } else if (!detection) {
+        detection = { tS: nowS, latencyS: nowS - firstOnsetUs / 1e6, monitor: ev.monitor ?? '?', stage: ev.stage ?? '?' };
+      }
+    }
+  };
+
+  while (tUs <= endUs) {
+    // The plant runs from the previous tick to this one under the applied command.
+    const dtS = (tUs - lastUs) / 1e6;
+    if (dtS > 0) {
+      const y0 = plant.output;
+      plant.step(applied, dtS);
+      const y = plant.output;
+      iae += Math.abs(sp - (y0 + y) / 2) * dtS;
+      modeUs[mode] += tUs - lastUs;
+      if (y > env.max || y < env.min) {
+        const ex = y > env.max ? y - env.max : env.min - y;
+        if (!env.violated) { env.violated = true; env.firstS = tUs / 1e6; }
+        if (ex > env.worstExcursion) env.worstExcursion = ex;
+      }
+    }
+    lastUs = tUs;
+    const tS = tUs / 1e6;
+    sp = setpointAt(sc, spec, tS);
+
+    let costUs = 0;
+    if (!faults.skipTick(tS)) {
+      const clock = Math.round(faults.clockUs(tUs));
+      if (tUs >= nextRefreshUs) {
+        if (faults.setpointArrives(tS)) core.setSetpoint(sp, clock);
+        nextRefreshUs += SETPOINT_REFRESH_US;
+      }
+      for (let i = 0; i < sensorCount; i++) {
+        const physical = faults.sensorPhysical(i, plant.output + noise * noiseRng.gauss(), tS);
+        codes[i] = faults.sensorCode(i, adc.code(physical), tS);
+      }
+      faults.corrupt(new Uint8Array(core.raw.memory.buffer), tS);
+      try {
+        command = core.tick(clock, { sensors: codes, feedback: spec.actuator.feedback ? applied : null });
+      } catch {
+        // A trap: the watchdog restarts the core; the actuator gets the safe output meanwhile.
+        watchdogResets++;
+        core.raw.init();
+        core.configure(config);
+        command = Number(config.safe_output ?? 0);
+      }
+      applied = faults.actuator(dac.output(command), tS);
+      applied = Math.min(spec.actuator.max, Math.max(spec.actuator.min, applied));
+      mode = core.raw.mode();
+      ticks++;
+      if (tUs < firstOnsetUs) faultFreeTicks++;
+      handleEvents(tS);
+      costUs = tickCostUs(mcu, faults.extraCostUs(tS));
+      if (costUs > mcu.budgetUs) {
+        overBudgetTicks++;
+        if (++overBudgetRun >= mcu.watchdogTicks) {
+          watchdogResets++;
+          overBudgetRun = 0;
+          core.raw.init();
+          core.configure(config);
+          core.setSetpoint(sp, clock);
+        }
+      } else {
+        overBudgetRun = 0;
+      }
+      if (trace) {
+        trace.tS.push(tS); trace.setpoint.push(sp); trace.truth.push(plant.output);
+        trace.measurement.push(core.measurement); trace.command.push(applied); trace.mode.push(mode);
+      }
+    }
+    // Next tick: the interval the core proposes, with jitter, never before this tick's work is done.
+    const interval = core.nextIntervalUs;
+    const jitter = mcu.jitterUs > 0 ? Math.round((jitterRng.next() * 2 - 1) * mcu.jitterUs) : 0;
+    tUs = Math.max(tUs + interval + jitter, tUs + Math.ceil(costUs), tUs + 1);
+  }
+
+  const kind = sc.faults[0]?.kind;
+  const det = detection as RunResult['detection'];
+  return {
+    name: sc.name ?? `${sc.plant}${kind ? `-${kind}` : ''}`,
+    plant: sc.plant,
+    guarded: sc.guarded,
+    actionToSensing: sc.actionToSensing,
+    faults: sc.faults.map((f) => ({ ...f })),
+    simulatedS: sc.durationS,
+    ticks,
+    faultFreeTicks,
+    envelope: env,
+    iae,
+    detection: det,
+    expectedStage: kind ? FAULT_STAGE[kind] : null,
+    attributionCorrect: kind && det ? det.stage === FAULT_STAGE[kind] : null,
+    falseTrips,
+    falseTripMonitors,
+    finalMode: MODES[core.raw.mode()],
+    modeSeconds: Object.fromEntries(MODES.map((m, i) => [m, modeUs[i] / 1e6])) as Record<Mode, number>,
+    consequential,
+    watchdogResets,
+    overBudgetTicks,
+    ...(opts.record ? { events, trace } : {}),
+  };
+}

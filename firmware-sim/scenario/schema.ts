@@ -1,0 +1,82 @@
+// The scenario file: what to simulate, validated before anything runs. An
+// invalid file gets an error that names the field, says what was expected
+// and what was received. `npx edgeloop sim --schema` prints the JSON Schema.
+
+import { z } from 'zod';
+import { FAULT_KINDS, PLANT_NAMES } from '../types.js';
+
+const finite = (what: string) => z.number({ error: `expected ${what}` }).finite();
+
+export const FaultSchema = z.strictObject({
+  kind: z.enum(FAULT_KINDS, { error: `expected one of ${FAULT_KINDS.join(', ')}` }),
+  onsetS: finite('the onset in seconds, a number >= 0').min(0, { error: 'expected the onset in seconds, >= 0' }),
+  durationS: finite('the duration in seconds (> 0) or null for a permanent fault')
+    .positive({ error: 'expected a duration > 0 seconds, or null for a permanent fault' }).nullable().default(null),
+  magnitude: finite("the fault's magnitude, a number (its unit depends on the kind)"),
+  scope: z.enum(['single', 'common'], { error: "expected 'single' or 'common'" }).optional(),
+}).refine((f) => f.scope === undefined || f.kind.startsWith('sensor.'), {
+  message: 'scope applies to sensor faults only', path: ['scope'],
+});
+
+export const SetpointStepSchema = z.strictObject({
+  atS: finite('a time in seconds >= 0').min(0, { error: 'expected a time in seconds >= 0' }),
+  value: finite('a setpoint in the measurement units'),
+});
+
+export const McuOverridesSchema = z.strictObject({
+  cpuMhz: finite('a clock in MHz > 0').positive().optional(),
+  cyclesPerTick: finite('cycles per tick > 0').positive().optional(),
+  budgetUs: finite('a budget in microseconds > 0').positive().optional(),
+  jitterUs: finite('a jitter in microseconds >= 0').min(0).optional(),
+  watchdogTicks: z.number().int({ error: 'expected an integer number of ticks >= 1' }).min(1).optional(),
+  memoryLimitBytes: z.number().int({ error: 'expected an integer number of bytes' }).min(1024).optional(),
+});
+
+export const ScenarioSchema = z.strictObject({
+  name: z.string({ error: 'expected a name (string)' }).min(1).max(200).optional(),
+  plant: z.enum(PLANT_NAMES, { error: `expected one of ${PLANT_NAMES.join(', ')}` }),
+  seed: z.number().int({ error: 'expected an integer seed' }).min(0).max(2 ** 32 - 1).default(1),
+  durationS: finite('a duration in seconds, 1 .. 86400').min(1).max(86_400),
+  guarded: z.boolean({ error: 'expected true (monitors and fallback) or false (primary controller only)' }).default(true),
+  actionToSensing: z.boolean({ error: 'expected true or false' }).default(true),
+  cold: z.boolean({ error: 'expected true (start at rest) or false (start at the operating point)' }).default(false),
+  setpoints: z.array(SetpointStepSchema).max(1000).optional(),
+  faults: z.array(FaultSchema).max(16).default([]),
+  mcu: McuOverridesSchema.optional(),
+  core: z.record(z.string(), z.union([z.number(), z.boolean(), z.string()])).optional(),
+});
+
+export type Scenario = z.output<typeof ScenarioSchema>;
+export type ScenarioInput = z.input<typeof ScenarioSchema>;
+
+/** A scenario that failed validation: every issue, each naming its field. */
+export class ScenarioError extends Error {
+  constructor(readonly source: string, readonly issues: readonly { path: string; message: string; received?: unknown }[]) {
+    super(`${source}: invalid scenario\n${issues.map((i) => `  - ${i.path}: ${i.message}` +
+      (i.received !== undefined ? ` (received ${JSON.stringify(i.received)})` : '')).join('\n')}`);
+    this.name = 'ScenarioError';
+  }
+}
+
+function at(value: unknown, path: readonly PropertyKey[]): unknown {
+  let v = value;
+  for (const k of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[k];
+  }
+  return v;
+}
+
+/** Validate parsed JSON as a scenario. Throws ScenarioError naming every bad field. */
+export function parseScenario(value: unknown, source = 'scenario'): Scenario {
+  const r = ScenarioSchema.safeParse(value);
+  if (r.success) return r.data;
+  throw new ScenarioError(source, r.error.issues.map((i) => {
+    const path = i.path.length ? i.path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('').replace(/^\./, '') : '(root)';
+    return { path, message: i.message, received: i.code === 'unrecognized_keys' ? undefined : at(value, i.path) };
+  }));
+}
+
+export function scenarioJsonSchema(): unknown {
+  return z.toJSONSchema(ScenarioSchema, { io: 'input' });
+}
