@@ -116,7 +116,7 @@ export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
   const plant = spec.create({ cold: sc.cold });
 
   const endUs = Math.round(sc.durationS * 1e6);
-  const firstOnsetUs = sc.faults.length ? Math.min(...sc.faults.map((f) => f.onsetS)) * 1e6 : Infinity;
+  const firstOnsetUs = sc.faults.length ? Math.round(Math.min(...sc.faults.map((f) => f.onsetS)) * 1e6) : Infinity;
   const env = { min: spec.envelope.min, max: spec.envelope.max, violated: false, firstS: null as number | null, worstExcursion: 0 };
   const modeUs: number[] = [0, 0, 0, 0];
   const noise = spec.sensors.noise;
