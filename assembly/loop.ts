@@ -8,7 +8,7 @@ import { p, P_MEDIAN3, P_N_SENSORS, P_OUT_MIN, P_OUT_MAX, P_KP, P_FB_KP, P_FB_SE
 import { sat, abs_q16, sub_q16, clamp_i32 } from "./fixed";
 import { levels_n, slew_step } from "./levels";
 import * as ids from "./monitor/ids";
-import { pending_any, sensor_check_active } from "./monitor/debounce";
+import { pending_any, sensor_check_active, debounce_set_tick } from "./monitor/debounce";
 import { timing_step, timing_level, clock_bad, overrun, missed, sp_stale } from "./monitor/timing";
 import { control_monitors_step, tracking, oscillating, oscillation_near } from "./monitor/control";
 import { actuation_step, saturated, mismatch } from "./monitor/actuation";
@@ -41,6 +41,7 @@ export function loop_clear_invariant(): void {
 export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
   let first = !S.started;
   let prev_us = S.last_us;
+  debounce_set_tick(S.tick_n);
   let dt = timing_step(now, S.last_us, S.started, S.level_next, S.setpoint_us);
   let level = timing_level(dt);
   S.set_time(now, now, level);  // a clock that stepped back resyncs here

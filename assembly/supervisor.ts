@@ -12,9 +12,9 @@
 // the loop recovers, or REASON_RESET after an explicit reset.
 
 import { p, MON_BASE, MF_ACTION } from "./params";
-import { MONITORS_MAX, M_SENS_STALE, M_SENS_DISAGREE, M_EST_CUSUM, M_ACT_MISMATCH, stage_of,
+import { MONITORS_MAX, M_SENS_STALE, M_SENS_DISAGREE, SENSORS_MAX, stage_of,
   ACT_WARN, ACT_DEGRADE, ACT_FALLBACK, ACT_SAFE_STOP } from "./monitor/ids";
-import { debounce, slots_busy, sensor_bits, sensor_slots_active, corroborate_sensors } from "./monitor/debounce";
+import { debounce, slots_busy, sensor_bits, sensor_slots_active, corroborate, slot_onset, sensor_slot, is_active } from "./monitor/debounce";
 import { cascade_trip, cascade_end, cascade_reset, root_monitor } from "./monitor/cascade";
 import { MODE_NOMINAL, MODE_DEGRADED, MODE_FALLBACK, MODE_SAFE_STOP } from "./state";
 import { event_log, count, C_MON_TRIPS, C_CLEARS, C_MODE_CHANGES, C_WARNINGS,
@@ -22,14 +22,55 @@ import { event_log, count, C_MON_TRIPS, C_CLEARS, C_MODE_CHANGES, C_WARNINGS,
 
 export let active_mask: i32 = 0;
 const SENSING_BITS: i32 = ((1 << (M_SENS_DISAGREE + 1)) - 1) & ~((1 << M_SENS_STALE) - 1);
-// Monitors downstream of sensing (estimation, control, actuation).
-const DOWNSTREAM_BITS: i32 = ((1 << (M_ACT_MISMATCH + 1)) - 1) & ~((1 << M_EST_CUSUM) - 1);
 
 // Monitors whose action makes them alarms (degrade or worse).
 function alarm_bits(): i32 {
   let bits = 0;
   for (let m = 0; m < MONITORS_MAX; m++) if (action_of(m) >= ACT_DEGRADE) bits |= 1 << m;
   return bits;
+}
+
+// The debounce slots of those monitors: their own slot, or their per-sensor slots.
+function alarm_slots(alarms: i32): u64 {
+  let slots = <u64>(alarms & ~SENSING_BITS);
+  for (let m = M_SENS_STALE; m <= M_SENS_DISAGREE; m++) {
+    if ((alarms & (1 << m)) != 0) slots |= <u64>7 << <u64>(sensor_slot(m, 0));
+  }
+  return slots;
+}
+
+// When a monitor's condition began: its slot's onset, or the earliest of its active sensors'.
+function monitor_onset(m: i32): i64 {
+  if (m < M_SENS_STALE || m > M_SENS_DISAGREE) return slot_onset(m);
+  let onset = i64.MAX_VALUE;
+  for (let i = 0; i < SENSORS_MAX; i++) {
+    let slot = sensor_slot(m, i);
+    if (is_active(slot) && slot_onset(slot) < onset) onset = slot_onset(slot);
+  }
+  return onset;
+}
+
+// Monitors that rose this tick, ordered by the onset of their condition
+// (first-out), ties to the lowest id (upstream first).
+const ORDER = memory.data(MONITORS_MAX << 2);
+function order_by_onset(rising: i32): i32 {
+  let n = 0;
+  while (rising != 0) {
+    let m = ctz(rising);
+    rising &= rising - 1;
+    let j = n;
+    let onset = monitor_onset(m);
+    while (j > 0) {
+      let prev = load<i32>(ORDER + (<usize>(j - 1) << 2));
+      let po = monitor_onset(prev);
+      if (po < onset || (po == onset && prev < m)) break;
+      store<i32>(ORDER + (<usize>j << 2), prev);
+      j--;
+    }
+    store<i32>(ORDER + (<usize>j << 2), m);
+    n++;
+  }
+  return n;
 }
 let reset_pending = false;
 
@@ -62,25 +103,32 @@ export function supervisor_step(tick: i64, raw: i32, mode: i32, sensors_short: b
     busy &= busy - 1;
     if (debounce(m, m, ((raw >> m) & 1) != 0)) now |= 1 << m; else now &= ~(1 << m);
   }
-  // A new alarm downstream of sensing confirms a sensing check in progress.
-  if ((now & ~active_mask & DOWNSTREAM_BITS & alarm_bits()) != 0) corroborate_sensors();
+  // A new alarm confirms the other alarm-level checks already in progress.
+  let alarms = alarm_bits();
+  if ((now & ~active_mask & alarms) != 0) {
+    let promoted = corroborate(alarm_slots(alarms));
+    now |= <i32>(promoted & ((<u64>1 << <u64>MONITORS_MAX) - 1));
+  }
   // Sensing monitors: active while any sensor's check is active.
   now &= ~SENSING_BITS;
   if (sensor_slots_active() != 0) {
     for (let m = M_SENS_STALE; m <= M_SENS_DISAGREE; m++) if (sensor_bits(m) != 0) now |= 1 << m;
   }
-  let changed = now ^ active_mask;
   let rising = now & ~active_mask;
+  let falling = active_mask & ~now;
   active_mask = now;
-  while (changed != 0) {
-    let m = ctz(changed);
-    changed &= changed - 1;
+  let n = rising != 0 ? order_by_onset(rising) : 0;
+  for (let k = 0; k < n; k++) {
+    let m = load<i32>(ORDER + (<usize>k << 2));
     let act = action_of(m);
-    if ((rising & (1 << m)) != 0) {
-      count(C_MON_TRIPS + m);
-      if (act >= ACT_DEGRADE) cascade_trip(tick, m, stat);
-      else if (act == ACT_WARN) { count(C_WARNINGS); event_log(tick, EV_WARN, stage_of(m), m, stat); }
-    } else if (act >= ACT_WARN) {
+    count(C_MON_TRIPS + m);
+    if (act >= ACT_DEGRADE) cascade_trip(tick, m, stat, monitor_onset(m));
+    else if (act == ACT_WARN) { count(C_WARNINGS); event_log(tick, EV_WARN, stage_of(m), m, stat); }
+  }
+  while (falling != 0) {
+    let m = ctz(falling);
+    falling &= falling - 1;
+    if (action_of(m) >= ACT_WARN) {
       count(C_CLEARS);
       event_log(tick, EV_CLEAR, stage_of(m), m, 0);
     }

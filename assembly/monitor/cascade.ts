@@ -7,12 +7,13 @@
 // consequences), is consequential: it is logged once as EV_CONSEQUENTIAL and
 // counted, not raised as a new alarm. A trip whose condition began later is
 // an independent fault: it becomes the root of a new episode.
-// Monitors that trip in the same tick are taken upstream first (lowest id),
-// so a fault is named at the stage where it starts. The episode ends when no
+// Monitors that trip in the same tick are taken in the order their
+// conditions began (ties: upstream first, lowest id), so a fault is named at
+// the stage where it starts. The episode ends when no
 // such monitor is active and the loop is back to NOMINAL.
 
 import { stage_of } from "./ids";
-import { p, P_CASCADE_WINDOW, MON_BASE, MF_TRIP_TICKS } from "../params";
+import { p, P_CASCADE_WINDOW } from "../params";
 import { event_log, count, C_ROOT_TRIPS, C_CONSEQUENTIAL, C_MON_SUPPRESSED,
   EV_TRIP, EV_CONSEQUENTIAL, EV_EPISODE_END } from "../events";
 
@@ -26,9 +27,9 @@ export function cascade_reset(): void {
   last_trip_tick = 0;
 }
 
-export function cascade_trip(tick: i64, m: i32, value: i32): void {
+// onset: the tick at which m's condition began.
+export function cascade_trip(tick: i64, m: i32, value: i32, onset: i64): void {
   let window = p(P_CASCADE_WINDOW);
-  let onset = tick - <i64>p(MON_BASE + m * 4 + MF_TRIP_TICKS) + 1;
   let independent = root_monitor >= 0 && window > 0 && onset - last_trip_tick > <i64>window;
   last_trip_tick = tick;
   if (root_monitor < 0 || independent) {

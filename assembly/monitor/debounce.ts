@@ -22,13 +22,30 @@ export let slot_active: u64 = 0;
 export let slot_raw: u64 = 0;
 let slot_counting: u64 = 0;    // slots whose counter is nonzero
 let slot_near: u64 = 0;        // healthy slots at least half way to a trip
+// When each active slot's condition began (tick), for first-out by onset.
+const ONSET = memory.data(SLOTS_MAX << 3);
+let tick_now: i64 = 0;
+
+// The loop tells the debouncer which tick it is before any check runs.
+export function debounce_set_tick(tick: i64): void {
+  tick_now = tick;
+}
+
+// The tick at which an active slot's condition began.
+@inline export function slot_onset(slot: i32): i64 {
+  return load<i64>(ONSET + (<usize>slot << 3));
+}
 
 @inline export function sensor_slot(m: i32, sensor: i32): i32 {
   return SENSOR_SLOT_BASE + (m - M_SENS_STALE) * SENSORS_MAX + sensor;
 }
 
 export function debounce_reset(): void {
-  for (let i = 0; i < SLOTS_MAX; i++) store<i32>(COUNT + (<usize>i << 2), 0);
+  for (let i = 0; i < SLOTS_MAX; i++) {
+    store<i32>(COUNT + (<usize>i << 2), 0);
+    store<i64>(ONSET + (<usize>i << 3), 0);
+  }
+  tick_now = 0;
   slot_active = 0;
   slot_raw = 0;
   slot_counting = 0;
@@ -76,7 +93,11 @@ function debounce_step(slot: i32, m: i32, raw: bool, bit: u64): bool {
     n = 0;                                  // nothing pending
   } else if (!active) {
     n++;
-    if (n >= p(row + MF_TRIP_TICKS)) { active = true; n = 0; }
+    if (n >= p(row + MF_TRIP_TICKS)) {
+      store<i64>(ONSET + (<usize>slot << 3), tick_now - <i64>n + 1);
+      active = true;
+      n = 0;
+    }
   } else if (p(row + MF_LATCHED) == 0) {
     n++;
     if (n >= p(row + MF_CLEAR_TICKS)) { active = false; n = 0; }
@@ -89,22 +110,25 @@ function debounce_step(slot: i32, m: i32, raw: bool, bit: u64): bool {
   return active;
 }
 
-// Corroboration across stages (the two-indicator lesson of FIPER): when a
-// downstream alarm trips, a per-sensor check whose condition has already
+// Corroboration (the two-indicator lesson of FIPER): when an alarm trips,
+// any other check of alarm level (`candidates`) whose condition has already
 // held for at least a quarter of its trip time is taken as confirmed and
-// trips now. The fault is then named at the stage where it started (a frozen
-// sensor, not the model residual it causes). Returns the slots promoted.
-export function corroborate_sensors(): u64 {
-  let range: u64 = ((<u64>1 << <u64>(SENSOR_CHECKS * SENSORS_MAX)) - 1) << <u64>SENSOR_SLOT_BASE;
-  let cand = slot_raw & ~slot_active & slot_counting & range;
+// trips now, keeping the tick its condition began. First-out by onset then
+// names the fault where it started: a frozen sensor rather than the model
+// residual it moves, a stuck actuator rather than the tracking error.
+// Returns the slots promoted.
+export function corroborate(candidates: u64): u64 {
+  let cand = slot_raw & ~slot_active & slot_counting & candidates;
   let promoted: u64 = 0;
   while (cand != 0) {
     let slot = <i32>ctz(cand);
     let bit: u64 = <u64>1 << <u64>slot;
     cand &= ~bit;
-    let m = M_SENS_STALE + (slot - SENSOR_SLOT_BASE) / SENSORS_MAX;
+    let m = slot < SENSOR_SLOT_BASE ? slot : M_SENS_STALE + (slot - SENSOR_SLOT_BASE) / SENSORS_MAX;
     let at = COUNT + (<usize>slot << 2);
-    if ((load<i32>(at) << 2) >= p(MON_BASE + m * 4 + MF_TRIP_TICKS)) {
+    let n = load<i32>(at);
+    if ((n << 2) >= p(MON_BASE + m * 4 + MF_TRIP_TICKS)) {
+      store<i64>(ONSET + (<usize>slot << 3), tick_now - <i64>n + 1);
       store<i32>(at, 0);
       slot_counting &= ~bit;
       slot_near &= ~bit;
