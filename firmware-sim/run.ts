@@ -2,7 +2,7 @@
 // MCU's converters, the injected faults, and one core instance, tick by tick
 // in simulated time. Deterministic for a given scenario (seed included).
 
-import { Core, MODES, MONITORS, type CoreEvent, type Mode, type ParamName, type ParamValue } from '../host/runtime/core.js';
+import { Core, MODES, MONITORS, Q16, SAMPLE_NONE, type CoreEvent, type Mode, type ParamName, type ParamValue } from '../host/runtime/core.js';
 import { Rng } from './rng.js';
 import { Adc, Dac, mcuFor, tickCostUs } from './mcu.js';
 import { PLANTS } from './plants/index.js';
@@ -60,6 +60,7 @@ export interface RunResult {
   consequential: number;
   watchdogResets: number;
   overBudgetTicks: number;
+  setpointRejects: number;
   events?: TimedEvent[];
   trace?: Trace;
 }
@@ -86,10 +87,18 @@ export function coreConfig(spec: PlantSpec, sc: Scenario, adc: Adc): Partial<Rec
   return cfg;
 }
 
-function setpointAt(sc: Scenario, spec: PlantSpec, tS: number): number {
-  let sp = spec.setpoint;
-  for (const s of sc.setpoints ?? []) if (s.atS <= tS) sp = s.value;
-  return sp;
+/** The host's setpoint schedule as a step function of time. */
+function setpointSchedule(sc: Scenario, spec: PlantSpec): (tS: number) => number {
+  const steps = [...(sc.setpoints ?? [])].sort((a, b) => a.atS - b.atS);
+  if (steps.length === 0) return () => spec.setpoint;
+  return (tS) => {
+    let sp = spec.setpoint;
+    for (const s of steps) {
+      if (s.atS > tS) break;
+      sp = s.value;
+    }
+    return sp;
+  };
 }
 
 export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
@@ -106,6 +115,8 @@ export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
   if (core.raw.memory.buffer.byteLength > mcu.memoryLimitBytes) {
     throw new RangeError(`core instance uses ${core.raw.memory.buffer.byteLength} bytes of memory, over the MCU limit of ${mcu.memoryLimitBytes}`);
   }
+  const raw = core.raw;
+  const memory = new Uint8Array(raw.memory.buffer); // one page, fixed: the core's memory never grows
   const cfgAddr = core.raw.config_addr();
   const ctx: FaultContext = {
     sensorCount: spec.sensors.count, adcMaxCode: adc.maxCode,
@@ -136,14 +147,30 @@ export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
   let overBudgetTicks = 0;
   let watchdogResets = 0;
   let nextRefreshUs = 0;
-  let sp = setpointAt(sc, spec, 0);
+  const setpointAt = setpointSchedule(sc, spec);
+  let sp = setpointAt(0);
   let detection: RunResult['detection'] = null;
   let falseTrips = 0;
   const falseTripMonitors: string[] = [];
   let consequential = 0;
   let mode = 0;
 
+  // The host's setpoint message; the core may reject it (a corrupted range,
+  // say): the host counts that and the loop keeps its last setpoint.
+  let setpointRejects = 0;
+  const deliverSetpoint = (clock: number) => {
+    try {
+      core.setSetpoint(sp, clock);
+    } catch {
+      setpointRejects++;
+    }
+  };
+
+  let eventsSeen = 0n;
   const handleEvents = (nowS: number) => {
+    const written = raw.events_written();
+    if (written === eventsSeen) return;   // nothing new: the common case, one cheap call
+    eventsSeen = written;
     for (const ev of core.events()) {
       if (opts.record) events.push({ ...ev, tS: nowS });
       if (ev.kind === 'consequential') consequential++;
@@ -174,22 +201,24 @@ export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
     }
     lastUs = tUs;
     const tS = tUs / 1e6;
-    sp = setpointAt(sc, spec, tS);
+    sp = setpointAt(tS);
 
     let costUs = 0;
     if (!faults.skipTick(tS)) {
       const clock = Math.round(faults.clockUs(tUs));
       if (tUs >= nextRefreshUs) {
-        if (faults.setpointArrives(tS)) core.setSetpoint(sp, clock);
+        if (faults.setpointArrives(tS)) deliverSetpoint(clock);
         nextRefreshUs += SETPOINT_REFRESH_US;
       }
       for (let i = 0; i < sensorCount; i++) {
         const physical = faults.sensorPhysical(i, plant.output + noise * noiseRng.gauss(), tS);
         codes[i] = faults.sensorCode(i, adc.code(physical), tS);
       }
-      faults.corrupt(new Uint8Array(core.raw.memory.buffer), tS);
+      faults.corrupt(memory, tS);
       try {
-        command = core.tick(clock, { sensors: codes, feedback: spec.actuator.feedback ? applied : null });
+        // The raw export: the runner's inputs are integers already (the wrapper's checks cost more than the tick).
+        command = raw.tick(BigInt(clock), codes[0] ?? SAMPLE_NONE, codes[1] ?? SAMPLE_NONE, codes[2] ?? SAMPLE_NONE,
+          spec.actuator.feedback ? Math.round(applied * Q16) : SAMPLE_NONE) / Q16;
       } catch {
         // A trap: the watchdog restarts the core; the actuator gets the safe output meanwhile.
         watchdogResets++;
@@ -199,7 +228,7 @@ export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
       }
       applied = faults.actuator(dac.output(command), tS);
       applied = Math.min(spec.actuator.max, Math.max(spec.actuator.min, applied));
-      mode = core.raw.mode();
+      mode = raw.mode();
       ticks++;
       if (tUs < firstOnsetUs) faultFreeTicks++;
       handleEvents(tS);
@@ -211,7 +240,7 @@ export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
           overBudgetRun = 0;
           core.raw.init();
           core.configure(config);
-          core.setSetpoint(sp, clock);
+          deliverSetpoint(clock);
         }
       } else {
         overBudgetRun = 0;
@@ -221,10 +250,14 @@ export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
         trace.measurement.push(core.measurement); trace.command.push(applied); trace.mode.push(mode);
       }
     }
-    // Next tick: the interval the core proposes, with jitter, never before this tick's work is done.
-    const interval = core.nextIntervalUs;
+    // Next tick: the interval the core proposes, timed by the MCU's own clock
+    // (which a clock-drift fault makes run fast or slow against true time),
+    // with jitter, and never before this tick's work is done.
+    const interval = Number(raw.next_interval_us());
+    const clockRate = (faults.clockUs(tUs + interval) - faults.clockUs(tUs)) / interval;
+    const trueInterval = clockRate > 0 ? Math.round(interval / clockRate) : interval;
     const jitter = mcu.jitterUs > 0 ? Math.round((jitterRng.next() * 2 - 1) * mcu.jitterUs) : 0;
-    tUs = Math.max(tUs + interval + jitter, tUs + Math.ceil(costUs), tUs + 1);
+    tUs = Math.max(tUs + trueInterval + jitter, tUs + Math.ceil(costUs), tUs + 1);
   }
 
   const kind = sc.faults[0]?.kind;
@@ -250,6 +283,7 @@ export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
     consequential,
     watchdogResets,
     overBudgetTicks,
+    setpointRejects,
     ...(opts.record ? { events, trace } : {}),
   };
 }
