@@ -19,7 +19,7 @@ import { timing_reset } from "./monitor/timing";
 import { control_monitors_reset } from "./monitor/control";
 import { actuation_reset } from "./monitor/actuation";
 import { supervisor_reset, supervisor_note_reset, active_mask } from "./supervisor";
-import { root_monitor } from "./monitor/cascade";
+import { root_monitor, root_stage } from "./monitor/cascade";
 import { stage_of, MONITORS_MAX, M_CORE_INTEGRITY, M_EST_CUSUM, M_EST_EWMA, M_EW_CSD } from "./monitor/ids";
 import { integrity_arm, integrity_failed } from "./integrity";
 
@@ -152,7 +152,9 @@ export function slots_active(): i64 { return <i64>slot_active; }
 export function sensors_trusted(): i32 { return trusted_mask; }
 export function sensor(i: i32): i32 { return i >= 0 && i < 3 ? sensor_value(i) : 0; }
 export function cause_monitor(): i32 { return root_monitor; }
-export function cause_stage(): i32 { return root_monitor >= 0 ? stage_of(root_monitor) : -1; }
+// The stage the root cause is named at: the monitor's own, or for the
+// estimation monitors the stage their residual points at (sensing or actuation).
+export function cause_stage(): i32 { return root_monitor >= 0 ? root_stage : -1; }
 export function monitor_stage(m: i32): i32 { return m >= 0 && m < MONITORS_MAX ? stage_of(m) : -1; }
 export function monitor_count(): i32 { return MONITORS_MAX; }
 export function stat_cusum(): i32 { return cusum_pos_q16 > cusum_neg_q16 ? cusum_pos_q16 : -cusum_neg_q16; }

@@ -26,3 +26,14 @@ export function integrity_step(): bool {
 export function integrity_failed(): bool {
   return bad_blocks != 0;
 }
+
+// Every block now, not one: run when an alarm trips, so that a corrupted
+// configuration is named as the root cause before the alarms it provokes
+// ("cheap first, escalate near the boundary"). Returns true if any block fails.
+export function integrity_full_check(): bool {
+  for (let k = 0; k < SCRUB_BLOCKS; k++) {
+    let bit: u32 = <u32>1 << <u32>k;
+    bad_blocks = scrub_check(k) ? (bad_blocks | bit) : (bad_blocks & ~bit);
+  }
+  return bad_blocks != 0;
+}

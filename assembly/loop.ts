@@ -55,7 +55,7 @@ export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
   let voted = voted_out();
   if (!model_primed() && trusted > 0) { model_prime(voted); pred = voted; }
   if (trusted == 0) count(C_SUBSTITUTED_TICKS);
-  let r = model_update(pred, voted, trusted > 0, p(P_MEDIAN3) != 0);
+  let r = model_update(pred, voted, trusted > 0, p(P_MEDIAN3) != 0, level);
   let y = filtered_out();
   S.set_measurement(voted, y, trusted);
   S.set_estimate(model_estimate(), r);

@@ -12,10 +12,11 @@
 //   Early warning (critical slowing down): variance and lag-1
 //   autocorrelation of z over a rolling window; warn only when both are high.
 
-import { p, P_MODEL_DELAY_US, P_MODEL_GAIN, P_MODEL_OFFSET, P_MODEL_CORR, P_RESID_SIGMA, P_CUSUM_K, P_CUSUM_H,
+import { p, P_OUT_MIN, P_OUT_MAX, P_MODEL_DELAY_US, P_MODEL_GAIN, P_MODEL_OFFSET, P_MODEL_CORR, P_RESID_SIGMA, P_CUSUM_K, P_CUSUM_H,
   P_EWMA_LAMBDA, P_EWMA_L, P_EW_WINDOW, P_EW_VAR_RATIO, P_EW_AC1 } from "./params";
-import { sat, mul_q16, mul_q16_q32, sub_q16, add_q16, q16_to_f64, f64_to_q16, f64_to_q32_frac, clamp_i32, lerp_q32, q32_to_q16, Q32_ONE } from "./fixed";
-import { model_a } from "./levels";
+import { sat, mul_q16, mul_q16_q32, sub_q16, add_q16, q16_to_f64, f64_to_q16, f64_to_q32_frac, clamp_i32, lerp_q32, q32_to_q16, Q32_ONE, abs_q16 } from "./fixed";
+import { model_a, LEVELS_MAX } from "./levels";
+import { STAGE_SENSING, STAGE_ACTUATION } from "./monitor/ids";
 
 export const Z_CLAMP_Q16: i32 = 64 << 16;
 export const DELAY_MAX: i32 = 64;   // commands remembered for the model's dead time
@@ -52,6 +53,7 @@ export let ew_ac1_q16: i32 = 0;   // last computed lag-1 autocorrelation of z
 export function model_derive(): void {
   let sigma = q16_to_f64(p(P_RESID_SIGMA));
   inv_sigma_q16 = f64_to_q16(1.0 / sigma);
+  isolation_derive(sigma);
   corr_q32 = f64_to_q32_frac(q16_to_f64(p(P_MODEL_CORR)));
   let lambda = q16_to_f64(p(P_EWMA_LAMBDA));
   lambda_q32 = f64_to_q32_frac(lambda);
@@ -69,6 +71,7 @@ export function model_reset(): void {
 
 // Called by reset(): detectors restart after an alarm, as the ARL tables assume.
 export function detectors_reset(): void {
+  z_prev_q16 = 0; jump_age = JUMP_MEMORY + 1; dz_prev_q16 = 0; alt_q16 = -(1 << 16); level_1 = 0; level_2 = 0;
   cusum_pos_q16 = 0; cusum_neg_q16 = 0; ewma_q16 = 0; z_q16 = 0;
   memory.fill(EW_RING, 0, <usize>(EW_WINDOW_MAX << 2));
   ew_fill = 0; ew_head = 0; ew_s1 = 0; ew_s2 = 0; ew_s11 = 0; ew_last = 0;
@@ -128,10 +131,11 @@ export function model_primed(): bool { return primed; }
 // ramp by one sample, so it is compared with the previous prediction.
 // Returns the residual.
 let pred_prev_q16: i32 = 0;
-export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: bool): i32 {
+export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: bool, level: i32): i32 {
   let ref = lagged && primed ? pred_prev_q16 : pred_q16;
   pred_prev_q16 = pred_q16;
   if (!trusted) { x_q32 = pred_q32; return 0; }
+  isolate_measurement(y_q16);
   let r = sub_q16(y_q16, ref);
   // x = prediction + L r; r (Q16) * L (Q32) >> 16 is Q32.
   if (warm < WARMUP_TICKS) {
@@ -143,13 +147,75 @@ export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: b
   x_q32 = pred_q32 + ((<i64>r * corr_q32) >> 16);
   let z = clamp_i32(mul_q16(r, inv_sigma_q16), -Z_CLAMP_Q16, Z_CLAMP_Q16);
   z_q16 = z;
-  detect(z);
+  detect(z, level);
   return r;
 }
 
 export function model_estimate(): i32 { return q32_to_q16(x_q32); }
 
-function detect(z: i32): void {
+// Isolation: where an estimation alarm points. An actuator or plant fault
+// reaches the measurement through the plant: in one sample the plant can
+// move by at most a |K| (out_max - out_min) (a = 1 - exp(-dt/tau)). A
+// sensor fault reaches it directly. So the residual points at sensing when,
+// within the last JUMP_MEMORY ticks, it jumped by more than the plant could
+// move in one sample plus JUMP_Z of noise (bias, spike, dropout), or when it
+// turned noisy: the differences of white noise alternate in sign (their
+// lag-1 product averages -sigma^2), so a short-run average of
+// dz(k) * dz(k-1) below -NOISY_VAR marks a noise burst, while a residual
+// that ramps or grows through the plant has differences of one sign
+// (positive products); otherwise at actuation (or the plant).
+export const JUMP_Z: f64 = 5.66;                // 4 sigma of the difference of two samples
+export const JUMP_MEMORY: i32 = 64;
+export const NOISY_VAR_Q16: i32 = 3 << 16;      // noise of about 1.7 times the nominal rms
+const JUMP_BOUND = memory.data(LEVELS_MAX << 2); // per level: the largest plant-explained jump of z, Q16
+let z_prev_q16: i32 = 0;
+let jump_age: i32 = JUMP_MEMORY + 1;            // ticks since the residual last jumped beyond the bound
+let dz_prev_q16: i32 = 0;
+let alt_q16: i32 = -(1 << 16);                  // EWMA of dz(k) * dz(k-1), weight 1/8
+
+function isolation_derive(sigma: f64): void {
+  let reach = Math.abs(q16_to_f64(p(P_MODEL_GAIN))) * (q16_to_f64(p(P_OUT_MAX)) - q16_to_f64(p(P_OUT_MIN)));
+  for (let l = 0; l < LEVELS_MAX; l++) {
+    let a = <f64>model_a(l) / 4294967296.0;
+    store<i32>(JUMP_BOUND + (<usize>l << 2), f64_to_q16(a * reach / sigma + JUMP_Z));
+  }
+}
+
+let level_1: i32 = 0;   // sampling levels of the two previous ticks: the
+let level_2: i32 = 0;   // median of 3 can carry a change over the longest of them
+
+function isolate_step(z: i32, level: i32): void {
+  let dz = sub_q16(z, z_prev_q16);
+  z_prev_q16 = z;
+  let span = max<i32>(level, max<i32>(level_1, level_2));
+  level_2 = level_1;
+  level_1 = level;
+  if (abs_q16(dz) > load<i32>(JUMP_BOUND + (<usize>span << 2))) jump_age = 0;
+  else if (jump_age <= JUMP_MEMORY) jump_age++;
+  alt_q16 = add_q16(alt_q16, sub_q16(mul_q16(dz, dz_prev_q16), alt_q16) >> 3);
+  dz_prev_q16 = dz;
+}
+
+// A measurement that stopped changing while the model expects it to move
+// is a frozen sensor: FROZEN_TICKS identical voted samples point at sensing.
+export const FROZEN_TICKS: i32 = 4;
+let y_last_q16: i32 = 0;
+let frozen: i32 = 0;
+
+export function isolate_measurement(y: i32): void {
+  if (y == y_last_q16) { if (frozen < FROZEN_TICKS) frozen++; } else frozen = 0;
+  y_last_q16 = y;
+}
+
+// The stage an estimation alarm raised now points at.
+export function isolated_stage(): i32 {
+  let step = jump_age <= JUMP_MEMORY || frozen >= FROZEN_TICKS;
+  let noisy = alt_q16 < -NOISY_VAR_Q16;
+  return step || noisy ? STAGE_SENSING : STAGE_ACTUATION;
+}
+
+function detect(z: i32, level: i32): void {
+  isolate_step(z, level);
   let k = p(P_CUSUM_K);
   let cap = p(P_CUSUM_H) << 1;   // bounded so that a cleared fault can decay back
   cusum_pos_q16 = clamp_i32(sat(<i64>cusum_pos_q16 + <i64>z - <i64>k), 0, cap);

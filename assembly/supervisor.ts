@@ -12,10 +12,11 @@
 // the loop recovers, or REASON_RESET after an explicit reset.
 
 import { p, MON_BASE, MF_ACTION } from "./params";
-import { MONITORS_MAX, M_SENS_STALE, M_SENS_DISAGREE, SENSORS_MAX, stage_of,
+import { MONITORS_MAX, M_CORE_INTEGRITY, M_SENS_STALE, M_SENS_DISAGREE, SENSORS_MAX, stage_of,
   ACT_WARN, ACT_DEGRADE, ACT_FALLBACK, ACT_SAFE_STOP } from "./monitor/ids";
-import { debounce, slots_busy, sensor_bits, sensor_slots_active, corroborate, slot_onset, sensor_slot, is_active } from "./monitor/debounce";
+import { debounce, debounce_force, slots_busy, sensor_bits, sensor_slots_active, corroborate, slot_onset, sensor_slot, is_active } from "./monitor/debounce";
 import { cascade_trip, cascade_end, cascade_reset, root_monitor } from "./monitor/cascade";
+import { integrity_full_check } from "./integrity";
 import { MODE_NOMINAL, MODE_DEGRADED, MODE_FALLBACK, MODE_SAFE_STOP } from "./state";
 import { event_log, count, C_MON_TRIPS, C_CLEARS, C_MODE_CHANGES, C_WARNINGS,
   EV_WARN, EV_CLEAR, EV_MODE, EV_STAGE_NONE, REASON_CLEARED, REASON_RESET } from "./events";
@@ -88,6 +89,15 @@ export function supervisor_note_reset(): void {
   return p(MON_BASE + m * 4 + MF_ACTION);
 }
 
+// Sensing monitors are active while any sensor's check is active.
+function with_sensing(now: i32): i32 {
+  now &= ~SENSING_BITS;
+  if (sensor_slots_active() != 0) {
+    for (let m = M_SENS_STALE; m <= M_SENS_DISAGREE; m++) if (sensor_bits(m) != 0) now |= 1 << m;
+  }
+  return now;
+}
+
 // raw: one bit per monitor, the conditions seen this tick (sensor checks are
 // debounced per sensor by the sensing stage and ignored here).
 // Returns the new mode.
@@ -103,16 +113,15 @@ export function supervisor_step(tick: i64, raw: i32, mode: i32, sensors_short: b
     busy &= busy - 1;
     if (debounce(m, m, ((raw >> m) & 1) != 0)) now |= 1 << m; else now &= ~(1 << m);
   }
-  // A new alarm confirms the other alarm-level checks already in progress.
+  now = with_sensing(now);
+  // A new alarm confirms the other alarm-level checks already in progress,
+  // and escalates the integrity check to the whole configuration at once: a
+  // corrupted core is the root of whatever it provokes.
   let alarms = alarm_bits();
   if ((now & ~active_mask & alarms) != 0) {
+    if ((now & 1) == 0 && integrity_full_check() && debounce_force(M_CORE_INTEGRITY, i64.MIN_VALUE)) now |= 1;
     let promoted = corroborate(alarm_slots(alarms));
-    now |= <i32>(promoted & ((<u64>1 << <u64>MONITORS_MAX) - 1));
-  }
-  // Sensing monitors: active while any sensor's check is active.
-  now &= ~SENSING_BITS;
-  if (sensor_slots_active() != 0) {
-    for (let m = M_SENS_STALE; m <= M_SENS_DISAGREE; m++) if (sensor_bits(m) != 0) now |= 1 << m;
+    now = with_sensing(now | <i32>(promoted & ((<u64>1 << <u64>MONITORS_MAX) - 1)));
   }
   let rising = now & ~active_mask;
   let falling = active_mask & ~now;

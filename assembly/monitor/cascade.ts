@@ -12,19 +12,28 @@
 // the stage where it starts. The episode ends when no
 // such monitor is active and the loop is back to NOMINAL.
 
-import { stage_of } from "./ids";
+import { stage_of, M_EST_CUSUM, M_EST_EWMA } from "./ids";
+import { isolated_stage } from "../model";
 import { p, P_CASCADE_WINDOW } from "../params";
 import { event_log, count, C_ROOT_TRIPS, C_CONSEQUENTIAL, C_MON_SUPPRESSED,
   EV_TRIP, EV_CONSEQUENTIAL, EV_EPISODE_END } from "../events";
 
 export let root_monitor: i32 = -1;
+export let root_stage: i32 = -1;   // where the root cause is named: the monitor's stage, or an isolated one
 let suppressed: i32 = 0;
 let last_trip_tick: i64 = 0;
 
 export function cascade_reset(): void {
   root_monitor = -1;
+  root_stage = -1;
   suppressed = 0;
   last_trip_tick = 0;
+}
+
+// The stage a trip of m names: its own, except for the estimation monitors,
+// which detect at the model but point at where the fault started (model.ts).
+function named_stage(m: i32): i32 {
+  return m == M_EST_CUSUM || m == M_EST_EWMA ? isolated_stage() : stage_of(m);
 }
 
 // onset: the tick at which m's condition began.
@@ -34,9 +43,10 @@ export function cascade_trip(tick: i64, m: i32, value: i32, onset: i64): void {
   last_trip_tick = tick;
   if (root_monitor < 0 || independent) {
     root_monitor = m;
+    root_stage = named_stage(m);
     suppressed = 0;
     count(C_ROOT_TRIPS);
-    event_log(tick, EV_TRIP, stage_of(m), m, value);
+    event_log(tick, EV_TRIP, root_stage, m, value);
   } else {
     suppressed++;
     count(C_CONSEQUENTIAL);
@@ -47,7 +57,8 @@ export function cascade_trip(tick: i64, m: i32, value: i32, onset: i64): void {
 
 export function cascade_end(tick: i64): void {
   if (root_monitor < 0) return;
-  event_log(tick, EV_EPISODE_END, stage_of(root_monitor), root_monitor, suppressed);
+  event_log(tick, EV_EPISODE_END, root_stage, root_monitor, suppressed);
   root_monitor = -1;
+  root_stage = -1;
   suppressed = 0;
 }

@@ -139,6 +139,20 @@ export function corroborate(candidates: u64): u64 {
   return promoted;
 }
 
+// Trip a slot now, with the given onset (an escalated check that found its
+// condition true). Returns whether it was newly activated.
+export function debounce_force(slot: i32, onset: i64): bool {
+  let bit: u64 = <u64>1 << <u64>slot;
+  slot_raw |= bit;
+  if ((slot_active & bit) != 0) return false;
+  store<i64>(ONSET + (<usize>slot << 3), onset);
+  store<i32>(COUNT + (<usize>slot << 2), 0);
+  slot_counting &= ~bit;
+  slot_near &= ~bit;
+  slot_active |= bit;
+  return true;
+}
+
 // A healthy slot whose condition has held for at least half its trip time
 // is "near a trip" (a single-tick trip time counts as soon as it holds).
 export function pending_any(): bool {

@@ -321,22 +321,24 @@ describe('monitor scenarios (thermal chamber, fault at t = 80 s)', () => {
     th.sensorFault = (_i, c) => c + 30;
     th.run(20);
     expectRootTrip(th, 'est_cusum', onset, 3, 'FALLBACK');
-    expect(th.core.cause).toEqual({ monitor: 'est_cusum', stage: 'estimation' });
+    expect(th.core.cause).toEqual({ monitor: 'est_cusum', stage: 'sensing' });
     expect(alarmOf(th, 'est_ewma', onset).kind).toBe('consequential');
   });
 
   it('est_ewma: the thermocouple drifts at 0.03 C/s -> FALLBACK within 100 ticks, before the CUSUM', () => {
     // thermocouple drift from t=80 s, 0.03 C/s (the observer holds the
     // residual at about 1.2 sigma) -> est_ewma trips within 100 faulty ticks
-    // -> FALLBACK, latched; cause est_ewma / estimation; the CUSUM, slower on
-    // small shifts, follows as consequential.
+    // -> FALLBACK, latched. A slow drift grows the way a plant change does
+    // (no jump, no noise), so isolation cannot tell it from the actuation
+    // side: cause est_ewma / actuation. The CUSUM, slower on small shifts,
+    // follows as consequential.
     const th = chamber();
     const onset = settle(th);
     const t0 = th.tUs;
     th.sensorFault = (_i, c, t) => c + Math.round((0.03 * (t - t0)) / 1e6 / 0.05);
     th.run(300);
     const e = expectRootTrip(th, 'est_ewma', onset, 100, 'FALLBACK');
-    expect(th.core.cause).toEqual({ monitor: 'est_ewma', stage: 'estimation' });
+    expect(th.core.cause).toEqual({ monitor: 'est_ewma', stage: 'actuation' });
     const c = th.log.find((x) => x.monitor === 'est_cusum' && ALARMS.has(x.kind));
     if (c) {
       expect(c.kind).toBe('consequential');

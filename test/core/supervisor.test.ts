@@ -171,10 +171,10 @@ describe('bumpless transfer', () => {
 describe('first-out attribution and suppression', () => {
   it('a sensor bias: est_cusum is the cause, the alarms that follow are consequential; one trip, episode_end counts them', () => {
     // the single thermocouple reads 1.5 C high from t=80 s -> est_cusum trips
-    // (root, estimation) with est_ewma in the same tick (consequential) ->
+    // (root; the residual stepped, so it is named at the sensing stage) with est_ewma in the same tick (consequential) ->
     // FALLBACK toward 40 C. The control-stage checks watch the primary
     // controller only, so the fallback's long approach to 40 C raises no
-    // ctl_tracking alarm. The cause stays est_cusum / estimation all along ->
+    // ctl_tracking alarm. The cause stays est_cusum / sensing all along ->
     // the bias is fixed -> reset() releases the estimators -> NOMINAL; the
     // episode ends with value 1 (suppressed alarms). Exactly one 'trip'.
     const th = chamber();
@@ -182,7 +182,7 @@ describe('first-out attribution and suppression', () => {
     let bias = 30;
     th.sensorFault = (_i, c) => c + bias;
     th.run(700, (t) => {
-      if (t.core.ticks - onset > 3) expect(t.core.cause).toEqual({ monitor: 'est_cusum', stage: 'estimation' });
+      if (t.core.ticks - onset > 3) expect(t.core.cause).toEqual({ monitor: 'est_cusum', stage: 'sensing' });
     });
     const alarms = th.log.filter((e) => e.tick >= onset && ALARMS.has(e.kind));
     expect(alarms.map((e) => `${e.kind}:${e.monitor}`)).toEqual(['trip:est_cusum', 'consequential:est_ewma']);

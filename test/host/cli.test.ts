@@ -17,12 +17,14 @@ describe('edgeloop CLI', () => {
     expect(r.stdout).toMatch(/envelope kept/);
   });
 
-  it('demo: the weak heater is caught by the model residual and the fallback takes over', () => {
+  it('demo: the weak heater is caught by the model residual, isolated to actuation, and the fallback takes over', () => {
     const r = run('demo', '--fault', 'weak-heater', '--seconds', '300', '--json');
     expect(r.status).toBe(0);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     const trip = lines.find((l) => l.kind === 'trip');
-    expect(trip.stage).toBe('estimation');
+    // Detected at the model (est_*), named where it started: the residual grew through the plant.
+    expect(trip.monitor).toMatch(/^est_/);
+    expect(trip.stage).toBe('actuation');
     expect(lines.find((l) => l.kind === 'mode' && l.to === 'FALLBACK')).toBeDefined();
     expect(lines.at(-1).summary.final_mode).toBe('FALLBACK');
   });
