@@ -88,26 +88,27 @@ function sense_one(i: i32, raw: i32, level: i32): void {
 // Vote among the sensors that pass their own checks; the disagreement check
 // then removes an outlier. `pred` (the model prediction) arbitrates between
 // two disagreeing sensors. Returns the voted value; trusted_mask says who voted.
+// The vote of the sensors in `mask`: mid-value of 3, mean of 2 (or, when
+// they disagree by more than thr, the one nearer the model prediction), or
+// the single one. thr = 0: no arbitration.
+function vote_of(mask: i32, thr: i32, pred: i32): i32 {
+  let k = <i32>popcnt(mask);
+  if (k == 3) return median3(get(VALUE, 0), get(VALUE, 1), get(VALUE, 2));
+  let a = ctz(mask);
+  let va = get(VALUE, a);
+  if (k == 1) return va;
+  let vb = get(VALUE, 31 - clz(mask));
+  if (thr > 0 && abs_q16(sub_q16(va, vb)) > thr) {
+    return abs_q16(sub_q16(va, pred)) <= abs_q16(sub_q16(vb, pred)) ? va : vb;
+  }
+  return <i32>((<i64>va + <i64>vb) >> 1);
+}
+
 function vote(n: i32, pred: i32): i32 {
   let cand = ((1 << n) - 1) & ~excluded_by_own_checks();
   let k = <i32>popcnt(cand);
   let thr = p(P_DISAGREE_THR);
-  let v0 = get(VALUE, 0), v1 = get(VALUE, 1), v2 = get(VALUE, 2);
-  let voted: i32 = 0;
-  if (k == 3) {
-    voted = median3(v0, v1, v2);
-  } else if (k == 2) {
-    let a = (cand & 1) != 0 ? 0 : 1;
-    let b = (cand & 4) != 0 ? 2 : 1;
-    let va = get(VALUE, a), vb = get(VALUE, b);
-    if (thr > 0 && abs_q16(sub_q16(va, vb)) > thr) {
-      voted = abs_q16(sub_q16(va, pred)) <= abs_q16(sub_q16(vb, pred)) ? va : vb;
-    } else {
-      voted = <i32>((<i64>va + <i64>vb) >> 1);
-    }
-  } else if (k == 1) {
-    voted = get(VALUE, (cand & 1) != 0 ? 0 : (cand & 2) != 0 ? 1 : 2);
-  }
+  let voted = k > 0 ? vote_of(cand, thr, pred) : 0;
   let mask = 0;
   for (let i = 0; i < n; i++) {
     // Disagreement: every sensor that has a value is compared with the vote,
@@ -116,16 +117,8 @@ function vote(n: i32, pred: i32): i32 {
     let dis = debounce_sensor(sensor_busy(i), M_SENS_DISAGREE, i, off) && excludes(M_SENS_DISAGREE);
     if ((cand & (1 << i)) != 0 && !dis) mask |= 1 << i;
   }
-  if (mask != cand && mask != 0) {
-    // The disagreement check removed someone: vote again among the rest.
-    let m = <i32>popcnt(mask);
-    if (m == 1) voted = get(VALUE, (mask & 1) != 0 ? 0 : (mask & 2) != 0 ? 1 : 2);
-    else if (m == 2) {
-      let a = (mask & 1) != 0 ? 0 : 1;
-      let b = (mask & 4) != 0 ? 2 : 1;
-      voted = <i32>((<i64>get(VALUE, a) + <i64>get(VALUE, b)) >> 1);
-    }
-  }
+  // The disagreement check removed someone: vote again among the rest.
+  if (mask != cand && mask != 0) voted = vote_of(mask, 0, pred);
   trusted_mask = mask;
   return voted;
 }

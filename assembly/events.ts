@@ -46,6 +46,7 @@ export const C_INVALID_SAMPLES: i32 = 12;
 export const C_WARNINGS: i32 = 13;
 export const C_INVARIANT_FAILS: i32 = 14;
 export const C_SETPOINT_REJECTS: i32 = 15;
+export const C_REPAIRS: i32 = 16;        // configuration blocks repaired from the shadow copy
 export const C_MON_TRIPS: i32 = 32;      // + monitor id: trips of that monitor (root or not)
 export const C_MON_SUPPRESSED: i32 = 64; // + monitor id: of which consequential
 export const COUNTERS_MAX: i32 = 96;

@@ -8,13 +8,13 @@ import "./abort";
 import * as S from "./state";
 import * as P from "./params";
 import * as E from "./events";
-import { tick as loop_tick, loop_reset, loop_clear_invariant, ewma_value, ew_variance } from "./loop";
+import { tick as loop_tick, loop_reset, loop_clear_invariant, ewma_value } from "./loop";
 import { levels_derive, levels_n, interval_us } from "./levels";
 import { condition_reset, trusted_mask, sensor_value } from "./condition";
-import { model_reset, model_derive, detectors_reset, cusum_pos_q16, cusum_neg_q16, z_q16, ew_ac1_q16 } from "./model";
+import { model_reset, model_derive, detectors_reset, cusum_pos_q16, cusum_neg_q16, z_q16 } from "./model";
 import { pid_reset, pid_integral_q16, pid_integrity_ok } from "./control/pid";
 import { fallback_reset } from "./control/fallback";
-import { debounce_reset, debounce_release, slot_active } from "./monitor/debounce";
+import { debounce_reset, debounce_release } from "./monitor/debounce";
 import { timing_reset } from "./monitor/timing";
 import { control_monitors_reset } from "./monitor/control";
 import { actuation_reset } from "./monitor/actuation";
@@ -113,6 +113,8 @@ export function param_set(id: i32, value: i32): i32 {
 
 export function config_checksum(): i32 { return P.config_checksum(); }
 export function config_addr(): i32 { return <i32>P.CONFIG_ADDR; }
+// The shadow copy the scrub repairs from (for fault-injection campaigns).
+export function config_shadow_addr(): i32 { return <i32>P.SHADOW_ADDR; }
 
 // ---- running -------------------------------------------------------------
 
@@ -148,7 +150,6 @@ export function tick_count(): i64 { return S.tick_n; }
 export function next_interval_us(): i64 { return interval_us(S.level_next); }
 export function sample_level(): i32 { return S.level_next; }
 export function monitors_active(): i32 { return active_mask; }
-export function slots_active(): i64 { return <i64>slot_active; }
 export function sensors_trusted(): i32 { return trusted_mask; }
 export function sensor(i: i32): i32 { return i >= 0 && i < 3 ? sensor_value(i) : 0; }
 export function cause_monitor(): i32 { return root_monitor; }
@@ -160,8 +161,6 @@ export function monitor_count(): i32 { return MONITORS_MAX; }
 export function stat_cusum(): i32 { return cusum_pos_q16 > cusum_neg_q16 ? cusum_pos_q16 : -cusum_neg_q16; }
 export function stat_ewma(): i32 { return ewma_value(); }
 export function stat_z(): i32 { return z_q16; }
-export function stat_ew_variance(): i32 { return ew_variance(); }
-export function stat_ew_ac1(): i32 { return ew_ac1_q16; }
 export function counter(id: i32): i64 { return E.counter_get(id); }
 
 // ---- event log -----------------------------------------------------------

@@ -1,26 +1,40 @@
 // Soft-error protection of the core's own state, cheap enough for every
 // tick: the configuration table is scrubbed one block of SCRUB_WORDS words
 // per tick against the block sums taken at commit (a flip is seen within
-// SCRUB_BLOCKS ticks), and the integrator carries a complemented shadow copy
-// (checked in the loop).
+// SCRUB_BLOCKS ticks) and repaired from its shadow copy; the integrator
+// carries a complemented shadow copy (checked in the loop). A detected soft
+// error raises the integrity condition for the tick it is found, repaired
+// or not; one that cannot be repaired keeps it raised.
 
-import { scrub_arm, scrub_check, SCRUB_BLOCKS } from "./params";
+import { scrub_arm, scrub_check, SCRUB_BLOCKS, SCRUB_OK, SCRUB_REPAIRED } from "./params";
+import { count, C_REPAIRS } from "./events";
 
 let block: i32 = 0;
-let bad_blocks: u32 = 0;   // one bit per block that failed its check
+let bad_blocks: u32 = 0;   // blocks that failed and could not be repaired
+let found = false;         // a soft error was found this tick
 
 export function integrity_arm(): void {
   scrub_arm();
   block = 0;
   bad_blocks = 0;
+  found = false;
 }
 
-// Returns true while any block disagrees with its commit-time sum.
+function check(k: i32): void {
+  let bit: u32 = <u32>1 << <u32>k;
+  let st = scrub_check(k);
+  if (st == SCRUB_OK) { bad_blocks &= ~bit; return; }
+  found = true;
+  if (st == SCRUB_REPAIRED) { count(C_REPAIRS); bad_blocks &= ~bit; } else bad_blocks |= bit;
+}
+
+// One block per tick. Returns true while a soft error was found this tick
+// or a block stays unrepaired.
 export function integrity_step(): bool {
-  let bit: u32 = <u32>1 << <u32>block;
-  bad_blocks = scrub_check(block) ? (bad_blocks | bit) : (bad_blocks & ~bit);
+  found = false;
+  check(block);
   block = block + 1 < SCRUB_BLOCKS ? block + 1 : 0;
-  return bad_blocks != 0;
+  return found || bad_blocks != 0;
 }
 
 export function integrity_failed(): bool {
@@ -29,11 +43,13 @@ export function integrity_failed(): bool {
 
 // Every block now, not one: run when an alarm trips, so that a corrupted
 // configuration is named as the root cause before the alarms it provokes
-// ("cheap first, escalate near the boundary"). Returns true if any block fails.
+// ("cheap first, escalate near the boundary"). Returns true if any block
+// failed its check (repaired or not).
 export function integrity_full_check(): bool {
-  for (let k = 0; k < SCRUB_BLOCKS; k++) {
-    let bit: u32 = <u32>1 << <u32>k;
-    bad_blocks = scrub_check(k) ? (bad_blocks | bit) : (bad_blocks & ~bit);
-  }
-  return bad_blocks != 0;
+  let before = found;
+  found = false;
+  for (let k = 0; k < SCRUB_BLOCKS; k++) check(k);
+  let now = found;
+  found = before || now;
+  return now || bad_blocks != 0;
 }

@@ -14,7 +14,7 @@ import { control_monitors_step, tracking, oscillating, oscillation_near } from "
 import { actuation_step, saturated, mismatch } from "./monitor/actuation";
 import { condition_step, voted_out, filtered_out, trusted_mask } from "./condition";
 import { model_push_command, model_predict, model_prime, model_primed, model_update, model_estimate, cusum_alarm, ewma_alarm,
-  cusum_near, ewma_near, early_warning, cusum_pos_q16, cusum_neg_q16, ewma_q16, ew_var_q16 } from "./model";
+  cusum_near, ewma_near, early_warning, cusum_pos_q16, cusum_neg_q16, ewma_q16 } from "./model";
 import { pid_step, pid_track, integ_held, pid_integrity_ok } from "./control/pid";
 import { fallback_step, fallback_track, safe_output } from "./control/fallback";
 import { supervisor_step, active_mask } from "./supervisor";
@@ -158,4 +158,3 @@ function propose_interval(mode: i32, e: i32): void {
 }
 
 export function ewma_value(): i32 { return ewma_q16; }
-export function ew_variance(): i32 { return ew_var_q16; }

@@ -10,11 +10,11 @@
 
 import { MONITOR_DEFAULTS, MONITORS_MAX } from "./monitor/ids";
 
-export const FMT_INT: i32 = 0;
-export const FMT_Q16: i32 = 1;
-export const FMT_US: i32 = 2;
-export const FMT_BOOL: i32 = 3;
-export const FMT_ACTION: i32 = 4;
+export const FMT_INT: u8 = 0;
+export const FMT_Q16: u8 = 1;
+export const FMT_US: u8 = 2;
+export const FMT_BOOL: u8 = 3;
+export const FMT_ACTION: u8 = 4;
 
 // Status codes returned by every setter.
 export const OK: i32 = 0;
@@ -96,64 +96,68 @@ const I32_MIN: i32 = i32.MIN_VALUE;
 const I32_MAX: i32 = i32.MAX_VALUE;
 const Q: i32 = 65536;
 
-// (min, max, default, format) for each basic parameter, in id order.
+// (min, max, default) for each basic parameter, in id order; formats below.
 const META_BASIC = memory.data<i32>([
-  1, 3, 1, FMT_INT,                                  // N_SENSORS
-  I32_MIN, I32_MAX, 0, FMT_INT,                      // ADC_MIN
-  I32_MIN, I32_MAX, 4095, FMT_INT,                   // ADC_MAX
-  I32_MIN, I32_MAX, Q, FMT_Q16,                      // S0_SCALE
-  I32_MIN, I32_MAX, 0, FMT_Q16,                      // S0_OFFSET
-  I32_MIN, I32_MAX, Q, FMT_Q16,                      // S1_SCALE
-  I32_MIN, I32_MAX, 0, FMT_Q16,                      // S1_OFFSET
-  I32_MIN, I32_MAX, Q, FMT_Q16,                      // S2_SCALE
-  I32_MIN, I32_MAX, 0, FMT_Q16,                      // S2_OFFSET
-  -30000 * Q, 30000 * Q, -30000 * Q, FMT_Q16,        // RANGE_MIN
-  -30000 * Q, 30000 * Q, 30000 * Q, FMT_Q16,         // RANGE_MAX
-  0, 3600 * Q, 0, FMT_Q16,                           // LPF_TAU
-  0, 1, 1, FMT_BOOL,                                 // MEDIAN3
-  0, I32_MAX, 0, FMT_Q16,                            // RATE_MAX
-  0, I32_MAX, 0, FMT_Q16,                            // SPIKE_THR
-  1, 16, 4, FMT_INT,                                 // SPIKE_COUNT
-  0, 65535, 0, FMT_INT,                              // STUCK_BAND
-  0, I32_MAX, 0, FMT_Q16,                            // DISAGREE_THR
-  -10000 * Q, 10000 * Q, Q, FMT_Q16,                 // MODEL_GAIN
-  Q / 1000, 32000 * Q, Q, FMT_Q16,                   // MODEL_TAU
-  -30000 * Q, 30000 * Q, 0, FMT_Q16,                 // MODEL_OFFSET
-  0, Q, Q / 50, FMT_Q16,                             // MODEL_CORR
-  Q / 1000, 10000 * Q, Q, FMT_Q16,                   // RESID_SIGMA
-  0, 16 * Q, Q, FMT_Q16,                             // CUSUM_K
-  Q / 16, 1000 * Q, 10 * Q, FMT_Q16,                 // CUSUM_H
-  Q / 1000, Q, Q / 10, FMT_Q16,                      // EWMA_LAMBDA
-  Q / 16, 100 * Q, 9 * Q / 2, FMT_Q16,               // EWMA_L
-  0, 64, 0, FMT_INT,                                 // EW_WINDOW
-  Q, 1000 * Q, 3 * Q, FMT_Q16,                       // EW_VAR_RATIO
-  0, Q, 3 * Q / 4, FMT_Q16,                          // EW_AC1
-  -10000 * Q, 10000 * Q, Q, FMT_Q16,                 // KP (negative: reverse acting)
-  0, 32000 * Q, Q, FMT_Q16,                          // TI
-  0, 32000 * Q, 0, FMT_Q16,                          // TD
-  0, 3600 * Q, Q / 10, FMT_Q16,                      // TF
-  0, Q, Q, FMT_Q16,                                  // SP_WEIGHT
-  -30000 * Q, 30000 * Q, 0, FMT_Q16,                 // OUT_MIN
-  -30000 * Q, 30000 * Q, 100 * Q, FMT_Q16,           // OUT_MAX
-  0, I32_MAX, 0, FMT_Q16,                            // SLEW
-  -30000 * Q, 30000 * Q, 0, FMT_Q16,                 // FB_SETPOINT
-  -10000 * Q, 10000 * Q, Q / 5, FMT_Q16,             // FB_KP
-  0, 32000 * Q, 5 * Q, FMT_Q16,                      // FB_TI
-  -30000 * Q, 30000 * Q, 0, FMT_Q16,                 // SAFE_OUTPUT
-  0, I32_MAX, 0, FMT_Q16,                            // TRACK_THR
-  0, I32_MAX, 0, FMT_Q16,                            // OSC_AMP
-  2, 1000, 6, FMT_INT,                               // OSC_CROSSINGS
-  1, 1000000, 200, FMT_INT,                          // OSC_WINDOW
-  0, I32_MAX, 0, FMT_Q16,                            // MISMATCH_THR
-  0, 10000000, 2000, FMT_US,                         // OVERRUN_TOL_US
-  1, 1000000, 3, FMT_INT,                            // MISSED_COUNT
-  0, 2000000000, 0, FMT_US,                          // SP_TIMEOUT_US (0 = off)
-  100, 10000000, 10000, FMT_US,                      // PERIOD_MIN_US
-  100, 10000000, 10000, FMT_US,                      // PERIOD_MAX_US
-  0, I32_MAX, 0, FMT_Q16,                            // SETTLE_BAND
-  1, 1000000, 50, FMT_INT,                           // SETTLE_TICKS
-  0, 600000000, 0, FMT_US,                           // MODEL_DELAY_US
-  0, 1000000000, 600, FMT_INT,                       // CASCADE_WINDOW
+  1, 3, 1,  // N_SENSORS
+  I32_MIN, I32_MAX, 0,  // ADC_MIN
+  I32_MIN, I32_MAX, 4095,  // ADC_MAX
+  I32_MIN, I32_MAX, Q,  // S0_SCALE
+  I32_MIN, I32_MAX, 0,  // S0_OFFSET
+  I32_MIN, I32_MAX, Q,  // S1_SCALE
+  I32_MIN, I32_MAX, 0,  // S1_OFFSET
+  I32_MIN, I32_MAX, Q,  // S2_SCALE
+  I32_MIN, I32_MAX, 0,  // S2_OFFSET
+  -30000 * Q, 30000 * Q, -30000 * Q,  // RANGE_MIN
+  -30000 * Q, 30000 * Q, 30000 * Q,  // RANGE_MAX
+  0, 3600 * Q, 0,  // LPF_TAU
+  0, 1, 1,  // MEDIAN3
+  0, I32_MAX, 0,  // RATE_MAX
+  0, I32_MAX, 0,  // SPIKE_THR
+  1, 16, 4,  // SPIKE_COUNT
+  0, 65535, 0,  // STUCK_BAND
+  0, I32_MAX, 0,  // DISAGREE_THR
+  -10000 * Q, 10000 * Q, Q,  // MODEL_GAIN
+  Q / 1000, 32000 * Q, Q,  // MODEL_TAU
+  -30000 * Q, 30000 * Q, 0,  // MODEL_OFFSET
+  0, Q, Q / 50,  // MODEL_CORR
+  Q / 1000, 10000 * Q, Q,  // RESID_SIGMA
+  0, 16 * Q, Q,  // CUSUM_K
+  Q / 16, 1000 * Q, 10 * Q,  // CUSUM_H
+  Q / 1000, Q, Q / 10,  // EWMA_LAMBDA
+  Q / 16, 100 * Q, 9 * Q / 2,  // EWMA_L
+  0, 64, 0,  // EW_WINDOW
+  Q, 1000 * Q, 3 * Q,  // EW_VAR_RATIO
+  0, Q, 3 * Q / 4,  // EW_AC1
+  -10000 * Q, 10000 * Q, Q,  // KP (negative: reverse acting)
+  0, 32000 * Q, Q,  // TI
+  0, 32000 * Q, 0,  // TD
+  0, 3600 * Q, Q / 10,  // TF
+  0, Q, Q,  // SP_WEIGHT
+  -30000 * Q, 30000 * Q, 0,  // OUT_MIN
+  -30000 * Q, 30000 * Q, 100 * Q,  // OUT_MAX
+  0, I32_MAX, 0,  // SLEW
+  -30000 * Q, 30000 * Q, 0,  // FB_SETPOINT
+  -10000 * Q, 10000 * Q, Q / 5,  // FB_KP
+  0, 32000 * Q, 5 * Q,  // FB_TI
+  -30000 * Q, 30000 * Q, 0,  // SAFE_OUTPUT
+  0, I32_MAX, 0,  // TRACK_THR
+  0, I32_MAX, 0,  // OSC_AMP
+  2, 1000, 6,  // OSC_CROSSINGS
+  1, 1000000, 200,  // OSC_WINDOW
+  0, I32_MAX, 0,  // MISMATCH_THR
+  0, 10000000, 2000,  // OVERRUN_TOL_US
+  1, 1000000, 3,  // MISSED_COUNT
+  0, 2000000000, 0,  // SP_TIMEOUT_US (0 = off)
+  100, 10000000, 10000,  // PERIOD_MIN_US
+  100, 10000000, 10000,  // PERIOD_MAX_US
+  0, I32_MAX, 0,  // SETTLE_BAND
+  1, 1000000, 50,  // SETTLE_TICKS
+  0, 600000000, 0,  // MODEL_DELAY_US
+  0, 1000000000, 600,  // CASCADE_WINDOW
+]);
+
+const FORMAT_BASIC = memory.data<u8>([
+  FMT_INT, FMT_INT, FMT_INT, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_BOOL, FMT_Q16, FMT_Q16, FMT_INT, FMT_INT, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_INT, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_INT, FMT_INT, FMT_Q16, FMT_US, FMT_INT, FMT_US, FMT_US, FMT_US, FMT_Q16, FMT_INT, FMT_US, FMT_INT,
 ]);
 
 
@@ -173,11 +177,13 @@ export function param_known(id: i32): bool {
 
 // field: 0 min, 1 max, 2 default, 3 format. Caller checks param_known().
 export function param_meta(id: i32, field: i32): i32 {
-  if (id < PARAMS_BASIC) return load<i32>(META_BASIC + (<usize>(id * 4 + field) << 2));
+  if (id < PARAMS_BASIC) {
+    return field < 3 ? load<i32>(META_BASIC + (<usize>(id * 3 + field) << 2)) : <i32>load<u8>(FORMAT_BASIC + <usize>id);
+  }
   let f = (id - MON_BASE) & 3;
   if (field == 0) return f == MF_TRIP_TICKS ? 1 : 0;
   if (field == 1) return f == MF_ACTION ? 4 : f == MF_LATCHED ? 1 : 65535;
-  if (field == 2) return load<i32>(MONITOR_DEFAULTS + (<usize>(id - MON_BASE) << 2));
+  if (field == 2) return <i32>load<u16>(MONITOR_DEFAULTS + (<usize>(id - MON_BASE) << 1));
   return f == MF_ACTION ? FMT_ACTION : f == MF_LATCHED ? FMT_BOOL : FMT_INT;
 }
 
@@ -250,16 +256,12 @@ export function config_open(): bool {
   return in_transaction;
 }
 
-// Fletcher-style checksum (two running sums, wrapping mod 2^32) of the
-// running table: any single bit flip changes it.
+// Checksum of the running table: the block sums of the scrub (below),
+// folded. Any single bit flip changes it.
 export function config_checksum(): i32 {
-  let a: u32 = 1;
-  let b: u32 = 0;
-  for (let id = 0; id < PARAMS_MAX; id++) {
-    a += load<u32>(ACTIVE + (<usize>id << 2));
-    b += a;
-  }
-  return <i32>(a ^ (b << 7 | b >> 25));
+  let h: u32 = 0;
+  for (let k = 0; k < SCRUB_BLOCKS; k++) h = (h << 5 | h >> 27) ^ block_sum_at(ACTIVE, k);
+  return <i32>h;
 }
 
 // Scrub: the table in blocks of SCRUB_WORDS words, one block per tick, each
@@ -269,25 +271,45 @@ export const SCRUB_WORDS: i32 = 8;
 export const SCRUB_BLOCKS: i32 = (PARAMS_MAX + SCRUB_WORDS - 1) / SCRUB_WORDS;
 const BLOCK_SUM = memory.data(SCRUB_BLOCKS << 2);
 
-function block_sum(block: i32): u32 {
+// A shadow copy of the running table, taken at commit: a block that fails
+// its check is repaired from the shadow when the shadow's block still
+// matches (ECC-style scrubbing; the soft error is still reported).
+const SHADOW: usize = memory.data(PARAMS_MAX << 2);
+
+function block_sum_at(base: usize, block: i32): u32 {
   let a: u32 = 1;
   let b: u32 = 0;
   let end = min<i32>((block + 1) * SCRUB_WORDS, PARAMS_MAX);
   for (let id = block * SCRUB_WORDS; id < end; id++) {
-    a += load<u32>(ACTIVE + (<usize>id << 2));
+    a += load<u32>(base + (<usize>id << 2));
     b += a;
   }
   return a ^ (b << 7 | b >> 25);
 }
 
-// At commit: remember every block's sum.
+// At commit: remember every block's sum and take the shadow copy.
 export function scrub_arm(): void {
-  for (let k = 0; k < SCRUB_BLOCKS; k++) store<u32>(BLOCK_SUM + (<usize>k << 2), block_sum(k));
+  for (let id = 0; id < PARAMS_MAX; id++) store<i32>(SHADOW + (<usize>id << 2), load<i32>(ACTIVE + (<usize>id << 2)));
+  for (let k = 0; k < SCRUB_BLOCKS; k++) store<u32>(BLOCK_SUM + (<usize>k << 2), block_sum_at(ACTIVE, k));
 }
 
-// Check one block. Returns true if it no longer matches its commit-time sum.
-export function scrub_check(block: i32): bool {
-  return block_sum(block) != load<u32>(BLOCK_SUM + (<usize>block << 2));
+export const SCRUB_OK: i32 = 0;
+export const SCRUB_REPAIRED: i32 = 1;
+export const SCRUB_FAILED: i32 = 2;
+
+// Check one block against its commit-time sum; repair it from the shadow
+// copy when that copy is intact. Returns SCRUB_OK, SCRUB_REPAIRED or
+// SCRUB_FAILED (both copies bad).
+export function scrub_check(block: i32): i32 {
+  let want = load<u32>(BLOCK_SUM + (<usize>block << 2));
+  if (block_sum_at(ACTIVE, block) == want) return SCRUB_OK;
+  if (block_sum_at(SHADOW, block) != want) return SCRUB_FAILED;
+  let end = min<i32>((block + 1) * SCRUB_WORDS, PARAMS_MAX);
+  for (let id = block * SCRUB_WORDS; id < end; id++) {
+    store<i32>(ACTIVE + (<usize>id << 2), load<i32>(SHADOW + (<usize>id << 2)));
+  }
+  return SCRUB_REPAIRED;
 }
 
 export const CONFIG_ADDR: usize = ACTIVE;
+export const SHADOW_ADDR: usize = SHADOW;

@@ -121,7 +121,10 @@ export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
   const ctx: FaultContext = {
     sensorCount: spec.sensors.count, adcMaxCode: adc.maxCode,
     actuatorMin: spec.actuator.min, actuatorMax: spec.actuator.max, periodUs: spec.periodUs,
-    memoryRegions: [{ start: cfgAddr, end: cfgAddr + core.raw.param_count() * 4, name: 'configuration' }],
+    memoryRegions: [
+      { start: cfgAddr, end: cfgAddr + core.raw.param_count() * 4, name: 'configuration' },
+      { start: core.raw.config_shadow_addr(), end: core.raw.config_shadow_addr() + core.raw.param_count() * 4, name: 'configuration shadow' },
+    ],
   };
   const faults = compileFaults(sc.faults, new Rng(rng.u32()), ctx);
   const plant = spec.create({ cold: sc.cold });

@@ -53,7 +53,7 @@ export const ACT_FALLBACK: i32 = 3;
 export const ACT_SAFE_STOP: i32 = 4;
 
 // Default failsafe table, as data: (action, latched, trip_ticks, clear_ticks).
-export const MONITOR_DEFAULTS = memory.data<i32>([
+export const MONITOR_DEFAULTS = memory.data<u16>([
   4, 1, 1, 0,        // CORE_INTEGRITY   safe stop, latched
   3, 0, 1, 10,       // TIM_CLOCK        fallback
   1, 0, 3, 10,       // TIM_OVERRUN      warn

@@ -85,10 +85,13 @@ export function buildReport(seed: number, results: readonly PairResult[]): Campa
     plant.scenarios++;
     if (g.envelope.violated) plant.guardedViolations++;
     if (p.unguarded.envelope.violated) plant.unguardedViolations++;
-    trips += g.falseTrips;
-    faultFreeTicks += g.faultFreeTicks;
-    for (const m of g.falseTripMonitors) monitors[m] = (monitors[m] ?? 0) + 1;
-    if (g.falseTrips > 0) failing.push({ index, name: g.name, why: `false trip before any fault: ${g.falseTripMonitors.join(', ')}`, reproduce: reproduceCommand(seed, index) });
+    // False trips: every guarded run (adaptive and fixed-rate) before any fault.
+    for (const run of p.fixedRate ? [g, p.fixedRate] : [g]) {
+      trips += run.falseTrips;
+      faultFreeTicks += run.faultFreeTicks;
+      for (const m of run.falseTripMonitors) monitors[m] = (monitors[m] ?? 0) + 1;
+      if (run.falseTrips > 0) failing.push({ index, name: run.name, why: `false trip before any fault${run.actionToSensing ? '' : ' (fixed rate)'}: ${run.falseTripMonitors.join(', ')}`, reproduce: reproduceCommand(seed, index) });
+    }
     if (kind !== 'none') {
       faulty++;
       if (p.unguarded.envelope.violated) unguardedViolations++;
@@ -170,7 +173,7 @@ export function reportMarkdown(r: CampaignReport, plots: readonly { file: string
   L.push(`| guarded envelope violations, faults the fallback covers | **${r.guarded.violationsCovered}** |`);
   L.push(`| guarded envelope violations, faults it does not cover | ${r.guarded.violationsUncovered} |`);
   L.push(`| unguarded envelope violations | ${r.unguarded.violations} of ${r.faulty} faulty runs (${pct(r.unguarded.violations, r.faulty)}) |`);
-  L.push(`| false trips (guarded, before any fault) | **${r.falseTrips.trips}** over ${r.falseTrips.faultFreeTicks.toLocaleString('en-US')} fault-free ticks |`);
+  L.push(`| false trips (guarded runs, adaptive and fixed-rate, before any fault) | **${r.falseTrips.trips}** over ${r.falseTrips.faultFreeTicks.toLocaleString('en-US')} fault-free ticks |`);
   L.push(`| first-out attribution right | ${r.attribution.correct} of ${r.attribution.detected} detected (${r.attribution.accuracy === null ? '-' : pct(r.attribution.correct, r.attribution.detected)}) |`);
   const a = r.actionToSensing;
   L.push(`| action-to-sensing, fault-free runs | ${a.ticksAdaptive.toLocaleString('en-US')} samples vs ${a.ticksFixed.toLocaleString('en-US')} at a fixed rate (ratio ${fmt(a.sampleRatio)}); IAE ratio ${fmt(a.iaeRatio)} |`);

@@ -67,7 +67,7 @@ export const EVENT_BYTES = 16;
 export const COUNTERS = {
   ticks: 0, events: 1, root_trips: 2, consequential: 3, clears: 4, mode_changes: 5, missed_ticks: 6,
   overruns: 7, param_rejects: 8, resets: 9, spikes_rejected: 10, substituted_ticks: 11, invalid_samples: 12,
-  warnings: 13, invariant_fails: 14, setpoint_rejects: 15,
+  warnings: 13, invariant_fails: 14, setpoint_rejects: 15, repairs: 16,
 } as const;
 export type CounterName = keyof typeof COUNTERS;
 export const C_MON_TRIPS = 32;
@@ -100,6 +100,7 @@ export interface CoreExports {
   param_set(id: number, value: number): number;
   config_checksum(): number;
   config_addr(): number;
+  config_shadow_addr(): number;
   set_setpoint(sp: number, nowUs: bigint): number;
   tick(nowUs: bigint, s0: number, s1: number, s2: number, fb: number): number;
   mode(): number;
@@ -115,7 +116,6 @@ export interface CoreExports {
   next_interval_us(): bigint;
   sample_level(): number;
   monitors_active(): number;
-  slots_active(): bigint;
   sensors_trusted(): number;
   sensor(i: number): number;
   cause_monitor(): number;
@@ -125,8 +125,6 @@ export interface CoreExports {
   stat_cusum(): number;
   stat_ewma(): number;
   stat_z(): number;
-  stat_ew_variance(): number;
-  stat_ew_ac1(): number;
   counter(id: number): bigint;
   events_addr(): number;
   events_capacity(): number;

@@ -55,11 +55,12 @@ function expectRootTrip(th: Thermal, m: MonitorName, onset: number, within: numb
 // ---- scenarios ---------------------------------------------------------------
 
 describe('monitor scenarios (thermal chamber, fault at t = 80 s)', () => {
-  it('core_integrity: a bit flip in the running configuration -> SAFE_STOP within one scrub pass', () => {
+  it('core_integrity: a bit flip in the running configuration -> SAFE_STOP within one scrub pass, the table repaired', () => {
     // cosmic ray flips bit 3 of osc_window in the running configuration table,
     // at every phase of the scrub cycle in turn -> core_integrity trips within
     // one scrub pass (param_count()/8 + 1 ticks) -> SAFE_STOP, latched; cause
-    // core_integrity / core.
+    // core_integrity / core. The scrub repairs the word from the shadow copy
+    // taken at commit (counter 'repairs'), so reset() then releases the latch.
     const worst: number[] = [];
     let pass = 0;
     for (let phase = 0; phase < 18; phase++) {
@@ -69,7 +70,8 @@ describe('monitor scenarios (thermal chamber, fault at t = 80 s)', () => {
       pass = Math.floor(r.param_count() / 8) + 1;
       const at = r.config_addr() + 45 * 4; // osc_window
       const mem = new DataView(r.memory.buffer);
-      mem.setInt32(at, mem.getInt32(at, true) ^ 8, true);
+      const good = mem.getInt32(at, true);
+      mem.setInt32(at, good ^ 8, true);
       const onset = th.core.ticks;
       th.run(2 * pass + 5);
       const e = alarmOf(th, 'core_integrity', onset);
@@ -77,13 +79,35 @@ describe('monitor scenarios (thermal chamber, fault at t = 80 s)', () => {
       expect(e.kind).toBe('trip');
       expect(modeEventAt(th, e.tick)?.to).toBe('SAFE_STOP');
       expect(th.core.cause).toEqual({ monitor: 'core_integrity', stage: 'core' });
-      // latched: reset() while the table is still corrupt releases nothing
-      th.core.reset();
+      expect(mem.getInt32(at, true)).toBe(good);
+      expect(th.core.counter('repairs')).toBe(1);
       th.run(3);
-      expect(th.core.mode).toBe('SAFE_STOP');
+      expect(th.core.mode).toBe('SAFE_STOP'); // latched
+      expect(th.core.reset()).toBeGreaterThanOrEqual(1);
+      th.run(3);
+      expect(th.core.mode).not.toBe('SAFE_STOP');
     }
     record('core_integrity', pass, Math.max(...worst));
     expect(worst.every((n) => n <= pass), `ticks to SAFE_STOP by scrub phase: ${worst.join(',')}`).toBe(true);
+  });
+
+  it('core_integrity: the same word flipped in the running table and in its shadow -> SAFE_STOP that reset() cannot release', () => {
+    // both copies corrupted: nothing to repair from -> core_integrity holds,
+    // SAFE_STOP stays through reset(); only a new configuration (commit)
+    // re-arms the check.
+    const th = chamber({ seed: 12 });
+    settle(th);
+    const r = th.core.raw;
+    const mem = new DataView(r.memory.buffer);
+    for (const base of [r.config_addr(), r.config_shadow_addr()]) {
+      mem.setInt32(base + 45 * 4, mem.getInt32(base + 45 * 4, true) ^ 8, true);
+    }
+    th.run(40);
+    expect(th.core.mode).toBe('SAFE_STOP');
+    expect(th.core.counter('repairs')).toBe(0);
+    expect(th.core.reset()).toBe(0);
+    th.run(5);
+    expect(th.core.mode).toBe('SAFE_STOP');
   });
 
   it('tim_clock: the host clock stalls for half a second -> FALLBACK on the first stalled tick, back to NOMINAL 10 ticks later', () => {
