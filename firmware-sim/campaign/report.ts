@@ -38,6 +38,8 @@ export interface CampaignReport {
   falseTrips: { trips: number; faultFreeTicks: number; monitors: Record<string, number> };
   attribution: { detected: number; correct: number; accuracy: number | null };
   actionToSensing: { scenarios: number; ticksAdaptive: number; ticksFixed: number; sampleRatio: number | null; iaeAdaptive: number; iaeFixed: number; iaeRatio: number | null };
+  /** Per plant, fault-free: mean |error| with action-to-sensing and at a fixed rate, beside the sensor noise rms. */
+  actionToSensingByPlant: Record<string, { samplesAdaptive: number; samplesFixed: number; meanAbsErrorAdaptive: number; meanAbsErrorFixed: number; sensorNoise: number }>;
   byKind: KindRow[];
   byPlant: Record<string, { scenarios: number; guardedViolations: number; unguardedViolations: number }>;
   failing: FailingCase[];
@@ -75,6 +77,7 @@ export function buildReport(seed: number, results: readonly PairResult[]): Campa
   let unguardedViolations = 0;
   let faulty = 0;
   const a2s = { scenarios: 0, ticksAdaptive: 0, ticksFixed: 0, iaeAdaptive: 0, iaeFixed: 0 };
+  const a2sPlant: Record<string, { samplesAdaptive: number; samplesFixed: number; iaeA: number; iaeF: number; seconds: number }> = {};
   const worst: CampaignReport['worst'] = [];
 
   results.forEach((p, index) => {
@@ -116,6 +119,12 @@ export function buildReport(seed: number, results: readonly PairResult[]): Campa
       a2s.ticksFixed += p.fixedRate.ticks;
       a2s.iaeAdaptive += g.iae;
       a2s.iaeFixed += p.fixedRate.iae;
+      const ap = (a2sPlant[g.plant] ??= { samplesAdaptive: 0, samplesFixed: 0, iaeA: 0, iaeF: 0, seconds: 0 });
+      ap.samplesAdaptive += g.ticks;
+      ap.samplesFixed += p.fixedRate.ticks;
+      ap.iaeA += g.iae;
+      ap.iaeF += p.fixedRate.iae;
+      ap.seconds += g.simulatedS;
     }
   });
 
@@ -152,6 +161,11 @@ export function buildReport(seed: number, results: readonly PairResult[]): Campa
       sampleRatio: a2s.ticksFixed ? round(a2s.ticksAdaptive / a2s.ticksFixed) : null,
       iaeRatio: a2s.iaeFixed ? round(a2s.iaeAdaptive / a2s.iaeFixed) : null,
     },
+    actionToSensingByPlant: Object.fromEntries(Object.entries(a2sPlant).map(([name, v]) => [name, {
+      samplesAdaptive: v.samplesAdaptive, samplesFixed: v.samplesFixed,
+      meanAbsErrorAdaptive: round(v.iaeA / v.seconds, 6), meanAbsErrorFixed: round(v.iaeF / v.seconds, 6),
+      sensorNoise: PLANTS[name as PlantName].sensors.noise,
+    }])),
     byKind,
     byPlant,
     failing,
@@ -177,6 +191,14 @@ export function reportMarkdown(r: CampaignReport, plots: readonly { file: string
   L.push(`| first-out attribution right | ${r.attribution.correct} of ${r.attribution.detected} detected (${r.attribution.accuracy === null ? '-' : pct(r.attribution.correct, r.attribution.detected)}) |`);
   const a = r.actionToSensing;
   L.push(`| action-to-sensing, fault-free runs | ${a.ticksAdaptive.toLocaleString('en-US')} samples vs ${a.ticksFixed.toLocaleString('en-US')} at a fixed rate (ratio ${fmt(a.sampleRatio)}); IAE ratio ${fmt(a.iaeRatio)} |`);
+  L.push('');
+  L.push('## Action-to-sensing, fault-free runs');
+  L.push('');
+  L.push('| plant | samples adaptive / fixed | mean abs error adaptive / fixed | sensor noise rms |');
+  L.push('|---|---|---|---|');
+  for (const [pl, v] of Object.entries(r.actionToSensingByPlant)) {
+    L.push(`| ${pl} | ${v.samplesAdaptive} / ${v.samplesFixed} (${pct(v.samplesAdaptive, v.samplesFixed)}) | ${fmt(v.meanAbsErrorAdaptive, 4)} / ${fmt(v.meanAbsErrorFixed, 4)} | ${v.sensorNoise} |`);
+  }
   L.push('');
   L.push('## By fault kind');
   L.push('');

@@ -1,6 +1,9 @@
 // The CLI as a user runs it: the demo narrates a caught fault, and bad
 // arguments get an error that names them.
 import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -42,5 +45,46 @@ describe('edgeloop CLI', () => {
     const r = run('demo', '--help');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/--fault <kind>/);
+  });
+});
+
+describe('edgeloop sim and campaign', () => {
+  it('sim: runs a scenario file, writes the plot, the event log and the scenario, names the cause', () => {
+    const out = mkdtempSync(join(tmpdir(), 'edgeloop-sim-'));
+    const r = run('sim', fileURLToPath(new URL('../../firmware-sim/scenarios/thermal-stuck-sensor.json', import.meta.url)), '--out', out);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/detected after [\d.]+ s by sens_stuck \(sensing stage; injected at sensing: attribution right\)/);
+    const files = readdirSync(out);
+    const svg = files.find((f) => f.endsWith('.svg'));
+    expect(svg).toBeDefined();
+    expect(readFileSync(join(out, svg!), 'utf8')).toMatch(/^<svg[\s\S]*sens_stuck[\s\S]*<\/svg>$/);
+    const events = readFileSync(join(out, files.find((f) => f.endsWith('.events.jsonl'))!), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(events.some((e) => e.kind === 'trip' && e.monitor === 'sens_stuck')).toBe(true);
+  });
+
+  it('sim: an invalid scenario file is rejected with the bad field named, and nothing runs', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgeloop-bad-'));
+    const file = join(dir, 'bad.json');
+    writeFileSync(file, JSON.stringify({ plant: 'thermal', durationS: 60, faults: [{ kind: 'sensor.bias', onsetS: -3, magnitude: 1 }] }));
+    const r = run('sim', file, '--out', join(dir, 'out'));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/bad\.json: invalid scenario/);
+    expect(r.stderr).toMatch(/faults\[0\]\.onsetS: expected the onset in seconds, >= 0 \(received -3\)/);
+    expect(existsSync(join(dir, 'out'))).toBe(false);
+    const j = run('sim', join(dir, 'missing.json'));
+    expect(j.status).toBe(2);
+    expect(j.stderr).toMatch(/missing\.json: invalid scenario\n  - \(file\): cannot read it: ENOENT/);
+  });
+
+  it('campaign: a small seeded campaign writes its report and prints one-line reproductions', () => {
+    const out = mkdtempSync(join(tmpdir(), 'edgeloop-camp-'));
+    const r = run('campaign', '--scenarios', '24', '--seed', '3', '--workers', '0', '--out', out, '--no-progress');
+    expect([0, 1]).toContain(r.status);
+    expect(r.stdout).toMatch(/campaign seed 3: 24 scenarios/);
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+    expect(report.scenarios).toBe(24);
+    expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(/# Fault campaign, seed 3: 24 scenarios/);
+    for (const f of report.failing) expect(f.reproduce).toBe(`npx edgeloop sim --campaign 3:${f.index}`);
+    expect(r.status).toBe(report.guarded.violationsCovered === 0 && report.falseTrips.trips === 0 ? 0 : 1);
   });
 });
