@@ -202,6 +202,8 @@ export function reportMarkdown(r: CampaignReport, plots: readonly { file: string
   L.push('');
   L.push('## By fault kind');
   L.push('');
+  L.push('IAE is measured against the host setpoint, so a guarded run that falls back toward its safe setpoint (or stops) pays for it in IAE by design.');
+  L.push('');
   L.push('| fault | runs | covered | detected | latency p50 / p90 / max (s) | attribution right | guarded violations (covered) | unguarded violations | mean IAE guarded / unguarded |');
   L.push('|---|---|---|---|---|---|---|---|---|');
   for (const k of r.byKind) {
