@@ -22,6 +22,7 @@ export const EV_CONFIG: i32 = 7;        // configuration committed; value = chec
 export const EV_SENSOR_OUT: i32 = 8;    // sensor excluded from the vote; value = sensor index
 export const EV_SENSOR_IN: i32 = 9;     // sensor back in the vote; value = sensor index
 export const EV_EPISODE_END: i32 = 10;  // all alarms of an episode cleared; value = suppressed count
+export const EV_ISOLATED: i32 = 11;     // an estimation root's stage settled; stage = final, value = provisional
 
 // Reason codes beyond monitor ids, for EV_MODE.
 export const EV_STAGE_NONE: i32 = 255;  // stage field of events not tied to a stage

@@ -147,3 +147,18 @@ export function f64_to_q32_frac(x: f64): i64 {
   if (x <= -1.0) return -Q32_ONE;
   return <i64>round_half_up(x * 4294967296.0);
 }
+
+// e^-x for x >= 0, for coefficients at commit time. Range reduction
+// x = k ln2 + r (|r| <= ln2/2) and a degree-13 Taylor polynomial in Horner
+// form: relative error below 1e-15, in a fraction of the std lib's exp
+// (the core is size-bound: 16 KB). Deterministic on every engine.
+export function exp_neg(x: f64): f64 {
+  if (!(x > 0.0)) return 1.0;
+  if (x > 700.0) return 0.0;
+  let k = Math.floor(x * 1.4426950408889634 + 0.5);
+  let r = (x - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10; // ln2 split hi/lo
+  let p = 1.0;
+  for (let n = 13; n >= 1; n--) p = 1.0 - r * p / <f64>n;
+  // 2^-k as a double built from its exponent bits (k <= 1010 here).
+  return p * reinterpret<f64>(<i64>(1023 - <i32>k) << 52);
+}

@@ -8,11 +8,11 @@ import "./abort";
 import * as S from "./state";
 import * as P from "./params";
 import * as E from "./events";
-import { tick as loop_tick, loop_reset, loop_clear_invariant, ewma_value } from "./loop";
+import { tick as loop_tick, loop_reset, loop_clear_invariant } from "./loop";
 import { levels_derive, levels_n, interval_us } from "./levels";
 import { condition_reset, trusted_mask, sensor_value } from "./condition";
-import { model_reset, model_derive, detectors_reset, cusum_pos_q16, cusum_neg_q16, z_q16 } from "./model";
-import { pid_reset, pid_integral_q16, pid_integrity_ok } from "./control/pid";
+import { model_reset, model_derive, detectors_reset, cusum_pos_q16, cusum_neg_q16 } from "./model";
+import { pid_reset, pid_integrity_ok } from "./control/pid";
 import { fallback_reset } from "./control/fallback";
 import { debounce_reset, debounce_release } from "./monitor/debounce";
 import { timing_reset } from "./monitor/timing";
@@ -143,9 +143,7 @@ export function measurement(): i32 { return S.meas_q16; }
 export function voted(): i32 { return S.voted_q16; }
 export function estimate(): i32 { return S.estimate_q16; }
 export function residual(): i32 { return S.residual_q16; }
-export function error(): i32 { return S.error_q16; }
 export function setpoint(): i32 { return S.setpoint_q16; }
-export function integral(): i32 { return pid_integral_q16(); }
 export function tick_count(): i64 { return S.tick_n; }
 export function next_interval_us(): i64 { return interval_us(S.level_next); }
 export function sample_level(): i32 { return S.level_next; }
@@ -159,8 +157,6 @@ export function cause_stage(): i32 { return root_monitor >= 0 ? root_stage : -1;
 export function monitor_stage(m: i32): i32 { return m >= 0 && m < MONITORS_MAX ? stage_of(m) : -1; }
 export function monitor_count(): i32 { return MONITORS_MAX; }
 export function stat_cusum(): i32 { return cusum_pos_q16 > cusum_neg_q16 ? cusum_pos_q16 : -cusum_neg_q16; }
-export function stat_ewma(): i32 { return ewma_value(); }
-export function stat_z(): i32 { return z_q16; }
 export function counter(id: i32): i64 { return E.counter_get(id); }
 
 // ---- event log -----------------------------------------------------------

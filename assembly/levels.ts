@@ -9,7 +9,7 @@
 
 import { p, P_PERIOD_MIN_US, P_PERIOD_MAX_US, P_LPF_TAU, P_MODEL_TAU, P_KP, P_TI, P_TD, P_TF,
   P_FB_KP, P_FB_TI, P_SLEW, P_RATE_MAX } from "./params";
-import { q16_to_f64, f64_to_q16, f64_to_q32_frac } from "./fixed";
+import { q16_to_f64, f64_to_q16, f64_to_q32_frac, exp_neg } from "./fixed";
 
 export const LEVELS_MAX: i32 = 8;
 
@@ -47,7 +47,7 @@ export function level_for_dt(dt_us: i64): i32 {
 }
 
 function frac_exp(dt_s: f64, tau_s: f64): i64 {
-  return tau_s > 0.0 ? f64_to_q32_frac(1.0 - Math.exp(-dt_s / tau_s)) : f64_to_q32_frac(1.0);
+  return tau_s > 0.0 ? f64_to_q32_frac(1.0 - exp_neg(dt_s / tau_s)) : f64_to_q32_frac(1.0);
 }
 
 export function levels_derive(): void {

@@ -157,4 +157,3 @@ function propose_interval(mode: i32, e: i32): void {
   }
 }
 
-export function ewma_value(): i32 { return ewma_q16; }

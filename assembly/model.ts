@@ -71,7 +71,7 @@ export function model_reset(): void {
 
 // Called by reset(): detectors restart after an alarm, as the ARL tables assume.
 export function detectors_reset(): void {
-  z_prev_q16 = 0; jump_age = JUMP_MEMORY + 1; dz_prev_q16 = 0; alt_q16 = -(1 << 16); level_1 = 0; level_2 = 0;
+  z_prev_q16 = 0; jump_age = JUMP_MEMORY + 1; dz_prev_q16 = 0; alt_q16 = -(1 << 16); level_1 = 0; level_2 = 0; iso_peak_q16 = 0;
   cusum_pos_q16 = 0; cusum_neg_q16 = 0; ewma_q16 = 0; z_q16 = 0;
   memory.fill(EW_RING, 0, <usize>(EW_WINDOW_MAX << 2));
   ew_fill = 0; ew_head = 0; ew_s1 = 0; ew_s2 = 0; ew_s11 = 0; ew_last = 0;
@@ -194,6 +194,8 @@ function isolate_step(z: i32, level: i32): void {
   else if (jump_age <= JUMP_MEMORY) jump_age++;
   alt_q16 = add_q16(alt_q16, sub_q16(mul_q16(dz, dz_prev_q16), alt_q16) >> 3);
   dz_prev_q16 = dz;
+  let mag = abs_q16(z);
+  if (mag > iso_peak_q16) iso_peak_q16 = mag;
 }
 
 // A measurement that stopped changing while the model expects it to move
@@ -207,7 +209,27 @@ export function isolate_measurement(y: i32): void {
   y_last_q16 = y;
 }
 
-// The stage an estimation alarm raised now points at.
+// Isolation is settled over the ISOLATE_TICKS samples after the alarm, when
+// the residual has shown which way it goes. Under the observer, a sensor
+// fault's residual jumps and then decays (the model follows the plant, and
+// the correction pulls the estimate onto the biased reading); an actuator or
+// plant fault's residual keeps building up or holds a plateau. So: sensing
+// if the alarm already pointed there, or the residual turned noisy, or it
+// fell back below DECAY_FRACTION of its peak; otherwise actuation.
+export const ISOLATE_TICKS: i32 = 16;
+const DECAY_FRACTION_Q16: i32 = 52429;          // 0.8
+let iso_peak_q16: i32 = 0;
+
+export function isolation_arm(): void {
+  iso_peak_q16 = abs_q16(z_q16);
+}
+
+export function isolation_final(provisional: i32): i32 {
+  if (provisional == STAGE_SENSING || alt_q16 < -NOISY_VAR_Q16) return STAGE_SENSING;
+  return abs_q16(z_q16) <= mul_q16(iso_peak_q16, DECAY_FRACTION_Q16) ? STAGE_SENSING : STAGE_ACTUATION;
+}
+
+// The stage an estimation alarm raised now points at (provisional).
 export function isolated_stage(): i32 {
   let step = jump_age <= JUMP_MEMORY || frozen >= FROZEN_TICKS;
   let noisy = alt_q16 < -NOISY_VAR_Q16;

@@ -15,7 +15,7 @@ import { p, MON_BASE, MF_ACTION } from "./params";
 import { MONITORS_MAX, M_CORE_INTEGRITY, M_SENS_STALE, M_SENS_DISAGREE, SENSORS_MAX, stage_of,
   ACT_WARN, ACT_DEGRADE, ACT_FALLBACK, ACT_SAFE_STOP } from "./monitor/ids";
 import { debounce, debounce_force, slots_busy, sensor_bits, sensor_slots_active, corroborate, slot_onset, sensor_slot, is_active } from "./monitor/debounce";
-import { cascade_trip, cascade_end, cascade_reset, root_monitor } from "./monitor/cascade";
+import { cascade_trip, cascade_end, cascade_reset, cascade_isolate, root_monitor } from "./monitor/cascade";
 import { integrity_full_check } from "./integrity";
 import { MODE_NOMINAL, MODE_DEGRADED, MODE_FALLBACK, MODE_SAFE_STOP } from "./state";
 import { event_log, count, C_MON_TRIPS, C_CLEARS, C_MODE_CHANGES, C_WARNINGS,
@@ -102,6 +102,7 @@ function with_sensing(now: i32): i32 {
 // debounced per sensor by the sensing stage and ignored here).
 // Returns the new mode.
 export function supervisor_step(tick: i64, raw: i32, mode: i32, sensors_short: bool, stat: i32): i32 {
+  cascade_isolate(tick);
   // Healthy and quiet, nearly every tick: nothing to debounce, log or decide.
   if (raw == 0 && active_mask == 0 && mode == MODE_NOMINAL && !sensors_short && !reset_pending
     && slots_busy(0) == 0 && root_monitor < 0) return MODE_NOMINAL;

@@ -153,6 +153,7 @@ export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
   const setpointAt = setpointSchedule(sc, spec);
   let sp = setpointAt(0);
   let detection: RunResult['detection'] = null;
+  let detectionSettled = false;
   let falseTrips = 0;
   const falseTripMonitors: string[] = [];
   let consequential = 0;
@@ -177,6 +178,11 @@ export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
     for (const ev of core.events()) {
       if (opts.record) events.push({ ...ev, tS: nowS });
       if (ev.kind === 'consequential') consequential++;
+      // An estimation root names its stage for good once isolation settles.
+      if (ev.kind === 'isolated' && detection && !detectionSettled && ev.monitor === detection.monitor) {
+        detection = { ...detection, stage: ev.stage ?? '?' };
+        detectionSettled = true;
+      }
       if (ev.kind !== 'trip') continue;
       if (nowS * 1e6 < firstOnsetUs) {
         falseTrips++;

@@ -13,10 +13,13 @@ import { SAMPLE_NONE } from "../state";
 
 export let saturated = false;
 export let mismatch = false;
+// Command and feedback apart by more than an eighth of the threshold: too
+// little to trip, enough to point an estimation alarm at the actuator.
+export let disagreeing = false;
 let progress_ref_q16: i32 = -1;   // |error| at the last point of progress; -1: not saturated
 
 export function actuation_reset(): void {
-  saturated = false; mismatch = false; progress_ref_q16 = -1;
+  saturated = false; mismatch = false; disagreeing = false; progress_ref_q16 = -1;
 }
 
 // u_prev: the command applied on the previous tick, which the feedback reflects.
@@ -36,5 +39,7 @@ export function actuation_step(u_prev: i32, fb: i32, e: i32, started: bool, dire
     saturated = true;
   }
   let thr = p(P_MISMATCH_THR);
-  mismatch = started && thr > 0 && fb != SAMPLE_NONE && abs_q16(sub_q16(u_prev, fb)) > thr;
+  let gap = fb != SAMPLE_NONE ? abs_q16(sub_q16(u_prev, fb)) : 0;
+  mismatch = started && thr > 0 && gap > thr;
+  disagreeing = started && thr > 0 && gap > (thr >> 3);
 }

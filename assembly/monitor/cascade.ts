@@ -12,20 +12,23 @@
 // the stage where it starts. The episode ends when no
 // such monitor is active and the loop is back to NOMINAL.
 
-import { stage_of, M_EST_CUSUM, M_EST_EWMA } from "./ids";
-import { isolated_stage } from "../model";
+import { stage_of, M_EST_CUSUM, M_EST_EWMA, STAGE_SENSING, STAGE_ACTUATION } from "./ids";
+import { disagreeing } from "./actuation";
+import { isolated_stage, isolation_arm, isolation_final, ISOLATE_TICKS } from "../model";
 import { p, P_CASCADE_WINDOW } from "../params";
 import { event_log, count, C_ROOT_TRIPS, C_CONSEQUENTIAL, C_MON_SUPPRESSED,
-  EV_TRIP, EV_CONSEQUENTIAL, EV_EPISODE_END } from "../events";
+  EV_TRIP, EV_CONSEQUENTIAL, EV_EPISODE_END, EV_ISOLATED } from "../events";
 
 export let root_monitor: i32 = -1;
 export let root_stage: i32 = -1;   // where the root cause is named: the monitor's stage, or an isolated one
+let isolate_at: i64 = -1;          // tick at which an estimation root's isolation is settled; -1: none pending
 let suppressed: i32 = 0;
 let last_trip_tick: i64 = 0;
 
 export function cascade_reset(): void {
   root_monitor = -1;
   root_stage = -1;
+  isolate_at = -1;
   suppressed = 0;
   last_trip_tick = 0;
 }
@@ -47,12 +50,28 @@ export function cascade_trip(tick: i64, m: i32, value: i32, onset: i64): void {
     suppressed = 0;
     count(C_ROOT_TRIPS);
     event_log(tick, EV_TRIP, root_stage, m, value);
+    isolate_at = -1;
+    if (m == M_EST_CUSUM || m == M_EST_EWMA) {
+      isolation_arm();
+      isolate_at = tick + <i64>ISOLATE_TICKS;
+    }
   } else {
     suppressed++;
     count(C_CONSEQUENTIAL);
     count(C_MON_SUPPRESSED + m);
     event_log(tick, EV_CONSEQUENTIAL, stage_of(m), m, root_monitor);
   }
+}
+
+// Settle an estimation root's isolation once its window has passed: the
+// event EV_ISOLATED names the final stage (value: the provisional one).
+export function cascade_isolate(tick: i64): void {
+  if (isolate_at < 0 || tick < isolate_at || root_monitor < 0) return;
+  let provisional = root_stage;
+  // An actuator whose feedback disagrees with its command is the answer.
+  root_stage = provisional != STAGE_SENSING && disagreeing ? STAGE_ACTUATION : isolation_final(provisional);
+  isolate_at = -1;
+  event_log(tick, EV_ISOLATED, root_stage, root_monitor, provisional);
 }
 
 export function cascade_end(tick: i64): void {

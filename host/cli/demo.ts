@@ -55,15 +55,16 @@ const SENSOR_NAMES = ['A', 'B', 'C'];
 function describe(ev: CoreEvent): string {
   const who = ev.monitor ?? '';
   switch (ev.kind) {
-    case 'trip': return `${ev.stage} stage: ${who} tripped -> root cause of a new episode`;
-    case 'consequential': return `${ev.stage} stage: ${who} tripped as a consequence (suppressed, not a new alarm)`;
-    case 'warn': return `${ev.stage} stage: ${who} warning`;
+    case 'trip': return `${who} tripped (${ev.stage} stage) -> root cause of a new episode`;
+    case 'consequential': return `${who} tripped as a consequence (suppressed, not a new alarm)`;
+    case 'warn': return `${who} warning (${ev.stage} stage)`;
     case 'clear': return `${who} cleared`;
     case 'mode': return `mode ${ev.from} -> ${ev.to} (reason: ${ev.reason})`;
     case 'sensor_out': return `sensor ${SENSOR_NAMES[ev.value]} out of the vote (${who})`;
     case 'sensor_in': return `sensor ${SENSOR_NAMES[ev.value]} back in the vote`;
     case 'episode_end': return `episode of ${who} over, ${ev.value} consequential alarm(s) suppressed`;
     case 'reset': return `reset, ${ev.value} latch(es) released`;
+    case 'isolated': return `isolation settled: the ${who} alarm points at the ${ev.stage} stage`;
     default: return ev.kind;
   }
 }

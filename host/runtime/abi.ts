@@ -55,7 +55,7 @@ export const BASIC_PARAM_COUNT = BASIC.length;
 
 export const EVENT_KINDS = [
   'none', 'trip', 'consequential', 'clear', 'mode', 'warn', 'reset', 'config',
-  'sensor_out', 'sensor_in', 'episode_end',
+  'sensor_out', 'sensor_in', 'episode_end', 'isolated',
 ] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
@@ -109,9 +109,7 @@ export interface CoreExports {
   voted(): number;
   estimate(): number;
   residual(): number;
-  error(): number;
   setpoint(): number;
-  integral(): number;
   tick_count(): bigint;
   next_interval_us(): bigint;
   sample_level(): number;
@@ -123,8 +121,6 @@ export interface CoreExports {
   monitor_stage(m: number): number;
   monitor_count(): number;
   stat_cusum(): number;
-  stat_ewma(): number;
-  stat_z(): number;
   counter(id: number): bigint;
   events_addr(): number;
   events_capacity(): number;

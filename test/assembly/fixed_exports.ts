@@ -9,8 +9,7 @@
 import {
   sat, add_q16, sub_q16, neg_q16, abs_q16, mul_q16, div_q16, mul_q16_q32,
   min_i32, max_i32, clamp_i32, median3, q16_to_f64, f64_to_q16, f64_to_q32_frac,
-  mul_q32_q32, lerp_q32, q32_to_q16,
-} from "../../assembly/fixed";
+  mul_q32_q32, lerp_q32, q32_to_q16, exp_neg } from "../../assembly/fixed";
 
 export function t_sat(x: i64): i32 { return sat(x); }
 export function t_add_q16(a: i32, b: i32): i32 { return add_q16(a, b); }
@@ -30,3 +29,4 @@ export function t_median3(a: i32, b: i32, c: i32): i32 { return median3(a, b, c)
 export function t_q16_to_f64(x: i32): f64 { return q16_to_f64(x); }
 export function t_f64_to_q16(x: f64): i32 { return f64_to_q16(x); }
 export function t_f64_to_q32_frac(x: f64): i64 { return f64_to_q32_frac(x); }
+export function t_exp_neg(x: f64): f64 { return exp_neg(x); }

@@ -38,6 +38,7 @@ interface FixedExports {
   t_mul_q32_q32(x: bigint, c: bigint): bigint;
   t_lerp_q32(x: bigint, targetQ16: number, c: bigint): bigint;
   t_q32_to_q16(x: bigint): number;
+  t_exp_neg(x: number): number;
   t_q16_to_f64(x: number): number;
   t_f64_to_q16(x: number): number;
   t_f64_to_q32_frac(x: number): bigint;
@@ -503,5 +504,18 @@ describe('fixed.ts: f64_to_q32_frac rounds to nearest within [-1, 1]', () => {
   it('rounds the largest double below half an LSB down to 0', () => {
     const x = (0.5 - 2 ** -54) / 2 ** 32;
     expect(F.t_f64_to_q32_frac(x), `f64_to_q32_frac(${x})`).toBe(0n);
+  });
+});
+
+describe('fixed.ts: exp_neg (coefficients at commit)', () => {
+  it('e^-x within 2e-15 relative of Math.exp over [0, 700], exact at 0, 0 beyond', () => {
+    fc.assert(fc.property(fc.double({ min: 0, max: 700, noNaN: true }), (x) => {
+      const want = Math.exp(-x);
+      const got = F.t_exp_neg(x);
+      return Math.abs(got - want) <= 2e-15 * want || `exp_neg(${x}) = ${got}, Math.exp(-x) = ${want}`;
+    }), opts);
+    expect(F.t_exp_neg(0)).toBe(1);
+    expect(F.t_exp_neg(1e-12)).toBe(Math.exp(-1e-12));
+    expect(F.t_exp_neg(800)).toBe(0);
   });
 });

@@ -353,16 +353,23 @@ describe('monitor scenarios (thermal chamber, fault at t = 80 s)', () => {
     // thermocouple drift from t=80 s, 0.03 C/s (the observer holds the
     // residual at about 1.2 sigma) -> est_ewma trips within 100 faulty ticks
     // -> FALLBACK, latched. A slow drift grows the way a plant change does
-    // (no jump, no noise), so isolation cannot tell it from the actuation
-    // side: cause est_ewma / actuation. The CUSUM, slower on small shifts,
-    // follows as consequential.
+    // (no jump, no noise), so the trip is provisionally named at actuation;
+    // over the next 16 ticks the residual falls back under the observer (the
+    // model still matches the plant), which a sensor fault does and an
+    // actuator fault does not -> the 'isolated' event settles it at sensing:
+    // cause est_ewma / sensing. The CUSUM, slower on small shifts, follows
+    // as consequential.
     const th = chamber();
     const onset = settle(th);
     const t0 = th.tUs;
     th.sensorFault = (_i, c, t) => c + Math.round((0.03 * (t - t0)) / 1e6 / 0.05);
     th.run(300);
     const e = expectRootTrip(th, 'est_ewma', onset, 100, 'FALLBACK');
-    expect(th.core.cause).toEqual({ monitor: 'est_ewma', stage: 'actuation' });
+    expect(e.stage).toBe('actuation');
+    const iso = th.log.find((x) => x.kind === 'isolated' && x.tick >= e.tick);
+    expect(iso).toMatchObject({ monitor: 'est_ewma', stage: 'sensing' });
+    expect(iso!.tick - e.tick).toBe(16);
+    expect(th.core.cause).toEqual({ monitor: 'est_ewma', stage: 'sensing' });
     const c = th.log.find((x) => x.monitor === 'est_cusum' && ALARMS.has(x.kind));
     if (c) {
       expect(c.kind).toBe('consequential');

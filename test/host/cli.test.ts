@@ -15,7 +15,7 @@ describe('edgeloop CLI', () => {
     const r = run('demo', '--fault', 'stuck-sensor', '--seconds', '300');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/FAULT INJECTED: sensor B frozen/);
-    expect(r.stdout).toMatch(/sensing stage: sens_stuck tripped -> root cause/);
+    expect(r.stdout).toMatch(/sens_stuck tripped \(sensing stage\) -> root cause/);
     expect(r.stdout).toMatch(/mode NOMINAL -> DEGRADED \(reason: sens_stuck\)/);
     expect(r.stdout).toMatch(/envelope kept/);
   });
@@ -25,9 +25,11 @@ describe('edgeloop CLI', () => {
     expect(r.status).toBe(0);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     const trip = lines.find((l) => l.kind === 'trip');
-    // Detected at the model (est_*), named where it started: the residual grew through the plant.
+    // Detected at the model (est_*), named where it started: the residual grew through the plant,
+    // and the isolation window confirms it.
     expect(trip.monitor).toMatch(/^est_/);
     expect(trip.stage).toBe('actuation');
+    expect(lines.find((l) => l.kind === 'isolated')).toMatchObject({ monitor: trip.monitor, stage: 'actuation' });
     expect(lines.find((l) => l.kind === 'mode' && l.to === 'FALLBACK')).toBeDefined();
     expect(lines.at(-1).summary.final_mode).toBe('FALLBACK');
   });
