@@ -63,6 +63,15 @@ export const FAULT_KINDS = [
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
+/** Every fault kind of a family, for plants' `covered` lists. */
+export const faultsOf = (family: 'sensor' | 'actuator' | 'timing' | 'memory' | 'comm'): FaultKind[] =>
+  FAULT_KINDS.filter((k) => k.startsWith(`${family}.`));
+
+/** Faults a fallback toward a safe setpoint covers on any plant whose actuator still works. */
+export const NON_ACTUATOR_FAULTS: readonly FaultKind[] = [
+  ...faultsOf('sensor'), ...faultsOf('timing'), ...faultsOf('memory'), ...faultsOf('comm'),
+];
+
 /** The stage of the loop where each kind of fault is injected (what first-out attribution should name). */
 export const FAULT_STAGE: Readonly<Record<FaultKind, 'sensing' | 'actuation' | 'timing' | 'core'>> = {
   'sensor.stuck': 'sensing', 'sensor.bias': 'sensing', 'sensor.drift': 'sensing', 'sensor.noise_burst': 'sensing',

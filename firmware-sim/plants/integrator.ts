@@ -19,7 +19,7 @@
 // 0.02): the leak, per 160 ms interval, would otherwise bias the residual
 // by 1.4 sigma at the edge of the envelope.
 
-import type { Plant, PlantSpec } from '../types.js';
+import { NON_ACTUATOR_FAULTS, type Plant, type PlantSpec } from '../types.js';
 
 export const DRUM = {
   /** %/s of level per % of pump capacity. */
@@ -83,13 +83,7 @@ export const integrator: PlantSpec = {
   // at 20 % (under the draw), or that lost any of its effect (the flow
   // meter disagrees with the command, so act_mismatch latches the safe stop,
   // whose 50 % then delivers less than the draw: the drum empties).
-  covered: [
-    'sensor.stuck', 'sensor.bias', 'sensor.drift', 'sensor.noise_burst', 'sensor.spikes', 'sensor.dropout', 'sensor.delay',
-    'actuator.reversed',
-    'timing.overrun', 'timing.missed', 'timing.clock_drift',
-    'memory.bitflip',
-    'comm.setpoint_stale', 'comm.setpoint_lost',
-  ],
+  covered: [...NON_ACTUATOR_FAULTS, 'actuator.reversed'],
   core: {
     range_min: 0, range_max: 100,
     model_gain: MODEL_GAIN, model_tau: DRUM.modelTau, model_offset: DRUM.setpoint - MODEL_GAIN * DRUM.demand,

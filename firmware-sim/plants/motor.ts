@@ -21,7 +21,7 @@
 // The core's model is first order: the dominant mechanical pole (gain 176.8
 // rpm/V, tau 147 ms); the electrical lag (1 ms) shows as a small dead time.
 
-import type { Plant, PlantSpec } from '../types.js';
+import { NON_ACTUATOR_FAULTS, type Plant, type PlantSpec } from '../types.js';
 import { expNeg } from './fopdt.js';
 
 export const MOTOR = {
@@ -156,13 +156,7 @@ export const motor: PlantSpec = {
   // speed under 3600). Less voltage than asked only slows the motor. A
   // stuck or reversed drive is not covered: the safe stop's 0 V becomes the
   // frozen voltage or 24 V (4244 rpm).
-  covered: [
-    'sensor.stuck', 'sensor.bias', 'sensor.drift', 'sensor.noise_burst', 'sensor.spikes', 'sensor.dropout', 'sensor.delay',
-    'actuator.effectiveness', 'actuator.saturation',
-    'timing.overrun', 'timing.missed', 'timing.clock_drift',
-    'memory.bitflip',
-    'comm.setpoint_stale', 'comm.setpoint_lost',
-  ],
+  covered: [...NON_ACTUATOR_FAULTS, 'actuator.effectiveness', 'actuator.saturation'],
   core: {
     range_min: -500, range_max: 4800,
     model_gain: NUM.gainRpmPerV, model_tau: NUM.tauS, model_offset: 0, model_delay_us: 1000,

@@ -25,7 +25,7 @@
 // times as much for no visible accuracy. Near an empty tank (h -> 0, where
 // sqrt is stiff) the state is clamped at 0.
 
-import type { Plant, PlantSpec } from '../types.js';
+import { NON_ACTUATOR_FAULTS, type Plant, type PlantSpec } from '../types.js';
 
 export const TANK = {
   /** m^2, cross-section. */
@@ -118,13 +118,7 @@ export const tank: PlantSpec = {
   // act_mismatch latches the safe stop, whose 1 L/s then delivers 0.4 L/s:
   // 80 mm) or is capped at 20 % of its range (0.4 L/s) - no command can make
   // up the flow.
-  covered: [
-    'sensor.stuck', 'sensor.bias', 'sensor.drift', 'sensor.noise_burst', 'sensor.spikes', 'sensor.dropout', 'sensor.delay',
-    'actuator.reversed',
-    'timing.overrun', 'timing.missed', 'timing.clock_drift',
-    'memory.bitflip',
-    'comm.setpoint_stale', 'comm.setpoint_lost',
-  ],
+  covered: [...NON_ACTUATOR_FAULTS, 'actuator.reversed'],
   core: {
     range_min: 0, range_max: 1000,
     model_gain: TANK_GAIN, model_tau: TANK_TAU, model_offset: TANK.setpoint * MM_PER_M - TANK_GAIN * TANK_U_NOMINAL,

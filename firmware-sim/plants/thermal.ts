@@ -14,7 +14,7 @@
 // with: SIMC PI with tau_c = theta (Kc = tau / (k (tau_c + theta)) = 10 %/C,
 // Ti = min(tau, 4 (tau_c + theta)) = 16 s).
 
-import type { Plant, PlantSpec } from '../types.js';
+import { NON_ACTUATOR_FAULTS, type Plant, type PlantSpec } from '../types.js';
 import { FopdtVariable } from './fopdt.js';
 
 export const THERMAL = {
@@ -73,13 +73,7 @@ export const thermal: PlantSpec = {
   // covered: a heater driver that is stuck (frozen at its last power: where
   // it froze decides, not the controller) or reversed (lo + hi - command:
   // the safe stop's 0 % becomes 100 %, 170 C).
-  covered: [
-    'sensor.stuck', 'sensor.bias', 'sensor.drift', 'sensor.noise_burst', 'sensor.spikes', 'sensor.dropout', 'sensor.delay',
-    'actuator.effectiveness', 'actuator.saturation',
-    'timing.overrun', 'timing.missed', 'timing.clock_drift',
-    'memory.bitflip',
-    'comm.setpoint_stale', 'comm.setpoint_lost',
-  ],
+  covered: [...NON_ACTUATOR_FAULTS, 'actuator.effectiveness', 'actuator.saturation'],
   core: {
     range_min: 0, range_max: 200,
     model_gain: THERMAL.k, model_tau: THERMAL.tau, model_offset: THERMAL.ambient, model_delay_us: THERMAL.theta * 1e6,
