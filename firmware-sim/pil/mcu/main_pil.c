@@ -1,0 +1,63 @@
+/*
+ * The processor-in-the-loop firmware: the core behind the line protocol
+ * (PROTOCOL.md) on UART0. The host (firmware-sim/pil/qemu.ts) sends sensor
+ * samples and the time, the firmware answers with the actuator command.
+ * Each tick's instructions are measured (insn_counter.h) and appended to
+ * the T reply.
+ */
+#include "edgeloop.h"
+#include "insn_counter.h"
+#include "protocol.h"
+#include "startup.h"
+#include "uart.h"
+
+#ifndef EDGELOOP_TARGET_NAME
+#define EDGELOOP_TARGET_NAME "cortex-m"
+#endif
+
+static int tick_insns(uint32_t* cost) {
+  *cost = insn_counter_last_tick();
+  return 1;
+}
+
+static int calibration(uint32_t* counts_per_65536, uint32_t* overhead) {
+  insn_counter_calibration(counts_per_65536, overhead);
+  return 1;
+}
+
+/* In the loop, the actuator is the host's plant: the trap reply carries the safe output. */
+static void on_trap(int code, int32_t safe_output_q16) {
+  (void)code;
+  (void)safe_output_q16;
+}
+
+static const el_proto_env_t s_env = {
+    .target = EDGELOOP_TARGET_NAME,
+    .can_quit = 0,
+    .tick_cost = tick_insns,
+    .cost_unit = "insn",
+    .cost_calibration = calibration,
+    .stack_peak = stack_peak_bytes,
+    .on_trap = on_trap,
+};
+
+int main(void) {
+  static char line[EL_PROTO_LINE_MAX + 1];
+  static char reply[EL_PROTO_REPLY_MAX];
+  uart_init();
+  insn_counter_init();
+  if (edgeloop_start() != 0) uart_puts("fault start\n");
+  el_proto_begin(&s_env);
+  el_proto_banner(reply, sizeof reply);
+  uart_puts(reply);
+  uart_putc('\n');
+  for (;;) {
+    if (uart_getline(line, sizeof line) < 0) {
+      uart_puts("err line too long\n");
+      continue;
+    }
+    (void)el_proto_handle(line, reply, sizeof reply);
+    uart_puts(reply);
+    uart_putc('\n');
+  }
+}
