@@ -15,8 +15,14 @@ export const SETPOINT_REFRESH_US = 1_000_000;
 export const SETPOINT_TIMEOUT_US = 3_500_000;
 
 export interface RunOptions {
-  /** The compiled core.wasm. */
-  module: WebAssembly.Module;
+  /** The compiled core.wasm, run in V8 (when no `engine` is given). */
+  module?: WebAssembly.Module;
+  /**
+   * Makes the run's core: a fresh instance on any engine (host/runtime/engines:
+   * V8 from the compiled module, or Wasmtime in its child process). An engine
+   * without memory access cannot take memory faults.
+   */
+  engine?: () => Core;
   /** Keep a per-tick trace and the event log (for plots); off in campaigns. */
   record?: boolean;
 }
@@ -101,6 +107,12 @@ function setpointSchedule(sc: Scenario, spec: PlantSpec): (tS: number) => number
   };
 }
 
+function newCore(opts: RunOptions): Core {
+  if (opts.engine) return opts.engine();
+  if (!opts.module) throw new TypeError('runScenario: RunOptions needs a module or an engine');
+  return Core.fromModule(opts.module);
+}
+
 export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
   const spec = PLANTS[sc.plant];
   const mcu: McuSpec = mcuFor(spec.periodUs, sc.mcu ?? {});
@@ -109,14 +121,20 @@ export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
   const jitterRng = new Rng(rng.u32());
   const adc = new Adc(spec.sensors.min, spec.sensors.max, spec.sensors.adcBits);
   const dac = new Dac(spec.actuator.min, spec.actuator.max, spec.actuator.bits);
-  const core = Core.fromModule(opts.module);
+  const core = newCore(opts);
   const config = coreConfig(spec, sc, adc);
   core.configure(config);
-  if (core.raw.memory.buffer.byteLength > mcu.memoryLimitBytes) {
-    throw new RangeError(`core instance uses ${core.raw.memory.buffer.byteLength} bytes of memory, over the MCU limit of ${mcu.memoryLimitBytes}`);
+  const memoryBytes = core.memoryBytes ?? 0;
+  if (memoryBytes > mcu.memoryLimitBytes) {
+    throw new RangeError(`core instance uses ${memoryBytes} bytes of memory, over the MCU limit of ${mcu.memoryLimitBytes}`);
   }
   const raw = core.raw;
-  const memory = new Uint8Array(raw.memory.buffer); // one page, fixed: the core's memory never grows
+  const memoryFault = sc.faults.find((f) => f.kind.startsWith('memory.'));
+  if (memoryFault && !raw.memory) {
+    throw new RangeError(`fault '${memoryFault.kind}' writes into the core's linear memory, which this engine does not expose (run it on v8)`);
+  }
+  // One page, fixed: the core's memory never grows. Empty on an engine without memory access (no memory faults then).
+  const memory = raw.memory ? new Uint8Array(raw.memory.buffer) : new Uint8Array(0);
   const cfgAddr = core.raw.config_addr();
   const ctx: FaultContext = {
     sensorCount: spec.sensors.count, adcMaxCode: adc.maxCode,

@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { runDemo, DEMO_FAULTS, type DemoFault } from './demo.js';
 import { campaignCommand, simCommand, DEFAULT_CORE_PATH, DEFAULT_WORKERS } from './sim.js';
 import { ScenarioError } from '../../firmware-sim/scenario/schema.js';
+import { ENGINE_NAMES, parseEngineName, type EngineName } from '../runtime/engines/engine.js';
 
 function intArg(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -14,6 +15,16 @@ function intArg(name: string, min: number, max: number) {
     return n;
   };
 }
+
+function engineArg(value: string): EngineName {
+  try {
+    return parseEngineName(value, '--engine');
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+const ENGINE_HELP = `where the core runs: ${ENGINE_NAMES.join(' or ')} (wasmtime: a supervised child process, events through getter exports, no memory faults)`;
 
 export async function run(argv: string[]): Promise<number> {
   const program = new Command();
@@ -49,7 +60,8 @@ export async function run(argv: string[]): Promise<number> {
     .option('--campaign <seed:index>', 're-run scenario <index> of the campaign with <seed> (as a failing case prints it)')
     .option('--schema', 'print the scenario JSON Schema and exit', false)
     .option('--core <path>', 'core.wasm to run', DEFAULT_CORE_PATH)
-    .action((file: string | undefined, opts: { out: string; unguarded: boolean; campaign?: string; schema: boolean; core: string }) => {
+    .option('--engine <name>', ENGINE_HELP, engineArg, 'v8' as EngineName)
+    .action((file: string | undefined, opts: { out: string; unguarded: boolean; campaign?: string; schema: boolean; core: string; engine: EngineName }) => {
       code = simCommand(file, opts, (line) => console.log(line));
     });
 
@@ -61,8 +73,9 @@ export async function run(argv: string[]): Promise<number> {
     .option('--workers <n>', 'worker threads (0: in this thread)', intArg('--workers', 0, 256), DEFAULT_WORKERS)
     .option('--out <dir>', 'report folder', 'campaign-report')
     .option('--core <path>', 'core.wasm to run', DEFAULT_CORE_PATH)
+    .option('--engine <name>', `${ENGINE_HELP}; each worker thread owns its own engine`, engineArg, 'v8' as EngineName)
     .option('--no-progress', 'no progress bar')
-    .action(async (opts: { scenarios: number; seed: number; workers: number; out: string; core: string; progress: boolean }) => {
+    .action(async (opts: { scenarios: number; seed: number; workers: number; out: string; core: string; engine: EngineName; progress: boolean }) => {
       code = await campaignCommand(opts, (line) => console.log(line));
     });
 

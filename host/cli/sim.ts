@@ -6,12 +6,15 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import cliProgress from 'cli-progress';
-import { DEFAULT_CORE_PATH } from '../runtime/core.js';
+import { DEFAULT_CORE_PATH, compileCoreModule } from '../runtime/core.js';
+import { openEngine, type EngineName } from '../runtime/engines/index.js';
+import { runEngineCampaign, type NotRun } from './engine-campaign.js';
 import { runScenario, type RunResult } from '../../firmware-sim/run.js';
 import { parseScenario, ScenarioError, scenarioJsonSchema, type Scenario } from '../../firmware-sim/scenario/schema.js';
 import { campaignScenario } from '../../firmware-sim/campaign/generate.js';
 import { runCampaign } from '../../firmware-sim/campaign/run.js';
-import { buildReport, reportMarkdown, reproduceCommand } from '../../firmware-sim/campaign/report.js';
+import { buildReport, reportMarkdown, reproduceCommand, type CampaignReport } from '../../firmware-sim/campaign/report.js';
+import type { PairResult } from '../../firmware-sim/campaign/pair.js';
 import { plotRun } from '../../firmware-sim/report/svg.js';
 import { PLANTS } from '../../firmware-sim/plants/index.js';
 
@@ -23,6 +26,17 @@ export interface SimOptions {
   campaign?: string;
   schema: boolean;
   core: string;
+  /** Where the core runs (default v8). */
+  engine?: EngineName;
+}
+
+/** The core's bytes from a file, with an error naming the file. */
+function readCore(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new Error(`--core ${path}: cannot read it: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }
 
 /** Read and validate a scenario file: a clear error and nothing runs if it is bad. */
@@ -76,8 +90,14 @@ export function simCommand(file: string | undefined, opts: SimOptions, print: Pr
     throw new ScenarioError('sim', [{ path: '<scenario.json>', message: 'expected a scenario file (or --campaign <seed>:<index>)' }]);
   }
   if (opts.unguarded) sc = { ...sc, guarded: false };
-  const module = new WebAssembly.Module(readFileSync(opts.core));
-  const r = runScenario(sc, { module, record: true });
+  // The engine validates the bytes first: a bad core gets an error naming what is wrong, and nothing runs.
+  const engine = openEngine(opts.engine ?? 'v8', readCore(opts.core), opts.core);
+  let r: RunResult;
+  try {
+    r = runScenario(sc, { engine: () => engine.core(), record: true });
+  } finally {
+    engine.dispose();
+  }
   mkdirSync(opts.out, { recursive: true });
   const base = join(opts.out, slug(`${r.name}${r.guarded ? '' : '-unguarded'}`));
   const spec = PLANTS[sc.plant];
@@ -98,6 +118,8 @@ export interface CampaignCliOptions {
   workers: number;
   out: string;
   core: string;
+  /** Where the core runs (default v8); with wasmtime each worker thread owns its own child process. */
+  engine?: EngineName;
   progress: boolean;
 }
 
@@ -107,35 +129,57 @@ export async function campaignCommand(opts: CampaignCliOptions, print: Print): P
     format: 'campaign [{bar}] {percentage}% | {value}/{total} scenarios | {eta_formatted} left',
     stream: process.stderr, hideCursor: true,
   }, cliProgress.Presets.shades_classic) : null;
+  const engineName = opts.engine ?? 'v8';
+  // Validate the core before any worker or engine gets it.
+  const module = compileCoreModule(readCore(opts.core), opts.core);
   bar?.start(opts.scenarios, 0);
-  const results = await runCampaign({
-    seed: opts.seed, scenarios: opts.scenarios, workers: opts.workers, corePath: opts.core,
-    onProgress: (done) => bar?.update(done),
-  });
+  let results: PairResult[];
+  let report: CampaignReport;
+  let notRun: NotRun[] = [];
+  if (engineName === 'v8') {
+    results = await runCampaign({
+      seed: opts.seed, scenarios: opts.scenarios, workers: opts.workers, corePath: opts.core,
+      onProgress: (done) => bar?.update(done),
+    });
+    report = buildReport(opts.seed, results);
+  } else {
+    const run = await runEngineCampaign({
+      seed: opts.seed, scenarios: opts.scenarios, workers: opts.workers, corePath: opts.core, engine: engineName,
+      onProgress: (done) => bar?.update(done),
+    }).finally(() => bar?.stop());
+    ({ results, notRun } = run);
+    report = reindexReport(buildReport(opts.seed, results), run.indices, opts.seed, engineName);
+  }
   bar?.stop();
   const wallS = Number(process.hrtime.bigint() - started) / 1e9;
-  const report = buildReport(opts.seed, results);
   mkdirSync(join(opts.out, 'plots'), { recursive: true });
-  // Plots of the worst cases: re-run them with a trace (deterministic).
-  const module = new WebAssembly.Module(readFileSync(opts.core));
+  // Plots of the worst cases: re-run them with a trace (deterministic), on the same engine.
+  const plotEngine = engineName === 'v8' ? null : openEngine(engineName, readCore(opts.core), opts.core);
+  const runOpts = plotEngine ? { engine: () => plotEngine.core(), record: true } : { module, record: true };
   const plots: { file: string; title: string }[] = [];
   const worstIdx = report.worst.length ? report.worst.slice(0, 3).map((w) => w.index)
     : report.failing.slice(0, 3).map((f) => f.index);
-  for (const index of worstIdx) {
-    const sc = campaignScenario(opts.seed, index);
-    for (const guarded of [true, false]) {
-      const r = runScenario({ ...sc, guarded }, { module, record: true });
-      const file = `plots/${index}-${guarded ? 'guarded' : 'unguarded'}.svg`;
-      const spec = PLANTS[sc.plant];
-      const title = `#${index} ${sc.name} (${guarded ? 'guarded' : 'unguarded'})`;
-      writeFileSync(join(opts.out, file), plotRun(r.trace!, { title, units: spec.units, envelope: spec.envelope, faultOnsetS: sc.faults[0]?.onsetS, events: r.events }));
-      plots.push({ file, title });
+  try {
+    for (const index of worstIdx) {
+      const sc = campaignScenario(opts.seed, index);
+      for (const guarded of [true, false]) {
+        const r = runScenario({ ...sc, guarded }, runOpts);
+        const file = `plots/${index}-${guarded ? 'guarded' : 'unguarded'}.svg`;
+        const spec = PLANTS[sc.plant];
+        const title = `#${index} ${sc.name} (${guarded ? 'guarded' : 'unguarded'})`;
+        writeFileSync(join(opts.out, file), plotRun(r.trace!, { title, units: spec.units, envelope: spec.envelope, faultOnsetS: sc.faults[0]?.onsetS, events: r.events }));
+        plots.push({ file, title });
+      }
     }
+  } finally {
+    plotEngine?.dispose();
   }
-  writeFileSync(join(opts.out, 'report.json'), JSON.stringify(report, null, 2) + '\n');
-  writeFileSync(join(opts.out, 'report.md'), reportMarkdown(report, plots));
+  const json = engineName === 'v8' ? report : { ...report, engine: engineName, notRun };
+  writeFileSync(join(opts.out, 'report.json'), JSON.stringify(json, null, 2) + '\n');
+  writeFileSync(join(opts.out, 'report.md'), reportMarkdown(report, plots) + notRunMarkdown(engineName, notRun));
   const ticks = results.reduce((s, p) => s + p.guarded.ticks + p.unguarded.ticks + (p.fixedRate?.ticks ?? 0), 0);
-  print(`campaign seed ${opts.seed}: ${report.scenarios} scenarios (${report.faulty} faulty, ${report.faultFree} fault-free), ${opts.workers} worker(s), ${wallS.toFixed(1)} s wall, ${(ticks / wallS / 1e6).toFixed(2)} M ticks/s`);
+  print(`campaign seed ${opts.seed}${engineName === 'v8' ? '' : ` on ${engineName}`}: ${report.scenarios} scenarios (${report.faulty} faulty, ${report.faultFree} fault-free), ${opts.workers} worker(s), ${wallS.toFixed(1)} s wall, ${(ticks / wallS / 1e6).toFixed(2)} M ticks/s`);
+  if (notRun.length) print(`  not run on ${engineName}: ${notRun.length} scenario(s) with a memory fault (${engineName} does not expose the core's memory): ${notRun.slice(0, 10).map((n) => `#${n.index}`).join(', ')}${notRun.length > 10 ? ', ...' : ''}`);
   print(`  guarded envelope violations: ${report.guarded.violationsCovered} on covered faults, ${report.guarded.violationsUncovered} on uncovered ones`);
   print(`  unguarded envelope violations: ${report.unguarded.violations} of ${report.faulty} (${(100 * report.unguarded.violationShare).toFixed(1)} %)`);
   print(`  false trips: ${report.falseTrips.trips} over ${report.falseTrips.faultFreeTicks} fault-free ticks`);
@@ -146,6 +190,34 @@ export async function campaignCommand(opts: CampaignCliOptions, print: Print): P
   print(`  report: ${join(opts.out, 'report.md')} and report.json`);
   const ok = report.guarded.violationsCovered === 0 && report.falseTrips.trips === 0;
   return ok ? 0 : 1;
+}
+
+/**
+ * A report built over the scenarios an engine ran (results in scenario
+ * order, `indices` their scenario numbers) names each case by its number in
+ * the campaign, with a reproduce command on the same engine.
+ */
+function reindexReport(report: CampaignReport, indices: readonly number[], seed: number, engine: EngineName): CampaignReport {
+  const at = (i: number) => indices[i];
+  return {
+    ...report,
+    failing: report.failing.map((f) => ({
+      ...f, index: at(f.index),
+      reproduce: `${f.reproduce.replace(`--campaign ${seed}:${f.index}`, `--campaign ${seed}:${at(f.index)}`)} --engine ${engine}`,
+    })),
+    worst: report.worst.map((w) => ({ ...w, index: at(w.index) })),
+  };
+}
+
+function notRunMarkdown(engine: EngineName, notRun: readonly NotRun[]): string {
+  if (notRun.length === 0) return '';
+  const lines = [
+    '', `## Not run on ${engine}`, '',
+    `${notRun.length} scenario(s) are left out of every figure above: ${engine} does not expose the core's linear memory, so a memory fault cannot be injected. They run on v8 (\`--engine v8\`).`, '',
+    ...notRun.slice(0, 200).map((n) => `- #${n.index} ${n.name}: ${n.why}`),
+  ];
+  if (notRun.length > 200) lines.push(`- ... ${notRun.length - 200} more in report.json`);
+  return lines.join('\n') + '\n';
 }
 
 export const DEFAULT_WORKERS = availableParallelism();

@@ -131,3 +131,82 @@ export interface CoreExports {
   event_monitor(seq: bigint): number;
   event_value(seq: bigint): number;
 }
+
+/** The exported functions of the core: every export but the memory. */
+export type CoreFunctionName = Exclude<keyof CoreExports, 'memory'>;
+/** The core's functions alone, for engines that cannot reach its linear memory (Wasmtime through the npm binding). */
+export type CoreFunctions = Pick<CoreExports, CoreFunctionName>;
+
+/** The value types the ABI allows (ARCHITECTURE.md: plain numbers only; i64 is a bigint on the JS side). */
+export type AbiValType = 'i32' | 'i64' | 'f64';
+type AbiTag<T> = T extends bigint ? 'i64' : 'i32' | 'f64';
+type AbiSignatureOf<F> = F extends (...args: infer A) => infer R
+  ? { readonly params: { readonly [K in keyof A]: AbiTag<A[K]> }; readonly result: AbiTag<R> }
+  : never;
+export interface AbiSignature {
+  readonly params: readonly AbiValType[];
+  readonly result: AbiValType;
+}
+
+/**
+ * The Wasm signature of every function the host may call, exactly one result
+ * each (assembly/index.ts). The type ties it to CoreExports: a function added
+ * there without a row here, or with another arity or i64-ness, does not compile.
+ * host/runtime/validate.ts holds every module to this table before it reaches an engine.
+ */
+export const CORE_FUNCTIONS: { readonly [K in CoreFunctionName]: AbiSignatureOf<CoreExports[K]> } = {
+  init: { params: [], result: 'i32' },
+  reset: { params: [], result: 'i32' },
+  abi_version: { params: [], result: 'i32' },
+  param_count: { params: [], result: 'i32' },
+  param_known: { params: ['i32'], result: 'i32' },
+  param_get: { params: ['i32'], result: 'i32' },
+  param_min: { params: ['i32'], result: 'i32' },
+  param_max: { params: ['i32'], result: 'i32' },
+  param_default: { params: ['i32'], result: 'i32' },
+  param_format: { params: ['i32'], result: 'i32' },
+  config_begin: { params: [], result: 'i32' },
+  config_abort: { params: [], result: 'i32' },
+  config_error_param: { params: [], result: 'i32' },
+  config_set: { params: ['i32', 'i32'], result: 'i32' },
+  config_commit: { params: [], result: 'i32' },
+  param_set: { params: ['i32', 'i32'], result: 'i32' },
+  config_checksum: { params: [], result: 'i32' },
+  config_addr: { params: [], result: 'i32' },
+  config_shadow_addr: { params: [], result: 'i32' },
+  set_setpoint: { params: ['i32', 'i64'], result: 'i32' },
+  tick: { params: ['i64', 'i32', 'i32', 'i32', 'i32'], result: 'i32' },
+  mode: { params: [], result: 'i32' },
+  output: { params: [], result: 'i32' },
+  measurement: { params: [], result: 'i32' },
+  voted: { params: [], result: 'i32' },
+  estimate: { params: [], result: 'i32' },
+  residual: { params: [], result: 'i32' },
+  setpoint: { params: [], result: 'i32' },
+  tick_count: { params: [], result: 'i64' },
+  next_interval_us: { params: [], result: 'i64' },
+  sample_level: { params: [], result: 'i32' },
+  monitors_active: { params: [], result: 'i32' },
+  sensors_trusted: { params: [], result: 'i32' },
+  sensor: { params: ['i32'], result: 'i32' },
+  cause_monitor: { params: [], result: 'i32' },
+  cause_stage: { params: [], result: 'i32' },
+  monitor_stage: { params: ['i32'], result: 'i32' },
+  monitor_count: { params: [], result: 'i32' },
+  stat_cusum: { params: [], result: 'i32' },
+  counter: { params: ['i32'], result: 'i64' },
+  events_addr: { params: [], result: 'i32' },
+  events_capacity: { params: [], result: 'i32' },
+  events_written: { params: [], result: 'i64' },
+  event_tick: { params: ['i64'], result: 'i64' },
+  event_kind: { params: ['i64'], result: 'i32' },
+  event_stage: { params: ['i64'], result: 'i32' },
+  event_monitor: { params: ['i64'], result: 'i32' },
+  event_value: { params: ['i64'], result: 'i32' },
+};
+
+/** The names of CORE_FUNCTIONS, in a fixed order (the Wasmtime child's call table is indexed by it). */
+export const CORE_FUNCTION_NAMES = Object.keys(CORE_FUNCTIONS) as CoreFunctionName[];
+
+/** The one non-function export the ABI allows: the linear memory, under this name. */
+export const CORE_MEMORY_EXPORT = 'memory';

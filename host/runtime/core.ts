@@ -1,6 +1,8 @@
-// A typed wrapper around one instance of core.wasm (one loop), loaded into
-// V8 with @assemblyscript/loader. Engineering units in, engineering units
-// out; names instead of ids; typed modes and decoded events.
+// A typed wrapper around one instance of core.wasm (one loop): loaded into
+// V8 with @assemblyscript/loader, or over the raw exports of any other engine
+// (Core.fromExports; engines/wasmtime.ts). Engineering units in, engineering
+// units out; names instead of ids; typed modes and decoded events. Every
+// module is held to the ABI (validate.ts) before it reaches an engine.
 
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -9,11 +11,20 @@ import { instantiateSync } from '@assemblyscript/loader';
 import {
   ACTIONS, COUNTERS, C_MON_SUPPRESSED, C_MON_TRIPS, EVENT_BYTES, EVENT_KINDS, FORMATS, MODES, MONITORS,
   PARAM_IDS, PARAM_NAMES, Q16, REASON_CLEARED, REASON_RESET, SAMPLE_NONE, STAGES, STATUS,
-  type Action, type CoreExports, type CounterName, type EventKind, type Mode, type MonitorName,
+  type Action, type CoreExports, type CoreFunctions, type CounterName, type EventKind, type Mode, type MonitorName,
   type ParamFormat, type ParamName, type Stage,
 } from './abi.js';
+import { assertCoreModule } from './validate.js';
 
 export * from './abi.js';
+export { InvalidCoreModule, validateCoreModule } from './validate.js';
+
+/**
+ * The raw exports as an engine gives them: every ABI function, and the linear
+ * memory when the engine can reach it (V8 can; Wasmtime through the npm
+ * binding cannot, so events are read through the getter exports instead).
+ */
+export type EngineExports = CoreFunctions & { readonly memory?: WebAssembly.Memory };
 
 /** The package root: the nearest folder above this file with a package.json (works from host/ and dist/host/). */
 function packageRoot(): string {
@@ -92,27 +103,45 @@ function describe(format: ParamFormat, min: number, max: number): string {
 }
 
 export class Core {
-  readonly raw: CoreExports;
+  readonly raw: EngineExports;
   private nextSeq = 0n;
   private lost = 0;
+  private readonly declaredMemoryBytes: number | null;
 
-  private constructor(exports: CoreExports) {
+  private constructor(exports: EngineExports, memoryBytes: number | null) {
     this.raw = exports;
+    this.declaredMemoryBytes = memoryBytes;
   }
 
-  /** Instantiate the core from a .wasm file (default: build/core.wasm). */
+  /** Instantiate the core from a .wasm file (default: build/core.wasm), validated first. */
   static load(path: string = DEFAULT_CORE_PATH): Core {
-    return Core.fromBytes(readFileSync(path));
+    return Core.fromBytes(readFileSync(path), path);
   }
 
-  static fromBytes(bytes: Uint8Array): Core {
-    return Core.fromModule(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>));
+  /** Validate the bytes against the ABI (InvalidCoreModule names what is wrong), then compile and instantiate in V8. */
+  static fromBytes(bytes: Uint8Array, source?: string): Core {
+    return Core.fromModule(compileCoreModule(bytes, source));
   }
 
   /** A new instance of an already compiled module: cheap, for many loops or many simulation runs. */
   static fromModule(module: WebAssembly.Module): Core {
     const { exports } = instantiateSync<CoreExports & Record<string, unknown>>(module, {});
-    return new Core(exports as unknown as CoreExports);
+    return new Core(exports as unknown as CoreExports, null);
+  }
+
+  /**
+   * A core over the raw exports of an instance some other engine holds (the
+   * Wasmtime child, say). Without `memory`, events() reads the ring through
+   * the getter exports; `memoryBytes` is the size of the instance's linear
+   * memory when the engine cannot show it (the module's declared size).
+   */
+  static fromExports(exports: EngineExports, opts: { memoryBytes?: number } = {}): Core {
+    return new Core(exports, opts.memoryBytes ?? null);
+  }
+
+  /** Bytes of linear memory the instance uses, or null when the engine can tell neither. */
+  get memoryBytes(): number | null {
+    return this.raw.memory ? this.raw.memory.buffer.byteLength : this.declaredMemoryBytes;
   }
 
   /** The format of a named parameter, or an error naming it. */
@@ -236,7 +265,11 @@ export class Core {
   monitorTrips(m: MonitorName): number { return Number(this.raw.counter(C_MON_TRIPS + MONITORS.indexOf(m))); }
   monitorSuppressed(m: MonitorName): number { return Number(this.raw.counter(C_MON_SUPPRESSED + MONITORS.indexOf(m))); }
 
-  /** Events logged since the previous call, decoded from linear memory. */
+  /**
+   * Events logged since the previous call: decoded from linear memory, or,
+   * on an engine without memory access, from the getter exports (the same
+   * records, ARCHITECTURE.md; test/targets/wasmtime.test.ts holds both equal).
+   */
   events(): CoreEvent[] {
     const r = this.raw;
     const written = r.events_written();
@@ -245,13 +278,20 @@ export class Core {
       this.lost += Number(written - cap - this.nextSeq);
       this.nextSeq = written - cap;
     }
-    const view = new DataView(r.memory.buffer);
-    const base = r.events_addr();
     const out: CoreEvent[] = [];
-    for (let seq = this.nextSeq; seq < written; seq++) {
-      const at = base + Number(seq % cap) * EVENT_BYTES;
-      out.push(decodeEvent(Number(seq), view.getBigInt64(at, true), view.getUint16(at + 8, true),
-        view.getUint8(at + 10), view.getUint8(at + 11), view.getInt32(at + 12, true)));
+    if (r.memory) {
+      const view = new DataView(r.memory.buffer);
+      const base = r.events_addr();
+      for (let seq = this.nextSeq; seq < written; seq++) {
+        const at = base + Number(seq % cap) * EVENT_BYTES;
+        out.push(decodeEvent(Number(seq), view.getBigInt64(at, true), view.getUint16(at + 8, true),
+          view.getUint8(at + 10), view.getUint8(at + 11), view.getInt32(at + 12, true)));
+      }
+    } else {
+      for (let seq = this.nextSeq; seq < written; seq++) {
+        out.push(decodeEvent(Number(seq), r.event_tick(seq), r.event_kind(seq),
+          r.event_stage(seq), r.event_monitor(seq), r.event_value(seq)));
+      }
     }
     this.nextSeq = written;
     return out;
@@ -262,6 +302,12 @@ export class Core {
 
   /** Release latched monitors whose condition has cleared. Returns how many. */
   reset(): number { return this.raw.reset(); }
+}
+
+/** Validate a module's bytes against the ABI, then compile it for V8 (InvalidCoreModule, naming `source`, if refused). */
+export function compileCoreModule(bytes: Uint8Array, source?: string): WebAssembly.Module {
+  assertCoreModule(bytes, source);
+  return new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
 }
 
 function checkTime(nowUs: number): void {

@@ -1,7 +1,9 @@
-// A small reader for the parts of a WebAssembly binary the ABI tests need:
-// the type, import, function and export sections (LEB128-encoded). It reads
-// the bytes itself rather than trusting the engine's reflection, so that the
-// tests check what is in the file. Spec: WebAssembly Core 2.0, 5 (Binary format).
+// A small reader for the parts of a WebAssembly binary the host checks before
+// a module reaches an engine (validate.ts) and the ABI tests hold against the
+// core: the type, import, function, memory and export sections
+// (LEB128-encoded). It reads the bytes itself rather than trusting an
+// engine's reflection, which has no signatures and which the Wasmtime
+// binding does not have at all. Spec: WebAssembly Core 2.0, 5 (Binary format).
 
 export type ValType = 'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'funcref' | 'externref';
 export type ExternKind = 'func' | 'table' | 'memory' | 'global' | 'tag';
@@ -31,11 +33,18 @@ export interface ExportedFunction {
   type: FuncType;
 }
 
+export interface Limits {
+  min: bigint;
+  max: bigint | null;
+}
+
 export interface WasmModuleInfo {
   types: FuncType[];
   imports: Import[];
   /** Type index of each function defined in the module (function section). */
   functions: number[];
+  /** Limits, in 64 KiB pages, of each memory defined in the module (memory section). */
+  memories: Limits[];
   exports: Export[];
   /** Section ids in file order (custom sections as 0). */
   sectionIds: number[];
@@ -46,7 +55,10 @@ const VAL_TYPES: Record<number, ValType> = {
 };
 const EXTERN_KINDS: ExternKind[] = ['func', 'table', 'memory', 'global', 'tag'];
 
-export const SECTION = { custom: 0, type: 1, import: 2, function: 3, export: 7 } as const;
+export const SECTION = { custom: 0, type: 1, import: 2, function: 3, memory: 5, export: 7 } as const;
+
+/** Bytes in one page of linear memory. */
+export const WASM_PAGE_BYTES = 65536;
 
 /** A cursor over the bytes with the LEB128 and vector readers of the spec. */
 export class Reader {
@@ -128,7 +140,7 @@ export class Reader {
     return out;
   }
 
-  limits(): { min: bigint; max: bigint | null } {
+  limits(): Limits {
     const flags = this.byte();
     if (flags > 0x07) throw new Error(`wasm: unknown limits flags 0x${flags.toString(16)}`);
     const bits = (flags & 0x04) !== 0 ? 64 : 32;
@@ -168,14 +180,15 @@ function readExport(r: Reader): Export {
   return { name, kind, index: r.u32() };
 }
 
-/** Parse the header and the type, import, function and export sections. */
+/** Parse the header and the type, import, function, memory and export sections. */
 export function parseWasm(bytes: Uint8Array): WasmModuleInfo {
+  if (bytes.length < 8) throw new Error(`wasm: ${bytes.length} bytes, too short for the 8-byte header`);
   const r = new Reader(bytes);
   const magic = [r.byte(), r.byte(), r.byte(), r.byte()];
   if (magic.join() !== '0,97,115,109') throw new Error('wasm: bad magic (not a WebAssembly binary)');
   const version = r.byte() | (r.byte() << 8) | (r.byte() << 16) | (r.byte() << 24);
   if (version !== 1) throw new Error(`wasm: unsupported binary version ${version}`);
-  const info: WasmModuleInfo = { types: [], imports: [], functions: [], exports: [], sectionIds: [] };
+  const info: WasmModuleInfo = { types: [], imports: [], functions: [], memories: [], exports: [], sectionIds: [] };
   while (!r.done) {
     const id = r.byte();
     const size = r.u32();
@@ -187,6 +200,7 @@ export function parseWasm(bytes: Uint8Array): WasmModuleInfo {
       case SECTION.type: info.types = s.vec(() => readFuncType(s)); break;
       case SECTION.import: info.imports = s.vec(() => readImport(s)); break;
       case SECTION.function: info.functions = s.vec(() => s.u32()); break;
+      case SECTION.memory: info.memories = s.vec(() => s.limits()); break;
       case SECTION.export: info.exports = s.vec(() => readExport(s)); break;
       default: s.pos = end; break;
     }

@@ -1,5 +1,5 @@
 // The ABI of build/core.wasm, read from the binary itself
-// (test/support/wasm-binary.ts), and the names in host/runtime/abi.ts held
+// (host/runtime/wasm-binary.ts), and the names in host/runtime/abi.ts held
 // against it. ARCHITECTURE.md's rules: the module imports nothing; every
 // export takes and returns only i32/i64/f64 and returns exactly one value;
 // the only other export is the memory.
@@ -11,7 +11,7 @@ import {
   type CoreExports, type ParamFormat,
 } from '../../host/runtime/abi.js';
 import { coreBytes, freshCore } from '../support/core.js';
-import { Reader, exportedFunctions, parseWasm, signature } from '../support/wasm-binary.js';
+import { Reader, exportedFunctions, parseWasm, signature } from '../../host/runtime/wasm-binary.js';
 
 /** The core's bytes, typed for the WebAssembly API. */
 const wasmBytes = () => coreBytes() as Uint8Array<ArrayBuffer>;

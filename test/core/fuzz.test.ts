@@ -21,7 +21,7 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../../firmware-sim/rng.js';
 import { COUNTERS, PARAM_IDS, SAMPLE_NONE, type ParamName } from '../../host/runtime/abi.js';
 import { coreBytes } from '../support/core.js';
-import { exportedFunctions, parseWasm, type ValType } from '../support/wasm-binary.js';
+import { exportedFunctions, parseWasm, type ValType } from '../../host/runtime/wasm-binary.js';
 
 /** The core's bytes, typed for the WebAssembly API. */
 const wasmBytes = () => coreBytes() as Uint8Array<ArrayBuffer>;
