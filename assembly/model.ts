@@ -266,7 +266,8 @@ export function ewma_near(): bool {
 }
 
 function early_warning_push(z: i32): void {
-  let w = p(P_EW_WINDOW);
+  // Bounded by the ring even if the table was corrupted past its check.
+  let w = min<i32>(p(P_EW_WINDOW), EW_WINDOW_MAX);
   if (ew_head >= w) ew_head = 0;
   let at = EW_RING + (<usize>ew_head << 2);
   if (ew_fill == w) {

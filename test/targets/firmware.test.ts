@@ -114,7 +114,7 @@ describe.skipIf(missing.length > 0)(`Cortex-M firmware under QEMU${reason}`, () 
     });
   }
 
-  it('m3: a trap inside the core (X, and a real out-of-bounds access) goes to the safe output and a fresh core', async () => {
+  it('m3: a trap inside the core goes to the safe output and a fresh core; a doubly corrupted ring bound stays in bounds', async () => {
     const q = await boot('m3');
     const meta = Core.load();
     const setup = ['I', ...configLines(meta, { ...benchConfig(1), safe_output: 5 }), cmd.setpoint(80 * Q16, 0)];
@@ -122,10 +122,9 @@ describe.skipIf(missing.length > 0)(`Cortex-M firmware under QEMU${reason}`, () 
     expect(await q.request('X 5')).toBe(`trap 5 ${5 * Q16}`);
     expect(await q.request('D')).toBe('ok -1 -1 0 0 0');
     // One bit flipped in both copies of ew_window (the configuration and its
-    // shadow): the integrity latch holds SAFE_STOP, but the early-warning
-    // ring is indexed up to the corrupted window; on the MCU the write past
-    // the static memory traps (1: out of bounds), where V8 writes into the
-    // unused rest of its 64 KiB page and carries on.
+    // shadow): the integrity latch holds SAFE_STOP, and the early-warning
+    // ring stays bounded by its 64 entries (assembly/model.ts), so the MCU
+    // does not trap and matches V8 bit for bit through the flip.
     for (const l of setup) expect(await q.request(l)).toBe('ok 0');
     const ref = ReferenceTarget.v8();
     setup.forEach((l) => ref.handle(l));
@@ -141,11 +140,8 @@ describe.skipIf(missing.length > 0)(`Cortex-M firmware under QEMU${reason}`, () 
     }
     const v8 = lines.map((l) => ref.handle(l));
     const mcu = await q.requestMany(lines, 32);
-    const at = mcu.findIndex((r) => r.startsWith('trap'));
-    expect(at, 'the M3 never trapped').toBeGreaterThan(100);
-    expect(mcu[at]).toBe(`trap 1 ${5 * Q16}`);
-    expect(v8.some((r) => r.startsWith('trap') || r.startsWith('err'))).toBe(false);
-    expect(firstDifference(lines, v8, mcu)?.index).toBe(at);   // the same replies up to the trap
+    expect(mcu.some((r) => r.startsWith('trap')), 'the M3 trapped').toBe(false);
+    expect(firstDifference(lines, v8, mcu), 'M3 and V8 differ').toBeNull();
     await q.close();
   });
 
