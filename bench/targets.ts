@@ -63,7 +63,7 @@ function wasmtimeNsPerTick(lines: string[], from: number): number | string {
   const file = join(dir, 'lines.json');
   writeFileSync(file, JSON.stringify({ setup: lines.slice(0, from), ticks: ticksOf(lines, from), rounds: ROUNDS }));
   const script = `
-    const w = require('wasmtime');
+    const w = require('wasmtime-linux-x64-gnu');
     const { setup, ticks, rounds } = JSON.parse(require('fs').readFileSync(${JSON.stringify(file)}, 'utf8'));
     const engine = new w.Engine(new w.Config());
     const store = new w.Store(engine);

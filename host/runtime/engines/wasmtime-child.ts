@@ -75,7 +75,10 @@ let binding: Binding;
 let engine: unknown;
 let module: unknown;
 try {
-  binding = createRequire(import.meta.url)('wasmtime') as Binding;
+  // The Wasmtime binding's prebuilt binary (npm `wasmtime`'s platform package,
+  // published for Linux x64 with glibc only); its loader package is not a
+  // dependency, because its lock entries for unpublished platforms break `npm ci`.
+  binding = createRequire(import.meta.url)('wasmtime-linux-x64-gnu') as Binding;
   engine = binding.Engine.default();
   module = binding.Module.fromFile(engine, wasmPath);
 } catch (err) {
