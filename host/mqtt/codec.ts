@@ -1,0 +1,97 @@
+// Sparkplug B payloads, encoded with Eclipse Tahu's sparkplug-payload so that
+// existing SCADA and IIoT tools read them. Decoding is defensive: an
+// oversized or malformed payload is rejected with an error, never thrown
+// through as something else, and 64-bit fields come back as numbers.
+
+import { createRequire } from 'node:module';
+
+export interface Metric {
+  name: string;
+  type: 'Int32' | 'Int64' | 'UInt64' | 'Double' | 'Boolean' | 'String';
+  value: number | boolean | string;
+  timestamp?: number;
+}
+
+export interface Payload {
+  timestamp: number;
+  seq?: number;
+  metrics: Metric[];
+}
+
+interface Tahu {
+  encodePayload(p: unknown): Uint8Array;
+  decodePayload(b: Uint8Array): Record<string, unknown>;
+}
+
+const tahu = (createRequire(import.meta.url)('sparkplug-payload') as { get(ns: string): Tahu }).get('spBv1.0');
+
+/** The largest payload the host accepts (inbound) or sends. */
+export const PAYLOAD_MAX_BYTES = 64 * 1024;
+
+export class PayloadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PayloadError';
+  }
+}
+
+export function encodePayload(p: Payload): Uint8Array {
+  const bytes = tahu.encodePayload(p);
+  if (bytes.length > PAYLOAD_MAX_BYTES) throw new PayloadError(`payload of ${bytes.length} bytes is over the ${PAYLOAD_MAX_BYTES}-byte limit`);
+  return bytes;
+}
+
+/** A protobuf Long (or a number) as a number; null if it is neither. */
+function toNumber(v: unknown): number | null {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  if (v && typeof v === 'object' && 'low' in v && 'high' in v) {
+    const l = v as { low: number; high: number; unsigned?: boolean };
+    const hi = l.unsigned ? l.high >>> 0 : l.high;
+    return hi * 4294967296 + (l.low >>> 0);
+  }
+  return null;
+}
+
+/** Decode an inbound payload. Throws PayloadError saying what is wrong. */
+export function decodePayload(bytes: Uint8Array): Payload {
+  if (!(bytes instanceof Uint8Array)) throw new PayloadError('payload must be bytes');
+  if (bytes.length > PAYLOAD_MAX_BYTES) throw new PayloadError(`payload of ${bytes.length} bytes is over the ${PAYLOAD_MAX_BYTES}-byte limit`);
+  let raw: Record<string, unknown>;
+  try {
+    raw = tahu.decodePayload(bytes);
+  } catch (err) {
+    throw new PayloadError(`not a Sparkplug B payload: ${(err as Error).message}`);
+  }
+  const timestamp = toNumber(raw.timestamp);
+  if (timestamp === null) throw new PayloadError('payload.timestamp: expected a timestamp (ms since the epoch)');
+  const seq = raw.seq === undefined || raw.seq === null ? undefined : toNumber(raw.seq);
+  if (seq !== undefined && (seq === null || seq < 0 || seq > 255)) throw new PayloadError(`payload.seq: expected 0..255, received ${String(seq)}`);
+  const metrics = Array.isArray(raw.metrics) ? raw.metrics : [];
+  return {
+    timestamp,
+    ...(seq !== undefined && seq !== null ? { seq } : {}),
+    metrics: metrics.map((m: Record<string, unknown>, i: number) => {
+      if (typeof m.name !== 'string') throw new PayloadError(`payload.metrics[${i}].name: expected a string`);
+      const value = typeof m.value === 'boolean' || typeof m.value === 'string' ? m.value : toNumber(m.value);
+      if (value === null) throw new PayloadError(`payload.metrics[${i}].value: expected a number, boolean or string`);
+      return { name: m.name, type: (m.type as Metric['type']) ?? 'Double', value };
+    }),
+  };
+}
+
+/** Sparkplug's message sequence: 0..255, wrapping; the birth certificate starts it at 0. */
+export class SeqCounter {
+  private n = 0;
+
+  /** The seq for the next message. */
+  next(): number {
+    const s = this.n;
+    this.n = (this.n + 1) & 0xff;
+    return s;
+  }
+
+  reset(): void {
+    this.n = 0;
+  }
+}

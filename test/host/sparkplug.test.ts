@@ -1,0 +1,85 @@
+// Sparkplug B: topics, payloads (Eclipse Tahu's codec) and inbound command
+// validation. A malformed message is rejected with an error that names what
+// is wrong, and nothing else is thrown.
+import { describe, expect, it } from 'vitest';
+import { deviceTopic, nodeTopic, parseTopic, stateTopic, TopicError } from '../../host/mqtt/topics.js';
+import { decodePayload, encodePayload, PayloadError, SeqCounter, PAYLOAD_MAX_BYTES } from '../../host/mqtt/codec.js';
+import { CommandError, parseCommand } from '../../host/mqtt/commands.js';
+import { Rng } from '../../firmware-sim/rng.js';
+
+describe('Sparkplug B topics', () => {
+  it('builds and parses node, device and STATE topics', () => {
+    expect(nodeTopic('plant1', 'NBIRTH', 'gw-3')).toBe('spBv1.0/plant1/NBIRTH/gw-3');
+    expect(deviceTopic('plant1', 'DDATA', 'gw-3', 'loop-2')).toBe('spBv1.0/plant1/DDATA/gw-3/loop-2');
+    expect(stateTopic('coord')).toBe('spBv1.0/STATE/coord');
+    expect(parseTopic('spBv1.0/plant1/DCMD/gw-3/loop-2')).toEqual({ kind: 'device', group: 'plant1', type: 'DCMD', node: 'gw-3', device: 'loop-2' });
+    expect(parseTopic('spBv1.0/plant1/NDEATH/gw-3')).toEqual({ kind: 'node', group: 'plant1', type: 'NDEATH', node: 'gw-3' });
+    expect(parseTopic('spBv1.0/STATE/coord')).toEqual({ kind: 'state', host: 'coord' });
+  });
+
+  it('rejects what is not Sparkplug B, saying why', () => {
+    expect(() => parseTopic('spAv1.0/g/NBIRTH/n')).toThrow(/expected the namespace 'spBv1.0'/);
+    expect(() => parseTopic('spBv1.0/g/NBIRTH/n/d')).toThrow(/NBIRTH is a node message: no device_id/);
+    expect(() => parseTopic('spBv1.0/g/DDATA/n')).toThrow(/DDATA is a device message: expected a device_id/);
+    expect(() => parseTopic('spBv1.0/g/XDATA/n')).toThrow(/unknown message type 'XDATA'/);
+    expect(() => nodeTopic('a/b', 'NBIRTH', 'n')).toThrow(TopicError);
+    expect(() => deviceTopic('g', 'DCMD', 'n', '#')).toThrow(/device_id must be/);
+  });
+});
+
+describe('Sparkplug B payloads', () => {
+  it('round-trips metrics through Tahu, 64-bit fields as numbers', () => {
+    const p = { timestamp: 1_763_860_000_123, seq: 255, metrics: [
+      { name: 'measurement', type: 'Double' as const, value: 79.95 },
+      { name: 'mode', type: 'Int32' as const, value: 2 },
+      { name: 'cause', type: 'String' as const, value: 'sens_stuck' },
+      { name: 'tick', type: 'UInt64' as const, value: 2 ** 40 + 7 },
+    ] };
+    const d = decodePayload(encodePayload(p));
+    expect(d.timestamp).toBe(p.timestamp);
+    expect(d.seq).toBe(255);
+    expect(d.metrics.map((m) => [m.name, m.value])).toEqual(p.metrics.map((m) => [m.name, m.value]));
+  });
+
+  it('seq runs 0..255 and wraps', () => {
+    const s = new SeqCounter();
+    const got = Array.from({ length: 258 }, () => s.next());
+    expect(got.slice(0, 3)).toEqual([0, 1, 2]);
+    expect(got.slice(254)).toEqual([254, 255, 0, 1]);
+  });
+
+  it('rejects oversized and malformed payloads with a PayloadError, for 10,000 random inputs', () => {
+    expect(() => decodePayload(new Uint8Array(PAYLOAD_MAX_BYTES + 1))).toThrow(/over the 65536-byte limit/);
+    const rng = new Rng(9);
+    let rejected = 0;
+    for (let i = 0; i < 10_000; i++) {
+      const bytes = Uint8Array.from({ length: rng.int(0, 200) }, () => rng.int(0, 255));
+      try {
+        decodePayload(bytes);
+      } catch (err) {
+        expect(err).toBeInstanceOf(PayloadError);
+        rejected++;
+      }
+    }
+    expect(rejected).toBeGreaterThan(9_000);
+  });
+});
+
+describe('inbound commands', () => {
+  const cmd = (...metrics: [string, unknown][]) => ({ timestamp: 1, metrics: metrics.map(([name, value]) => ({ name, type: 'String' as const, value: value as string })) });
+
+  it('parses each kind of command', () => {
+    expect(parseCommand(cmd(['command/id', 'c-1'], ['command/setpoint', 75.5]))).toEqual({ id: 'c-1', kind: 'setpoint', value: 75.5 });
+    expect(parseCommand(cmd(['command/id', 'c-2'], ['command/mode', 'fallback']))).toEqual({ id: 'c-2', kind: 'mode', value: 'fallback' });
+    expect(parseCommand(cmd(['command/id', 'c-3'], ['command/reset', true]))).toEqual({ id: 'c-3', kind: 'reset' });
+    expect(parseCommand(cmd(['command/id', 'c-4'], ['command/param', 'kp=2.5']))).toEqual({ id: 'c-4', kind: 'param', name: 'kp', value: 2.5 });
+  });
+
+  it('rejects malformed commands, naming the field', () => {
+    expect(() => parseCommand(cmd(['command/setpoint', 1]))).toThrow(/command\/id: expected a command id/);
+    expect(() => parseCommand(cmd(['command/id', 'x'], ['command/setpoint', 'hot']))).toThrow(/command\/setpoint: expected a finite number, received "hot"/);
+    expect(() => parseCommand(cmd(['command/id', 'x'], ['command/mode', 'panic']))).toThrow(/command\/mode: expected 'fallback' or 'release'/);
+    expect(() => parseCommand(cmd(['command/id', 'x'], ['command/param', 'warp=9']))).toThrow(/command\/param: expected a known core parameter name, received "warp"/);
+    expect(() => parseCommand(cmd(['command/id', 'x'], ['command/reset', true], ['command/setpoint', 3]))).toThrow(CommandError);
+  });
+});
