@@ -7,22 +7,18 @@
 import { statSync } from 'node:fs';
 import { Core, DEFAULT_CORE_PATH, Q16 } from '../host/runtime/core.js';
 import { Rng } from '../firmware-sim/rng.js';
+import { benchConfig } from '../firmware-sim/pil/measure.js';
 
 const N = Number(process.env.BENCH_TICKS ?? 2_000_000);
 const ROUNDS = 5;
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 const PERIOD_US = 100_000;
 
-function makeCore(sensors: number): Core {
+// The loop's configuration is shared with the cross-target cost report
+// (firmware-sim/pil/measure.ts), so both measure the same tick.
+function makeCore(sensors: 1 | 3): Core {
   const c = Core.load();
-  c.configure({
-    n_sensors: sensors, s0_scale: 0.05, s1_scale: 0.05, s2_scale: 0.05, range_min: -10, range_max: 200,
-    rate_max: 50, spike_thr: 5, stuck_band: 0, disagree_thr: 2, lpf_tau: 0.2,
-    model_gain: 1.5, model_tau: 60, model_offset: 20, resid_sigma: 0.12, ew_window: 32,
-    kp: 10, ti: 16, td: 0.5, tf: 2, out_min: 0, out_max: 100, slew: 20,
-    fb_setpoint: 40, fb_kp: 2, fb_ti: 60, track_thr: 10, osc_amp: 3, mismatch_thr: 5,
-    period_min_us: PERIOD_US, period_max_us: PERIOD_US,
-  });
+  c.configure(benchConfig(sensors));
   c.setSetpoint(80, 0);
   return c;
 }
@@ -60,7 +56,7 @@ function jsLoop(c: Core, n: number, t0: bigint, withCore = true): number {
 
 interface Result { sensors: number; loop: number; plant: number; core: number }
 
-function measure(sensors: number): Result {
+function measure(sensors: 1 | 3): Result {
   const c = makeCore(sensors);
   jsLoop(c, 200_000, 0n); // warm up and settle
   if (c.mode !== 'NOMINAL') throw new Error(`bench loop is not settled: mode ${c.mode}, active ${c.activeMonitors}`);
@@ -72,7 +68,7 @@ function measure(sensors: number): Result {
   return { sensors, loop, plant, core: loop - plant };
 }
 
-const results = [3, 1].map(measure);
+const results = ([3, 1] as const).map(measure);
 const size = statSync(DEFAULT_CORE_PATH).size;
 console.log(`bench:core  full tick in V8 (conditioning, PID, every monitor, supervisor), closed loop, batches of ${N} ticks, median of ${ROUNDS}`);
 for (const r of results) {
