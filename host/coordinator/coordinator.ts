@@ -1,0 +1,166 @@
+// The coordinator (first part): discovers agents from their Sparkplug births,
+// tracks their health from death certificates and stale data, and sends
+// validated commands that it tracks to an acknowledgement (id, state,
+// timeout). MQTT callbacks only queue messages; cycle() acts on them at the
+// coordinator's own pace. Containment (scoped escalation over declared
+// dependencies) is still to come.
+
+import mqtt, { type MqttClient } from 'mqtt';
+import { decodePayload, encodePayload, type Metric, type Payload } from '../mqtt/codec.js';
+import { deviceTopic, parseTopic, stateTopic, type SparkplugTopic } from '../mqtt/topics.js';
+
+export type Health = 'online' | 'stale' | 'dead';
+
+export interface AgentView {
+  key: string;            // group/node/device
+  group: string;
+  node: string;
+  device: string;
+  health: Health;
+  lastSeenMs: number;
+  mode: string;
+  cause: string;
+  setpoint: number | null;
+  measurement: number | null;
+  bdSeq: number | null;
+}
+
+export type CommandState = 'sent' | 'acked' | 'rejected' | 'timeout';
+
+export interface TrackedCommand {
+  id: string;
+  target: string;
+  kind: 'setpoint' | 'reset';
+  state: CommandState;
+  sentMs: number;
+  detail: string;
+}
+
+export interface CoordinatorOptions {
+  broker: string;
+  hostId: string;
+  /** No data for this long: the agent is stale. */
+  staleMs?: number;
+  /** No acknowledgement for this long: the command timed out. */
+  commandTimeoutMs?: number;
+  inboxMax?: number;
+  clockMs?: () => number;
+}
+
+export class Coordinator {
+  readonly agents = new Map<string, AgentView>();
+  readonly commands = new Map<string, TrackedCommand>();
+  readonly rejected = { malformed: 0, dropped: 0 };
+  private readonly client: MqttClient;
+  private readonly inbox: { topic: string; payload: Buffer }[] = [];
+  private readonly clock: () => number;
+  private nextId = 1;
+
+  constructor(private readonly opts: CoordinatorOptions) {
+    this.clock = opts.clockMs ?? Date.now;
+    const state = stateTopic(opts.hostId);
+    this.client = mqtt.connect(opts.broker, {
+      clean: true,
+      reconnectPeriod: 500,
+      will: { topic: state, payload: Buffer.from(JSON.stringify({ online: false, timestamp: this.clock() })), qos: 1, retain: true },
+    });
+    this.client.on('connect', () => {
+      this.client.publish(state, JSON.stringify({ online: true, timestamp: this.clock() }), { qos: 1, retain: true });
+      this.client.subscribe('spBv1.0/+/+/+', { qos: 1 });
+      this.client.subscribe('spBv1.0/+/+/+/+', { qos: 1 });
+    });
+    this.client.on('message', (topic, payload) => {
+      if (this.inbox.length >= (opts.inboxMax ?? 10_000)) { this.rejected.dropped++; return; }
+      this.inbox.push({ topic, payload });
+    });
+    this.client.on('error', () => { /* reconnects by itself */ });
+  }
+
+  /** Drain the inbox, then age health and commands. */
+  cycle(): void {
+    const now = this.clock();
+    for (const m of this.inbox.splice(0)) this.handle(m.topic, m.payload, now);
+    const staleMs = this.opts.staleMs ?? 3000;
+    for (const a of this.agents.values()) {
+      if (a.health === 'online' && now - a.lastSeenMs > staleMs) a.health = 'stale';
+    }
+    const timeout = this.opts.commandTimeoutMs ?? 5000;
+    for (const c of this.commands.values()) {
+      if (c.state === 'sent' && now - c.sentMs > timeout) { c.state = 'timeout'; c.detail = `no acknowledgement within ${timeout} ms`; }
+    }
+  }
+
+  private handle(topic: string, bytes: Buffer, now: number): void {
+    let t: SparkplugTopic;
+    let p: Payload;
+    try {
+      t = parseTopic(topic);
+      if (t.kind === 'state') return;
+      p = decodePayload(bytes);
+    } catch {
+      this.rejected.malformed++;
+      return;
+    }
+    const metric = (name: string) => p.metrics.find((m) => m.name === name)?.value;
+    if (t.kind === 'node') {
+      if (t.type === 'NDEATH' || t.type === 'NBIRTH') {
+        const bd = metric('bdSeq');
+        for (const a of this.agents.values()) {
+          if (a.group !== t.group || a.node !== t.node) continue;
+          if (t.type === 'NDEATH') a.health = 'dead';
+          if (typeof bd === 'number') a.bdSeq = bd;
+        }
+      }
+      return;
+    }
+    const key = `${t.group}/${t.node}/${t.device}`;
+    let a = this.agents.get(key);
+    if (!a) {
+      if (t.type !== 'DBIRTH' && t.type !== 'DDATA') return;
+      a = { key, group: t.group, node: t.node, device: t.device, health: 'online', lastSeenMs: now, mode: '?', cause: '', setpoint: null, measurement: null, bdSeq: null };
+      this.agents.set(key, a);
+    }
+    if (t.type === 'DDEATH') { a.health = 'dead'; return; }
+    if (t.type !== 'DBIRTH' && t.type !== 'DDATA') return;
+    a.health = 'online';
+    a.lastSeenMs = now;
+    const mode = metric('mode');
+    if (typeof mode === 'string') a.mode = mode;
+    const cause = metric('cause');
+    if (typeof cause === 'string') a.cause = cause;
+    const sp = metric('setpoint');
+    if (typeof sp === 'number') a.setpoint = sp;
+    const y = metric('measurement');
+    if (typeof y === 'number') a.measurement = y;
+    for (const m of p.metrics) {
+      if (m.name !== 'command/ack' || typeof m.value !== 'string') continue;
+      const [id, ...rest] = m.value.split(' ');
+      const c = this.commands.get(id);
+      if (!c || c.state !== 'sent') continue;
+      const status = rest.join(' ');
+      c.state = status === 'ok' ? 'acked' : 'rejected';
+      c.detail = status;
+    }
+  }
+
+  /** Send a validated command to an agent (group/node/device); returns its tracking record. */
+  command(target: string, cmd: { kind: 'setpoint'; value: number } | { kind: 'reset' }): TrackedCommand {
+    const a = this.agents.get(target);
+    if (!a) throw new Error(`command: unknown agent '${target}' (known: ${[...this.agents.keys()].join(', ') || 'none'})`);
+    if (cmd.kind === 'setpoint' && (typeof cmd.value !== 'number' || !Number.isFinite(cmd.value))) {
+      throw new Error(`command: setpoint must be a finite number, got ${JSON.stringify(cmd.value)}`);
+    }
+    const id = `${this.opts.hostId}-${this.nextId++}`;
+    const metrics: Metric[] = [{ name: 'command/id', type: 'String', value: id }];
+    metrics.push(cmd.kind === 'setpoint' ? { name: 'command/setpoint', type: 'Double', value: cmd.value } : { name: 'command/reset', type: 'Boolean', value: true });
+    this.client.publish(deviceTopic(a.group, 'DCMD', a.node, a.device), Buffer.from(encodePayload({ timestamp: this.clock(), metrics })), { qos: 1 });
+    const tracked: TrackedCommand = { id, target, kind: cmd.kind, state: 'sent', sentMs: this.clock(), detail: '' };
+    this.commands.set(id, tracked);
+    return tracked;
+  }
+
+  async stop(): Promise<void> {
+    this.client.publish(stateTopic(this.opts.hostId), JSON.stringify({ online: false, timestamp: this.clock() }), { qos: 1, retain: true });
+    await this.client.endAsync();
+  }
+}

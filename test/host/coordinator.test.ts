@@ -1,0 +1,63 @@
+// The coordinator on the embedded broker: it discovers agents from their
+// births, tracks health from deaths and silence, and tracks each command to
+// its acknowledgement or timeout. Loopback only, bounded in time.
+import { afterEach, describe, expect, it } from 'vitest';
+import { startEmbeddedBroker, type EmbeddedBroker } from '../../host/mqtt/broker.js';
+import { Agent } from '../../host/agent/agent.js';
+import { Coordinator } from '../../host/coordinator/coordinator.js';
+import { freshCore } from '../support/core.js';
+
+let broker: EmbeddedBroker | null = null;
+afterEach(async () => { await broker?.close(); broker = null; });
+const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function makeAgent(url: string, node: string, device: string) {
+  const core = freshCore();
+  core.configure({ s0_scale: 0.05, range_min: -10, range_max: 200, period_min_us: 100_000, period_max_us: 100_000 });
+  core.setSetpoint(50, 0);
+  let now = 0;
+  const agent = new Agent({ group: 'plant1', node, device, core, broker: url, clockUs: () => now,
+    binding: { read: () => ({ sensors: [1000] }), write: () => {} } });
+  return { core, agent, step: () => { now += 100_000; agent.tick(); } };
+}
+
+describe('coordinator (embedded aedes)', () => {
+  it('discovers agents, tracks a command to its ack, times out one nobody answers, and sees a death', async () => {
+    broker = await startEmbeddedBroker();
+    let clock = 0;
+    const coord = new Coordinator({ broker: broker.url, hostId: 'coord1', staleMs: 2000, commandTimeoutMs: 1000, clockMs: () => clock });
+    await wait(150);
+    const a = makeAgent(broker.url, 'gw1', 'loop1');
+    const b = makeAgent(broker.url, 'gw2', 'loop2');
+    const until = async (pred: () => boolean, what: string) => {
+      for (let i = 0; i < 100 && !pred(); i++) { a.step(); b.step(); await wait(20); coord.cycle(); }
+      expect(pred(), what).toBe(true);
+    };
+    await until(() => coord.agents.size === 2, 'both agents discovered');
+    expect(coord.agents.get('plant1/gw1/loop1')).toMatchObject({ health: 'online', mode: 'NOMINAL', setpoint: 50 });
+
+    const c = coord.command('plant1/gw1/loop1', { kind: 'setpoint', value: 65 });
+    expect(c.state).toBe('sent');
+    await until(() => c.state !== 'sent', 'the ack');
+    expect(c).toMatchObject({ state: 'acked', detail: 'ok' });
+    expect(a.core.setpoint).toBe(65);
+    expect(() => coord.command('plant1/gw1/nope', { kind: 'reset' })).toThrow(/unknown agent 'plant1\/gw1\/nope'/);
+    expect(() => coord.command('plant1/gw1/loop1', { kind: 'setpoint', value: Number.NaN })).toThrow(/setpoint must be a finite number/);
+
+    // loop2 stops ticking (it is alive but silent): its command times out and it goes stale.
+    const silent = coord.command('plant1/gw2/loop2', { kind: 'reset' });
+    await wait(100);
+    clock += 2500;
+    coord.cycle();
+    expect(silent.state).toBe('timeout');
+    expect(coord.agents.get('plant1/gw2/loop2')!.health).toBe('stale');
+
+    // The edge node drops off: its NDEATH (the Will) marks its devices dead.
+    a.agent.kill();
+    for (let i = 0; i < 100 && coord.agents.get('plant1/gw1/loop1')!.health !== 'dead'; i++) { await wait(20); coord.cycle(); }
+    expect(coord.agents.get('plant1/gw1/loop1')!.health).toBe('dead');
+    expect(coord.agents.get('plant1/gw2/loop2')!.health).not.toBe('dead');
+    await b.agent.stop();
+    await coord.stop();
+  });
+});
