@@ -30,6 +30,8 @@ export interface AgentOptions {
   clockUs?: () => number;
   /** Commands waiting for a tick; more are refused (counted). */
   inboxMax?: number;
+  /** Agents (group/node/device) whose output is this loop's input; announced in DBIRTH. */
+  dependsOn?: readonly string[];
 }
 
 export interface AgentStats {
@@ -91,6 +93,7 @@ export class Agent {
       switch (c.kind) {
         case 'setpoint': core.setSetpoint(c.value, now); break;
         case 'reset': core.reset(); break;
+        case 'hold': core.setSetpoint(core.measurement, now); break;
         case 'param': core.configure({ [c.name]: c.value }); break;
         case 'mode': throw new Error('mode commands need a core export this ABI does not have yet');
       }
@@ -107,7 +110,10 @@ export class Agent {
     this.seq.reset();
     this.client.subscribe([deviceTopic(o.group, 'DCMD', o.node, o.device), nodeTopic(o.group, 'NCMD', o.node)], { qos: 1 });
     this.publish(nodeTopic(o.group, 'NBIRTH', o.node), [{ name: 'bdSeq', type: 'UInt64', value: this.bdSeq }, { name: 'Node Control/Rebirth', type: 'Boolean', value: false }]);
-    this.publish(deviceTopic(o.group, 'DBIRTH', o.node, o.device), this.metrics(this.clock(), o.core.output));
+    this.publish(deviceTopic(o.group, 'DBIRTH', o.node, o.device), [
+      ...this.metrics(this.clock(), o.core.output),
+      { name: 'depends_on', type: 'String', value: (o.dependsOn ?? []).join(',') },
+    ]);
   }
 
   private metrics(now: number, u: number): Metric[] {

@@ -2,8 +2,13 @@
 // tracks their health from death certificates and stale data, and sends
 // validated commands that it tracks to an acknowledgement (id, state,
 // timeout). MQTT callbacks only queue messages; cycle() acts on them at the
-// coordinator's own pace. Containment (scoped escalation over declared
-// dependencies) is still to come.
+// coordinator's own pace.
+//
+// Containment by scoped escalation (CASCADE): agents declare the agents
+// they depend on. When one leaves control (FALLBACK, SAFE_STOP) or dies, the
+// coordinator holds its direct dependents only; it widens the scope to their
+// dependents only if the disturbance spreads (a held dependent leaves
+// NOMINAL or dies too). Every decision is logged with its reason.
 
 import mqtt, { type MqttClient } from 'mqtt';
 import { decodePayload, encodePayload, type Metric, type Payload } from '../mqtt/codec.js';
@@ -23,6 +28,16 @@ export interface AgentView {
   setpoint: number | null;
   measurement: number | null;
   bdSeq: number | null;
+  dependsOn: string[];
+  /** Held by the coordinator to contain an upstream fault. */
+  held: boolean;
+}
+
+export interface Decision {
+  tMs: number;
+  agent: string;
+  action: 'hold';
+  reason: string;
 }
 
 export type CommandState = 'sent' | 'acked' | 'rejected' | 'timeout';
@@ -30,7 +45,7 @@ export type CommandState = 'sent' | 'acked' | 'rejected' | 'timeout';
 export interface TrackedCommand {
   id: string;
   target: string;
-  kind: 'setpoint' | 'reset';
+  kind: 'setpoint' | 'reset' | 'hold';
   state: CommandState;
   sentMs: number;
   detail: string;
@@ -51,6 +66,8 @@ export class Coordinator {
   readonly agents = new Map<string, AgentView>();
   readonly commands = new Map<string, TrackedCommand>();
   readonly rejected = { malformed: 0, dropped: 0 };
+  readonly decisions: Decision[] = [];
+  private readonly contained = new Set<string>();
   private readonly client: MqttClient;
   private readonly inbox: { topic: string; payload: Buffer }[] = [];
   private readonly clock: () => number;
@@ -84,6 +101,7 @@ export class Coordinator {
     for (const a of this.agents.values()) {
       if (a.health === 'online' && now - a.lastSeenMs > staleMs) a.health = 'stale';
     }
+    this.contain(now);
     const timeout = this.opts.commandTimeoutMs ?? 5000;
     for (const c of this.commands.values()) {
       if (c.state === 'sent' && now - c.sentMs > timeout) { c.state = 'timeout'; c.detail = `no acknowledgement within ${timeout} ms`; }
@@ -117,7 +135,7 @@ export class Coordinator {
     let a = this.agents.get(key);
     if (!a) {
       if (t.type !== 'DBIRTH' && t.type !== 'DDATA') return;
-      a = { key, group: t.group, node: t.node, device: t.device, health: 'online', lastSeenMs: now, mode: '?', cause: '', setpoint: null, measurement: null, bdSeq: null };
+      a = { key, group: t.group, node: t.node, device: t.device, health: 'online', lastSeenMs: now, mode: '?', cause: '', setpoint: null, measurement: null, bdSeq: null, dependsOn: [], held: false };
       this.agents.set(key, a);
     }
     if (t.type === 'DDEATH') { a.health = 'dead'; return; }
@@ -126,6 +144,8 @@ export class Coordinator {
     a.lastSeenMs = now;
     const mode = metric('mode');
     if (typeof mode === 'string') a.mode = mode;
+    const deps = metric('depends_on');
+    if (typeof deps === 'string') a.dependsOn = deps.split(',').filter(Boolean);
     const cause = metric('cause');
     if (typeof cause === 'string') a.cause = cause;
     const sp = metric('setpoint');
@@ -143,6 +163,24 @@ export class Coordinator {
     }
   }
 
+  /** Agents that left control: hold their direct dependents, once each. */
+  private contain(now: number): void {
+    for (const a of this.agents.values()) {
+      const out = a.health === 'dead' || a.mode === 'FALLBACK' || a.mode === 'SAFE_STOP';
+      const spreading = a.held && (out || a.mode === 'DEGRADED');
+      if (!(out || spreading) || this.contained.has(a.key)) continue;
+      this.contained.add(a.key);
+      const why = a.held ? `disturbance spread to ${a.key} (${a.health === 'dead' ? 'dead' : a.mode}): widening the scope`
+        : `${a.key} left control (${a.health === 'dead' ? 'dead' : a.mode})`;
+      for (const d of this.agents.values()) {
+        if (!d.dependsOn.includes(a.key) || d.held || d.health === 'dead') continue;
+        d.held = true;
+        this.decisions.push({ tMs: now, agent: d.key, action: 'hold', reason: `${why}; ${d.key} depends on it` });
+        this.send(d, [{ name: 'command/hold', type: 'Boolean', value: true }], 'hold');
+      }
+    }
+  }
+
   /** Send a validated command to an agent (group/node/device); returns its tracking record. */
   command(target: string, cmd: { kind: 'setpoint'; value: number } | { kind: 'reset' }): TrackedCommand {
     const a = this.agents.get(target);
@@ -150,11 +188,14 @@ export class Coordinator {
     if (cmd.kind === 'setpoint' && (typeof cmd.value !== 'number' || !Number.isFinite(cmd.value))) {
       throw new Error(`command: setpoint must be a finite number, got ${JSON.stringify(cmd.value)}`);
     }
+    return this.send(a, [cmd.kind === 'setpoint' ? { name: 'command/setpoint', type: 'Double', value: cmd.value } : { name: 'command/reset', type: 'Boolean', value: true }], cmd.kind);
+  }
+
+  private send(a: AgentView, body: Metric[], kind: TrackedCommand['kind']): TrackedCommand {
     const id = `${this.opts.hostId}-${this.nextId++}`;
-    const metrics: Metric[] = [{ name: 'command/id', type: 'String', value: id }];
-    metrics.push(cmd.kind === 'setpoint' ? { name: 'command/setpoint', type: 'Double', value: cmd.value } : { name: 'command/reset', type: 'Boolean', value: true });
+    const metrics: Metric[] = [{ name: 'command/id', type: 'String', value: id }, ...body];
     this.client.publish(deviceTopic(a.group, 'DCMD', a.node, a.device), Buffer.from(encodePayload({ timestamp: this.clock(), metrics })), { qos: 1 });
-    const tracked: TrackedCommand = { id, target, kind: cmd.kind, state: 'sent', sentMs: this.clock(), detail: '' };
+    const tracked: TrackedCommand = { id, target: a.key, kind, state: 'sent', sentMs: this.clock(), detail: '' };
     this.commands.set(id, tracked);
     return tracked;
   }

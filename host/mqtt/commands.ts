@@ -7,6 +7,7 @@
 //   command/mode      String   'fallback' (force) or 'release' (back to the supervisor's choice)
 //   command/reset     Boolean  true: release latched monitors
 //   command/param     String   "<name>=<value>", a core parameter (host/runtime/abi.ts names)
+//   command/hold      Boolean  true: hold where the loop is (setpoint := measurement), for containment
 
 import { z } from 'zod';
 import { PARAM_IDS, type ParamName } from '../runtime/abi.js';
@@ -16,6 +17,7 @@ export type AgentCommand =
   | { id: string; kind: 'setpoint'; value: number }
   | { id: string; kind: 'mode'; value: 'fallback' | 'release' }
   | { id: string; kind: 'reset' }
+  | { id: string; kind: 'hold' }
   | { id: string; kind: 'param'; name: ParamName; value: number | boolean | string };
 
 export class CommandError extends Error {
@@ -33,9 +35,9 @@ export function parseCommand(p: Payload): AgentCommand {
   const idRaw = by.get('command/id');
   const id = Id.safeParse(idRaw);
   if (!id.success) throw new CommandError('command/id', 'a command id of 1-64 letters, digits, . _ : -', idRaw);
-  const present = ['command/setpoint', 'command/mode', 'command/reset', 'command/param'].filter((k) => by.has(k));
+  const present = ['command/setpoint', 'command/mode', 'command/reset', 'command/hold', 'command/param'].filter((k) => by.has(k));
   if (present.length !== 1) {
-    throw new CommandError('command', 'exactly one of command/setpoint, command/mode, command/reset, command/param', present);
+    throw new CommandError('command', 'exactly one of command/setpoint, command/mode, command/reset, command/hold, command/param', present);
   }
   const key = present[0];
   const v = by.get(key);
@@ -49,6 +51,9 @@ export function parseCommand(p: Payload): AgentCommand {
     case 'command/reset':
       if (v !== true) throw new CommandError(key, 'true', v);
       return { id: id.data, kind: 'reset' };
+    case 'command/hold':
+      if (v !== true) throw new CommandError(key, 'true', v);
+      return { id: id.data, kind: 'hold' };
     default: {
       const m = typeof v === 'string' ? /^([a-z0-9_.]+)=(.+)$/.exec(v) : null;
       if (!m) throw new CommandError(key, "'<parameter>=<value>'", v);

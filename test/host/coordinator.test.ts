@@ -61,3 +61,48 @@ describe('coordinator (embedded aedes)', () => {
     await coord.stop();
   });
 });
+
+describe('containment by scoped escalation (embedded aedes)', () => {
+  it('a dead loop gets its direct dependent held, not the one after; the scope widens only when the disturbance spreads', async () => {
+    broker = await startEmbeddedBroker();
+    const coord = new Coordinator({ broker: broker.url, hostId: 'coord2' });
+    await wait(150);
+    // A chain: A -> B -> C (B's input is A's output, C's is B's).
+    const mk = (node: string, deps: string[]) => {
+      const core = freshCore();
+      core.configure({ s0_scale: 0.05, range_min: -10, range_max: 200, period_min_us: 100_000, period_max_us: 100_000 });
+      core.setSetpoint(50, 0);
+      let now = 0;
+      const agent = new Agent({ group: 'plant1', node, device: 'loop', core, broker: broker!.url, clockUs: () => now, dependsOn: deps,
+        binding: { read: () => ({ sensors: [1000] }), write: () => {} } });
+      return { core, agent, step: () => { now += 100_000; agent.tick(); } };
+    };
+    const A = mk('a', []);
+    const B = mk('b', ['plant1/a/loop']);
+    const C = mk('c', ['plant1/b/loop']);
+    const live = [A, B, C];
+    const spin = async (pred: () => boolean, what: string) => {
+      for (let i = 0; i < 150 && !pred(); i++) { for (const x of live) x.step(); await wait(20); coord.cycle(); }
+      expect(pred(), what).toBe(true);
+    };
+    await spin(() => coord.agents.size === 3 && coord.agents.get('plant1/c/loop')!.dependsOn.length === 1, 'the chain discovered');
+
+    // A dies: only B, its direct dependent, is held (and holds where it is).
+    A.agent.kill();
+    live.splice(live.indexOf(A), 1);
+    await spin(() => coord.agents.get('plant1/b/loop')!.held && B.core.setpoint !== 50, 'B held');
+    expect(B.core.setpoint).toBe(B.core.measurement);
+    expect(coord.agents.get('plant1/c/loop')!.held).toBe(false);
+    expect(coord.decisions).toHaveLength(1);
+    expect(coord.decisions[0]).toMatchObject({ agent: 'plant1/b/loop', action: 'hold' });
+    expect(coord.decisions[0].reason).toMatch(/plant1\/a\/loop left control \(dead\); plant1\/b\/loop depends on it/);
+
+    // The disturbance spreads: B dies too -> the scope widens to C.
+    B.agent.kill();
+    live.splice(live.indexOf(B), 1);
+    await spin(() => coord.agents.get('plant1/c/loop')!.held, 'C held');
+    expect(coord.decisions[1].reason).toMatch(/disturbance spread to plant1\/b\/loop \(dead\): widening the scope/);
+    await C.agent.stop();
+    await coord.stop();
+  });
+});
