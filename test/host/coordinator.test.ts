@@ -106,3 +106,23 @@ describe('containment by scoped escalation (embedded aedes)', () => {
     await coord.stop();
   });
 });
+
+describe('Prometheus /metrics', () => {
+  it('serves the fleet as the coordinator sees it', async () => {
+    const { startMetricsServer } = await import('../../host/telemetry/metrics.js');
+    broker = await startEmbeddedBroker();
+    const coord = new Coordinator({ broker: broker.url, hostId: 'coord3' });
+    await wait(150);
+    const a = makeAgent(broker.url, 'gw1', 'loop1');
+    for (let i = 0; i < 100 && coord.agents.size < 1; i++) { a.step(); await wait(20); coord.cycle(); }
+    const m = await startMetricsServer(coord);
+    const text = await (await fetch(m.url)).text();
+    expect(text).toMatch(/^edgeloop_agents\{health="online"\} 1$/m);
+    expect(text).toMatch(/^edgeloop_agents_by_mode\{mode="NOMINAL"\} 1$/m);
+    expect(text).toMatch(/^edgeloop_messages_rejected\{reason="malformed"\} 0$/m);
+    expect((await fetch(m.url.replace('/metrics', '/x'))).status).toBe(404);
+    await m.close();
+    await a.agent.stop();
+    await coord.stop();
+  });
+});

@@ -1,0 +1,64 @@
+// A Prometheus /metrics endpoint (prom-client) over the coordinator's view
+// of the fleet: agents by health and by mode, commands by state, containment
+// decisions and rejected messages. Collected on scrape, never in the loop.
+
+import { createServer, type Server } from 'node:http';
+import { Gauge, Registry } from 'prom-client';
+import type { Coordinator } from '../coordinator/coordinator.js';
+
+export function coordinatorRegistry(coord: Coordinator): Registry {
+  const registry = new Registry();
+  new Gauge({
+    name: 'edgeloop_agents', help: 'Agents known to the coordinator, by health', labelNames: ['health'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const h of ['online', 'stale', 'dead']) this.set({ health: h }, [...coord.agents.values()].filter((a) => a.health === h).length);
+    },
+  });
+  new Gauge({
+    name: 'edgeloop_agents_by_mode', help: 'Agents by supervisor mode', labelNames: ['mode'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const m of ['NOMINAL', 'DEGRADED', 'FALLBACK', 'SAFE_STOP']) this.set({ mode: m }, [...coord.agents.values()].filter((a) => a.mode === m).length);
+    },
+  });
+  new Gauge({
+    name: 'edgeloop_commands', help: 'Commands sent, by state', labelNames: ['state'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of ['sent', 'acked', 'rejected', 'timeout']) this.set({ state: s }, [...coord.commands.values()].filter((c) => c.state === s).length);
+    },
+  });
+  new Gauge({
+    name: 'edgeloop_containment_decisions', help: 'Containment decisions taken', registers: [registry],
+    collect() { this.set(coord.decisions.length); },
+  });
+  new Gauge({
+    name: 'edgeloop_messages_rejected', help: 'Inbound messages rejected', labelNames: ['reason'], registers: [registry],
+    collect() {
+      this.set({ reason: 'malformed' }, coord.rejected.malformed);
+      this.set({ reason: 'inbox_full' }, coord.rejected.dropped);
+    },
+  });
+  return registry;
+}
+
+/** Serve GET /metrics on host:port (loopback by default). */
+export async function startMetricsServer(coord: Coordinator, opts: { host?: string; port?: number } = {}): Promise<{ url: string; close(): Promise<void> }> {
+  const registry = coordinatorRegistry(coord);
+  const server: Server = createServer((req, res) => {
+    if (req.method !== 'GET' || req.url !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
+      return;
+    }
+    registry.metrics().then((text) => {
+      res.writeHead(200, { 'content-type': registry.contentType }).end(text);
+    }, (err: Error) => {
+      res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${err.message}\n`);
+    });
+  });
+  const host = opts.host ?? '127.0.0.1';
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, host, () => resolve()));
+  const port = (server.address() as { port: number }).port;
+  return { url: `http://${host}:${port}/metrics`, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
