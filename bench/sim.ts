@@ -37,7 +37,7 @@ console.log(`  all plants: ${rate.toFixed(2)} M ticks/s per core (target >= 5 M:
 
 const workers = availableParallelism();
 const t0 = process.hrtime.bigint();
-const results = await runCampaign({ seed: 1, scenarios: SCENARIOS, workers, corePath: DEFAULT_CORE_PATH });
+const { results } = await runCampaign({ seed: 1, scenarios: SCENARIOS, workers, corePath: DEFAULT_CORE_PATH });
 const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
 const ticks = results.reduce((s, p) => s + p.guarded.ticks + p.unguarded.ticks + (p.fixedRate?.ticks ?? 0), 0);
 const report = buildReport(1, results);

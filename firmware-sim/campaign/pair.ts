@@ -2,6 +2,8 @@
 // and unguarded (the primary controller alone); a fault-free scenario also
 // runs guarded at a fixed rate, to weigh action-to-sensing against it.
 
+import type { Core } from '../../host/runtime/core.js';
+import { ENGINE_HAS_MEMORY, type EngineName } from '../../host/runtime/engines/index.js';
 import { runScenario, type RunResult } from '../run.js';
 import type { Scenario } from '../scenario/schema.js';
 
@@ -11,9 +13,19 @@ export interface PairResult {
   fixedRate: RunResult | null;
 }
 
-export function runPair(sc: Scenario, module: WebAssembly.Module): PairResult {
-  const guarded = runScenario({ ...sc, guarded: true }, { module });
-  const unguarded = runScenario({ ...sc, guarded: false }, { module });
-  const fixedRate = sc.faults.length === 0 ? runScenario({ ...sc, guarded: true, actionToSensing: false }, { module }) : null;
+/** Where a run's cores come from: the compiled module (V8), or a factory (any engine). */
+export type CoreSource = WebAssembly.Module | (() => Core);
+
+export function runPair(sc: Scenario, source: CoreSource): PairResult {
+  const opts = source instanceof WebAssembly.Module ? { module: source } : { engine: source };
+  const guarded = runScenario({ ...sc, guarded: true }, opts);
+  const unguarded = runScenario({ ...sc, guarded: false }, opts);
+  const fixedRate = sc.faults.length === 0 ? runScenario({ ...sc, guarded: true, actionToSensing: false }, opts) : null;
   return { guarded, unguarded, fixedRate };
+}
+
+/** Why a scenario cannot run on an engine (a memory fault without memory access), or null. */
+export function cannotRun(sc: Scenario, engine: EngineName): string | null {
+  const memory = sc.faults.find((f) => f.kind.startsWith('memory.'));
+  return memory && !ENGINE_HAS_MEMORY[engine] ? `${memory.kind} writes into the core's memory, which ${engine} does not expose` : null;
 }

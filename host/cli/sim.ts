@@ -8,13 +8,11 @@ import { availableParallelism } from 'node:os';
 import cliProgress from 'cli-progress';
 import { DEFAULT_CORE_PATH, compileCoreModule } from '../runtime/core.js';
 import { openEngine, type EngineName } from '../runtime/engines/index.js';
-import { runEngineCampaign, type NotRun } from './engine-campaign.js';
 import { runScenario, type RunResult } from '../../firmware-sim/run.js';
 import { parseScenario, ScenarioError, scenarioJsonSchema, type Scenario } from '../../firmware-sim/scenario/schema.js';
 import { campaignScenario } from '../../firmware-sim/campaign/generate.js';
-import { runCampaign } from '../../firmware-sim/campaign/run.js';
+import { runCampaign, type NotRun } from '../../firmware-sim/campaign/run.js';
 import { buildReport, reportMarkdown, reproduceCommand, type CampaignReport } from '../../firmware-sim/campaign/report.js';
-import type { PairResult } from '../../firmware-sim/campaign/pair.js';
 import { plotRun } from '../../firmware-sim/report/svg.js';
 import { PLANTS } from '../../firmware-sim/plants/index.js';
 
@@ -133,23 +131,13 @@ export async function campaignCommand(opts: CampaignCliOptions, print: Print): P
   // Validate the core before any worker or engine gets it.
   const module = compileCoreModule(readCore(opts.core), opts.core);
   bar?.start(opts.scenarios, 0);
-  let results: PairResult[];
-  let report: CampaignReport;
-  let notRun: NotRun[] = [];
-  if (engineName === 'v8') {
-    results = await runCampaign({
-      seed: opts.seed, scenarios: opts.scenarios, workers: opts.workers, corePath: opts.core,
-      onProgress: (done) => bar?.update(done),
-    });
-    report = buildReport(opts.seed, results);
-  } else {
-    const run = await runEngineCampaign({
-      seed: opts.seed, scenarios: opts.scenarios, workers: opts.workers, corePath: opts.core, engine: engineName,
-      onProgress: (done) => bar?.update(done),
-    }).finally(() => bar?.stop());
-    ({ results, notRun } = run);
-    report = reindexReport(buildReport(opts.seed, results), run.indices, opts.seed, engineName);
-  }
+  const run = await runCampaign({
+    seed: opts.seed, scenarios: opts.scenarios, workers: opts.workers, corePath: opts.core, engine: engineName,
+    onProgress: (done) => bar?.update(done),
+  }).finally(() => bar?.stop());
+  const { results, notRun } = run;
+  const report = notRun.length ? reindexReport(buildReport(opts.seed, results), run.indices, opts.seed, engineName)
+    : buildReport(opts.seed, results);
   bar?.stop();
   const wallS = Number(process.hrtime.bigint() - started) / 1e9;
   mkdirSync(join(opts.out, 'plots'), { recursive: true });

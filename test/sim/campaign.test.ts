@@ -15,7 +15,7 @@ describe('campaign determinism', () => {
   it('same seed, same report bytes with 0, 1 and 2 workers', async () => {
     const reports = [];
     for (const workers of [0, 1, 2]) {
-      const results = await runCampaign({ seed: 11, scenarios: N, workers, corePath: DEFAULT_CORE_PATH });
+      const { results } = await runCampaign({ seed: 11, scenarios: N, workers, corePath: DEFAULT_CORE_PATH });
       const r = buildReport(11, results);
       reports.push(JSON.stringify(r) + reportMarkdown(r));
     }
@@ -30,7 +30,7 @@ describe('campaign determinism', () => {
   });
 
   it('scenario i re-runs alone with the result it had in the campaign', async () => {
-    const results = await runCampaign({ seed: 5, scenarios: 12, workers: 0, corePath: DEFAULT_CORE_PATH });
+    const { results } = await runCampaign({ seed: 5, scenarios: 12, workers: 0, corePath: DEFAULT_CORE_PATH });
     const module = new WebAssembly.Module(readFileSync(DEFAULT_CORE_PATH));
     expect(JSON.stringify(runPair(campaignScenario(5, 9), module))).toBe(JSON.stringify(results[9]));
   });

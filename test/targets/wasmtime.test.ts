@@ -17,7 +17,7 @@ import { runScenario, type RunOptions, type RunResult } from '../../firmware-sim
 import { parseScenario, type Scenario } from '../../firmware-sim/scenario/schema.js';
 import { campaignScenario } from '../../firmware-sim/campaign/generate.js';
 import { runPair } from '../../firmware-sim/campaign/pair.js';
-import { runEngineCampaign, runPairOn } from '../../host/cli/engine-campaign.js';
+import { runCampaign } from '../../firmware-sim/campaign/run.js';
 import { coreBytes } from '../support/core.js';
 import { stubCore } from '../support/wasm-build.js';
 
@@ -92,7 +92,7 @@ describe('one scenario, two engines, one result', () => {
 
   it('the campaign pair (guarded, unguarded, fixed rate) of a fault-free scenario', () => {
     const sc = campaignScenario(1, 1);
-    expect(JSON.stringify(runPairOn(sc, onWasmtime))).toBe(JSON.stringify(runPair(sc, module)));
+    expect(JSON.stringify(runPair(sc, onWasmtime))).toBe(JSON.stringify(runPair(sc, module)));
   });
 
   it('events read through the getter exports equal events read from memory (V8 both ways)', () => {
@@ -284,7 +284,7 @@ describe('campaign and CLI on Wasmtime', () => {
         } catch { /* gone */ }
       }
     }, 20);
-    const r = await runEngineCampaign({ seed: 3, scenarios: 8, workers: 2, corePath: DEFAULT_CORE_PATH, engine: 'wasmtime' }).finally(() => clearInterval(sample));
+    const r = await runCampaign({ seed: 3, scenarios: 8, workers: 2, corePath: DEFAULT_CORE_PATH, engine: 'wasmtime' }).finally(() => clearInterval(sample));
     expect(r.notRun.map((n) => n.index)).toEqual([7]);
     expect(r.indices).toEqual([0, 1, 2, 3, 4, 5, 6]);
     r.indices.forEach((index, k) => {
