@@ -3,18 +3,32 @@
 // device. The network is never in the control path: the loop ticks whether
 // or not the broker is there. MQTT callbacks only put validated commands
 // into a bounded inbox; the tick drains it (house style: run at your own pace).
+//
+// Telemetry is never lost to a broker outage: while the agent is offline
+// (or, with a primary host, while that host's STATE is not online, as
+// Sparkplug B 3.0 asks) every sample goes into a bounded spool; on
+// reconnect the agent re-births (NBIRTH, DBIRTH) and then replays the spool
+// in order, each sample with its own timestamp and running `sample` number,
+// so the host can check that nothing is missing. Only a spool overflow
+// drops samples, and those are counted (stats.spoolDropped).
 
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Core } from '../runtime/core.js';
 import { MODES } from '../runtime/abi.js';
 import { decodePayload, encodePayload, SeqCounter, type Metric } from '../mqtt/codec.js';
-import { deviceTopic, nodeTopic } from '../mqtt/topics.js';
+import { deviceTopic, nodeTopic, stateTopic } from '../mqtt/topics.js';
 import { parseCommand, type AgentCommand } from '../mqtt/commands.js';
 
 /** What a real sensor/actuator driver implements. */
 export interface IoBinding {
-  /** Raw sensor samples (ADC counts; null for none) and the actuator's feedback, at time nowUs. */
-  read(nowUs: number): { sensors: (number | null)[]; feedback?: number | null };
+  /**
+   * Raw sensor samples (ADC counts; null for none) and the actuator's
+   * feedback, at time nowUs. `reference` is a setpoint fed to this loop
+   * locally (wired from an upstream process, as in a cascade or a line that
+   * follows its lead zone): the agent follows it unless the coordinator
+   * holds the loop.
+   */
+  read(nowUs: number): { sensors: (number | null)[]; feedback?: number | null; reference?: number | null };
   /** Apply the actuator command (engineering units). */
   write(command: number, nowUs: number): void;
 }
@@ -26,50 +40,100 @@ export interface AgentOptions {
   core: Core;
   binding: IoBinding;
   broker: string;
+  username?: string;
+  password?: string;
   /** The agent's clock, microseconds (injected: tests use fake time). */
   clockUs?: () => number;
+  /** Wall-clock time stamped on samples, ms since the epoch (injected for simulated time). */
+  wallMs?: () => number;
   /** Commands waiting for a tick; more are refused (counted). */
   inboxMax?: number;
   /** Agents (group/node/device) whose output is this loop's input; announced in DBIRTH. */
   dependsOn?: readonly string[];
+  /** Sparkplug primary host application id: publish only while its STATE is online. */
+  primaryHost?: string;
+  /** Samples kept while offline (default 36,000: an hour at 10 Hz); beyond it the oldest go, counted. */
+  spoolMax?: number;
+  /** Version of the running core, reported in births and data (the module's sha256 prefix, or 'builtin'). */
+  coreVersion?: () => string;
+  /** MQTT keepalive, s (the broker fires the NDEATH Will after 1.5x this of silence). */
+  keepaliveS?: number;
 }
 
 export interface AgentStats {
   ticks: number;
+  /** Ticks that ran more than one period late (the timer chain, not the network). */
+  lateTicks: number;
   published: number;
+  spooled: number;
+  replayed: number;
+  spoolDropped: number;
   commandsApplied: number;
   commandsRejected: number;
   inboxDropped: number;
 }
 
+interface SpooledSample {
+  timestamp: number;
+  metrics: Metric[];
+}
+
 export class Agent {
-  readonly stats: AgentStats = { ticks: 0, published: 0, commandsApplied: 0, commandsRejected: 0, inboxDropped: 0 };
+  readonly stats: AgentStats = { ticks: 0, lateTicks: 0, published: 0, spooled: 0, replayed: 0, spoolDropped: 0, commandsApplied: 0, commandsRejected: 0, inboxDropped: 0 };
   private readonly client: MqttClient;
   private readonly seq = new SeqCounter();
   private readonly inbox: AgentCommand[] = [];
   private readonly acks: Metric[] = [];
+  private readonly spool: SpooledSample[] = [];
+  private spoolHead = 0;
+  private sample = 0;
   private bdSeq = 0;
+  private online = false;
+  private hostOnline: boolean;
+  private following = true;
+  private hasFeed = false;
   private timer: NodeJS.Timeout | null = null;
   private readonly clock: () => number;
+  private readonly wall: () => number;
 
   constructor(private readonly opts: AgentOptions) {
     this.clock = opts.clockUs ?? (() => Math.round(performance.now() * 1000));
-    const death = nodeTopic(opts.group, 'NDEATH', opts.node);
+    this.wall = opts.wallMs ?? Date.now;
+    this.hostOnline = opts.primaryHost === undefined;
     this.client = mqtt.connect(opts.broker, {
       clean: true,
       reconnectPeriod: 500,
-      will: { topic: death, payload: Buffer.from(encodePayload({ timestamp: Date.now(), metrics: [{ name: 'bdSeq', type: 'UInt64', value: this.bdSeq }] })), qos: 1, retain: false },
+      connectTimeout: 5000,
+      keepalive: opts.keepaliveS ?? 5,
+      username: opts.username,
+      password: opts.password,
+      will: this.will(),
     });
-    this.client.on('connect', () => this.birth());
+    this.client.on('connect', () => this.onConnect());
+    this.client.on('close', () => {
+      if (this.online) {
+        // A new session gets a new bdSeq: its NDEATH Will must carry it.
+        this.bdSeq = (this.bdSeq + 1) % 256;
+        this.client.options.will = this.will();
+      }
+      this.online = false;
+    });
     this.client.on('message', (topic, payload) => this.onMessage(topic, payload));
     this.client.on('error', () => { /* reconnects by itself; the loop does not care */ });
   }
 
+  get core(): Core { return this.opts.core; }
+
   /** Tick the loop on the core's own schedule (setTimeout chain). */
   start(): void {
+    let due = this.clock();
     const step = () => {
+      const now = this.clock();
+      const periodUs = this.opts.core.nextIntervalUs;
+      if (now - due > periodUs) this.stats.lateTicks++;
       this.tick();
-      this.timer = setTimeout(step, Math.max(1, Math.round(this.opts.core.nextIntervalUs / 1000)));
+      due = now + periodUs;
+      this.timer = setTimeout(step, Math.max(1, Math.round(periodUs / 1000)));
     };
     step();
   }
@@ -80,22 +144,36 @@ export class Agent {
     while (this.inbox.length) this.apply(this.inbox.shift()!, now);
     const core = this.opts.core;
     const io = this.opts.binding.read(now);
+    this.hasFeed = typeof io.reference === 'number';
+    if (this.following && typeof io.reference === 'number' && Number.isFinite(io.reference) && io.reference !== core.setpoint) {
+      core.setSetpoint(io.reference, now);
+    }
     const u = core.tick(now, io);
     this.opts.binding.write(u, now);
     this.stats.ticks++;
-    this.publishData(now, u);
+    this.report(now, u);
   }
+
+  /** Whether the loop follows its reference feed (false while held). */
+  get followingReference(): boolean { return this.following; }
 
   private apply(c: AgentCommand, now: number): void {
     let status = 'ok';
     try {
       const core = this.opts.core;
       switch (c.kind) {
-        case 'setpoint': core.setSetpoint(c.value, now); break;
+        case 'setpoint': core.setSetpoint(c.value, now); this.following = false; break;
         case 'reset': core.reset(); break;
-        case 'hold': core.setSetpoint(core.measurement, now); break;
+        case 'hold':
+          // With a reference feed: stop following it, keep the setpoint (the
+          // loop sheds to a local setpoint). Without one: hold where it is.
+          if (!this.hasFeed) core.setSetpoint(core.measurement, now);
+          this.following = false;
+          break;
+        case 'release': this.following = true; break;
         case 'param': core.configure({ [c.name]: c.value }); break;
         case 'mode': throw new Error('mode commands need a core export this ABI does not have yet');
+        default: throw new Error(`no handler for '${(c as { kind: string }).kind}' commands on this agent`);
       }
       this.stats.commandsApplied++;
     } catch (err) {
@@ -105,15 +183,56 @@ export class Agent {
     this.acks.push({ name: 'command/ack', type: 'String', value: `${c.id} ${status}` });
   }
 
+  private will() {
+    const o = this.opts;
+    return {
+      topic: nodeTopic(o.group, 'NDEATH', o.node),
+      payload: Buffer.from(encodePayload({ timestamp: this.wall(), metrics: [{ name: 'bdSeq', type: 'UInt64', value: this.bdSeq }] })),
+      qos: 1 as const,
+      retain: false,
+    };
+  }
+
+  private onConnect(): void {
+    const o = this.opts;
+    this.online = true;
+    const subs = [deviceTopic(o.group, 'DCMD', o.node, o.device), nodeTopic(o.group, 'NCMD', o.node)];
+    if (o.primaryHost !== undefined) {
+      // The host's STATE is retained: its current value arrives on subscribe.
+      this.hostOnline = false;
+      subs.push(stateTopic(o.primaryHost));
+    }
+    this.client.subscribe(subs, { qos: 1 }, () => { if (this.hostOnline) this.birth(); });
+  }
+
+  private get publishing(): boolean {
+    return this.online && this.hostOnline && this.client.connected;
+  }
+
+  /** NBIRTH, DBIRTH, then the spool in order. */
   private birth(): void {
     const o = this.opts;
     this.seq.reset();
-    this.client.subscribe([deviceTopic(o.group, 'DCMD', o.node, o.device), nodeTopic(o.group, 'NCMD', o.node)], { qos: 1 });
-    this.publish(nodeTopic(o.group, 'NBIRTH', o.node), [{ name: 'bdSeq', type: 'UInt64', value: this.bdSeq }, { name: 'Node Control/Rebirth', type: 'Boolean', value: false }]);
-    this.publish(deviceTopic(o.group, 'DBIRTH', o.node, o.device), [
-      ...this.metrics(this.clock(), o.core.output),
+    const now = this.clock();
+    this.send(nodeTopic(o.group, 'NBIRTH', o.node), this.wall(), [
+      { name: 'bdSeq', type: 'UInt64', value: this.bdSeq },
+      { name: 'Node Control/Rebirth', type: 'Boolean', value: false },
+    ]);
+    this.send(deviceTopic(o.group, 'DBIRTH', o.node, o.device), this.wall(), [
+      ...this.metrics(now, o.core.output),
       { name: 'depends_on', type: 'String', value: (o.dependsOn ?? []).join(',') },
     ]);
+    this.replay();
+  }
+
+  private replay(): void {
+    const topic = deviceTopic(this.opts.group, 'DDATA', this.opts.node, this.opts.device);
+    while (this.spoolHead < this.spool.length && this.publishing) {
+      const s = this.spool[this.spoolHead++];
+      this.send(topic, s.timestamp, s.metrics);
+      this.stats.replayed++;
+    }
+    if (this.spoolHead === this.spool.length) { this.spool.length = 0; this.spoolHead = 0; }
   }
 
   private metrics(now: number, u: number): Metric[] {
@@ -126,27 +245,46 @@ export class Agent {
       { name: 'mode', type: 'String', value: core.mode },
       { name: 'cause', type: 'String', value: cause ? `${cause.monitor}/${cause.stage}` : '' },
       { name: 'tick_us', type: 'UInt64', value: now },
+      { name: 'sample', type: 'UInt64', value: this.sample },
+      { name: 'held', type: 'Boolean', value: !this.following },
+      { name: 'core_version', type: 'String', value: this.opts.coreVersion?.() ?? 'builtin' },
     ];
   }
 
-  private publishData(now: number, u: number): void {
-    const o = this.opts;
+  private report(now: number, u: number): void {
     const metrics = [...this.metrics(now, u), ...this.acks.splice(0)];
-    this.publish(deviceTopic(o.group, 'DDATA', o.node, o.device), metrics);
+    this.sample++;
+    const timestamp = this.wall();
+    if (this.publishing && this.spoolHead === this.spool.length) {
+      this.send(deviceTopic(this.opts.group, 'DDATA', this.opts.node, this.opts.device), timestamp, metrics);
+      return;
+    }
+    this.spool.push({ timestamp, metrics });
+    this.stats.spooled++;
+    if (this.spool.length - this.spoolHead > (this.opts.spoolMax ?? 36_000)) { this.spoolHead++; this.stats.spoolDropped++; }
+    if (this.spoolHead > 4096 && this.spoolHead * 2 > this.spool.length) { this.spool.splice(0, this.spoolHead); this.spoolHead = 0; }
+    if (this.publishing) this.replay();
   }
 
-  private publish(topic: string, metrics: Metric[]): void {
-    const payload = encodePayload({ timestamp: Date.now(), seq: this.seq.next(), metrics });
-    // QoS 1: while the broker is away mqtt.js queues it and sends it on reconnect.
+  /** Samples waiting in the spool. */
+  get spoolLength(): number { return this.spool.length - this.spoolHead; }
+
+  private send(topic: string, timestamp: number, metrics: Metric[]): void {
+    const payload = encodePayload({ timestamp, seq: this.seq.next(), metrics });
     this.client.publish(topic, Buffer.from(payload), { qos: 1 });
     this.stats.published++;
   }
 
   private onMessage(topic: string, payload: Buffer): void {
+    if (topic.startsWith('spBv1.0/STATE/')) {
+      this.onHostState(payload);
+      return;
+    }
     try {
       const p = decodePayload(payload);
       if (topic.includes('/NCMD/')) {
-        if (p.metrics.some((m) => m.name === 'Node Control/Rebirth' && m.value === true)) this.birth();
+        if (p.metrics.some((m) => m.name === 'Node Control/Rebirth' && m.value === true)) { if (this.publishing) this.birth(); }
+        else this.stats.commandsRejected++;
         return;
       }
       if (this.inbox.length >= (this.opts.inboxMax ?? 64)) { this.stats.inboxDropped++; return; }
@@ -154,6 +292,21 @@ export class Agent {
     } catch {
       this.stats.commandsRejected++;
     }
+  }
+
+  /** The primary host's STATE (Sparkplug 3.0: JSON {online, timestamp}). */
+  private onHostState(payload: Buffer): void {
+    let online = false;
+    try {
+      const s = JSON.parse(payload.toString('utf8')) as { online?: unknown };
+      online = s.online === true;
+    } catch {
+      this.stats.commandsRejected++;
+      return;
+    }
+    const was = this.hostOnline;
+    this.hostOnline = online;
+    if (online && !was && this.online) this.birth();
   }
 
   async stop(): Promise<void> {

@@ -12,7 +12,7 @@
 
 import mqtt, { type MqttClient } from 'mqtt';
 import { decodePayload, encodePayload, type Metric, type Payload } from '../mqtt/codec.js';
-import { deviceTopic, parseTopic, stateTopic, type SparkplugTopic } from '../mqtt/topics.js';
+import { deviceTopic, nodeTopic, parseTopic, stateTopic, type SparkplugTopic } from '../mqtt/topics.js';
 
 export type Health = 'online' | 'stale' | 'dead';
 
@@ -31,6 +31,10 @@ export interface AgentView {
   dependsOn: string[];
   /** Held by the coordinator to contain an upstream fault. */
   held: boolean;
+  /** The running core's version as the agent reports it (sha256 prefix, or 'builtin'). */
+  coreVersion: string;
+  /** Modes this agent has been in since discovery (for reports). */
+  modesSeen: Set<string>;
 }
 
 export interface Decision {
@@ -45,7 +49,7 @@ export type CommandState = 'sent' | 'acked' | 'rejected' | 'timeout';
 export interface TrackedCommand {
   id: string;
   target: string;
-  kind: 'setpoint' | 'reset' | 'hold';
+  kind: 'setpoint' | 'reset' | 'hold' | 'release' | 'deploy' | 'rollback';
   state: CommandState;
   sentMs: number;
   detail: string;
@@ -54,6 +58,14 @@ export interface TrackedCommand {
 export interface CoordinatorOptions {
   broker: string;
   hostId: string;
+  username?: string;
+  password?: string;
+  /** Contain cascades (default true); false only observes (the baseline a containment report compares against). */
+  contain?: boolean;
+  /** Every decoded DBIRTH/DDATA, for telemetry recording (host/telemetry/recorder.ts). */
+  onData?: (agentKey: string, payload: Payload, receivedMs: number) => void;
+  /** Decision log lines, as they are taken. */
+  onDecision?: (d: Decision) => void;
   /** No data for this long: the agent is stale. */
   staleMs?: number;
   /** No acknowledgement for this long: the command timed out. */
@@ -79,12 +91,16 @@ export class Coordinator {
     this.client = mqtt.connect(opts.broker, {
       clean: true,
       reconnectPeriod: 500,
+      username: opts.username,
+      password: opts.password,
       will: { topic: state, payload: Buffer.from(JSON.stringify({ online: false, timestamp: this.clock() })), qos: 1, retain: true },
     });
     this.client.on('connect', () => {
-      this.client.publish(state, JSON.stringify({ online: true, timestamp: this.clock() }), { qos: 1, retain: true });
-      this.client.subscribe('spBv1.0/+/+/+', { qos: 1 });
-      this.client.subscribe('spBv1.0/+/+/+/+', { qos: 1 });
+      // Subscribe first, then declare STATE online: edge nodes that wait
+      // for it birth and replay their spools into live subscriptions.
+      this.client.subscribe(['spBv1.0/+/+/+', 'spBv1.0/+/+/+/+'], { qos: 1 }, () => {
+        this.client.publish(state, JSON.stringify({ online: true, timestamp: this.clock() }), { qos: 1, retain: true });
+      });
     });
     this.client.on('message', (topic, payload) => {
       if (this.inbox.length >= (opts.inboxMax ?? 10_000)) { this.rejected.dropped++; return; }
@@ -135,15 +151,21 @@ export class Coordinator {
     let a = this.agents.get(key);
     if (!a) {
       if (t.type !== 'DBIRTH' && t.type !== 'DDATA') return;
-      a = { key, group: t.group, node: t.node, device: t.device, health: 'online', lastSeenMs: now, mode: '?', cause: '', setpoint: null, measurement: null, bdSeq: null, dependsOn: [], held: false };
+      a = { key, group: t.group, node: t.node, device: t.device, health: 'online', lastSeenMs: now, mode: '?', cause: '', setpoint: null,
+        measurement: null, bdSeq: null, dependsOn: [], held: false, coreVersion: '?', modesSeen: new Set() };
       this.agents.set(key, a);
+      // Data from a device we never saw born: ask its node to rebirth (Sparkplug B).
+      if (t.type === 'DDATA') this.requestRebirth(t.group, t.node);
     }
     if (t.type === 'DDEATH') { a.health = 'dead'; return; }
     if (t.type !== 'DBIRTH' && t.type !== 'DDATA') return;
     a.health = 'online';
     a.lastSeenMs = now;
     const mode = metric('mode');
-    if (typeof mode === 'string') a.mode = mode;
+    if (typeof mode === 'string') { a.mode = mode; a.modesSeen.add(mode); }
+    const version = metric('core_version');
+    if (typeof version === 'string') a.coreVersion = version;
+    this.opts.onData?.(key, p, now);
     const deps = metric('depends_on');
     if (typeof deps === 'string') a.dependsOn = deps.split(',').filter(Boolean);
     const cause = metric('cause');
@@ -165,6 +187,7 @@ export class Coordinator {
 
   /** Agents that left control: hold their direct dependents, once each. */
   private contain(now: number): void {
+    if (this.opts.contain === false) return;
     for (const a of this.agents.values()) {
       const out = a.health === 'dead' || a.mode === 'FALLBACK' || a.mode === 'SAFE_STOP';
       const spreading = a.held && (out || a.mode === 'DEGRADED');
@@ -175,20 +198,33 @@ export class Coordinator {
       for (const d of this.agents.values()) {
         if (!d.dependsOn.includes(a.key) || d.held || d.health === 'dead') continue;
         d.held = true;
-        this.decisions.push({ tMs: now, agent: d.key, action: 'hold', reason: `${why}; ${d.key} depends on it` });
+        const decision: Decision = { tMs: now, agent: d.key, action: 'hold', reason: `${why}; ${d.key} depends on it` };
+        this.decisions.push(decision);
+        this.opts.onDecision?.(decision);
         this.send(d, [{ name: 'command/hold', type: 'Boolean', value: true }], 'hold');
       }
     }
   }
 
   /** Send a validated command to an agent (group/node/device); returns its tracking record. */
-  command(target: string, cmd: { kind: 'setpoint'; value: number } | { kind: 'reset' }): TrackedCommand {
+  command(target: string, cmd: { kind: 'setpoint'; value: number } | { kind: 'reset' } | { kind: 'release' }): TrackedCommand {
     const a = this.agents.get(target);
     if (!a) throw new Error(`command: unknown agent '${target}' (known: ${[...this.agents.keys()].join(', ') || 'none'})`);
     if (cmd.kind === 'setpoint' && (typeof cmd.value !== 'number' || !Number.isFinite(cmd.value))) {
       throw new Error(`command: setpoint must be a finite number, got ${JSON.stringify(cmd.value)}`);
     }
+    if (cmd.kind === 'release') {
+      a.held = false;
+      this.contained.delete(target);
+      return this.send(a, [{ name: 'command/release', type: 'Boolean', value: true }], 'release');
+    }
     return this.send(a, [cmd.kind === 'setpoint' ? { name: 'command/setpoint', type: 'Double', value: cmd.value } : { name: 'command/reset', type: 'Boolean', value: true }], cmd.kind);
+  }
+
+  /** Ask an edge node to publish its births again (NCMD Node Control/Rebirth). */
+  requestRebirth(group: string, node: string): void {
+    const metrics: Metric[] = [{ name: 'Node Control/Rebirth', type: 'Boolean', value: true }];
+    this.client.publish(nodeTopic(group, 'NCMD', node), Buffer.from(encodePayload({ timestamp: this.clock(), metrics })), { qos: 1 });
   }
 
   private send(a: AgentView, body: Metric[], kind: TrackedCommand['kind']): TrackedCommand {

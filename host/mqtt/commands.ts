@@ -7,7 +7,8 @@
 //   command/mode      String   'fallback' (force) or 'release' (back to the supervisor's choice)
 //   command/reset     Boolean  true: release latched monitors
 //   command/param     String   "<name>=<value>", a core parameter (host/runtime/abi.ts names)
-//   command/hold      Boolean  true: hold where the loop is (setpoint := measurement), for containment
+//   command/hold      Boolean  true: hold the loop (stop following its reference feed; without one, setpoint := measurement), for containment
+//   command/release   Boolean  true: follow the reference feed again (ends a hold)
 
 import { z } from 'zod';
 import { PARAM_IDS, type ParamName } from '../runtime/abi.js';
@@ -18,6 +19,7 @@ export type AgentCommand =
   | { id: string; kind: 'mode'; value: 'fallback' | 'release' }
   | { id: string; kind: 'reset' }
   | { id: string; kind: 'hold' }
+  | { id: string; kind: 'release' }
   | { id: string; kind: 'param'; name: ParamName; value: number | boolean | string };
 
 export class CommandError extends Error {
@@ -27,6 +29,8 @@ export class CommandError extends Error {
   }
 }
 
+const COMMAND_KEYS = ['command/setpoint', 'command/mode', 'command/reset', 'command/hold', 'command/release', 'command/param'];
+
 const Id = z.string().min(1).max(64).regex(/^[A-Za-z0-9._:-]+$/);
 
 /** Parse the command in a DCMD payload (exactly one command metric plus its id). */
@@ -35,9 +39,9 @@ export function parseCommand(p: Payload): AgentCommand {
   const idRaw = by.get('command/id');
   const id = Id.safeParse(idRaw);
   if (!id.success) throw new CommandError('command/id', 'a command id of 1-64 letters, digits, . _ : -', idRaw);
-  const present = ['command/setpoint', 'command/mode', 'command/reset', 'command/hold', 'command/param'].filter((k) => by.has(k));
+  const present = COMMAND_KEYS.filter((k) => by.has(k));
   if (present.length !== 1) {
-    throw new CommandError('command', 'exactly one of command/setpoint, command/mode, command/reset, command/hold, command/param', present);
+    throw new CommandError('command', `exactly one of ${COMMAND_KEYS.join(', ')}`, present);
   }
   const key = present[0];
   const v = by.get(key);
@@ -54,6 +58,9 @@ export function parseCommand(p: Payload): AgentCommand {
     case 'command/hold':
       if (v !== true) throw new CommandError(key, 'true', v);
       return { id: id.data, kind: 'hold' };
+    case 'command/release':
+      if (v !== true) throw new CommandError(key, 'true', v);
+      return { id: id.data, kind: 'release' };
     default: {
       const m = typeof v === 'string' ? /^([a-z0-9_.]+)=(.+)$/.exec(v) : null;
       if (!m) throw new CommandError(key, "'<parameter>=<value>'", v);
