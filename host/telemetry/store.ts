@@ -1,44 +1,142 @@
 // Field telemetry history in SQLite (better-sqlite3): one row per agent
 // sample, the alarm events, and retention by age. Writes are batched in one
 // transaction per flush, so thousands of agents at 10 Hz fit.
+//
+// Each sample keeps the agent's running sample counter (`sample`, +1 per
+// tick, never reset by reconnects) so lost samples show as gaps, and the
+// time the host received it (`recv_ms`) and stored it (`stored_ms`) next to
+// the time it was taken (`t_ms`), so publish-to-store latency is a query.
 
 import Database from 'better-sqlite3';
 
 export interface Sample {
   agent: string;
+  /** When the agent took the sample (payload timestamp, ms since the epoch). */
   tMs: number;
   setpoint: number | null;
   measurement: number | null;
   output: number | null;
-  mode: string;
+  /** Supervisor mode; null when the payload did not carry a valid one. */
+  mode: string | null;
+  /** The agent's running sample counter; null for rows written without one. */
+  sample?: number | null;
+  /** When the host received it (ms since the epoch). */
+  recvMs?: number | null;
+  /** First-out cause as `monitor/stage`, '' when none, null when unknown. */
+  cause?: string | null;
+}
+
+/** A sample as read back: every column present, stored_ms included. */
+export interface StoredSample extends Sample {
+  sample: number | null;
+  recvMs: number | null;
+  cause: string | null;
+  storedMs: number | null;
 }
 
 export interface AlarmRow {
   agent: string;
   tMs: number;
+  /** 'trip' | 'clear' | 'mode' (other kinds are stored as given). */
   kind: string;
   monitor: string;
   stage: string;
 }
 
+/** Per-agent counts: `samples - distinct` are duplicates, `lastSample - firstSample + 1 - distinct` are lost. */
+export interface AgentCount {
+  agent: string;
+  samples: number;
+  distinct: number;
+  firstSample: number | null;
+  lastSample: number | null;
+  firstMs: number;
+  lastMs: number;
+}
+
+/** Missing sample numbers fromSample..toSample (inclusive) of one agent. */
+export interface SampleGap {
+  fromSample: number;
+  toSample: number;
+}
+
+export interface TelemetryStoreOptions {
+  /** Keep this much history (ms, by sample time); the Recorder applies it as it flushes. */
+  retainMs?: number;
+}
+
+const SAMPLE_COLUMNS = 'agent, t_ms AS tMs, setpoint, measurement, output, mode, sample, recv_ms AS recvMs, cause, stored_ms AS storedMs';
+
 export class TelemetryStore {
+  /** Retention asked for at construction (ms), or null for none. */
+  readonly retainMs: number | null;
   private readonly db: Database.Database;
   private readonly insertSample: Database.Statement;
   private readonly insertAlarm: Database.Statement;
+  private readonly q: Record<'history' | 'latest' | 'alarms' | 'counts' | 'gaps' | 'dropSamples' | 'dropSamplesSome' | 'dropAlarms', Database.Statement>;
+  private readonly writeBatch: (rows: Sample[], alarms: AlarmRow[], storedMs: number) => void;
   private pending: Sample[] = [];
+  private pendingAlarms: AlarmRow[] = [];
 
   /** path ':memory:' keeps it in memory (tests). */
-  constructor(path: string) {
+  constructor(path: string, opts: TelemetryStoreOptions = {}) {
+    if (opts.retainMs !== undefined && !(Number.isFinite(opts.retainMs) && opts.retainMs > 0)) {
+      throw new RangeError(`TelemetryStore: retainMs must be a positive number of ms, got ${String(opts.retainMs)}`);
+    }
+    this.retainMs = opts.retainMs ?? null;
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
+    // In WAL mode NORMAL skips the fsync per commit (one commit every ~20 ms
+    // here): a power cut may lose the last few batches, never corrupt the file.
+    this.db.pragma('synchronous = NORMAL');
+    this.migrate();
     this.db.exec(`
-      CREATE TABLE IF NOT EXISTS samples (agent TEXT NOT NULL, t_ms INTEGER NOT NULL, setpoint REAL, measurement REAL, output REAL, mode TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS samples (agent TEXT NOT NULL, t_ms INTEGER NOT NULL, setpoint REAL, measurement REAL, output REAL, mode TEXT,
+        sample INTEGER, recv_ms INTEGER, cause TEXT, stored_ms INTEGER);
       CREATE INDEX IF NOT EXISTS samples_agent_t ON samples (agent, t_ms);
+      CREATE INDEX IF NOT EXISTS samples_t ON samples (t_ms);
       CREATE TABLE IF NOT EXISTS alarms (agent TEXT NOT NULL, t_ms INTEGER NOT NULL, kind TEXT NOT NULL, monitor TEXT NOT NULL, stage TEXT NOT NULL);
       CREATE INDEX IF NOT EXISTS alarms_t ON alarms (t_ms);
     `);
-    this.insertSample = this.db.prepare('INSERT INTO samples VALUES (@agent, @tMs, @setpoint, @measurement, @output, @mode)');
-    this.insertAlarm = this.db.prepare('INSERT INTO alarms VALUES (@agent, @tMs, @kind, @monitor, @stage)');
+    this.insertSample = this.db.prepare('INSERT INTO samples (agent, t_ms, setpoint, measurement, output, mode, sample, recv_ms, cause, stored_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    this.insertAlarm = this.db.prepare('INSERT INTO alarms (agent, t_ms, kind, monitor, stage) VALUES (?, ?, ?, ?, ?)');
+    this.q = {
+      history: this.db.prepare(`SELECT ${SAMPLE_COLUMNS} FROM samples WHERE agent = ? AND t_ms BETWEEN ? AND ? ORDER BY t_ms, sample LIMIT ?`),
+      latest: this.db.prepare(`SELECT ${SAMPLE_COLUMNS} FROM samples WHERE agent = ? ORDER BY t_ms DESC, sample DESC LIMIT ?`),
+      alarms: this.db.prepare('SELECT agent, t_ms AS tMs, kind, monitor, stage FROM alarms WHERE t_ms >= ? ORDER BY t_ms, rowid'),
+      counts: this.db.prepare(`SELECT agent, COUNT(*) AS samples, COUNT(DISTINCT sample) AS distinct_, MIN(sample) AS firstSample, MAX(sample) AS lastSample,
+        MIN(t_ms) AS firstMs, MAX(t_ms) AS lastMs FROM samples GROUP BY agent ORDER BY agent`),
+      gaps: this.db.prepare(`SELECT prev + 1 AS fromSample, sample - 1 AS toSample FROM
+        (SELECT sample, LAG(sample) OVER (ORDER BY sample) AS prev FROM (SELECT DISTINCT sample FROM samples WHERE agent = ? AND sample IS NOT NULL))
+        WHERE sample - prev > 1 ORDER BY sample`),
+      dropSamples: this.db.prepare('DELETE FROM samples WHERE t_ms < ?'),
+      // Bounded: the oldest rows first through the t_ms index, so a pass
+      // never stalls the flushes behind it for long.
+      dropSamplesSome: this.db.prepare('DELETE FROM samples WHERE rowid IN (SELECT rowid FROM samples WHERE t_ms < ? ORDER BY t_ms LIMIT ?)'),
+      dropAlarms: this.db.prepare('DELETE FROM alarms WHERE t_ms < ?'),
+    };
+    this.writeBatch = this.db.transaction((rows: Sample[], alarms: AlarmRow[], storedMs: number) => {
+      for (const r of rows) {
+        this.insertSample.run(r.agent, r.tMs, r.setpoint, r.measurement, r.output, r.mode, r.sample ?? null, r.recvMs ?? null, r.cause ?? null, storedMs);
+      }
+      for (const a of alarms) this.insertAlarm.run(a.agent, a.tMs, a.kind, a.monitor, a.stage);
+    });
+  }
+
+  /** Bring a file from the first schema (no sample/recv_ms/cause/stored_ms, mode NOT NULL) up to this one; rows are kept. */
+  private migrate(): void {
+    const cols = this.db.prepare("SELECT name FROM pragma_table_info('samples')").all() as { name: string }[];
+    if (cols.length === 0 || cols.some((c) => c.name === 'sample')) return;
+    // SQLite cannot drop a NOT NULL with ALTER TABLE: copy into a new table.
+    this.db.transaction(() => {
+      this.db.exec(`
+        CREATE TABLE samples_v2 (agent TEXT NOT NULL, t_ms INTEGER NOT NULL, setpoint REAL, measurement REAL, output REAL, mode TEXT,
+          sample INTEGER, recv_ms INTEGER, cause TEXT, stored_ms INTEGER);
+        INSERT INTO samples_v2 (agent, t_ms, setpoint, measurement, output, mode) SELECT agent, t_ms, setpoint, measurement, output, mode FROM samples;
+        DROP TABLE samples;
+        ALTER TABLE samples_v2 RENAME TO samples;
+      `);
+    })();
   }
 
   /** Queue a sample; flush() writes the queue in one transaction. */
@@ -46,31 +144,64 @@ export class TelemetryStore {
     this.pending.push(s);
   }
 
-  flush(): number {
+  /** Queue an alarm row; flush() writes it with the samples. alarm() writes at once. */
+  addAlarm(a: AlarmRow): void {
+    this.pendingAlarms.push(a);
+  }
+
+  /** Samples waiting for flush(). */
+  get pendingCount(): number {
+    return this.pending.length;
+  }
+
+  /** Write the queued samples and alarms in one transaction, stamped storedMs. Returns the samples written. */
+  flush(storedMs: number = Date.now()): number {
     const batch = this.pending;
+    const alarms = this.pendingAlarms;
+    if (batch.length === 0 && alarms.length === 0) return 0;
     this.pending = [];
-    this.db.transaction((rows: Sample[]) => { for (const r of rows) this.insertSample.run(r); })(batch);
+    this.pendingAlarms = [];
+    this.writeBatch(batch, alarms, storedMs);
     return batch.length;
   }
 
   alarm(a: AlarmRow): void {
-    this.insertAlarm.run(a);
+    this.insertAlarm.run(a.agent, a.tMs, a.kind, a.monitor, a.stage);
   }
 
-  /** An agent's samples in [fromMs, toMs], oldest first. */
-  history(agent: string, fromMs: number, toMs: number): Sample[] {
-    return this.db.prepare('SELECT agent, t_ms AS tMs, setpoint, measurement, output, mode FROM samples WHERE agent = ? AND t_ms BETWEEN ? AND ? ORDER BY t_ms')
-      .all(agent, fromMs, toMs) as Sample[];
+  /** An agent's samples in [fromMs, toMs], oldest first (at most limit rows, the oldest ones). */
+  history(agent: string, fromMs: number, toMs: number, limit = -1): StoredSample[] {
+    return this.q.history.all(agent, fromMs, toMs, limit) as StoredSample[];
+  }
+
+  /** An agent's latest n samples, oldest first. */
+  latest(agent: string, n: number): StoredSample[] {
+    return (this.q.latest.all(agent, n) as StoredSample[]).reverse();
   }
 
   alarms(sinceMs: number): AlarmRow[] {
-    return this.db.prepare('SELECT agent, t_ms AS tMs, kind, monitor, stage FROM alarms WHERE t_ms >= ? ORDER BY t_ms').all(sinceMs) as AlarmRow[];
+    return this.q.alarms.all(sinceMs) as AlarmRow[];
   }
 
-  /** Retention: drop everything older than cutoffMs. Returns the rows removed. */
-  retain(cutoffMs: number): number {
-    const a = this.db.prepare('DELETE FROM samples WHERE t_ms < ?').run(cutoffMs).changes;
-    const b = this.db.prepare('DELETE FROM alarms WHERE t_ms < ?').run(cutoffMs).changes;
+  /** Sample counts per agent, by agent key. */
+  counts(): AgentCount[] {
+    return (this.q.counts.all() as (Omit<AgentCount, 'distinct'> & { distinct_: number })[])
+      .map(({ distinct_, ...c }) => ({ ...c, distinct: distinct_ }));
+  }
+
+  /** Runs of sample numbers missing between an agent's first and last stored sample. */
+  gaps(agent: string): SampleGap[] {
+    return this.q.gaps.all(agent) as SampleGap[];
+  }
+
+  /**
+   * Retention: drop everything older than cutoffMs. Returns the rows removed.
+   * With maxSamples, at most that many samples go in this call (the oldest);
+   * call again to go on.
+   */
+  retain(cutoffMs: number, maxSamples?: number): number {
+    const a = maxSamples === undefined ? this.q.dropSamples.run(cutoffMs).changes : this.q.dropSamplesSome.run(cutoffMs, maxSamples).changes;
+    const b = this.q.dropAlarms.run(cutoffMs).changes;
     return a + b;
   }
 

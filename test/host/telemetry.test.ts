@@ -1,9 +1,13 @@
 // Telemetry history in a real SQLite database (better-sqlite3): batched
-// writes, per-agent history, alarms and retention.
+// writes, per-agent history, alarms and retention; the recorder that turns
+// agents' Sparkplug payloads (through the real codec) into rows and alarms.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { decodePayload, encodePayload, type Metric, type Payload } from '../../host/mqtt/codec.js';
+import { Recorder } from '../../host/telemetry/recorder.js';
 import { TelemetryStore } from '../../host/telemetry/store.js';
 
 describe('telemetry store (SQLite)', () => {
@@ -17,7 +21,9 @@ describe('telemetry store (SQLite)', () => {
     store.alarm({ agent: 'a', tMs: 90_000, kind: 'trip', monitor: 'est_cusum', stage: 'actuation' });
     const h = store.history('a', 10_000, 19_900);
     expect(h).toHaveLength(100);
-    expect(h[0]).toEqual({ agent: 'a', tMs: 10_000, setpoint: 80, measurement: 79 + (100 % 3), output: 40, mode: 'NOMINAL' });
+    // Rows written through the first API (no sample counter) read back with the new columns null.
+    expect(h[0]).toMatchObject({ agent: 'a', tMs: 10_000, setpoint: 80, measurement: 79 + (100 % 3), output: 40, mode: 'NOMINAL', sample: null, recvMs: null, cause: null });
+    expect(h[0].storedMs).toEqual(expect.any(Number));
     expect(h.every((s, i) => i === 0 || s.tMs > h[i - 1].tMs)).toBe(true);
     expect(store.alarms(0)).toEqual([{ agent: 'a', tMs: 90_000, kind: 'trip', monitor: 'est_cusum', stage: 'actuation' }]);
     expect(store.retain(50_000)).toBe(1000);
@@ -27,5 +33,191 @@ describe('telemetry store (SQLite)', () => {
     const again = new TelemetryStore(path);
     expect(again.history('a', 0, 1e9)).toHaveLength(500);
     again.close();
+  });
+});
+
+// ---- the recorder: Sparkplug payloads (real codec) to rows and alarms ----
+
+interface Tick { sample?: number; mode?: string; cause?: string; setpoint?: number; measurement?: number; output?: number }
+
+/** An agent's DDATA payload as it crosses the wire: encoded and decoded by the real codec. */
+function wire(tMs: number, t: Tick): Payload {
+  const metrics: Metric[] = [
+    { name: 'setpoint', type: 'Double', value: t.setpoint ?? 80 },
+    { name: 'measurement', type: 'Double', value: t.measurement ?? 79.5 },
+    { name: 'output', type: 'Double', value: t.output ?? 42 },
+    { name: 'mode', type: 'String', value: t.mode ?? 'NOMINAL' },
+    { name: 'cause', type: 'String', value: t.cause ?? '' },
+    { name: 'tick_us', type: 'UInt64', value: tMs * 1000 },
+  ];
+  if (t.sample !== undefined) metrics.push({ name: 'sample', type: 'UInt64', value: t.sample });
+  return decodePayload(encodePayload({ timestamp: tMs, metrics }));
+}
+
+const T0 = 1_700_000_000_000;
+
+describe('recorder', () => {
+  it('stores every sample with its own number and time: a spooled burst fills its gap, a lost run shows as a gap', () => {
+    const store = new TelemetryStore(':memory:');
+    const rec = new Recorder(store, { flushMs: 0 });
+    // a: live 0..49; broker outage while it takes 50..59 (spooled); back at 60.
+    // b: loses 20..24 for good (no spool).
+    for (let i = 0; i < 50; i++) {
+      rec.record('p/gw/a', wire(T0 + i * 100, { sample: i }), T0 + i * 100 + 3);
+      if (i < 20 || i > 24) rec.record('p/gw/b', wire(T0 + i * 100, { sample: i }), T0 + i * 100 + 3);
+    }
+    const back = T0 + 6000 + 3;
+    // On reconnect the spool is replayed in one burst, then live samples follow; 55 is delivered twice (QoS 1).
+    for (let i = 50; i < 60; i++) rec.record('p/gw/a', wire(T0 + i * 100, { sample: i }), back);
+    rec.record('p/gw/a', wire(T0 + 5500, { sample: 55 }), back);
+    for (let i = 60; i < 70; i++) rec.record('p/gw/a', wire(T0 + i * 100, { sample: i }), T0 + i * 100 + 3);
+    expect(rec.flush()).toBe(70 + 45 + 1);
+
+    expect(store.gaps('p/gw/a')).toEqual([]);
+    expect(store.gaps('p/gw/b')).toEqual([{ fromSample: 20, toSample: 24 }]);
+    expect(store.counts()).toEqual([
+      { agent: 'p/gw/a', samples: 71, distinct: 70, firstSample: 0, lastSample: 69, firstMs: T0, lastMs: T0 + 6900 },
+      { agent: 'p/gw/b', samples: 45, distinct: 45, firstSample: 0, lastSample: 49, firstMs: T0, lastMs: T0 + 4900 },
+    ]);
+    // The spooled sample keeps the time it was taken; recv_ms says it came late.
+    const s53 = store.history('p/gw/a', T0 + 5300, T0 + 5300)[0];
+    expect(s53).toMatchObject({ sample: 53, tMs: T0 + 5300, recvMs: back, setpoint: 80, measurement: 79.5, output: 42, mode: 'NOMINAL', cause: '' });
+    expect(store.latest('p/gw/a', 3).map((s) => s.sample)).toEqual([67, 68, 69]);
+    expect(rec.counts).toMatchObject({ samples: 116, incomplete: 0 });
+    rec.close();
+    store.close();
+  });
+
+  it('writes a trip when the first-out cause appears or changes, a clear when it goes, a mode row per mode change', () => {
+    const store = new TelemetryStore(':memory:');
+    const rec = new Recorder(store, { flushMs: 0 });
+    const at = (i: number) => T0 + i * 100;
+    // 0..9 nominal -> sensor stuck at 10: FALLBACK, first-out sens_stuck/sensing
+    // -> at 20 the cause is renamed (isolation) -> at 30 it clears, back to NOMINAL.
+    for (let i = 0; i < 40; i++) {
+      const tick: Tick = i < 10 || i >= 30 ? { sample: i } : i < 20 ? { sample: i, mode: 'FALLBACK', cause: 'sens_stuck/sensing' } : { sample: i, mode: 'FALLBACK', cause: 'est_cusum/actuation' };
+      rec.record('p/gw/a', wire(at(i), tick), at(i) + 2);
+    }
+    // A spooled sample from the fault arrives late: stored, but it does not move the alarm state back.
+    rec.record('p/gw/a', wire(at(15), { sample: 15, mode: 'FALLBACK', cause: 'sens_stuck/sensing' }), at(40));
+    rec.flush();
+    expect(store.alarms(0)).toEqual([
+      { agent: 'p/gw/a', tMs: at(10), kind: 'mode', monitor: 'FALLBACK', stage: 'NOMINAL' },
+      { agent: 'p/gw/a', tMs: at(10), kind: 'trip', monitor: 'sens_stuck', stage: 'sensing' },
+      { agent: 'p/gw/a', tMs: at(20), kind: 'trip', monitor: 'est_cusum', stage: 'actuation' },
+      { agent: 'p/gw/a', tMs: at(30), kind: 'mode', monitor: 'NOMINAL', stage: 'FALLBACK' },
+      { agent: 'p/gw/a', tMs: at(30), kind: 'clear', monitor: 'est_cusum', stage: 'actuation' },
+    ]);
+    expect(rec.counts).toMatchObject({ samples: 41, alarms: 5, late: 1 });
+    expect(store.history('p/gw/a', at(15), at(15))).toHaveLength(2);
+    rec.close();
+    store.close();
+  });
+
+  it('contrapositive: a nominal loop writes no alarm; an agent first seen tripped raises its trip at once', () => {
+    const store = new TelemetryStore(':memory:');
+    const rec = new Recorder(store, { flushMs: 0 });
+    for (let i = 0; i < 500; i++) rec.record('p/gw/ok', wire(T0 + i * 100, { sample: 1000 + i }), T0 + i * 100);
+    rec.record('p/gw/late', wire(T0, { sample: 7, mode: 'SAFE_STOP', cause: 'core_integrity/core' }), T0);
+    rec.flush();
+    expect(store.alarms(0)).toEqual([{ agent: 'p/gw/late', tMs: T0, kind: 'trip', monitor: 'core_integrity', stage: 'core' }]);
+    rec.close();
+    store.close();
+  });
+
+  it('an agent that restarts (counter back to 0, time forward) is new state, not a late replay', () => {
+    const store = new TelemetryStore(':memory:');
+    const rec = new Recorder(store, { flushMs: 0 });
+    rec.record('p/gw/a', wire(T0, { sample: 900 }), T0);
+    rec.record('p/gw/a', wire(T0 + 5000, { sample: 0, mode: 'FALLBACK', cause: 'sens_lost/sensing' }), T0 + 5000);
+    rec.flush();
+    expect(store.alarms(0).map((a) => a.kind)).toEqual(['mode', 'trip']);
+    expect(rec.counts.late).toBe(0);
+    rec.close();
+    store.close();
+  });
+
+  it('stores a payload with missing or mistyped fields as nulls and never throws', () => {
+    const store = new TelemetryStore(':memory:');
+    const rec = new Recorder(store, { flushMs: 0 });
+    const bare = decodePayload(encodePayload({ timestamp: T0, metrics: [{ name: 'measurement', type: 'Double', value: 12.5 }] }));
+    const mistyped = decodePayload(encodePayload({ timestamp: T0 + 100, metrics: [
+      { name: 'setpoint', type: 'String', value: 'eighty' }, { name: 'mode', type: 'Int32', value: 3 }, { name: 'sample', type: 'String', value: '4' },
+    ] }));
+    expect(() => {
+      rec.record('p/gw/x', bare, T0 + 1);
+      rec.record('p/gw/x', mistyped, T0 + 101);
+      rec.record('p/gw/x', { timestamp: Number.NaN, metrics: null } as unknown as Payload, T0 + 201);
+      rec.record('p/gw/x', null as unknown as Payload, T0 + 301);
+      rec.record('p/gw/x', { timestamp: T0 + 400, metrics: [null, { name: 'sample', value: -1 }] } as unknown as Payload, T0 + 401);
+    }).not.toThrow();
+    rec.flush();
+    const rows = store.history('p/gw/x', 0, 1e15);
+    expect(rows).toHaveLength(5);
+    expect(rows[0]).toMatchObject({ tMs: T0, measurement: 12.5, setpoint: null, output: null, mode: null, cause: null, sample: null, recvMs: T0 + 1 });
+    expect(rows[1]).toMatchObject({ setpoint: null, mode: null, sample: null });
+    // Without a valid timestamp a sample is kept at the time it arrived.
+    expect(rows.map((r) => r.tMs)).toEqual([T0, T0 + 100, T0 + 201, T0 + 301, T0 + 400]);
+    expect(rec.counts).toMatchObject({ samples: 5, incomplete: 5, alarms: 0 });
+    rec.close();
+    store.close();
+  });
+
+  it('applies retention as it flushes, bounded per pass, alarms included', () => {
+    let now = T0;
+    const store = new TelemetryStore(':memory:', { retainMs: 60_000 });
+    const rec = new Recorder(store, { flushMs: 0, clockMs: () => now });
+    // Ten minutes of one agent at 10 Hz, flushed once a second.
+    for (let i = 0; i < 6000; i++) {
+      now = T0 + i * 100;
+      rec.record('p/gw/a', wire(now, { sample: i, cause: i === 100 ? 'sens_spike/sensing' : '' }), now);
+      if (i % 10 === 9) rec.flush();
+    }
+    const kept = store.history('p/gw/a', 0, 1e15);
+    // Nothing older than the cutoff of the last flush survives.
+    expect(kept[0].tMs).toBeGreaterThanOrEqual(now - 60_000);
+    expect(kept.length).toBeLessThanOrEqual(601);
+    expect(store.alarms(0)).toEqual([]);
+    expect(() => new TelemetryStore(':memory:', { retainMs: -5 })).toThrow(/retainMs must be a positive number of ms, got -5/);
+    expect(() => new Recorder(store, { flushMs: -1 })).toThrow(/flushMs must be >= 0 ms, got -1/);
+    // Bounded by hand: at most maxSamples per call, the oldest first.
+    for (let i = 0; i < 100; i++) store.add({ agent: 'p/gw/b', tMs: i, setpoint: null, measurement: null, output: null, mode: 'NOMINAL' });
+    store.flush();
+    expect(store.retain(50, 10)).toBe(10);
+    expect(store.history('p/gw/b', 0, 1e15)[0].tMs).toBe(10);
+    rec.close();
+    store.close();
+  });
+
+  it('flushes on its own: every flushMs, and at once past flushRows; close() writes the rest', async () => {
+    const store = new TelemetryStore(':memory:');
+    const bySize = new Recorder(store, { flushMs: 0, flushRows: 10 });
+    for (let i = 0; i < 25; i++) bySize.record('p/gw/s', wire(T0 + i, { sample: i }), T0 + i);
+    expect(store.counts()[0]?.samples).toBe(20);
+    bySize.close();
+    expect(store.counts()[0]?.samples).toBe(25);
+    expect(() => bySize.record('p/gw/s', wire(T0, { sample: 0 }), T0)).toThrow(/recorder is closed/);
+
+    const byTime = new Recorder(store, { flushMs: 20 });
+    byTime.record('p/gw/t', wire(T0, { sample: 0 }), T0);
+    for (let i = 0; i < 50 && store.counts().length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(store.counts().map((c) => c.agent)).toEqual(['p/gw/s', 'p/gw/t']);
+    byTime.close();
+    store.close();
+  });
+
+  it('opens a file written with the first schema and keeps its rows', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'edgeloop-tel-')), 'v1.db');
+    const v1 = new Database(path);
+    v1.exec(`CREATE TABLE samples (agent TEXT NOT NULL, t_ms INTEGER NOT NULL, setpoint REAL, measurement REAL, output REAL, mode TEXT NOT NULL);
+      CREATE INDEX samples_agent_t ON samples (agent, t_ms);
+      INSERT INTO samples VALUES ('a', 1, 80, 79, 40, 'NOMINAL');`);
+    v1.close();
+    const store = new TelemetryStore(path);
+    const rec = new Recorder(store, { flushMs: 0 });
+    rec.record('a', { timestamp: 2, metrics: [] }, 3);
+    rec.close();
+    expect(store.history('a', 0, 10)).toMatchObject([{ tMs: 1, mode: 'NOMINAL', sample: null }, { tMs: 2, mode: null, recvMs: 3 }]);
+    store.close();
   });
 });

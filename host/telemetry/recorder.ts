@@ -1,0 +1,180 @@
+// The field recorder: turns agents' Sparkplug DBIRTH/DDATA payloads into
+// telemetry rows and alarm events, and writes them in batches.
+//
+// The caller (the coordinator's cycle, never an MQTT callback) hands over
+// each decoded payload with the time it arrived. Rows are queued and written
+// in one transaction every flushMs, or at once when flushRows are waiting:
+// at 2,000 agents x 10 Hz that is about 400 rows per 20 ms batch, which keeps
+// publish-to-store latency well inside 50 ms.
+//
+// Alarms come from changes of the agent's first-out cause and mode, taken in
+// the agent's own sample order: a spooled sample replayed late is stored
+// with its own time and number, but it does not move the alarm state back.
+
+import type { Metric, Payload } from '../mqtt/codec.js';
+import type { Sample, TelemetryStore } from './store.js';
+
+export interface RecorderOptions {
+  /** Write queued rows this often (ms); 0 = only on flush() or the size threshold. Default 20. */
+  flushMs?: number;
+  /** Write at once when this many rows are queued. Default 2000. */
+  flushRows?: number;
+  /** Keep this much history (ms, by sample time). Default: the store's retainMs, or none. */
+  retainMs?: number;
+  /** The host clock (ms since the epoch): retention cutoff and stored_ms. */
+  clockMs?: () => number;
+}
+
+/** What the recorder last saw of one agent. */
+interface AgentState {
+  /** The newest sample seen: its number (null without one) and time. */
+  sample: number | null;
+  tMs: number;
+  mode: string | null;
+  cause: string;
+}
+
+/** A payload's fields, validated: anything missing or of the wrong type is null. */
+interface Fields {
+  setpoint: number | null;
+  measurement: number | null;
+  output: number | null;
+  mode: string | null;
+  cause: string | null;
+  sample: number | null;
+}
+
+/** Whatever the recorder had to make of malformed input (for metrics and tests). */
+export interface RecorderCounts {
+  samples: number;
+  alarms: number;
+  /** Payloads with at least one expected field missing or invalid. */
+  incomplete: number;
+  /** Samples older than one already seen for that agent (spooled replays, duplicates). */
+  late: number;
+}
+
+const finite = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+/** Read the telemetry fields out of a payload's metrics: one pass, one dispatch. */
+export function readFields(metrics: readonly Metric[]): { fields: Fields; complete: boolean } {
+  const f: Fields = { setpoint: null, measurement: null, output: null, mode: null, cause: null, sample: null };
+  for (const m of metrics) {
+    if (!m || typeof m !== 'object') continue;
+    const v: unknown = m.value;
+    switch (m.name) {
+      case 'setpoint': f.setpoint = finite(v); break;
+      case 'measurement': f.measurement = finite(v); break;
+      case 'output': f.output = finite(v); break;
+      case 'mode': f.mode = typeof v === 'string' && v !== '' ? v : null; break;
+      case 'cause': f.cause = typeof v === 'string' ? v : null; break;
+      case 'sample': f.sample = Number.isSafeInteger(v) && (v as number) >= 0 ? (v as number) : null; break;
+      default: break;
+    }
+  }
+  const complete = f.setpoint !== null && f.measurement !== null && f.output !== null && f.mode !== null && f.cause !== null && f.sample !== null;
+  return { fields: f, complete };
+}
+
+/** 'monitor/stage' as its parts; a cause without a stage keeps the whole string as the monitor. */
+export function splitCause(cause: string): { monitor: string; stage: string } {
+  const i = cause.indexOf('/');
+  return i < 0 ? { monitor: cause, stage: '' } : { monitor: cause.slice(0, i), stage: cause.slice(i + 1) };
+}
+
+/**
+ * Is (sample, tMs) newer than the agent's newest state? The sample counter
+ * decides (the agent's clock may step); a counter that went back while time
+ * went forward is an agent that restarted, and its sample is new.
+ */
+function newer(prev: AgentState, sample: number | null, tMs: number): boolean {
+  if (sample === null || prev.sample === null) return tMs > prev.tMs;
+  return sample > prev.sample || (sample < prev.sample && tMs > prev.tMs);
+}
+
+export class Recorder {
+  readonly counts: RecorderCounts = { samples: 0, alarms: 0, incomplete: 0, late: 0 };
+  private readonly agents = new Map<string, AgentState>();
+  private readonly clock: () => number;
+  private readonly flushRows: number;
+  private readonly retainMs: number | null;
+  private readonly timer: NodeJS.Timeout | null;
+  private closed = false;
+
+  constructor(private readonly store: TelemetryStore, opts: RecorderOptions = {}) {
+    const flushMs = opts.flushMs ?? 20;
+    if (!(Number.isFinite(flushMs) && flushMs >= 0)) throw new RangeError(`Recorder: flushMs must be >= 0 ms, got ${String(opts.flushMs)}`);
+    this.flushRows = opts.flushRows ?? 2000;
+    if (!(Number.isSafeInteger(this.flushRows) && this.flushRows >= 1)) throw new RangeError(`Recorder: flushRows must be an integer >= 1, got ${String(opts.flushRows)}`);
+    if (opts.retainMs !== undefined && !(Number.isFinite(opts.retainMs) && opts.retainMs > 0)) {
+      throw new RangeError(`Recorder: retainMs must be a positive number of ms, got ${String(opts.retainMs)}`);
+    }
+    this.retainMs = opts.retainMs ?? store.retainMs;
+    this.clock = opts.clockMs ?? Date.now;
+    this.timer = flushMs > 0 ? setInterval(() => this.flush(), flushMs) : null;
+    // The timer must not keep a process alive that has nothing else to do.
+    this.timer?.unref();
+  }
+
+  /**
+   * Queue one agent payload (DBIRTH or DDATA) received at receivedMs. Never
+   * throws on what the payload holds: missing fields are stored as nulls.
+   */
+  record(agentKey: string, p: Payload, receivedMs: number): void {
+    if (this.closed) throw new Error(`Recorder.record: the recorder is closed (agent '${agentKey}')`);
+    const metrics = p && Array.isArray(p.metrics) ? p.metrics : [];
+    const { fields: f, complete } = readFields(metrics);
+    // A sample needs a time to be found again: without a valid one, the time it arrived.
+    const tMs = p && Number.isFinite(p.timestamp) ? p.timestamp : receivedMs;
+    if (!complete || tMs !== p?.timestamp) this.counts.incomplete++;
+    const row: Sample = { agent: agentKey, tMs, setpoint: f.setpoint, measurement: f.measurement, output: f.output, mode: f.mode, sample: f.sample, recvMs: receivedMs, cause: f.cause };
+    this.store.add(row);
+    this.counts.samples++;
+    this.track(agentKey, tMs, f);
+    if (this.store.pendingCount >= this.flushRows) this.flush();
+  }
+
+  /** Alarm rows from changes of cause and mode, in the agent's sample order. */
+  private track(agent: string, tMs: number, f: Fields): void {
+    const prev = this.agents.get(agent);
+    if (prev && !newer(prev, f.sample, tMs)) { this.counts.late++; return; }
+    const state = prev ?? { sample: f.sample, tMs, mode: f.mode, cause: '' };
+    state.sample = f.sample;
+    state.tMs = tMs;
+    this.agents.set(agent, state);
+    // First sight sets the mode baseline quietly; an active cause still raises its trip.
+    if (prev && f.mode !== null && f.mode !== state.mode) {
+      this.alarm({ agent, tMs, kind: 'mode', monitor: f.mode, stage: state.mode ?? '' });
+    }
+    if (f.mode !== null) state.mode = f.mode;
+    if (f.cause === null || f.cause === state.cause) return;
+    const { monitor, stage } = splitCause(f.cause === '' ? state.cause : f.cause);
+    this.alarm({ agent, tMs, kind: f.cause === '' ? 'clear' : 'trip', monitor, stage });
+    state.cause = f.cause;
+  }
+
+  private alarm(a: { agent: string; tMs: number; kind: string; monitor: string; stage: string }): void {
+    this.store.addAlarm(a);
+    this.counts.alarms++;
+  }
+
+  /** Write what is queued; apply retention. Returns the samples written. */
+  flush(): number {
+    const now = this.clock();
+    const n = this.store.flush(now);
+    if (this.retainMs !== null) {
+      // Bounded per pass (twice what came in, plus some) so retention keeps
+      // up with the inflow without one long delete stalling the next flush.
+      this.store.retain(now - this.retainMs, 2 * n + 1000);
+    }
+    return n;
+  }
+
+  /** Stop the timer and write what is queued. The store stays open: its owner closes it. */
+  close(): void {
+    if (this.closed) return;
+    if (this.timer) clearInterval(this.timer);
+    this.flush();
+    this.closed = true;
+  }
+}
