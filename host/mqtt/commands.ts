@@ -9,10 +9,16 @@
 //   command/param     String   "<name>=<value>", a core parameter (host/runtime/abi.ts names)
 //   command/hold      Boolean  true: hold the loop (stop following its reference feed; without one, setpoint := measurement), for containment
 //   command/release   Boolean  true: follow the reference feed again (ends a hold)
+//   command/deploy    String   a new core module, base64 (at most MODULE_MAX_BYTES decoded), with
+//   command/signature String   its Ed25519 signature by the fleet key, base64 (an accompanying field,
+//                              not a command; a deploy without it is refused by the module gate)
+//   command/rollback  Boolean  true: go back to the core the last deploy replaced
 
 import { z } from 'zod';
 import { PARAM_IDS, type ParamName } from '../runtime/abi.js';
 import type { Payload } from './codec.js';
+import { MODULE_MAX_BYTES } from '../deploy/module.js';
+import { fromBase64, SIGNATURE_BYTES } from '../deploy/signing.js';
 
 export type AgentCommand =
   | { id: string; kind: 'setpoint'; value: number }
@@ -20,7 +26,12 @@ export type AgentCommand =
   | { id: string; kind: 'reset' }
   | { id: string; kind: 'hold' }
   | { id: string; kind: 'release' }
-  | { id: string; kind: 'param'; name: ParamName; value: number | boolean | string };
+  | { id: string; kind: 'param'; name: ParamName; value: number | boolean | string }
+  | { id: string; kind: 'deploy'; module: Uint8Array; signature: Uint8Array | null }
+  | { id: string; kind: 'rollback' };
+
+/** The longest command/deploy value: base64 of MODULE_MAX_BYTES. */
+export const DEPLOY_BASE64_MAX = 4 * Math.ceil(MODULE_MAX_BYTES / 3);
 
 export class CommandError extends Error {
   constructor(readonly field: string, readonly expected: string, readonly received: unknown) {
@@ -29,7 +40,8 @@ export class CommandError extends Error {
   }
 }
 
-const COMMAND_KEYS = ['command/setpoint', 'command/mode', 'command/reset', 'command/hold', 'command/release', 'command/param'];
+const COMMAND_KEYS = ['command/setpoint', 'command/mode', 'command/reset', 'command/hold', 'command/release', 'command/param',
+  'command/deploy', 'command/rollback'];
 
 const Id = z.string().min(1).max(64).regex(/^[A-Za-z0-9._:-]+$/);
 
@@ -45,6 +57,9 @@ export function parseCommand(p: Payload): AgentCommand {
   }
   const key = present[0];
   const v = by.get(key);
+  if (by.has('command/signature') && key !== 'command/deploy') {
+    throw new CommandError('command/signature', 'only alongside command/deploy', key);
+  }
   switch (key) {
     case 'command/setpoint':
       if (typeof v !== 'number' || !Number.isFinite(v)) throw new CommandError(key, 'a finite number', v);
@@ -61,6 +76,11 @@ export function parseCommand(p: Payload): AgentCommand {
     case 'command/release':
       if (v !== true) throw new CommandError(key, 'true', v);
       return { id: id.data, kind: 'release' };
+    case 'command/deploy':
+      return { id: id.data, kind: 'deploy', ...parseDeploy(v, by.get('command/signature')) };
+    case 'command/rollback':
+      if (v !== true) throw new CommandError(key, 'true', v);
+      return { id: id.data, kind: 'rollback' };
     default: {
       const m = typeof v === 'string' ? /^([a-z0-9_.]+)=(.+)$/.exec(v) : null;
       if (!m) throw new CommandError(key, "'<parameter>=<value>'", v);
@@ -70,4 +90,19 @@ export function parseCommand(p: Payload): AgentCommand {
       return { id: id.data, kind: 'param', name: m[1] as ParamName, value };
     }
   }
+}
+
+/** The module and its signature, decoded; the gate (host/deploy/module.ts) judges them. */
+function parseDeploy(v: unknown, sig: unknown): { module: Uint8Array; signature: Uint8Array | null } {
+  const expected = `a WebAssembly module in base64 of at most ${DEPLOY_BASE64_MAX} characters (${MODULE_MAX_BYTES} bytes)`;
+  if (typeof v !== 'string' || v.length === 0) throw new CommandError('command/deploy', expected, typeof v === 'string' ? v : typeof v);
+  if (v.length > DEPLOY_BASE64_MAX) throw new CommandError('command/deploy', expected, `${v.length} characters`);
+  const module = fromBase64(v);
+  if (!module) throw new CommandError('command/deploy', expected, 'text that is not base64');
+  if (module.length > MODULE_MAX_BYTES) throw new CommandError('command/deploy', expected, `${module.length} bytes`);
+  if (sig === undefined) return { module, signature: null };
+  const sigExpected = `a base64 Ed25519 signature (${SIGNATURE_BYTES} bytes)`;
+  const signature = typeof sig === 'string' && sig.length <= 4 * Math.ceil(SIGNATURE_BYTES / 3) ? fromBase64(sig) : null;
+  if (!signature || signature.length !== SIGNATURE_BYTES) throw new CommandError('command/signature', sigExpected, sig);
+  return { module, signature };
 }
