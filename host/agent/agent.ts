@@ -56,6 +56,12 @@ export interface AgentOptions {
   spoolMax?: number;
   /** Version of the running core, reported in births and data (the module's sha256 prefix, or 'builtin'). */
   coreVersion?: () => string;
+  /**
+   * The agent re-sends the core its setpoint this often (default 1 s); the
+   * core's tim_sp_stale monitor trips when it stops (the agent is the
+   * core's host, and a stuck agent must not go unnoticed).
+   */
+  setpointRefreshUs?: number;
   /** MQTT keepalive, s (the broker fires the NDEATH Will after 1.5x this of silence). */
   keepaliveS?: number;
 }
@@ -92,6 +98,7 @@ export class Agent {
   private hostOnline: boolean;
   private following = true;
   private hasFeed = false;
+  private nextRefreshUs = 0;
   private timer: NodeJS.Timeout | null = null;
   private readonly clock: () => number;
   private readonly wall: () => number;
@@ -147,6 +154,10 @@ export class Agent {
     this.hasFeed = typeof io.reference === 'number';
     if (this.following && typeof io.reference === 'number' && Number.isFinite(io.reference) && io.reference !== core.setpoint) {
       core.setSetpoint(io.reference, now);
+      this.nextRefreshUs = now + (this.opts.setpointRefreshUs ?? 1_000_000);
+    } else if (now >= this.nextRefreshUs) {
+      core.setSetpoint(core.setpoint, now);
+      this.nextRefreshUs = now + (this.opts.setpointRefreshUs ?? 1_000_000);
     }
     const u = core.tick(now, io);
     this.opts.binding.write(u, now);
