@@ -1,39 +1,89 @@
 // The embedded MQTT broker (aedes): the default, so nothing has to be
 // installed. It listens on loopback unless told otherwise; any other
-// listener requires credentials.
+// listener requires users (principals).
+//
+// Without users (loopback only) everything is open, as for a test bench.
+// With users, every client logs in (passwords compared in constant time on
+// keyed hashes) and host/mqtt/acl.ts decides every publish and subscription:
+// a refused subscription is granted QoS 128; a refused publish is
+// acknowledged as usual and dropped (MQTT 3.1.1 has no way to say no,
+// MQTT-3.3.5-2), never routed, retained or delivered, and counted by reason.
+// A Will goes through the same check when it fires.
 
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
-import { Aedes } from 'aedes';
+import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
+import { authorize, DENY_REASONS, parseUsers, principalOf, type DenyReason, type Principal, type User } from './acl.js';
+
+export { loadUsersFile, type User } from './acl.js';
 
 export interface BrokerOptions {
   host?: string;
   /** 0 picks a free port. */
   port?: number;
-  /** Required when host is not a loopback address. */
+  /** The principals the broker accepts; with any, clients must log in and the ACL applies. Required off loopback. */
+  users?: readonly User[];
+  /** One login with full access: the same as users: [{ ...credentials, role: 'coordinator' }]. */
   credentials?: { username: string; password: string };
+}
+
+export interface BrokerCounters {
+  denied: { publish: number; subscribe: number; byReason: Record<DenyReason, number> };
+  /** Logins refused: unknown user, wrong password, or a client id held by another user. */
+  authFailed: number;
 }
 
 export interface EmbeddedBroker {
   url: string;
   port: number;
+  /** Whether clients must log in (users given) and the ACL applies. */
+  secured: boolean;
+  /** Live counters (all zero on an open broker). */
+  readonly counters: BrokerCounters;
   close(): Promise<void>;
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
+/** CONNACK return codes (MQTT 3.1.1). */
+const IDENTIFIER_REJECTED = 2;
+const BAD_USERNAME_OR_PASSWORD = 4;
+
+type Done = (error?: Error | null) => void;
+
+/** aedes with one change: a publish the ACL refused is dropped where aedes would route it. */
+class GuardedAedes extends Aedes {
+  readonly refused = new WeakSet<object>();
+
+  override publish(packet: PublishPacket, clientOrDone: unknown, maybeDone?: Done): void {
+    if (this.refused.has(packet)) {
+      this.refused.delete(packet);
+      const done = (typeof clientOrDone === 'function' ? clientOrDone : maybeDone) as Done | undefined;
+      if (done) setImmediate(done);
+      return;
+    }
+    (Aedes.prototype.publish as (p: PublishPacket, c: unknown, d?: Done) => void).call(this, packet, clientOrDone, maybeDone);
+  }
+}
+
+function authError(message: string, returnCode: number): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+}
+
 export async function startEmbeddedBroker(opts: BrokerOptions = {}): Promise<EmbeddedBroker> {
   const host = opts.host ?? '127.0.0.1';
-  if (!LOOPBACK.test(host) && !opts.credentials) {
-    throw new Error(`broker: a listener on ${host} (not loopback) requires credentials (username and password)`);
+  const given = [...(opts.users ?? []), ...(opts.credentials ? [{ ...opts.credentials, role: 'coordinator' as const }] : [])];
+  if (!LOOPBACK.test(host) && given.length === 0) {
+    throw new Error(`broker: a listener on ${host} (not loopback) requires credentials (users, each with a username and password)`);
   }
-  const broker = await Aedes.createBroker();
-  if (opts.credentials) {
-    const { username, password } = opts.credentials;
-    broker.authenticate = (_client, user, pass, done) => {
-      const ok = user === username && pass !== undefined && Buffer.from(pass).toString() === password;
-      done(null, ok);
-    };
-  }
+  const users = given.length ? parseUsers(given, 'broker users') : [];
+  const counters: BrokerCounters = {
+    denied: { publish: 0, subscribe: 0, byReason: Object.fromEntries(DENY_REASONS.map((r) => [r, 0])) as Record<DenyReason, number> },
+    authFailed: 0,
+  };
+  const broker = new GuardedAedes();
+  await broker.listen();
+  if (users.length) secure(broker, users, counters);
   const server: Server = createServer(broker.handle);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -44,9 +94,63 @@ export async function startEmbeddedBroker(opts: BrokerOptions = {}): Promise<Emb
   return {
     url: `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`,
     port,
+    secured: users.length > 0,
+    counters,
     close: () => new Promise<void>((resolve) => {
       // The broker first: it ends its clients' connections, so the server can close.
       broker.close(() => server.close(() => resolve()));
     }),
+  };
+}
+
+/** Log-ins and the ACL. */
+function secure(broker: GuardedAedes, users: readonly User[], counters: BrokerCounters): void {
+  // Keyed hashes: equal lengths for timingSafeEqual, and nothing reusable if memory leaks.
+  const key = randomBytes(32);
+  const mac = (secret: Buffer | string) => createHmac('sha256', key).update(secret).digest();
+  const logins = new Map(users.map((u) => [u.username, { principal: principalOf(u), mac: mac(u.password) }]));
+  const nobody = mac(randomBytes(32));
+  const principals = new WeakMap<Client, Principal>();
+  /** Who holds each client id: another user may not take it over (and so disconnect its holder). */
+  const holders = new Map<string, { username: string; client: Client }>();
+
+  broker.authenticate = (client, username, password, done) => {
+    const login = username === undefined ? undefined : logins.get(username);
+    const match = timingSafeEqual(mac(password ?? ''), login?.mac ?? nobody);
+    if (!login || password === undefined || !match) {
+      counters.authFailed++;
+      return done(authError('bad username or password', BAD_USERNAME_OR_PASSWORD), false);
+    }
+    const holder = holders.get(client.id);
+    if (holder && holder.username !== login.principal.username && !holder.client.closed) {
+      counters.authFailed++;
+      return done(authError(`client id '${client.id}' is in use by another user`, IDENTIFIER_REJECTED), false);
+    }
+    principals.set(client, login.principal);
+    done(null, true);
+  };
+  broker.on('client', (client) => {
+    const p = principals.get(client);
+    if (p) holders.set(client.id, { username: p.username, client });
+  });
+  broker.on('clientDisconnect', (client) => {
+    if (holders.get(client.id)?.client === client) holders.delete(client.id);
+  });
+
+  broker.authorizePublish = (client, packet, callback) => {
+    const verdict = authorize(client ? principals.get(client) ?? null : null, 'publish', packet.topic);
+    if (!verdict.ok) {
+      counters.denied.publish++;
+      counters.denied.byReason[verdict.reason]++;
+      broker.refused.add(packet);
+    }
+    callback(null);
+  };
+  broker.authorizeSubscribe = (client, sub, callback) => {
+    const verdict = authorize(principals.get(client) ?? null, 'subscribe', sub.topic);
+    if (verdict.ok) return callback(null, sub);
+    counters.denied.subscribe++;
+    counters.denied.byReason[verdict.reason]++;
+    callback(null, null); // granted QoS 128
   };
 }

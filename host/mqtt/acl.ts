@@ -1,0 +1,227 @@
+// Who may publish and subscribe to what on the embedded broker. Principals
+// come from a users list (or a users file); authorize() is a pure function of
+// the principal, the action and the topic, so every rule is unit-tested
+// without a broker.
+//
+//   agent        bound to one group and edge node. Publishes its own births,
+//                deaths and data only:
+//                  spBv1.0/<group>/{NBIRTH,NDEATH,NDATA}/<node>
+//                  spBv1.0/<group>/{DBIRTH,DDEATH,DDATA}/<node>/<device>
+//                Subscribes to its own commands and to host STATE only:
+//                  spBv1.0/<group>/NCMD/<node>
+//                  spBv1.0/<group>/DCMD/<node>/+   (or one exact device)
+//                  spBv1.0/STATE/+                 (or one exact host)
+//   coordinator  full access (the only one that may publish NCMD, DCMD and
+//                STATE); '$'-topics stay reserved to the broker.
+//   observer     a dashboard: subscribes under spBv1.0/ (spBv1.0/# included),
+//                publishes nothing.
+//
+// Nobody publishes to a topic with '+' or '#' in it, or to a '$' topic.
+
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { NAMESPACE, parseTopic, type SparkplugTopic } from './topics.js';
+
+export const ROLES = ['agent', 'coordinator', 'observer'] as const;
+export type Role = (typeof ROLES)[number];
+
+export type Principal =
+  | { role: 'coordinator'; username: string }
+  | { role: 'observer'; username: string }
+  | { role: 'agent'; username: string; group: string; node: string };
+
+export type AclAction = 'publish' | 'subscribe';
+
+/** Why a publish or subscription was refused (the broker counts each). */
+export const DENY_REASONS = [
+  /** No principal: a client the broker did not authenticate (a Will restored without its client). */
+  'unauthenticated',
+  /** A publish topic with '+' or '#', or an empty one. */
+  'wildcard-publish',
+  /** A '$' topic (the broker's own: $SYS/...). */
+  'reserved-topic',
+  /** An observer publishing. */
+  'read-only',
+  /** NCMD, DCMD or STATE published by somebody other than a coordinator. */
+  'coordinator-only',
+  /** An agent publishing, or subscribing to, another node's topics. */
+  'foreign-node',
+  /** Not a Sparkplug B topic this principal may use (wrong namespace, levels or message type). */
+  'not-sparkplug',
+  /** An agent subscribing with a wildcard wider than its own commands. */
+  'wildcard-subscribe',
+  /** An agent subscribing to its own topics that are not commands (its data, births...). */
+  'not-a-command',
+] as const;
+export type DenyReason = (typeof DENY_REASONS)[number];
+
+export type AclVerdict = { ok: true } | { ok: false; reason: DenyReason };
+
+const OK: AclVerdict = { ok: true };
+const deny = (reason: DenyReason): AclVerdict => ({ ok: false, reason });
+
+const AGENT_PUBLISHES: ReadonlySet<string> = new Set(['NBIRTH', 'NDEATH', 'NDATA', 'DBIRTH', 'DDEATH', 'DDATA']);
+const LEVEL = /^[^/+#]+$/;
+
+/** May `principal` publish to, or subscribe to, `topic`? Pure: no I/O, no state. */
+export function authorize(principal: Principal | null, action: AclAction, topic: string): AclVerdict {
+  if (!principal) return deny('unauthenticated');
+  return action === 'publish' ? authorizePublish(principal, topic) : authorizeSubscribe(principal, topic);
+}
+
+function authorizePublish(p: Principal, topic: string): AclVerdict {
+  if (topic.length === 0 || topic.includes('+') || topic.includes('#')) return deny('wildcard-publish');
+  if (topic.startsWith('$')) return deny('reserved-topic');
+  switch (p.role) {
+    case 'coordinator': return OK;
+    case 'observer': return deny('read-only');
+    case 'agent': {
+      const t = sparkplug(topic);
+      if (!t) return deny('not-sparkplug');
+      if (t.kind === 'state' || !AGENT_PUBLISHES.has(t.type)) return deny('coordinator-only');
+      if (t.group !== p.group || t.node !== p.node) return deny('foreign-node');
+      return OK;
+    }
+  }
+}
+
+function authorizeSubscribe(p: Principal, filter: string): AclVerdict {
+  if (filter.startsWith('$')) return p.role === 'coordinator' ? OK : deny('reserved-topic');
+  switch (p.role) {
+    case 'coordinator': return OK;
+    case 'observer': return filter.split('/')[0] === NAMESPACE && filter.length > NAMESPACE.length ? OK : deny('not-sparkplug');
+    case 'agent': return agentSubscribe(p, filter);
+  }
+}
+
+function agentSubscribe(p: { group: string; node: string }, filter: string): AclVerdict {
+  const l = filter.split('/');
+  if (l[0] === NAMESPACE && l[1] === 'STATE' && l.length === 3 && (l[2] === '+' || LEVEL.test(l[2]))) return OK;
+  const own = l[0] === NAMESPACE && l[1] === p.group && l[3] === p.node;
+  if (own && l.length === 4 && l[2] === 'NCMD') return OK;
+  if (own && l.length === 5 && l[2] === 'DCMD' && (l[4] === '+' || LEVEL.test(l[4]))) return OK;
+  if (filter.includes('+') || filter.includes('#')) return deny('wildcard-subscribe');
+  const t = sparkplug(filter);
+  if (!t || t.kind === 'state') return deny('not-sparkplug');
+  if (t.group !== p.group || t.node !== p.node) return deny('foreign-node');
+  return deny('not-a-command');
+}
+
+function sparkplug(topic: string): SparkplugTopic | null {
+  try {
+    return parseTopic(topic);
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Users: the principals a broker accepts, from code or from a JSON file.
+
+/** One login: an agent is bound to its group and edge node. */
+export interface User {
+  username: string;
+  password: string;
+  role: Role;
+  group?: string;
+  node?: string;
+}
+
+/** Shortest password accepted. */
+export const PASSWORD_MIN_CHARS = 8;
+/** Most users in one list (a bound, not a guess at fleet size: one login per edge node). */
+export const USERS_MAX = 10_000;
+
+const Level = (what: string) => z.string({ error: `expected a ${what} (a non-empty MQTT topic level)` })
+  .regex(LEVEL, `expected a ${what}: a non-empty MQTT topic level without '/', '+' or '#'`);
+
+const UserSchema = z.strictObject({
+  username: z.string({ error: 'expected a string' }).min(1, 'expected a non-empty string').max(256, 'expected at most 256 characters'),
+  password: z.string({ error: 'expected a string' }).min(PASSWORD_MIN_CHARS, `expected at least ${PASSWORD_MIN_CHARS} characters`)
+    .max(1024, 'expected at most 1024 characters'),
+  role: z.enum(ROLES, { error: `expected one of ${ROLES.map((r) => `'${r}'`).join(', ')}` }),
+  group: Level('group_id').optional(),
+  node: Level('edge_node_id').optional(),
+}).superRefine((u, ctx) => {
+  if (u.role === 'agent') {
+    if (u.group === undefined) ctx.addIssue({ code: 'custom', path: ['group'], message: 'expected a group_id: an agent is bound to its group and edge node' });
+    if (u.node === undefined) ctx.addIssue({ code: 'custom', path: ['node'], message: 'expected an edge_node_id: an agent is bound to its group and edge node' });
+  } else {
+    for (const k of ['group', 'node'] as const) {
+      if (u[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `only an agent is bound to a group and node; a ${u.role} has full scope` });
+    }
+  }
+});
+
+const UsersFileSchema = z.strictObject({
+  users: z.array(UserSchema, { error: 'expected an array of users' }).min(1, 'expected at least one user').max(USERS_MAX, `expected at most ${USERS_MAX} users`),
+}, { error: 'expected an object { "users": [ ... ] }' });
+
+/** A users list that failed validation: every issue, each naming its field. Never echoes a password. */
+export class UsersError extends Error {
+  constructor(readonly source: string, readonly issues: readonly { path: string; message: string; received?: unknown }[]) {
+    super(`${source}: invalid users\n${issues.map((i) => `  - ${i.path}: ${i.message}` +
+      (i.received !== undefined ? ` (received ${JSON.stringify(i.received)})` : '')).join('\n')}`);
+    this.name = 'UsersError';
+  }
+}
+
+function at(value: unknown, path: readonly PropertyKey[]): unknown {
+  let v = value;
+  for (const k of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[k];
+  }
+  return v;
+}
+
+function issuesOf(error: z.ZodError, value: unknown, prefix: string) {
+  return error.issues.map((i) => {
+    const path = prefix + i.path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('');
+    const secret = i.path.includes('password');
+    const received = secret || i.code === 'unrecognized_keys' || i.code === 'custom' ? undefined : at(value, i.path);
+    return { path: path.replace(/^\./, '') || '(root)', message: i.message, received: typeof received === 'object' ? undefined : received };
+  });
+}
+
+/** Validate users given in code. Throws UsersError naming each bad field. */
+export function parseUsers(users: unknown, source = 'users'): User[] {
+  const r = UsersFileSchema.safeParse({ users });
+  if (!r.success) throw new UsersError(source, issuesOf(r.error, { users }, ''));
+  const seen = new Set<string>();
+  r.data.users.forEach((u, i) => {
+    if (seen.has(u.username)) throw new UsersError(source, [{ path: `users[${i}].username`, message: 'expected a unique username', received: u.username }]);
+    seen.add(u.username);
+  });
+  return r.data.users;
+}
+
+/**
+ * Read a users file for `edgeloop broker --users <file>`:
+ *   { "users": [ { "username": "gw1", "password": "...", "role": "agent", "group": "plant1", "node": "gw1" },
+ *                { "username": "coord", "password": "...", "role": "coordinator" },
+ *                { "username": "dash", "password": "...", "role": "observer" } ] }
+ * Throws UsersError naming the field on bad input.
+ */
+export function loadUsersFile(path: string): User[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsersError(path, [{ path: '(file)', message: `cannot read: ${(err as Error).message}` }]);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new UsersError(path, [{ path: '(root)', message: `expected JSON: ${(err as Error).message}` }]);
+  }
+  const r = UsersFileSchema.safeParse(json);
+  if (!r.success) throw new UsersError(path, issuesOf(r.error, json, ''));
+  return parseUsers(r.data.users, path);
+}
+
+/** The principal a validated user logs in as. */
+export function principalOf(u: User): Principal {
+  return u.role === 'agent' ? { role: 'agent', username: u.username, group: u.group!, node: u.node! } : { role: u.role, username: u.username };
+}
