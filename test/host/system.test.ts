@@ -1,0 +1,125 @@
+// The host as a whole, on the embedded aedes and on a real Mosquitto:
+// births, rebirth and death; commands with acks; the broker killed and
+// restarted mid-run; cascade containment on the six-zone line, with and
+// without coordination. Loopback only, bounded in time.
+import mqtt from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Agent } from '../../host/agent/agent.js';
+import { Coordinator } from '../../host/coordinator/coordinator.js';
+import { decodePayload } from '../../host/mqtt/codec.js';
+import { runLine, LINE_ZONES } from '../../host/system/line.js';
+import { freshCore } from '../support/core.js';
+import { BROKER_KINDS, startBroker, wait, type TestBroker } from '../support/brokers.js';
+import { Fopdt } from '../../firmware-sim/plants/fopdt.js';
+
+let broker: TestBroker | null = null;
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f().catch(() => {});
+  await broker?.close();
+  broker = null;
+});
+
+function plantAgent(url: string, node: string, extra: Partial<ConstructorParameters<typeof Agent>[0]> = {}) {
+  const core = freshCore();
+  core.configure({ s0_scale: 0.05, range_min: -10, range_max: 200, kp: 10, ti: 16, out_min: 0, out_max: 100,
+    model_gain: 1.5, model_tau: 60, model_offset: 20, resid_sigma: 0.12, period_min_us: 100_000, period_max_us: 100_000 });
+  core.setSetpoint(80, 0);
+  const plant = new Fopdt({ k: 1.5, tau: 60, theta: 0, ambient: 20, dt: 0.1, y0: 80 });
+  const agent = new Agent({ group: 'plant1', node, device: 'loop', core, broker: url,
+    binding: { read: () => ({ sensors: [Math.round(plant.output * 20)] }), write: (u) => { plant.step(u); } }, ...extra });
+  cleanup.push(() => agent.stop());
+  return { core, agent };
+}
+
+async function until(pred: () => boolean, what: string, ms = 10_000, tick?: () => void) {
+  const end = Date.now() + ms;
+  while (!pred() && Date.now() < end) { tick?.(); await wait(20); }
+  expect(pred(), what).toBe(true);
+}
+
+describe.each(BROKER_KINDS)('the host on %s', (kind) => {
+  it('births, rebirth on request, a command acknowledged, and the death certificate', async () => {
+    broker = await startBroker(kind);
+    const seen: string[] = [];
+    const sub = await mqtt.connectAsync(broker.url);
+    cleanup.push(() => sub.endAsync());
+    await sub.subscribeAsync('spBv1.0/#', { qos: 1 });
+    sub.on('message', (t) => seen.push(t));
+    const coord = new Coordinator({ broker: broker.url, hostId: 'h1' });
+    cleanup.push(() => coord.stop());
+    await wait(100);
+    let now = 0;
+    const { agent, core } = plantAgent(broker.url, 'gw1', { clockUs: () => now, primaryHost: 'h1' });
+    const step = () => { now += 100_000; agent.tick(); coord.cycle(); };
+    await until(() => coord.agents.get('plant1/gw1/loop')?.health === 'online', 'discovered', 10_000, step);
+    expect(seen.filter((t) => t === 'spBv1.0/plant1/NBIRTH/gw1')).toHaveLength(1);
+    expect(seen).toContain('spBv1.0/STATE/h1');
+
+    coord.requestRebirth('plant1', 'gw1');
+    await until(() => seen.filter((t) => t === 'spBv1.0/plant1/NBIRTH/gw1').length === 2, 'a second NBIRTH after the rebirth request');
+    expect(seen.filter((t) => t === 'spBv1.0/plant1/DBIRTH/gw1/loop')).toHaveLength(2);
+
+    const c = coord.command('plant1/gw1/loop', { kind: 'setpoint', value: 75 });
+    await until(() => c.state !== 'sent', 'the ack', 10_000, step);
+    expect(c.state).toBe('acked');
+    expect(core.setpoint).toBe(75);
+
+    agent.kill();
+    await until(() => coord.agents.get('plant1/gw1/loop')?.health === 'dead', 'death seen', 10_000, () => coord.cycle());
+    expect(seen).toContain('spBv1.0/plant1/NDEATH/gw1');
+  });
+
+  it('the broker killed and restarted mid-run: no missed control ticks, no telemetry sample lost', async () => {
+    broker = await startBroker(kind);
+    const received = new Map<string, Set<number>>();
+    const coord = new Coordinator({ broker: broker.url, hostId: 'h2', staleMs: 60_000, onData: (key, p) => {
+      const s = p.metrics.find((m) => m.name === 'sample')?.value;
+      if (typeof s !== 'number') return;
+      if (!received.has(key)) received.set(key, new Set());
+      received.get(key)!.add(s);
+    } });
+    cleanup.push(() => coord.stop());
+    const cycler = setInterval(() => coord.cycle(), 20);
+    cleanup.push(async () => clearInterval(cycler));
+    await wait(100);
+    const agents = ['gw1', 'gw2', 'gw3'].map((n) => plantAgent(broker!.url, n, { primaryHost: 'h2' }).agent);
+    for (const a of agents) a.start();
+    await until(() => received.size === 3, 'all three agents reporting');
+    await wait(1000);
+
+    await broker.kill();
+    await wait(2000);
+    const spooled = agents.map((a) => a.spoolLength);
+    await broker.restart();
+    await wait(1500);
+    for (const a of agents) await a.stop();
+    const produced = agents.map((a) => a.stats.ticks);
+    await until(() => agents.every((a, i) => (received.get(`plant1/gw${i + 1}/loop`)?.size ?? 0) >= produced[i]), 'every sample stored', 10_000);
+
+    for (const [i, a] of agents.entries()) {
+      expect(spooled[i], 'samples spooled during the outage').toBeGreaterThan(10);
+      expect(a.stats.lateTicks, 'control ticks more than a period late').toBe(0);
+      expect(a.stats.spoolDropped).toBe(0);
+      const got = received.get(`plant1/gw${i + 1}/loop`)!;
+      const missing = [...Array(produced[i]).keys()].filter((s) => !got.has(s));
+      expect(missing, `samples of gw${i + 1} never received`).toEqual([]);
+    }
+  }, 30_000);
+
+  it('cascade containment on the six-zone line: fewer downstream zones leave NOMINAL with coordination than without', async () => {
+    broker = await startBroker(kind);
+    const without = await runLine({ broker: broker.url, contain: false, seconds: 300 });
+    const withC = await runLine({ broker: broker.url, contain: true, seconds: 300 });
+    console.log(`[${kind}] downstream zones out of NOMINAL: ${without.downstreamOutOfNominal} of ${LINE_ZONES - 1} without coordination, ` +
+      `${withC.downstreamOutOfNominal} with; outside their envelope: ${without.downstreamEnvelopeViolations} without, ${withC.downstreamEnvelopeViolations} with`);
+    expect(without.zones[0].leftNominal).toBe(true);
+    expect(withC.zones[0].leftNominal).toBe(true);
+    expect(withC.downstreamOutOfNominal).toBeLessThan(without.downstreamOutOfNominal);
+    expect(withC.downstreamEnvelopeViolations).toBeLessThan(without.downstreamEnvelopeViolations);
+    expect(withC.decisions[0]).toMatchObject({ agent: 'line1/zone2/loop', action: 'hold' });
+    expect(withC.decisions[0].reason).toMatch(/line1\/zone1\/loop left control \(SAFE_STOP\)/);
+    expect(without.decisions).toEqual([]);
+  }, 60_000);
+});
+
