@@ -5,6 +5,12 @@ export type RolloutPhase = 'canary' | 'soak' | 'rollout' | 'done' | 'rolled_back
 
 export type RolloutAgentState = 'waiting' | 'sent' | 'running' | 'rolled_back' | 'failed';
 
+/** One line of a rollout's log: a transition or a message sent, with its time. */
+export interface RolloutLogEntry {
+  tMs: number;
+  message: string;
+}
+
 export interface RolloutView {
   id: string;
   group: string;
@@ -19,4 +25,6 @@ export interface RolloutView {
   startedMs: number;
   /** When the soak window ends (ms), while soaking. */
   soakUntilMs: number | null;
+  /** Every transition so far, oldest first. */
+  log?: RolloutLogEntry[];
 }
