@@ -86,6 +86,8 @@ export class Rollout {
   private canaryKey: string;
   private readonly members = new Map<string, Member>();
   private rollbackCmd: Pick<TrackedCommand, 'id' | 'state' | 'detail'> | null = null;
+  /** The modes the coordinator had seen the canary in when the soak began (a trip between two steps shows up as a new one). */
+  private modesBeforeSoak: ReadonlySet<string> = new Set();
   private rollbackLogged = false;
 
   constructor(opts: RolloutOptions, private readonly transport: RolloutTransport) {
@@ -149,6 +151,7 @@ export class Rollout {
     if (outcome === 'pending') return;
     if (outcome === 'running') {
       this.soakUntilMs = now + this.opts.soakMs;
+      this.modesBeforeSoak = new Set(a?.modesSeen ?? []);
       this.transition('soak', `soaking canary ${c.key} on ${this.version} until ${this.soakUntilMs} ms`, now);
       return;
     }
@@ -161,7 +164,7 @@ export class Rollout {
 
   private stepSoak(agents: Map<string, AgentView>, now: number): void {
     const c = this.members.get(this.canaryKey)!;
-    const breach = soakBreach(agents.get(c.key), this.version, this.opts.staleMs, now);
+    const breach = soakBreach(agents.get(c.key), this.version, this.opts.staleMs, now, this.modesBeforeSoak);
     if (breach) {
       this.rollback(c, `during the soak: ${breach}`, now);
       return;
@@ -298,7 +301,7 @@ export class Rollout {
 }
 
 /** What is wrong with the canary during the soak, or null. */
-function soakBreach(a: AgentView | undefined, version: string, staleMs: number, now: number): string | null {
+function soakBreach(a: AgentView | undefined, version: string, staleMs: number, now: number, modesBefore: ReadonlySet<string>): string | null {
   if (!a) return 'it is no longer known to the coordinator';
   if (a.health === 'dead') return 'it died';
   const silentMs = now - a.lastSeenMs;
@@ -306,6 +309,9 @@ function soakBreach(a: AgentView | undefined, version: string, staleMs: number, 
   if (a.coreVersion !== version) return `it reports core_version '${a.coreVersion}', not ${version}`;
   if (a.mode !== 'NOMINAL') return `its mode left NOMINAL: ${a.mode}${a.cause ? ` (cause ${a.cause})` : ''}`;
   if (a.cause !== '') return `it reports a cause: ${a.cause}`;
+  // Left NOMINAL and came back between two steps: the coordinator saw the mode go by.
+  const passed = [...(a.modesSeen ?? [])].filter((m) => m !== 'NOMINAL' && !modesBefore.has(m));
+  if (passed.length > 0) return `its mode left NOMINAL and came back: it passed through ${passed.join(', ')}`;
   return null;
 }
 

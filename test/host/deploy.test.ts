@@ -572,6 +572,18 @@ describe('Rollout (state machine, fake coordinator and clock)', () => {
     expect(r.view().reason).toMatch(/it reports a cause: sens_spike\/sensing/);
   });
 
+  it('a trip that clears between two steps is still seen (the coordinator keeps the modes it saw)', () => {
+    const coord = new FakeCoordinator(GROUP);
+    coord.agent(GROUP[0]).modesSeen.add('SAFE_STOP'); // an old episode, before this rollout: not held against it
+    const r = rollout(coord);
+    drive(r, coord, 2000);
+    expect(r.phase).toBe('soak');
+    coord.agent(GROUP[0]).modesSeen.add('DEGRADED');
+    drive(r, coord, 500);
+    expect(r.phase).toBe('rolled_back');
+    expect(r.view().reason).toMatch(/its mode left NOMINAL and came back: it passed through DEGRADED/);
+  });
+
   it('canary goes silent during the soak -> stale after staleMs -> rolled_back', () => {
     const coord = new FakeCoordinator(GROUP);
     const r = rollout(coord);
