@@ -5,6 +5,43 @@ import { runDemo, DEMO_FAULTS, type DemoFault } from './demo.js';
 import { campaignCommand, simCommand, DEFAULT_CORE_PATH, DEFAULT_WORKERS } from './sim.js';
 import { ScenarioError } from '../../firmware-sim/scenario/schema.js';
 import { ENGINE_NAMES, parseEngineName, type EngineName } from '../runtime/engines/engine.js';
+import { agentCommand, brokerCommand, coordinatorCommand, idArg, parseFaultArg } from './system.js';
+import { PLANT_NAMES, type FaultSpec, type PlantName } from '../../firmware-sim/types.js';
+
+function wrap<T>(parse: (v: string) => T) {
+  return (value: string): T => {
+    try {
+      return parse(value);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  };
+}
+
+function numberArg(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`${name} must be a number in [${min}, ${max}], got '${value}'`);
+    }
+    return n;
+  };
+}
+
+function urlArg(value: string): string {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new InvalidArgumentError(`--broker must be a URL such as mqtt://127.0.0.1:1883, got '${value}'`);
+  }
+  if (!['mqtt:', 'mqtts:', 'ws:', 'wss:', 'tcp:'].includes(u.protocol)) {
+    throw new InvalidArgumentError(`--broker must use mqtt://, mqtts://, ws:// or wss://, got '${u.protocol}'`);
+  }
+  return value;
+}
+
+const print = (line: string) => console.log(line);
 
 function intArg(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -36,8 +73,8 @@ export async function run(argv: string[]): Promise<number> {
 
   let code = 0;
   program
-    .command('demo')
-    .description('Run a thermal chamber loop on a simulated MCU, inject scripted faults, and narrate detection, fallback and containment.')
+    .command('chamber')
+    .description('Run one thermal chamber loop on a simulated MCU (no broker), inject scripted faults, and narrate detection and fallback.')
     .option('--fault <kind>', `which fault script: ${DEMO_FAULTS.join(', ')}`, (v: string) => {
       if (!(DEMO_FAULTS as readonly string[]).includes(v)) {
         throw new InvalidArgumentError(`--fault must be one of ${DEMO_FAULTS.join(', ')}, got '${v}'`);
@@ -77,6 +114,56 @@ export async function run(argv: string[]): Promise<number> {
     .option('--no-progress', 'no progress bar')
     .action(async (opts: { scenarios: number; seed: number; workers: number; out: string; core: string; engine: EngineName; progress: boolean }) => {
       code = await campaignCommand(opts, (line) => console.log(line));
+    });
+
+  program
+    .command('agent')
+    .description('Run one agent: a core closing a loop on a firmware-sim device, reporting over MQTT as a Sparkplug B edge node, until SIGINT/SIGTERM.')
+    .requiredOption('--broker <url>', 'MQTT broker URL (mqtt://host:port; credentials in the URL or --username/--password)', urlArg)
+    .option('--group <id>', 'Sparkplug group_id', idArg('group_id'), 'plant1')
+    .requiredOption('--node <id>', 'Sparkplug edge_node_id', idArg('edge_node_id'))
+    .option('--device <id>', 'Sparkplug device_id', idArg('device_id'), 'loop')
+    .option('--plant <name>', `simulated plant: ${PLANT_NAMES.join(', ')}`, wrap((v) => {
+      if (!(PLANT_NAMES as readonly string[]).includes(v)) throw new Error(`--plant must be one of ${PLANT_NAMES.join(', ')}, got '${v}'`);
+      return v as PlantName;
+    }), 'thermal' as PlantName)
+    .option('--seed <n>', 'noise seed', intArg('--seed', 0, 2 ** 31 - 1), 1)
+    .option('--setpoint <x>', 'setpoint in the plant\'s units (default: its nominal one)', numberArg('--setpoint', -1e6, 1e6))
+    .option('--depends-on <key...>', 'agents (group/node/device) whose output is this loop\'s input', [])
+    .option('--primary-host <id>', 'publish only while this Sparkplug host application\'s STATE is online', idArg('host_application_id'))
+    .option('--username <u>', 'MQTT username')
+    .option('--password <p>', 'MQTT password')
+    .option('--core <path>', 'core.wasm to run', DEFAULT_CORE_PATH)
+    .option('--fault <kind@onset[:magnitude]>', 'inject a firmware-sim fault, e.g. actuator.reversed@60', wrap(parseFaultArg))
+    .option('--status-every <s>', 'print a status line every s seconds (0: only mode changes)', intArg('--status-every', 0, 3600), 10)
+    .option('--keepalive <s>', 'MQTT keepalive; the broker publishes the NDEATH after about 1.5x this of silence', intArg('--keepalive', 1, 3600), 5)
+    .action(async (opts: { keepalive: number; broker: string; group: string; node: string; device: string; plant: PlantName; seed: number; setpoint?: number;
+      dependsOn: string[]; primaryHost?: string; username?: string; password?: string; core: string; fault?: FaultSpec; statusEvery: number }) => {
+      code = await agentCommand(opts, print);
+    });
+
+  program
+    .command('coordinator')
+    .description('Run the coordinator: discover agents, track their health and commands, and contain cascades, until SIGINT/SIGTERM.')
+    .requiredOption('--broker <url>', 'MQTT broker URL', urlArg)
+    .option('--host-id <id>', 'Sparkplug host application id (its STATE topic)', idArg('host_application_id'), 'edgeloop-coordinator')
+    .option('--no-contain', 'observe only: take no containment action')
+    .option('--stale-ms <ms>', 'no data for this long: the agent is stale', intArg('--stale-ms', 100, 3_600_000), 3000)
+    .option('--username <u>', 'MQTT username')
+    .option('--password <p>', 'MQTT password')
+    .action(async (opts: { broker: string; hostId: string; contain: boolean; staleMs: number; username?: string; password?: string }) => {
+      code = await coordinatorCommand(opts, print);
+    });
+
+  program
+    .command('broker')
+    .description('Run the embedded MQTT broker (aedes) on its own, until SIGINT/SIGTERM. Loopback by default; any other listener needs credentials.')
+    .option('--host <addr>', 'listen address', '127.0.0.1')
+    .option('--port <n>', 'listen port', intArg('--port', 0, 65535), 1883)
+    .option('--username <u>', 'required username (with --password)')
+    .option('--password <p>', 'required password')
+    .action(async (opts: { host: string; port: number; username?: string; password?: string }) => {
+      code = await brokerCommand(opts, print);
     });
 
   try {

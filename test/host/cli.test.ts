@@ -11,8 +11,8 @@ const BIN = fileURLToPath(new URL('../../bin/edgeloop.js', import.meta.url));
 const run = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
 
 describe('edgeloop CLI', () => {
-  it('demo: the stuck sensor is caught at the sensing stage and the loop degrades, envelope kept', () => {
-    const r = run('demo', '--fault', 'stuck-sensor', '--seconds', '300');
+  it('chamber: the stuck sensor is caught at the sensing stage and the loop degrades, envelope kept', () => {
+    const r = run('chamber', '--fault', 'stuck-sensor', '--seconds', '300');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/FAULT INJECTED: sensor B frozen/);
     expect(r.stdout).toMatch(/sens_stuck tripped \(sensing stage\) -> root cause/);
@@ -20,8 +20,8 @@ describe('edgeloop CLI', () => {
     expect(r.stdout).toMatch(/envelope kept/);
   });
 
-  it('demo: the weak heater is caught by the model residual, isolated to actuation, and the fallback takes over', () => {
-    const r = run('demo', '--fault', 'weak-heater', '--seconds', '300', '--json');
+  it('chamber: the weak heater is caught by the model residual, isolated to actuation, and the fallback takes over', () => {
+    const r = run('chamber', '--fault', 'weak-heater', '--seconds', '300', '--json');
     expect(r.status).toBe(0);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     const trip = lines.find((l) => l.kind === 'trip');
@@ -35,16 +35,16 @@ describe('edgeloop CLI', () => {
   });
 
   it('rejects a bad argument with a message naming it', () => {
-    const r = run('demo', '--fault', 'meteor');
+    const r = run('chamber', '--fault', 'meteor');
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/--fault must be one of all, stuck-sensor, weak-heater, actuator-stuck, none, got 'meteor'/);
-    const s = run('demo', '--seconds', 'ten');
+    const s = run('chamber', '--seconds', 'ten');
     expect(s.status).not.toBe(0);
     expect(s.stderr).toMatch(/--seconds must be an integer/);
   });
 
   it('has --help', () => {
-    const r = run('demo', '--help');
+    const r = run('chamber', '--help');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/--fault <kind>/);
   });

@@ -2,6 +2,8 @@
 // births, rebirth and death; commands with acks; the broker killed and
 // restarted mid-run; cascade containment on the six-zone line, with and
 // without coordination. Loopback only, bounded in time.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../host/agent/agent.js';
@@ -12,6 +14,7 @@ import { freshCore } from '../support/core.js';
 import { BROKER_KINDS, startBroker, wait, type TestBroker } from '../support/brokers.js';
 import { Fopdt } from '../../firmware-sim/plants/fopdt.js';
 
+const KEEPALIVE_S = 2;
 let broker: TestBroker | null = null;
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -106,6 +109,41 @@ describe.each(BROKER_KINDS)('the host on %s', (kind) => {
       expect(missing, `samples of gw${i + 1} never received`).toEqual([]);
     }
   }, 30_000);
+
+  it.each([
+    ['SIGKILL', 'killed (its socket closes)', 1_000],
+    // Stopped, its socket stays open but silent: only the keepalive reveals it. MQTT lets the broker wait
+    // 1.5 keepalives; Mosquitto checks on its own period on top of that (measured: 11 s for a 5 s keepalive, 4.4 s for 2 s).
+    ['SIGSTOP', 'frozen (its socket stays open, silent)', 3 * KEEPALIVE_S * 1000 + 1000],
+  ] as const)('an agent process %s: %s: the coordinator sees its death within the keepalive and holds its dependent', async (signal, _how, boundMs) => {
+    broker = await startBroker(kind);
+    const coord = new Coordinator({ broker: broker.url, hostId: 'h3' });
+    cleanup.push(() => coord.stop());
+    const cycler = setInterval(() => coord.cycle(), 20);
+    cleanup.push(async () => clearInterval(cycler));
+    await wait(100);
+    const bin = fileURLToPath(new URL('../../bin/edgeloop.js', import.meta.url));
+    const child = spawn(process.execPath, [bin, 'agent', '--broker', broker.url, '--node', 'upstream', '--primary-host', 'h3', '--status-every', '0', '--keepalive', String(KEEPALIVE_S)],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d) => { out += d; });
+    child.stderr!.on('data', (d) => { out += d; });
+    cleanup.push(async () => { if (child.exitCode === null) child.kill('SIGKILL'); });
+    const { agent: dependent, core } = plantAgent(broker.url, 'downstream', { primaryHost: 'h3', dependsOn: ['plant1/upstream/loop'] });
+    dependent.start();
+    await until(() => coord.agents.get('plant1/upstream/loop')?.health === 'online' && coord.agents.has('plant1/downstream/loop'),
+      `both agents online (agent output: ${out})`, 15_000);
+
+    const killedAt = Date.now();
+    child.kill(signal);
+    await until(() => coord.agents.get('plant1/upstream/loop')!.health === 'dead', 'the death seen', boundMs);
+    const deathMs = Date.now() - killedAt;
+    await until(() => coord.agents.get('plant1/downstream/loop')!.held && !dependent.followingReference, 'the dependent held', 5_000);
+    console.log(`[${kind}] agent process ${signal}: death seen after ${deathMs} ms, dependent held (setpoint ${core.setpoint.toFixed(2)})`);
+    expect(deathMs).toBeLessThan(boundMs);
+    expect(coord.decisions.map((d) => d.agent)).toEqual(['plant1/downstream/loop']);
+    expect(coord.decisions[0].reason).toMatch(/plant1\/upstream\/loop left control \(dead\)/);
+  }, 40_000);
 
   it('cascade containment on the six-zone line: fewer downstream zones leave NOMINAL with coordination than without', async () => {
     broker = await startBroker(kind);
