@@ -18,6 +18,7 @@ import { CoreSlot, type CoreConfig } from '../../host/agent/core-slot.js';
 import { Rollout, type RolloutTransport } from '../../host/deploy/rollout.js';
 import type { AgentView, TrackedCommand } from '../../host/coordinator/coordinator.js';
 import { parseCommand, CommandError, DEPLOY_BASE64_MAX } from '../../host/mqtt/commands.js';
+import { decodePayload, encodePayload, PAYLOAD_MAX_BYTES } from '../../host/mqtt/codec.js';
 import { Core, DEFAULT_CORE_PATH } from '../../host/runtime/core.js';
 import { Rng } from '../../firmware-sim/rng.js';
 import { coreBytes } from '../support/core.js';
@@ -171,6 +172,18 @@ describe('command/deploy, command/signature, command/rollback', () => {
     // Unsigned: parsed, so that the agent acknowledges the gate's refusal.
     expect(cmd([{ name: 'command/deploy', type: 'String', value: toBase64(coreBytes()) }])).toMatchObject({ kind: 'deploy', signature: null });
     expect(cmd([{ name: 'command/rollback', type: 'Boolean', value: true }])).toEqual({ id: 'c-1', kind: 'rollback' });
+  });
+
+  it('carries the real core in one Sparkplug DCMD payload, well under the payload limit', () => {
+    const sig = signed(coreBytes());
+    const wire = encodePayload({ timestamp: 1, metrics: [
+      { name: 'command/id', type: 'String', value: 'coord1-7' },
+      { name: 'command/deploy', type: 'String', value: toBase64(coreBytes()) },
+      { name: 'command/signature', type: 'String', value: toBase64(sig) }] });
+    expect(wire.length).toBeLessThan(PAYLOAD_MAX_BYTES / 2);
+    const c = parseCommand(decodePayload(wire));
+    if (c.kind !== 'deploy') throw new Error(`kind ${c.kind}`);
+    expect(acceptModule(c.module, c.signature, fleet.publicKeyPem).version).toBe(moduleVersion(coreBytes()));
   });
 
   it('refuses malformed, oversized or misplaced values, naming the field', () => {
