@@ -63,6 +63,14 @@ export interface SampleGap {
 export interface TelemetryStoreOptions {
   /** Keep this much history (ms, by sample time); the Recorder applies it as it flushes. */
   retainMs?: number;
+  /**
+   * 'normal' (default): no fsync per commit, fsyncs at WAL checkpoints; a
+   * power cut loses at most the last batches. 'off': no fsync at all; the
+   * checkpoint stalls (tens of ms every ~50 batches on a slow disk) go,
+   * but a power cut or OS crash can corrupt the file. A process crash is
+   * safe either way.
+   */
+  synchronous?: 'normal' | 'off';
 }
 
 const SAMPLE_COLUMNS = 'agent, t_ms AS tMs, setpoint, measurement, output, mode, sample, recv_ms AS recvMs, cause, stored_ms AS storedMs';
@@ -83,12 +91,14 @@ export class TelemetryStore {
     if (opts.retainMs !== undefined && !(Number.isFinite(opts.retainMs) && opts.retainMs > 0)) {
       throw new RangeError(`TelemetryStore: retainMs must be a positive number of ms, got ${String(opts.retainMs)}`);
     }
+    const sync = opts.synchronous ?? 'normal';
+    if (sync !== 'normal' && sync !== 'off') throw new RangeError(`TelemetryStore: synchronous must be 'normal' or 'off', got ${JSON.stringify(opts.synchronous)}`);
     this.retainMs = opts.retainMs ?? null;
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     // In WAL mode NORMAL skips the fsync per commit (one commit every ~20 ms
     // here): a power cut may lose the last few batches, never corrupt the file.
-    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma(sync === 'off' ? 'synchronous = OFF' : 'synchronous = NORMAL');
     this.migrate();
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS samples (agent TEXT NOT NULL, t_ms INTEGER NOT NULL, setpoint REAL, measurement REAL, output REAL, mode TEXT,

@@ -179,6 +179,7 @@ describe('recorder', () => {
     expect(kept.length).toBeLessThanOrEqual(601);
     expect(store.alarms(0)).toEqual([]);
     expect(() => new TelemetryStore(':memory:', { retainMs: -5 })).toThrow(/retainMs must be a positive number of ms, got -5/);
+    expect(() => new TelemetryStore(':memory:', { synchronous: 'full' as 'off' })).toThrow(/synchronous must be 'normal' or 'off', got "full"/);
     expect(() => new Recorder(store, { flushMs: -1 })).toThrow(/flushMs must be >= 0 ms, got -1/);
     // Bounded by hand: at most maxSamples per call, the oldest first.
     for (let i = 0; i < 100; i++) store.add({ agent: 'p/gw/b', tMs: i, setpoint: null, measurement: null, output: null, mode: 'NOMINAL' });

@@ -1,0 +1,287 @@
+// edgeloop dashboard: polls /api/state and /api/history on this server and
+// draws what it gets. Plain browser JavaScript, no bundler, no network
+// beyond this server (uPlot is served from node_modules).
+//
+// Every element a test or an operator's script may look for has a stable
+// id or data attribute: #agents tr[data-agent][data-health],
+// #first-out tr[data-agent] td[data-field=cause], .chart[data-agent][data-points],
+// #rollout[data-phase], #status[data-polls].
+//
+// Query parameters: poll (ms, default 1000), charts (at most this many
+// charts, default 24), window (ms of history per chart, default 10 min).
+(function () {
+  'use strict';
+
+  const params = new URLSearchParams(location.search);
+  const POLL_MS = intParam('poll', 1000, 100, 60000);
+  const CHARTS_MAX = intParam('charts', 24, 1, 500);
+  const WINDOW_MS = intParam('window', 10 * 60 * 1000, 1000, 7 * 24 * 3600 * 1000);
+  const ALARM_LOG_MAX = 100;
+  const STROKE = { setpoint: '#7b1fa2', measurement: '#1f77b4', output: '#2ca02c' };
+  const MODE_FILL = {
+    DEGRADED: 'rgba(255, 193, 7, 0.35)',
+    FALLBACK: 'rgba(255, 112, 67, 0.35)',
+    SAFE_STOP: 'rgba(229, 57, 53, 0.35)',
+    WARMUP: 'rgba(144, 164, 174, 0.35)',
+  };
+  const MODE_FILL_OTHER = 'rgba(171, 71, 188, 0.25)';
+
+  /** key -> { el, plot, t, setpoint, measurement, output, modes, lastMs } */
+  const charts = new Map();
+  let polls = 0;
+
+  function intParam(name, dflt, min, max) {
+    const raw = params.get(name);
+    const v = raw === null ? dflt : Number(raw);
+    return Number.isInteger(v) ? Math.min(max, Math.max(min, v)) : dflt;
+  }
+
+  /** An element with attributes and text; text goes through textContent, never HTML. */
+  function el(tag, attrs, text) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v !== undefined && v !== null) e.setAttribute(k, String(v));
+    }
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+
+  function td(field, text, cls) {
+    return el('td', { 'data-field': field, class: cls }, text);
+  }
+
+  function clock(ms) {
+    return ms === null || ms === undefined ? '-' : new Date(ms).toLocaleTimeString();
+  }
+
+  function age(nowMs, ms) {
+    if (!ms) return '-';
+    const s = Math.max(0, (nowMs - ms) / 1000);
+    return s < 60 ? `${s.toFixed(1)} s ago` : `${Math.round(s / 60)} min ago`;
+  }
+
+  async function getJson(path) {
+    const res = await fetch(path, { cache: 'no-store' });
+    if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${await res.text()}`);
+    return res.json();
+  }
+
+  // ---- agents ----
+
+  function renderAgents(s) {
+    const rows = s.agents.map((a) => {
+      const tr = el('tr', { 'data-agent': a.key, 'data-health': a.health, 'data-mode': a.mode, 'data-held': a.held ? 'yes' : 'no' });
+      tr.append(
+        el('td', { class: 'key', 'data-field': 'key' }, a.key),
+        td('health', a.health, `health-${a.health}`),
+        td('mode', a.mode, `mode-${a.mode}`),
+        td('cause', a.cause || '-'),
+        td('held', a.held ? 'held' : 'no', a.held ? 'held-yes' : ''),
+        td('last-seen', age(s.nowMs, a.lastSeenMs)),
+      );
+      return tr;
+    });
+    document.querySelector('#agents tbody').replaceChildren(...rows);
+    document.getElementById('agents-empty').hidden = rows.length > 0;
+  }
+
+  // ---- alarms ----
+
+  function renderAlarms(s) {
+    const rows = s.firstOut.map((f) => {
+      const tr = el('tr', { 'data-agent': f.agent, 'data-active': f.active ? 'yes' : 'no', class: f.active ? 'active' : 'cleared' });
+      tr.append(
+        el('td', { class: 'key', 'data-field': 'agent' }, f.agent),
+        td('cause', f.stage ? `${f.monitor}/${f.stage}` : f.monitor, 'mono'),
+        td('stage', f.stage || '-'),
+        td('since', clock(f.sinceMs)),
+        td('state', f.active ? 'active' : 'cleared'),
+      );
+      return tr;
+    });
+    document.querySelector('#first-out tbody').replaceChildren(...rows);
+    document.getElementById('first-out-empty').hidden = rows.length > 0;
+    const log = s.alarms.slice(-ALARM_LOG_MAX).reverse().map((a) => {
+      const what = a.kind === 'mode' ? `mode ${a.stage || '?'} -> ${a.monitor}` : `${a.kind} ${a.monitor}${a.stage ? '/' + a.stage : ''}`;
+      return el('li', { 'data-agent': a.agent, 'data-kind': a.kind }, `${clock(a.tMs)} ${a.agent} ${what}`);
+    });
+    document.getElementById('alarm-log').replaceChildren(...log);
+  }
+
+  // ---- rollout ----
+
+  function renderRollout(r) {
+    const box = document.getElementById('rollout');
+    if (!r) {
+      box.setAttribute('data-phase', 'none');
+      box.replaceChildren(el('p', { class: 'empty' }, 'No rollout.'));
+      return;
+    }
+    box.setAttribute('data-phase', r.phase);
+    const dl = el('dl');
+    const item = (name, value, cls) => dl.append(el('dt', {}, name), el('dd', { 'data-field': name, class: cls }, value));
+    item('phase', r.phase, `phase-${r.phase}`);
+    item('id', r.id);
+    item('group', r.group);
+    item('module', r.module);
+    item('canary', r.canary);
+    item('started', clock(r.startedMs));
+    if (r.soakUntilMs !== null && r.soakUntilMs !== undefined) item('soak until', clock(r.soakUntilMs));
+    item('reason', r.reason || '-');
+    const table = el('table', { id: 'rollout-agents' });
+    table.append(el('thead'));
+    table.tHead.append(el('tr'));
+    for (const h of ['agent', 'state', 'detail']) table.tHead.rows[0].append(el('th', {}, h));
+    const body = el('tbody');
+    for (const a of r.agents) {
+      const tr = el('tr', { 'data-agent': a.key, 'data-state': a.state });
+      tr.append(el('td', { class: 'key' }, a.key), td('state', a.state), td('detail', a.detail || '-'));
+      body.append(tr);
+    }
+    table.append(body);
+    box.replaceChildren(dl, table);
+  }
+
+  // ---- decisions and commands ----
+
+  function renderDecisions(s) {
+    const rows = s.decisions.slice().reverse().map((d) => {
+      const tr = el('tr', { 'data-agent': d.agent });
+      tr.append(td('time', clock(d.tMs)), el('td', { class: 'key' }, d.agent), td('action', d.action), td('reason', d.reason));
+      return tr;
+    });
+    document.querySelector('#decisions tbody').replaceChildren(...rows);
+  }
+
+  function renderCommands(s) {
+    const rows = s.commands.map((c) => {
+      const tr = el('tr', { 'data-command': c.id, 'data-state': c.state });
+      tr.append(td('id', c.id, 'mono'), el('td', { class: 'key' }, c.target), td('kind', c.kind), td('state', c.state), td('sent', clock(c.sentMs)), td('detail', c.detail || '-'));
+      return tr;
+    });
+    document.querySelector('#commands tbody').replaceChildren(...rows);
+  }
+
+  // ---- charts ----
+
+  /** Shade the plot behind the lines wherever the loop was out of NOMINAL. */
+  function drawModes(chart, u) {
+    const t = u.data[0];
+    const { left, top, width, height } = u.bbox;
+    const ctx = u.ctx;
+    ctx.save();
+    for (let i = 0; i < t.length;) {
+      const mode = chart.modes[i];
+      let j = i + 1;
+      while (j < t.length && chart.modes[j] === mode) j++;
+      if (mode && mode !== 'NOMINAL') {
+        const x0 = Math.max(left, u.valToPos(t[i], 'x', true));
+        const x1 = Math.min(left + width, j < t.length ? u.valToPos(t[j], 'x', true) : left + width);
+        if (x1 > x0) {
+          ctx.fillStyle = MODE_FILL[mode] || MODE_FILL_OTHER;
+          ctx.fillRect(x0, top, x1 - x0, height);
+        }
+      }
+      i = j;
+    }
+    ctx.restore();
+  }
+
+  /** The chart's own grid cell decides its width, so a canvas never spills into the next cell. */
+  function chartWidth(cell) {
+    return Math.max(300, (cell.clientWidth || 460) - 4);
+  }
+
+  function makeChart(key) {
+    const el_ = el('div', { class: 'chart', 'data-agent': key, 'data-points': 0 });
+    el_.append(el('h3', {}, key));
+    document.getElementById('charts').append(el_);
+    const chart = { el: el_, plot: null, t: [], setpoint: [], measurement: [], output: [], modes: [], lastMs: null };
+    chart.plot = new uPlot({
+      width: chartWidth(el_),
+      height: 220,
+      scales: { x: { time: true } },
+      series: [
+        {},
+        { label: 'setpoint', stroke: STROKE.setpoint, width: 1.5, dash: [6, 4], scale: 'y' },
+        { label: 'measurement', stroke: STROKE.measurement, width: 1.5, scale: 'y' },
+        { label: 'output', stroke: STROKE.output, width: 1, scale: 'out' },
+      ],
+      axes: [{}, { scale: 'y' }, { scale: 'out', side: 1, grid: { show: false } }],
+      hooks: { drawClear: [(u) => drawModes(chart, u)] },
+    }, [[], [], [], []], el_);
+    charts.set(key, chart);
+    return chart;
+  }
+
+  /** Which agents get a chart: loops in trouble first, then by key, at most CHARTS_MAX. */
+  function chartedAgents(agents) {
+    const trouble = (a) => (a.cause || (a.mode !== 'NOMINAL' && a.mode !== '?') || a.health !== 'online' ? 0 : 1);
+    return agents.slice().sort((a, b) => trouble(a) - trouble(b) || a.key.localeCompare(b.key)).slice(0, CHARTS_MAX).map((a) => a.key);
+  }
+
+  async function updateChart(chart, key) {
+    const q = `agent=${encodeURIComponent(key)}` + (chart.lastMs === null ? '' : `&since=${chart.lastMs + 1}`);
+    const h = await getJson(`/api/history?${q}`);
+    if (h.samples.length === 0) return;
+    for (const s of h.samples) {
+      chart.t.push(s.tMs / 1000);
+      chart.setpoint.push(s.setpoint);
+      chart.measurement.push(s.measurement);
+      chart.output.push(s.output);
+      chart.modes.push(s.mode);
+    }
+    chart.lastMs = h.samples[h.samples.length - 1].tMs;
+    // Keep a moving window so a page left open does not grow without bound.
+    const from = (chart.lastMs - WINDOW_MS) / 1000;
+    let cut = 0;
+    while (cut < chart.t.length && chart.t[cut] < from) cut++;
+    if (cut > 0) for (const k of ['t', 'setpoint', 'measurement', 'output', 'modes']) chart[k].splice(0, cut);
+    chart.plot.setData([chart.t, chart.setpoint, chart.measurement, chart.output]);
+    chart.el.setAttribute('data-points', String(chart.t.length));
+    chart.el.setAttribute('data-last-ms', String(chart.lastMs));
+    chart.el.setAttribute('data-mode', chart.modes[chart.modes.length - 1] || '');
+  }
+
+  async function updateCharts(s) {
+    const keys = chartedAgents(s.agents);
+    for (const [key, chart] of charts) {
+      if (keys.includes(key)) continue;
+      chart.plot.destroy();
+      chart.el.remove();
+      charts.delete(key);
+    }
+    const note = document.getElementById('charts-note');
+    note.textContent = s.agents.length > keys.length ? `Charts for ${keys.length} of ${s.agents.length} agents (loops in trouble first).` : '';
+    await Promise.all(keys.map((key) => updateChart(charts.get(key) || makeChart(key), key)));
+  }
+
+  // ---- the loop ----
+
+  async function poll() {
+    const status = document.getElementById('status');
+    try {
+      const s = await getJson('/api/state');
+      renderAgents(s);
+      renderAlarms(s);
+      renderRollout(s.rollout);
+      renderDecisions(s);
+      renderCommands(s);
+      await updateCharts(s);
+      polls++;
+      status.className = '';
+      status.setAttribute('data-polls', String(polls));
+      status.textContent = `${s.agents.length} agents, updated ${clock(s.nowMs)}`;
+    } catch (err) {
+      // Shown on the page, not thrown: the next poll tries again.
+      status.className = 'error';
+      status.textContent = `update failed: ${err.message}; retrying`;
+    }
+    setTimeout(poll, POLL_MS);
+  }
+
+  window.addEventListener('resize', () => {
+    for (const c of charts.values()) c.plot.setSize({ width: chartWidth(c.el), height: 220 });
+  });
+  poll();
+})();

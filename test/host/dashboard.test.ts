@@ -1,0 +1,247 @@
+// The live dashboard in a real headless Chromium (Debian's /usr/bin/chromium
+// driven by playwright-core), over a real HTTP server on loopback and a real
+// SQLite store filled by the Recorder with payloads through the real
+// Sparkplug codec. Only the coordinator's view is a fake (plain arrays).
+// Bounded in time; the browser and the server are closed whatever happens.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { Gauge, Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AgentView, Decision, TrackedCommand } from '../../host/coordinator/coordinator.js';
+import type { RolloutView } from '../../host/deploy/types.js';
+import { decodePayload, encodePayload, type Metric } from '../../host/mqtt/codec.js';
+import { firstOutCauses, startDashboard, type Dashboard, type DashboardSource } from '../../host/telemetry/dashboard.js';
+import { Recorder } from '../../host/telemetry/recorder.js';
+import { TelemetryStore } from '../../host/telemetry/store.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const STEP_MS = 100;
+const WAIT = { timeout: 10_000 };
+const L1 = 'plant1/gw1/loop1';
+const L2 = 'plant1/gw1/loop2';
+const L3 = 'plant1/gw2/loop3';
+const L4 = 'plant1/gw2/loop4';
+
+function view(key: string, over: Partial<AgentView>): AgentView {
+  const [group, node, device] = key.split('/');
+  return { key, group, node, device, health: 'online', lastSeenMs: Date.now(), mode: 'NOMINAL', cause: '', setpoint: 80, measurement: 79.6, bdSeq: 0, dependsOn: [], held: false, ...over };
+}
+
+/** One agent tick as it crosses the wire: encoded and decoded by the real codec. */
+function wire(tMs: number, sample: number, mode: string, cause: string, y: number) {
+  const metrics: Metric[] = [
+    { name: 'setpoint', type: 'Double', value: 80 },
+    { name: 'measurement', type: 'Double', value: y },
+    { name: 'output', type: 'Double', value: mode === 'NOMINAL' ? 40 + (y - 80) : 15 },
+    { name: 'mode', type: 'String', value: mode },
+    { name: 'cause', type: 'String', value: cause },
+    { name: 'tick_us', type: 'UInt64', value: sample * 100_000 },
+    { name: 'sample', type: 'UInt64', value: sample },
+  ];
+  return decodePayload(encodePayload({ timestamp: tMs, metrics }));
+}
+
+/** The fleet the fake coordinator reports, and 6 s of history per loop (60 samples at 10 Hz). */
+function makeFleet() {
+  const store = new TelemetryStore(':memory:');
+  const recorder = new Recorder(store, { flushMs: 0 });
+  const t0 = Date.now() - 6000;
+  // loop2's sensor sticks at sample 30: FALLBACK, first-out sens_stuck/sensing.
+  for (let i = 0; i < 60; i++) {
+    const t = t0 + i * STEP_MS;
+    recorder.record(L1, wire(t, i, 'NOMINAL', '', 79.5 + 0.4 * Math.sin(i / 5)), t + 2);
+    recorder.record(L2, wire(t, 500 + i, i < 30 ? 'NOMINAL' : 'FALLBACK', i < 30 ? '' : 'sens_stuck/sensing', i < 30 ? 80 : 62), t + 2);
+    recorder.record(L3, wire(t, 1000 + i, 'NOMINAL', '', 80 + 0.2 * Math.cos(i / 4)), t + 2);
+    if (i < 20) recorder.record(L4, wire(t, i, 'NOMINAL', '', 80), t + 2);
+  }
+  recorder.flush();
+  const agents = [
+    view(L1, {}),
+    view(L2, { mode: 'FALLBACK', cause: 'sens_stuck/sensing', measurement: 62 }),
+    view(L3, { dependsOn: [L2], held: true }),
+    view(L4, { health: 'dead', lastSeenMs: t0 + 2000 }),
+  ];
+  const decisions: Decision[] = [{ tMs: t0 + 3000, agent: L3, action: 'hold', reason: `${L2} left control (FALLBACK); ${L3} depends on it` }];
+  const commands: TrackedCommand[] = [{ id: 'coord1-1', target: L3, kind: 'hold', state: 'acked', sentMs: t0 + 3000, detail: 'ok' }];
+  let rollout: RolloutView | null = {
+    id: 'r-7', group: 'plant1', module: '0123456789abcdef', phase: 'soak', canary: L1, reason: 'canary running; soaking',
+    startedMs: t0, soakUntilMs: t0 + 60_000,
+    agents: [{ key: L1, state: 'running', detail: '' }, { key: L3, state: 'waiting', detail: '' }],
+  };
+  const registry = new Registry();
+  new Gauge({ name: 'edgeloop_agents', help: 'test gauge', registers: [registry] }).set(agents.length);
+  const source: DashboardSource = {
+    agents: () => agents, decisions: () => decisions, commands: () => commands, rollout: () => rollout, store, registry,
+  };
+  return { store, recorder, agents, source, t0, setRollout: (r: RolloutView | null) => { rollout = r; } };
+}
+
+let fleet: ReturnType<typeof makeFleet>;
+let dash: Dashboard | null = null;
+let browser: Browser | null = null;
+
+beforeAll(async () => {
+  fleet = makeFleet();
+  dash = await startDashboard(fleet.source);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await dash?.close();
+  fleet.recorder.close();
+  fleet.store.close();
+});
+
+describe('dashboard HTTP API (loopback)', () => {
+  it('serves state, history, metrics and the static files; bad parameters get 400 naming the parameter', async () => {
+    const url = dash!.url;
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const state = await (await fetch(`${url}api/state`)).json();
+    expect(state.agents.map((a: AgentView) => [a.key, a.health])).toEqual([[L1, 'online'], [L2, 'online'], [L3, 'online'], [L4, 'dead']]);
+    expect(state.firstOut).toEqual([{ agent: L2, monitor: 'sens_stuck', stage: 'sensing', sinceMs: fleet.t0 + 30 * STEP_MS, active: true }]);
+    expect(state.rollout.phase).toBe('soak');
+    expect(state.decisions).toHaveLength(1);
+
+    const h = await (await fetch(`${url}api/history?agent=${encodeURIComponent(L2)}`)).json();
+    expect(h.samples).toHaveLength(60);
+    expect(h.samples[30]).toMatchObject({ sample: 530, mode: 'FALLBACK', cause: 'sens_stuck/sensing', measurement: 62 });
+    const after = await (await fetch(`${url}api/history?agent=${encodeURIComponent(L2)}&since=${fleet.t0 + 50 * STEP_MS}`)).json();
+    expect(after.samples.map((s: { sample: number }) => s.sample)).toEqual([550, 551, 552, 553, 554, 555, 556, 557, 558, 559]);
+
+    const bad = async (path: string, status: number, re: RegExp) => {
+      const res = await fetch(url + path, path === 'api/state' ? { method: 'POST' } : undefined);
+      expect(res.status, path).toBe(status);
+      expect(await res.text(), path).toMatch(re);
+    };
+    await bad('api/history', 400, /query parameter 'agent': expected an agent key/);
+    await bad(`api/history?agent=${L1}&since=yesterday`, 400, /query parameter 'since': expected an integer 0\.\.\d+, received "yesterday"/);
+    await bad(`api/history?agent=${L1}&limit=1000000`, 400, /query parameter 'limit': expected an integer 0\.\.20000, received "1000000"/);
+    await bad('api/state?since=-1', 400, /query parameter 'since'/);
+    await bad('api/state', 405, /read-only/);
+    await bad('..%2fpackage.json', 404, /not found/);
+    await bad('host/telemetry/dashboard.ts', 404, /not found/);
+
+    const metrics = await fetch(`${url}metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toMatch(/^edgeloop_agents 4$/m);
+    const uplot = await fetch(`${url}uplot/uPlot.iife.min.js`);
+    expect(uplot.status).toBe(200);
+    expect(uplot.headers.get('content-type')).toMatch(/javascript/);
+  });
+
+  it('the compiled dashboard (dist/) finds its page and uPlot from the package root', async () => {
+    const compiled = join(process.cwd(), 'dist', 'host', 'telemetry', 'dashboard.js');
+    expect(existsSync(compiled), `${compiled} is missing: run npm run build first`).toBe(true);
+    const mod = await import(pathToFileURL(compiled).href) as typeof import('../../host/telemetry/dashboard.js');
+    const d = await mod.startDashboard(fleet.source);
+    try {
+      for (const path of ['', 'app.js', 'style.css', 'uplot/uPlot.iife.min.js', 'uplot/uPlot.min.css']) {
+        expect((await fetch(d.url + path)).status, path).toBe(200);
+      }
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('first-out per agent: the episode starts at its first trip, a renamed cause replaces the name, a clear ends it', () => {
+    const a = (tMs: number, kind: string, monitor: string, stage = '') => ({ agent: 'x', tMs, kind, monitor, stage });
+    expect(firstOutCauses([a(1, 'trip', 'est_cusum', 'sensing'), a(2, 'trip', 'est_cusum', 'actuation'), a(3, 'mode', 'FALLBACK')], []))
+      .toEqual([{ agent: 'x', monitor: 'est_cusum', stage: 'actuation', sinceMs: 1, active: true }]);
+    expect(firstOutCauses([a(1, 'trip', 'sens_stuck', 'sensing'), a(5, 'clear', 'sens_stuck', 'sensing')], []))
+      .toEqual([{ agent: 'x', monitor: 'sens_stuck', stage: 'sensing', sinceMs: 1, active: false }]);
+    // A trip older than the window still shows, from the coordinator's view.
+    expect(firstOutCauses([], [view('p/n/d', { cause: 'tim_missed/timing' })]))
+      .toEqual([{ agent: 'p/n/d', monitor: 'tim_missed', stage: 'timing', sinceMs: null, active: true }]);
+  });
+});
+
+/** Pixels of a chart's canvas close to an RGB colour (anti-aliased lines are near, not equal), with alpha in [aMin, aMax]. */
+async function pixelsNear(page: Page, agent: string, rgb: [number, number, number], aMin: number, aMax = 255): Promise<number> {
+  return page.$eval(`.chart[data-agent="${agent}"] canvas`, (c, [r, g, b, lo, hi]) => {
+    // Read a copy, so the test's readbacks do not make Chromium warn about the page's canvas.
+    const canvas = c as HTMLCanvasElement;
+    const copy = document.createElement('canvas');
+    copy.width = canvas.width;
+    copy.height = canvas.height;
+    const ctx = copy.getContext('2d', { willReadFrequently: true })!;
+    ctx.drawImage(canvas, 0, 0);
+    const px = ctx.getImageData(0, 0, copy.width, copy.height).data;
+    let n = 0;
+    for (let i = 0; i < px.length; i += 4) {
+      if (Math.abs(px[i] - r) + Math.abs(px[i + 1] - g) + Math.abs(px[i + 2] - b) < 40 && px[i + 3] >= lo && px[i + 3] <= hi) n++;
+    }
+    return n;
+  }, [...rgb, aMin, aMax] as const);
+}
+
+describe('dashboard in headless Chromium', () => {
+  it('shows health, charts, the first-out cause and the rollout, then updates live without a reload', async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: this test drives Debian's chromium (apt-get install chromium)`);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'], timeout: 30_000 });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const problems: string[] = [];
+    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`); });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));
+    // Off the loopback server there is nothing: fail any other request loudly.
+    await page.route((u) => !u.href.startsWith(dash!.url), (r) => { problems.push(`off-server request: ${r.request().url()}`); return r.abort(); });
+
+    await page.goto(`${dash!.url}?poll=200`, WAIT);
+    await page.waitForFunction(() => Number(document.getElementById('status')?.dataset.polls) >= 1, null, WAIT);
+    await page.evaluate(() => { (window as unknown as { loadedOnce: boolean }).loadedOnce = true; });
+
+    // The health table: every agent, its health, mode and whether it is held.
+    const rows = await page.$$eval('#agents tbody tr', (trs) => trs.map((tr) => [
+      (tr as HTMLElement).dataset.agent, tr.querySelector('[data-field=health]')!.textContent,
+      tr.querySelector('[data-field=mode]')!.textContent, tr.querySelector('[data-field=held]')!.textContent]));
+    expect(rows).toEqual([[L1, 'online', 'NOMINAL', 'no'], [L2, 'online', 'FALLBACK', 'no'], [L3, 'online', 'NOMINAL', 'held'], [L4, 'dead', 'NOMINAL', 'no']]);
+
+    // A chart per agent, with the samples drawn: measurement line pixels on every canvas,
+    // and the FALLBACK band (rgba(255,112,67,0.35) on a clear canvas) on loop2's only.
+    await page.waitForFunction(() => [...document.querySelectorAll('.chart')].filter((c) => Number((c as HTMLElement).dataset.points) > 0).length === 4, null, WAIT);
+    const points = await page.$$eval('.chart', (cs) => Object.fromEntries(cs.map((c) => [(c as HTMLElement).dataset.agent, Number((c as HTMLElement).dataset.points)])));
+    expect(points).toEqual({ [L1]: 60, [L2]: 60, [L3]: 60, [L4]: 20 });
+    for (const key of [L1, L2, L3, L4]) {
+      expect(await page.$$(`.chart[data-agent="${key}"] canvas`), key).toHaveLength(1);
+      expect(await pixelsNear(page, key, [31, 119, 180], 200), `${key} measurement line`).toBeGreaterThan(30);
+    }
+    expect(await pixelsNear(page, L2, [255, 112, 67], 70, 110), 'loop2 FALLBACK band').toBeGreaterThan(1000);
+    expect(await pixelsNear(page, L1, [255, 112, 67], 70, 110), 'no band on a NOMINAL loop').toBe(0);
+
+    // The alarm list names loop2's first-out cause; the rollout panel its phase.
+    const cause = (key: string) => page.$eval(`#first-out tr[data-agent="${key}"] [data-field=cause]`, (e) => e.textContent);
+    expect(await cause(L2)).toBe('sens_stuck/sensing');
+    expect(await page.$$('#first-out tbody tr')).toHaveLength(1);
+    expect(await page.getAttribute('#rollout', 'data-phase')).toBe('soak');
+    expect(await page.textContent('#rollout [data-field=phase]')).toBe('soak');
+    expect(await page.textContent('#rollout [data-field=canary]')).toBe(L1);
+    expect(await page.textContent('#decisions tbody')).toContain(`${L2} left control (FALLBACK)`);
+
+    // Live: loop1 goes on for 2 s and its actuator jams at its 70th sample (DEGRADED,
+    // act_mismatch/actuation); the canary's fault rolls the rollout back. No reload.
+    const t1 = fleet.t0 + 60 * STEP_MS;
+    for (let i = 60; i < 80; i++) {
+      const jam = i >= 70;
+      fleet.recorder.record(L1, wire(t1 + (i - 60) * STEP_MS, i, jam ? 'DEGRADED' : 'NOMINAL', jam ? 'act_mismatch/actuation' : '', 79.6), Date.now());
+    }
+    fleet.recorder.flush();
+    Object.assign(fleet.agents[0], { mode: 'DEGRADED', cause: 'act_mismatch/actuation', lastSeenMs: Date.now() });
+    fleet.setRollout({ id: 'r-7', group: 'plant1', module: '0123456789abcdef', phase: 'rolled_back', canary: L1, reason: `canary ${L1} left NOMINAL`, startedMs: fleet.t0, soakUntilMs: null, agents: [{ key: L1, state: 'rolled_back', detail: 'previous module restored' }, { key: L3, state: 'waiting', detail: '' }] });
+
+    await page.waitForFunction((k) => document.querySelector(`.chart[data-agent="${k}"]`)?.getAttribute('data-points') === '80', L1, WAIT);
+    await page.waitForFunction((k) => document.querySelector(`#first-out tr[data-agent="${k}"] [data-field=cause]`)?.textContent === 'act_mismatch/actuation', L1, WAIT);
+    await page.waitForFunction(() => document.getElementById('rollout')?.dataset.phase === 'rolled_back', null, WAIT);
+    expect(await page.textContent('#rollout [data-field=reason]')).toBe(`canary ${L1} left NOMINAL`);
+    expect(await page.textContent(`#agents tr[data-agent="${L1}"] [data-field=mode]`)).toBe('DEGRADED');
+    expect(await page.textContent('#alarm-log')).toContain(`${L1} trip act_mismatch/actuation`);
+    // loop1's chart now shows its DEGRADED band (rgba(255,193,7,0.35)).
+    expect(await pixelsNear(page, L1, [255, 193, 7], 70, 110), 'loop1 DEGRADED band').toBeGreaterThan(100);
+    expect(await page.evaluate(() => (window as unknown as { loadedOnce?: boolean }).loadedOnce)).toBe(true);
+
+    expect(problems).toEqual([]);
+    await browser.close();
+    browser = null;
+  }, 60_000);
+});
