@@ -14,6 +14,8 @@
 
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Core } from '../runtime/core.js';
+import { CoreSlot, type CoreConfig } from './core-slot.js';
+import type { KeyInput } from '../deploy/signing.js';
 import { MODES } from '../runtime/abi.js';
 import { decodePayload, encodePayload, SeqCounter, type Metric } from '../mqtt/codec.js';
 import { deviceTopic, nodeTopic, stateTopic } from '../mqtt/topics.js';
@@ -54,8 +56,12 @@ export interface AgentOptions {
   primaryHost?: string;
   /** Samples kept while offline (default 36,000: an hour at 10 Hz); beyond it the oldest go, counted. */
   spoolMax?: number;
-  /** Version of the running core, reported in births and data (the module's sha256 prefix, or 'builtin'). */
-  coreVersion?: () => string;
+  /** The configuration `core` runs with: every core a deployment installs gets it too. */
+  config?: CoreConfig;
+  /** The bytes `core` was made from (names its version; lets a rollback re-create it). */
+  moduleBytes?: Uint8Array;
+  /** The fleet's Ed25519 public key: deployments signed by it are accepted; without it every deployment is refused. */
+  fleetKey?: KeyInput;
   /**
    * The agent re-sends the core its setpoint this often (default 1 s); the
    * core's tim_sp_stale monitor trips when it stops (the agent is the
@@ -103,7 +109,10 @@ export class Agent {
   private readonly clock: () => number;
   private readonly wall: () => number;
 
+  private readonly slot: CoreSlot;
+
   constructor(private readonly opts: AgentOptions) {
+    this.slot = new CoreSlot(opts.core, opts.config ?? {}, opts.moduleBytes);
     this.clock = opts.clockUs ?? (() => Math.round(performance.now() * 1000));
     this.wall = opts.wallMs ?? Date.now;
     this.hostOnline = opts.primaryHost === undefined;
@@ -129,14 +138,17 @@ export class Agent {
     this.client.on('error', () => { /* reconnects by itself; the loop does not care */ });
   }
 
-  get core(): Core { return this.opts.core; }
+  /** The running core (a deployment replaces it). */
+  get core(): Core { return this.slot.core; }
+  /** The running core's version: its module's sha256 prefix, or 'builtin'. */
+  get coreVersion(): string { return this.slot.version; }
 
   /** Tick the loop on the core's own schedule (setTimeout chain). */
   start(): void {
     let due = this.clock();
     const step = () => {
       const now = this.clock();
-      const periodUs = this.opts.core.nextIntervalUs;
+      const periodUs = this.core.nextIntervalUs;
       if (now - due > periodUs) this.stats.lateTicks++;
       this.tick();
       due = now + periodUs;
@@ -149,7 +161,7 @@ export class Agent {
   tick(): void {
     const now = this.clock();
     while (this.inbox.length) this.apply(this.inbox.shift()!, now);
-    const core = this.opts.core;
+    const core = this.core;
     const io = this.opts.binding.read(now);
     this.hasFeed = typeof io.reference === 'number';
     if (this.following && typeof io.reference === 'number' && Number.isFinite(io.reference) && io.reference !== core.setpoint) {
@@ -159,7 +171,7 @@ export class Agent {
       core.setSetpoint(core.setpoint, now);
       this.nextRefreshUs = now + (this.opts.setpointRefreshUs ?? 1_000_000);
     }
-    const u = core.tick(now, io);
+    const u = this.slot.tick(now, io);
     this.opts.binding.write(u, now);
     this.stats.ticks++;
     this.report(now, u);
@@ -171,7 +183,7 @@ export class Agent {
   private apply(c: AgentCommand, now: number): void {
     let status = 'ok';
     try {
-      const core = this.opts.core;
+      const core = this.core;
       switch (c.kind) {
         case 'setpoint': core.setSetpoint(c.value, now); this.following = false; break;
         case 'reset': core.reset(); break;
@@ -182,7 +194,14 @@ export class Agent {
           this.following = false;
           break;
         case 'release': this.following = true; break;
-        case 'param': core.configure({ [c.name]: c.value }); break;
+        case 'param': this.slot.configure({ [c.name]: c.value }); break;
+        case 'deploy': {
+          if (this.opts.fleetKey === undefined) throw new Error('this agent has no fleet key: deployments are refused');
+          const version = this.slot.install(c.module, c.signature, this.opts.fleetKey, core.setpoint, now);
+          status = `ok ${version}`;
+          break;
+        }
+        case 'rollback': status = `ok ${this.slot.rollback(now)}`; break;
         case 'mode': throw new Error('mode commands need a core export this ABI does not have yet');
         default: throw new Error(`no handler for '${(c as { kind: string }).kind}' commands on this agent`);
       }
@@ -247,7 +266,7 @@ export class Agent {
   }
 
   private metrics(now: number, u: number): Metric[] {
-    const core = this.opts.core;
+    const core = this.core;
     const cause = core.cause;
     return [
       { name: 'setpoint', type: 'Double', value: core.setpoint },
@@ -258,7 +277,7 @@ export class Agent {
       { name: 'tick_us', type: 'UInt64', value: now },
       { name: 'sample', type: 'UInt64', value: this.sample },
       { name: 'held', type: 'Boolean', value: !this.following },
-      { name: 'core_version', type: 'String', value: this.opts.coreVersion?.() ?? 'builtin' },
+      { name: 'core_version', type: 'String', value: this.slot.version },
     ];
   }
 
@@ -333,5 +352,5 @@ export class Agent {
     this.client.end(true);
   }
 
-  get modeName(): string { return MODES[this.opts.core.raw.mode()]; }
+  get modeName(): string { return MODES[this.core.raw.mode()]; }
 }

@@ -13,6 +13,8 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { decodePayload, encodePayload, type Metric, type Payload } from '../mqtt/codec.js';
 import { deviceTopic, nodeTopic, parseTopic, stateTopic, type SparkplugTopic } from '../mqtt/topics.js';
+import { Rollout, type RolloutOptions } from '../deploy/rollout.js';
+import type { RolloutView } from '../deploy/types.js';
 
 export type Health = 'online' | 'stale' | 'dead';
 
@@ -84,6 +86,8 @@ export class Coordinator {
   private readonly inbox: { topic: string; payload: Buffer }[] = [];
   private readonly clock: () => number;
   private nextId = 1;
+  /** Rollouts started here, oldest first; the last one is the current one. */
+  readonly rollouts: Rollout[] = [];
 
   constructor(private readonly opts: CoordinatorOptions) {
     this.clock = opts.clockMs ?? Date.now;
@@ -118,6 +122,7 @@ export class Coordinator {
       if (a.health === 'online' && now - a.lastSeenMs > staleMs) a.health = 'stale';
     }
     this.contain(now);
+    for (const r of this.rollouts) r.step();
     const timeout = this.opts.commandTimeoutMs ?? 5000;
     for (const c of this.commands.values()) {
       if (c.state === 'sent' && now - c.sentMs > timeout) { c.state = 'timeout'; c.detail = `no acknowledgement within ${timeout} ms`; }
@@ -180,7 +185,7 @@ export class Coordinator {
       const c = this.commands.get(id);
       if (!c || c.state !== 'sent') continue;
       const status = rest.join(' ');
-      c.state = status === 'ok' ? 'acked' : 'rejected';
+      c.state = status === 'ok' || status.startsWith('ok ') ? 'acked' : 'rejected';
       c.detail = status;
     }
   }
@@ -219,6 +224,33 @@ export class Coordinator {
       return this.send(a, [{ name: 'command/release', type: 'Boolean', value: true }], 'release');
     }
     return this.send(a, [cmd.kind === 'setpoint' ? { name: 'command/setpoint', type: 'Double', value: cmd.value } : { name: 'command/reset', type: 'Boolean', value: true }], cmd.kind);
+  }
+
+  /** Start a staged rollout of a signed module to a group; it advances on every cycle(). */
+  startRollout(opts: Omit<RolloutOptions, 'clockMs' | 'id'> & { id?: string }): Rollout {
+    const active = this.rollouts.find((r) => !r.finished && r.view().group === opts.group);
+    if (active) throw new Error(`rollout: group '${opts.group}' already has rollout ${active.view().id} in phase ${active.phase}`);
+    const r = new Rollout({ ...opts, id: opts.id ?? `${this.opts.hostId}-rollout-${this.rollouts.length + 1}`, clockMs: this.clock }, {
+      agents: () => [...this.agents.values()],
+      sendDeploy: (key, moduleB64, signatureB64) => this.send(this.known(key), [
+        { name: 'command/deploy', type: 'String', value: moduleB64 },
+        { name: 'command/signature', type: 'String', value: signatureB64 },
+      ], 'deploy'),
+      sendRollback: (key) => this.send(this.known(key), [{ name: 'command/rollback', type: 'Boolean', value: true }], 'rollback'),
+    });
+    this.rollouts.push(r);
+    return r;
+  }
+
+  /** The current (latest) rollout's view, or null. */
+  rollout(): RolloutView | null {
+    return this.rollouts.length ? this.rollouts[this.rollouts.length - 1].view() : null;
+  }
+
+  private known(key: string): AgentView {
+    const a = this.agents.get(key);
+    if (!a) throw new Error(`unknown agent '${key}'`);
+    return a;
   }
 
   /** Ask an edge node to publish its births again (NCMD Node Control/Rebirth). */
