@@ -2,6 +2,8 @@
 // existing SCADA and IIoT tools read them. Decoding is defensive: an
 // oversized or malformed payload is rejected with an error, never thrown
 // through as something else, and 64-bit fields come back as numbers.
+// Inbound, every metric has a name and a number (finite), boolean or string
+// value, and a payload carries at most METRICS_MAX of them.
 
 import { createRequire } from 'node:module';
 
@@ -27,6 +29,9 @@ const tahu = (createRequire(import.meta.url)('sparkplug-payload') as { get(ns: s
 
 /** The largest payload the host accepts (inbound) or sends. */
 export const PAYLOAD_MAX_BYTES = 64 * 1024;
+
+/** The most metrics an inbound payload may carry (an agent's DDATA has about ten, plus its acknowledgements). */
+export const METRICS_MAX = 1024;
 
 export class PayloadError extends Error {
   constructor(message: string) {
@@ -68,6 +73,7 @@ export function decodePayload(bytes: Uint8Array): Payload {
   const seq = raw.seq === undefined || raw.seq === null ? undefined : toNumber(raw.seq);
   if (seq !== undefined && (seq === null || seq < 0 || seq > 255)) throw new PayloadError(`payload.seq: expected 0..255, received ${String(seq)}`);
   const metrics = Array.isArray(raw.metrics) ? raw.metrics : [];
+  if (metrics.length > METRICS_MAX) throw new PayloadError(`payload.metrics: expected at most ${METRICS_MAX} metrics, received ${metrics.length}`);
   return {
     timestamp,
     ...(seq !== undefined && seq !== null ? { seq } : {}),
@@ -75,6 +81,7 @@ export function decodePayload(bytes: Uint8Array): Payload {
       if (typeof m.name !== 'string') throw new PayloadError(`payload.metrics[${i}].name: expected a string`);
       const value = typeof m.value === 'boolean' || typeof m.value === 'string' ? m.value : toNumber(m.value);
       if (value === null) throw new PayloadError(`payload.metrics[${i}].value: expected a number, boolean or string`);
+      if (typeof value === 'number' && !Number.isFinite(value)) throw new PayloadError(`payload.metrics[${i}].value: expected a finite number, received ${value}`);
       return { name: m.name, type: (m.type as Metric['type']) ?? 'Double', value };
     }),
   };

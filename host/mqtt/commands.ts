@@ -13,9 +13,16 @@
 //   command/signature String   its Ed25519 signature by the fleet key, base64 (an accompanying field,
 //                              not a command; a deploy without it is refused by the module gate)
 //   command/rollback  Boolean  true: go back to the core the last deploy replaced
+//
+// A command payload carries at most COMMAND_METRICS_MAX metrics; every name
+// under command/ must be one of the above and appear once (other metrics,
+// notes say, are ignored). A parameter value is a decimal number, true,
+// false or an action name, in at most PARAM_TEXT_MAX characters. Errors
+// quote at most a few dozen characters of what was received: they travel
+// back in acknowledgements.
 
 import { z } from 'zod';
-import { PARAM_IDS, type ParamName } from '../runtime/abi.js';
+import { ACTIONS, PARAM_IDS, type ParamName } from '../runtime/abi.js';
 import type { Payload } from './codec.js';
 import { MODULE_MAX_BYTES } from '../deploy/module.js';
 import { fromBase64, SIGNATURE_BYTES } from '../deploy/signing.js';
@@ -33,9 +40,21 @@ export type AgentCommand =
 /** The longest command/deploy value: base64 of MODULE_MAX_BYTES. */
 export const DEPLOY_BASE64_MAX = 4 * Math.ceil(MODULE_MAX_BYTES / 3);
 
+/** Most metrics in one command payload (id, command, signature, and a few notes). */
+export const COMMAND_METRICS_MAX = 8;
+/** Longest command/param text ("<name>=<value>"). */
+export const PARAM_TEXT_MAX = 128;
+/** Most characters of a received value quoted in an error. */
+const QUOTE_MAX = 64;
+
+function quote(v: unknown): string {
+  const s = v === undefined ? 'undefined' : typeof v === 'number' && !Number.isFinite(v) ? String(v) : JSON.stringify(v) ?? String(v);
+  return s.length > QUOTE_MAX ? `${s.slice(0, QUOTE_MAX)}... (${s.length} characters)` : s;
+}
+
 export class CommandError extends Error {
   constructor(readonly field: string, readonly expected: string, readonly received: unknown) {
-    super(`${field}: expected ${expected}, received ${JSON.stringify(received)}`);
+    super(`${field}: expected ${expected}, received ${quote(received)}`);
     this.name = 'CommandError';
   }
 }
@@ -43,11 +62,23 @@ export class CommandError extends Error {
 const COMMAND_KEYS = ['command/setpoint', 'command/mode', 'command/reset', 'command/hold', 'command/release', 'command/param',
   'command/deploy', 'command/rollback'];
 
+const KNOWN = new Set(['command/id', 'command/signature', ...COMMAND_KEYS]);
+
 const Id = z.string().min(1).max(64).regex(/^[A-Za-z0-9._:-]+$/);
+
+/** A decimal number (no hex, no padding, no Infinity), true, false or an action name. */
+const PARAM_VALUE = /^(-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|true|false)$/;
 
 /** Parse the command in a DCMD payload (exactly one command metric plus its id). */
 export function parseCommand(p: Payload): AgentCommand {
-  const by = new Map(p.metrics.map((m) => [m.name, m.value]));
+  if (p.metrics.length > COMMAND_METRICS_MAX) throw new CommandError('command', `at most ${COMMAND_METRICS_MAX} metrics`, `${p.metrics.length} metrics`);
+  const by = new Map<string, unknown>();
+  for (const m of p.metrics) {
+    if (!m.name.startsWith('command/')) continue;
+    if (!KNOWN.has(m.name)) throw new CommandError(m.name, `a known command metric (${[...KNOWN].join(', ')})`, m.name);
+    if (by.has(m.name)) throw new CommandError(m.name, 'once', 'twice');
+    by.set(m.name, m.value);
+  }
   const idRaw = by.get('command/id');
   const id = Id.safeParse(idRaw);
   if (!id.success) throw new CommandError('command/id', 'a command id of 1-64 letters, digits, . _ : -', idRaw);
@@ -82,11 +113,15 @@ export function parseCommand(p: Payload): AgentCommand {
       if (v !== true) throw new CommandError(key, 'true', v);
       return { id: id.data, kind: 'rollback' };
     default: {
-      const m = typeof v === 'string' ? /^([a-z0-9_.]+)=(.+)$/.exec(v) : null;
-      if (!m) throw new CommandError(key, "'<parameter>=<value>'", v);
+      const m = typeof v === 'string' && v.length <= PARAM_TEXT_MAX ? /^([a-z0-9_.]+)=(.+)$/.exec(v) : null;
+      if (!m) throw new CommandError(key, `'<parameter>=<value>' in at most ${PARAM_TEXT_MAX} characters`, v);
       if (!PARAM_IDS.has(m[1] as ParamName)) throw new CommandError(key, 'a known core parameter name', m[1]);
       const raw = m[2];
-      const value = raw === 'true' ? true : raw === 'false' ? false : Number.isFinite(Number(raw)) ? Number(raw) : raw;
+      if (!PARAM_VALUE.test(raw) && !(ACTIONS as readonly string[]).includes(raw)) {
+        throw new CommandError(key, `a decimal number, true, false or an action (${ACTIONS.join(', ')}) after '='`, raw);
+      }
+      const value = raw === 'true' ? true : raw === 'false' ? false : PARAM_VALUE.test(raw) ? Number(raw) : raw;
+      if (typeof value === 'number' && !Number.isFinite(value)) throw new CommandError(key, 'a finite number after \'=\'', raw);
       return { id: id.data, kind: 'param', name: m[1] as ParamName, value };
     }
   }
