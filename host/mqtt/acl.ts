@@ -11,8 +11,8 @@
 //                  spBv1.0/<group>/NCMD/<node>
 //                  spBv1.0/<group>/DCMD/<node>/+   (or one exact device)
 //                  spBv1.0/STATE/+                 (or one exact host)
-//   coordinator  full access (the only one that may publish NCMD, DCMD and
-//                STATE); '$'-topics stay reserved to the broker.
+//   coordinator  full access: the only one that may publish NCMD, DCMD and
+//                STATE; it may read $SYS/#, but nobody publishes to a '$' topic.
 //   observer     a dashboard: subscribes under spBv1.0/ (spBv1.0/# included),
 //                publishes nothing.
 //
