@@ -83,7 +83,14 @@ export interface AgentStats {
   commandsApplied: number;
   commandsRejected: number;
   inboxDropped: number;
+  /** Payloads that could not be encoded (never expected; counted, never thrown out of a tick). */
+  encodeErrors: number;
+  /** Inbound STATE messages that were not {online: boolean} (ignored: the host's state stays as it was). */
+  stateRejected: number;
 }
+
+/** Command acknowledgements carried by one DDATA at most. */
+const ACKS_PER_SAMPLE = 16;
 
 interface SpooledSample {
   timestamp: number;
@@ -91,7 +98,7 @@ interface SpooledSample {
 }
 
 export class Agent {
-  readonly stats: AgentStats = { ticks: 0, lateTicks: 0, published: 0, spooled: 0, replayed: 0, spoolDropped: 0, commandsApplied: 0, commandsRejected: 0, inboxDropped: 0 };
+  readonly stats: AgentStats = { ticks: 0, lateTicks: 0, published: 0, spooled: 0, replayed: 0, spoolDropped: 0, commandsApplied: 0, commandsRejected: 0, inboxDropped: 0, encodeErrors: 0, stateRejected: 0 };
   private readonly client: MqttClient;
   private readonly seq = new SeqCounter();
   private readonly inbox: AgentCommand[] = [];
@@ -282,7 +289,8 @@ export class Agent {
   }
 
   private report(now: number, u: number): void {
-    const metrics = [...this.metrics(now, u), ...this.acks.splice(0)];
+    // A bounded number of acks per sample; the rest go with the next one.
+    const metrics = [...this.metrics(now, u), ...this.acks.splice(0, ACKS_PER_SAMPLE)];
     this.sample++;
     const timestamp = this.wall();
     if (this.publishing && this.spoolHead === this.spool.length) {
@@ -300,10 +308,22 @@ export class Agent {
   get spoolLength(): number { return this.spool.length - this.spoolHead; }
 
   private send(topic: string, timestamp: number, metrics: Metric[]): void {
-    const payload = encodePayload({ timestamp, seq: this.seq.next(), metrics });
+    let payload: Uint8Array;
+    try {
+      payload = encodePayload({ timestamp, seq: this.seq.peek(), metrics });
+    } catch (err) {
+      // Never out of the tick: a payload that cannot be encoded is counted and dropped.
+      this.stats.encodeErrors++;
+      this.lastEncodeError = (err as Error).message;
+      return;
+    }
+    this.seq.next();
     this.client.publish(topic, Buffer.from(payload), { qos: 1 });
     this.stats.published++;
   }
+
+  /** Why the last payload could not be encoded, if one could not. */
+  lastEncodeError: string | null = null;
 
   private onMessage(topic: string, payload: Buffer): void {
     if (topic.startsWith('spBv1.0/STATE/')) {
@@ -326,12 +346,13 @@ export class Agent {
 
   /** The primary host's STATE (Sparkplug 3.0: JSON {online, timestamp}). */
   private onHostState(payload: Buffer): void {
-    let online = false;
+    let online: boolean;
     try {
-      const s = JSON.parse(payload.toString('utf8')) as { online?: unknown };
-      online = s.online === true;
+      const s = JSON.parse(payload.toString('utf8')) as { online?: unknown } | null;
+      if (typeof s !== 'object' || s === null || typeof s.online !== 'boolean') throw new Error('expected {"online": true|false, ...}');
+      online = s.online;
     } catch {
-      this.stats.commandsRejected++;
+      this.stats.stateRejected++;
       return;
     }
     const was = this.hostOnline;

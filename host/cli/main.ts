@@ -6,6 +6,7 @@ import { campaignCommand, simCommand, DEFAULT_CORE_PATH, DEFAULT_WORKERS } from 
 import { ScenarioError } from '../../firmware-sim/scenario/schema.js';
 import { ENGINE_NAMES, parseEngineName, type EngineName } from '../runtime/engines/engine.js';
 import { agentCommand, brokerCommand, coordinatorCommand, idArg, parseFaultArg } from './system.js';
+import { deployCommand, keygenCommand, signCommand, type DeployCommandOptions } from './deploy.js';
 import { PLANT_NAMES, type FaultSpec, type PlantName } from '../../firmware-sim/types.js';
 
 function wrap<T>(parse: (v: string) => T) {
@@ -136,8 +137,9 @@ export async function run(argv: string[]): Promise<number> {
     .option('--core <path>', 'core.wasm to run', DEFAULT_CORE_PATH)
     .option('--fault <kind@onset[:magnitude]>', 'inject a firmware-sim fault, e.g. actuator.reversed@60', wrap(parseFaultArg))
     .option('--status-every <s>', 'print a status line every s seconds (0: only mode changes)', intArg('--status-every', 0, 3600), 10)
+    .option('--fleet-key <pem>', "the fleet's Ed25519 public key: accept core deployments signed by it (without it, every deployment is refused)")
     .option('--keepalive <s>', 'MQTT keepalive; the broker publishes the NDEATH after about 1.5x this of silence', intArg('--keepalive', 1, 3600), 5)
-    .action(async (opts: { keepalive: number; broker: string; group: string; node: string; device: string; plant: PlantName; seed: number; setpoint?: number;
+    .action(async (opts: { fleetKey?: string; keepalive: number; broker: string; group: string; node: string; device: string; plant: PlantName; seed: number; setpoint?: number;
       dependsOn: string[]; primaryHost?: string; username?: string; password?: string; core: string; fault?: FaultSpec; statusEvery: number }) => {
       code = await agentCommand(opts, print);
     });
@@ -165,6 +167,37 @@ export async function run(argv: string[]): Promise<number> {
     .action(async (opts: { host: string; port: number; username?: string; password?: string }) => {
       code = await brokerCommand(opts, print);
     });
+
+  program
+    .command('keygen')
+    .description("Make the fleet's Ed25519 key pair: fleet.key (private, signs modules) and fleet.pub (agents verify with it).")
+    .option('--out <dir>', 'where to write fleet.key and fleet.pub (existing files are never overwritten)', '.')
+    .action((opts: { out: string }) => { code = keygenCommand(opts, print); });
+
+  program
+    .command('sign')
+    .description('Sign a core module with the fleet key: writes <core.wasm>.sig next to it.')
+    .argument('<core.wasm>', 'the module')
+    .requiredOption('--key <fleet.key>', "the fleet's private key (PEM)")
+    .action((module: string, opts: { key: string }) => { code = signCommand(module, opts, print); });
+
+  program
+    .command('deploy')
+    .description('Roll a signed core out to a group of agents: canary first, a soak window, then the rest; rolls back automatically if the canary trips or goes quiet.')
+    .argument('<core.wasm>', 'the module (its signature: <core.wasm>.sig, or --signature)')
+    .requiredOption('--broker <url>', 'MQTT broker URL', urlArg)
+    .requiredOption('--group <id>', 'the Sparkplug group to deploy to', idArg('group_id'))
+    .requiredOption('--key <fleet.pub>', "the fleet's public key: the module is checked against it before anything is sent")
+    .option('--signature <file>', 'detached signature (default: <core.wasm>.sig)')
+    .option('--canary <key>', 'the canary agent, group/node/device (default: the first online NOMINAL agent of the group)')
+    .option('--soak <s>', 'how long the canary must run cleanly', intArg('--soak', 1, 86_400), 60)
+    .option('--stale-ms <ms>', 'no data from the canary for this long during the soak: roll back', intArg('--stale-ms', 100, 3_600_000), 3000)
+    .option('--discover <s>', 'how long to listen for the group\'s agents first', intArg('--discover', 1, 600), 5)
+    .option('--timeout <s>', 'give up (agents keep what they run) after this long', intArg('--timeout', 10, 86_400), 600)
+    .option('--host-id <id>', 'Sparkplug host application id of this deploy', idArg('host_application_id'), 'edgeloop-deploy')
+    .option('--username <u>', 'MQTT username (a coordinator principal: only it may command)')
+    .option('--password <p>', 'MQTT password')
+    .action(async (module: string, opts: DeployCommandOptions) => { code = await deployCommand(module, opts, print); });
 
   try {
     await program.parseAsync(argv);

@@ -3,7 +3,9 @@
 // broker`. Each runs until SIGINT/SIGTERM and then shuts down cleanly (an
 // agent's clean disconnect still lets the coordinator see it leave).
 
+import { readFileSync } from 'node:fs';
 import { Agent } from '../agent/agent.js';
+import { loadPublicKey } from '../deploy/signing.js';
 import { Coordinator } from '../coordinator/coordinator.js';
 import { Core, DEFAULT_CORE_PATH } from '../runtime/core.js';
 import { checkId } from '../mqtt/topics.js';
@@ -62,6 +64,7 @@ export interface AgentCommandOptions {
   fault?: FaultSpec;
   statusEvery: number;
   keepalive: number;
+  fleetKey?: string;
 }
 
 /** One agent on a firmware-sim device, ticking in real time until stopped. */
@@ -73,14 +76,17 @@ export async function agentCommand(o: AgentCommandOptions, print: Print, signal?
     parts.forEach((p, i) => checkId(['group_id', 'edge_node_id', 'device_id'][i], p));
   }
   const device = new SimDevice({ plant: o.plant, seed: o.seed, faults: o.fault ? [o.fault] : [] });
-  const core = Core.load(o.core);
+  const moduleBytes = readFileSync(o.core);
+  const core = Core.fromBytes(moduleBytes, o.core);
   core.configure(device.config);
+  const fleetKey = o.fleetKey ? loadPublicKey(o.fleetKey) : undefined;
   const t0 = performance.now();
   const clockUs = () => Math.round((performance.now() - t0) * 1000);
   core.setSetpoint(o.setpoint ?? device.spec.setpoint, 0);
   const agent = new Agent({
     group: o.group, node: o.node, device: o.device, core, binding: device, broker: o.broker, clockUs,
     dependsOn: o.dependsOn, primaryHost: o.primaryHost, username: o.username, password: o.password, keepaliveS: o.keepalive,
+    config: device.config, moduleBytes, fleetKey,
   });
   const key = `${o.group}/${o.node}/${o.device}`;
   print(`agent ${key}: ${device.spec.description}; setpoint ${core.setpoint} ${device.spec.units.measurement}; broker ${o.broker}` +

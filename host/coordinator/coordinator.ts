@@ -14,6 +14,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { decodePayload, encodePayload, type Metric, type Payload } from '../mqtt/codec.js';
 import { deviceTopic, nodeTopic, parseTopic, stateTopic, type SparkplugTopic } from '../mqtt/topics.js';
 import { Rollout, type RolloutOptions } from '../deploy/rollout.js';
+import { MODES } from '../runtime/abi.js';
 import type { RolloutView } from '../deploy/types.js';
 
 export type Health = 'online' | 'stale' | 'dead';
@@ -76,10 +77,31 @@ export interface CoordinatorOptions {
   clockMs?: () => number;
 }
 
+/** The types the host reads these metrics as; anything else makes the message malformed. */
+const METRIC_TYPES: Readonly<Record<string, 'number' | 'string' | 'boolean'>> = {
+  setpoint: 'number', measurement: 'number', output: 'number', tick_us: 'number', sample: 'number', bdSeq: 'number',
+  mode: 'string', cause: 'string', core_version: 'string', depends_on: 'string', 'command/ack': 'string', held: 'boolean',
+};
+const MODE_NAMES: ReadonlySet<string> = new Set(MODES);
+
+/** What is wrong with the metrics of an inbound payload, or null. */
+export function metricProblem(p: Payload): string | null {
+  for (const m of p.metrics) {
+    const want = METRIC_TYPES[m.name];
+    if (want && typeof m.value !== want) return `metric '${m.name}': expected a ${want}, received ${JSON.stringify(m.value)}`;
+    if (m.name === 'mode' && !MODE_NAMES.has(m.value as string)) return `metric 'mode': expected one of ${MODES.join(', ')}, received ${JSON.stringify(m.value)}`;
+    if (m.name === 'bdSeq' && !(Number.isInteger(m.value) && (m.value as number) >= 0 && (m.value as number) <= 255)) return `metric 'bdSeq': expected an integer 0..255, received ${m.value}`;
+  }
+  return null;
+}
+
 export class Coordinator {
   readonly agents = new Map<string, AgentView>();
   readonly commands = new Map<string, TrackedCommand>();
-  readonly rejected = { malformed: 0, dropped: 0 };
+  readonly rejected = { malformed: 0, dropped: 0, staleDeaths: 0 };
+  /** What the last rejected message was rejected for (the log line). */
+  lastRejection: string | null = null;
+  private readonly nodeBdSeq = new Map<string, number>();
   readonly decisions: Decision[] = [];
   private readonly contained = new Set<string>();
   private readonly client: MqttClient;
@@ -141,13 +163,30 @@ export class Coordinator {
       return;
     }
     const metric = (name: string) => p.metrics.find((m) => m.name === name)?.value;
+    // Commands (DCMD, NCMD) are other hosts' business: only what agents report is read, and checked.
+    const isCommand = (t.kind === 'node' && t.type === 'NCMD') || (t.kind === 'device' && t.type === 'DCMD');
+    const problem = isCommand ? null : metricProblem(p);
+    if (problem) {
+      this.rejected.malformed++;
+      this.lastRejection = `${topic}: ${problem}`;
+      return;
+    }
     if (t.kind === 'node') {
       if (t.type === 'NDEATH' || t.type === 'NBIRTH') {
-        const bd = metric('bdSeq');
+        const nodeKey = `${t.group}/${t.node}`;
+        const bd = metric('bdSeq') as number | undefined;
+        if (t.type === 'NBIRTH' && bd !== undefined) this.nodeBdSeq.set(nodeKey, bd);
+        // A death certificate from an earlier session (its bdSeq is not the
+        // live birth's) says nothing about the node now: Sparkplug B says ignore it.
+        const born = this.nodeBdSeq.get(nodeKey);
+        if (t.type === 'NDEATH' && bd !== undefined && born !== undefined && bd !== born) {
+          this.rejected.staleDeaths++;
+          return;
+        }
         for (const a of this.agents.values()) {
           if (a.group !== t.group || a.node !== t.node) continue;
           if (t.type === 'NDEATH') a.health = 'dead';
-          if (typeof bd === 'number') a.bdSeq = bd;
+          if (bd !== undefined) a.bdSeq = bd;
         }
       }
       return;

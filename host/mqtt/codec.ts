@@ -91,6 +91,11 @@ export function decodePayload(bytes: Uint8Array): Payload {
 export class SeqCounter {
   private n = 0;
 
+  /** The seq the next message will get, without taking it. */
+  peek(): number {
+    return this.n;
+  }
+
   /** The seq for the next message. */
   next(): number {
     const s = this.n;

@@ -355,7 +355,7 @@ describe(`inbound fuzz: ${COUNT} malformed messages (seed ${SEED})`, () => {
 
     const params = new Map([...PARAM_IDS.keys()].map((n) => [n, core.param(n as ParamName)]));
     const setpoint = core.setpoint;
-    const agentCount = () => agent.stats.commandsRejected + agent.stats.inboxDropped;
+    const agentCount = () => agent.stats.commandsRejected + agent.stats.inboxDropped + agent.stats.stateRejected;
     const coordCount = () => coordinator.rejected.malformed + coordinator.rejected.dropped;
     const base = { agent: agentCount(), coord: coordCount(), ticks: agent.stats.ticks, applied: agent.stats.commandsApplied };
 
@@ -390,7 +390,7 @@ describe(`inbound fuzz: ${COUNT} malformed messages (seed ${SEED})`, () => {
       + [...kinds].sort((a, b) => b[1] - a[1]).map(([k, n]) => `  ${String(n).padStart(6)}  ${k}`).join('\n'));
 
     // Every malformed message rejected and counted, exactly, by each receiver.
-    expect(agentCount() - base.agent, 'agent: commandsRejected + inboxDropped').toBe(expectAgent);
+    expect(agentCount() - base.agent, 'agent: commandsRejected + inboxDropped + stateRejected').toBe(expectAgent);
     expect(coordCount() - base.coord, 'coordinator: rejected.malformed + dropped').toBe(expectCoord);
     expect(broker.counters.denied.publish, 'the fuzzer is a coordinator: nothing refused by the ACL').toBe(0);
     // Nothing reached the core.

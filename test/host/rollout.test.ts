@@ -33,7 +33,8 @@ async function fleetOf(url: string, hostId: string) {
   let nowUs = 0;
   const epoch = Date.now();
   const wallMs = () => epoch + Math.round(nowUs / 1000);
-  const coord = new Coordinator({ broker: url, hostId, clockMs: wallMs });
+  // Simulated time runs far faster than messages travel: commands get a simulated timeout to match.
+  const coord = new Coordinator({ broker: url, hostId, clockMs: wallMs, commandTimeoutMs: 600_000 });
   stops.push(() => coord.stop());
   await wait(100);
   const agents = ['gw1', 'gw2', 'gw3'].map((node, i) => {
@@ -55,7 +56,11 @@ async function fleetOf(url: string, hostId: string) {
     }
   };
   const run = async (pred: () => boolean, what: string, maxSteps = 3000) => {
-    for (let i = 0; i < maxSteps && !pred(); i++) { await step(); if (i % 20 === 0) await wait(1); }
+    for (let i = 0; i < maxSteps && !pred(); i++) {
+      await step();
+      // A command in flight: give it real time to arrive before simulated time runs on.
+      if (i % 20 === 0 || [...coord.commands.values()].some((c) => c.state === 'sent')) await wait(2);
+    }
     expect(pred(), what).toBe(true);
   };
   await run(() => coord.agents.size === 3, 'three agents discovered');

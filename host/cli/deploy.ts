@@ -1,0 +1,97 @@
+// `edgeloop keygen`, `edgeloop sign` and `edgeloop deploy`: the fleet's
+// Ed25519 key, a module's detached signature, and a staged rollout of a
+// signed core to a group of agents (canary, soak, the rest; automatic
+// rollback when the canary trips or goes quiet). deploy is a Sparkplug host
+// application of its own: it finds the group's agents from their births
+// (asking for a rebirth when it sees data first) and prints every step.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Coordinator } from '../coordinator/coordinator.js';
+import { acceptModule } from '../deploy/module.js';
+import { generateFleetKey, loadPrivateKey, loadPublicKey, readSignatureFile, saveFleetKey, signaturePath, signModule, writeSignatureFile } from '../deploy/signing.js';
+import { untilStopped, type Print } from './system.js';
+
+export function keygenCommand(o: { out: string }, print: Print): number {
+  const privatePath = join(o.out, 'fleet.key');
+  const publicPath = join(o.out, 'fleet.pub');
+  saveFleetKey(generateFleetKey(), { privatePath, publicPath });
+  print(`fleet key written: ${privatePath} (private, 0600: keep it where modules are signed) and ${publicPath} (give it to every agent: --fleet-key)`);
+  return 0;
+}
+
+export function signCommand(module: string, o: { key: string }, print: Print): number {
+  const bytes = readModule(module);
+  const sig = signModule(bytes, loadPrivateKey(o.key));
+  print(`signed ${module} (${bytes.length} bytes): ${writeSignatureFile(module, sig)}`);
+  return 0;
+}
+
+function readModule(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new Error(`${path}: cannot read the module (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+export interface DeployCommandOptions {
+  broker: string;
+  group: string;
+  key: string;
+  signature?: string;
+  canary?: string;
+  soak: number;
+  staleMs: number;
+  discover: number;
+  hostId: string;
+  username?: string;
+  password?: string;
+  timeout: number;
+}
+
+export async function deployCommand(module: string, o: DeployCommandOptions, print: Print, signal?: AbortSignal): Promise<number> {
+  const bytes = readModule(module);
+  const sig = readSignatureFile(o.signature ?? signaturePath(module));
+  const publicKey = loadPublicKey(o.key);
+  // The same gate the agents apply, here first: a module they would refuse is never sent.
+  const accepted = acceptModule(bytes, sig, publicKey);
+  print(`deploy: ${module} is a valid core, signed by the fleet key; version ${accepted.version}`);
+  const coord = new Coordinator({ broker: o.broker, hostId: o.hostId, contain: false, username: o.username, password: o.password });
+  const stopped = new AbortController();
+  const onStop = untilStopped(signal).then((why) => { stopped.abort(); return why; });
+  try {
+    const discoverEnd = Date.now() + o.discover * 1000;
+    while (Date.now() < discoverEnd && !stopped.signal.aborted) {
+      await new Promise((r) => setTimeout(r, 50));
+      coord.cycle();
+    }
+    const members = [...coord.agents.values()].filter((a) => a.group === o.group);
+    if (members.length === 0) {
+      print(`deploy: no agent of group '${o.group}' seen within ${o.discover} s on ${o.broker}; nothing deployed`);
+      return 1;
+    }
+    print(`deploy: group '${o.group}': ${members.map((a) => `${a.key} (${a.health}, ${a.mode}, core ${a.coreVersion})`).join(', ')}`);
+    const r = coord.startRollout({ group: o.group, bytes, signature: sig, canary: o.canary, soakMs: o.soak * 1000, staleMs: o.staleMs, publicKey });
+    let logged = 0;
+    const end = Date.now() + o.timeout * 1000;
+    while (!r.finished && !stopped.signal.aborted && Date.now() < end) {
+      await new Promise((res) => setTimeout(res, 50));
+      coord.cycle();
+      for (const l of r.log.slice(logged)) print(`deploy: ${l.message}`);
+      logged = r.log.length;
+    }
+    for (const l of r.log.slice(logged)) print(`deploy: ${l.message}`);
+    const v = r.view();
+    if (!r.finished) {
+      print(`deploy: stopped in phase ${v.phase} (${stopped.signal.aborted ? 'interrupted' : `no end within ${o.timeout} s`}); agents keep what they run now`);
+      return 1;
+    }
+    print(`deploy: ${v.phase}${v.reason ? ` (${v.reason})` : ''}`);
+    return v.phase === 'done' ? 0 : 1;
+  } finally {
+    stopped.abort();
+    await onStop;
+    await coord.stop();
+  }
+}
