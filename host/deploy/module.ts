@@ -15,8 +15,12 @@ import { createHash } from 'node:crypto';
 import { compileCoreModule, InvalidCoreModule } from '../runtime/core.js';
 import { SIGNATURE_BYTES, verifyModule, type KeyInput } from './signing.js';
 
-/** The largest module the gate accepts (build/core.wasm is about 16 KB). */
-export const MODULE_MAX_BYTES = 64 * 1024;
+/**
+ * The largest module the gate accepts (build/core.wasm is about 16 KB): 44
+ * KiB, so that its base64 (60,076 characters) and the rest of a DCMD fit
+ * in one 64 KiB payload (PAYLOAD_MAX_BYTES in host/mqtt/codec.ts).
+ */
+export const MODULE_MAX_BYTES = 44 * 1024;
 /** Hex characters of the sha256 that name a module version (what agents report as core_version). */
 export const VERSION_HEX_CHARS = 16;
 /** The version an agent reports while it runs a core it was not given the bytes of. */

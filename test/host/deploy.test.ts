@@ -190,7 +190,7 @@ describe('command/deploy, command/signature, command/rollback', () => {
     const b64 = toBase64(coreBytes());
     expect(errorOf(() => cmd([{ name: 'command/deploy', type: 'String', value: 'not base64!' }])).field).toBe('command/deploy');
     expect(errorOf(() => cmd([{ name: 'command/deploy', type: 'String', value: 'A'.repeat(DEPLOY_BASE64_MAX + 4) }])).message)
-      .toMatch(/^command\/deploy: expected a WebAssembly module in base64 of at most 87384 characters \(65536 bytes\), received "87388 characters"/);
+      .toBe(`command/deploy: expected a WebAssembly module in base64 of at most ${DEPLOY_BASE64_MAX} characters (${MODULE_MAX_BYTES} bytes), received "${DEPLOY_BASE64_MAX + 4} characters"`);
     expect(errorOf(() => cmd([{ name: 'command/deploy', type: 'Double', value: 3 }])).field).toBe('command/deploy');
     expect(errorOf(() => cmd([{ name: 'command/deploy', type: 'String', value: b64 }, { name: 'command/signature', type: 'String', value: toBase64(new Uint8Array(63)) }])).field)
       .toBe('command/signature');
@@ -715,9 +715,9 @@ describe('Rollout (state machine, fake coordinator and clock)', () => {
     expect(() => rollout(coord, { batchSize: 0 })).toThrow(/^rollout: batchSize/);
     expect(() => rollout(coord, { publicKey: other.publicKeyPem })).toThrow(DeployError);
     expect(() => rollout(coord, { publicKey: fleet.publicKeyPem })).not.toThrow();
-    // A module too large for one MQTT payload once in base64.
-    const big = new Uint8Array(60_000);
-    expect(() => rollout(coord, { bytes: big, signature: signed(big) })).toThrow(/too large for one 65536-byte command payload/);
+    // A module over the limit (which is what keeps its base64 inside one MQTT payload).
+    const big = new Uint8Array(MODULE_MAX_BYTES + 1);
+    expect(() => rollout(coord, { bytes: big, signature: signed(big) })).toThrow(/^rollout: bytes: expected a module of/);
   });
 
   it('a send that throws (payload, connection) fails the canary without a rollback', () => {
