@@ -5,7 +5,9 @@ import { runDemo, DEMO_FAULTS, type DemoFault } from './demo.js';
 import { campaignCommand, simCommand, DEFAULT_CORE_PATH, DEFAULT_WORKERS } from './sim.js';
 import { ScenarioError } from '../../firmware-sim/scenario/schema.js';
 import { ENGINE_NAMES, parseEngineName, type EngineName } from '../runtime/engines/engine.js';
-import { agentCommand, brokerCommand, coordinatorCommand, idArg, parseFaultArg } from './system.js';
+import { agentCommand, brokerCommand, coordinatorCommand, idArg, parseFaultArg, type CoordinatorCommandOptions } from './system.js';
+import { parseDuration } from './telemetry.js';
+import { systemDemo } from './system-demo.js';
 import { deployCommand, keygenCommand, signCommand, type DeployCommandOptions } from './deploy.js';
 import { PLANT_NAMES, type FaultSpec, type PlantName } from '../../firmware-sim/types.js';
 
@@ -73,6 +75,19 @@ export async function run(argv: string[]): Promise<number> {
     .exitOverride();
 
   let code = 0;
+  program
+    .command('demo')
+    .description('The whole system on the embedded default: an MQTT broker, six thermal zones in a chain on simulated MCUs (one agent each), the coordinator, telemetry and the dashboard; a scripted fault run without and with coordination, narrated.')
+    .option('--seconds <n>', 'simulated seconds per run', intArg('--seconds', 150, 3600), 300)
+    .option('--speed <x>', 'simulated seconds per real second in the coordinated run (0: as fast as it runs)', intArg('--speed', 0, 1000), 20)
+    .option('--linger <s>', 'keep the dashboard up this long afterwards (default: 120 on a terminal, 0 otherwise)', intArg('--linger', 0, 86_400))
+    .option('--port <n>', 'embedded broker port (0: any free one)', intArg('--port', 0, 65535), 0)
+    .option('--dashboard-port <n>', 'dashboard port (0: any free one)', intArg('--dashboard-port', 0, 65535), 0)
+    .option('--db <file>', 'keep the telemetry in this SQLite file (default: a temporary one)')
+    .action(async (opts: { seconds: number; speed: number; linger?: number; port: number; dashboardPort: number; db?: string }) => {
+      code = await systemDemo({ ...opts, linger: opts.linger ?? (process.stdout.isTTY ? 120 : 0) }, print);
+    });
+
   program
     .command('chamber')
     .description('Run one thermal chamber loop on a simulated MCU (no broker), inject scripted faults, and narrate detection and fallback.')
@@ -144,17 +159,35 @@ export async function run(argv: string[]): Promise<number> {
       code = await agentCommand(opts, print);
     });
 
-  program
+  const telemetryOptions = (c: Command) => c
+    .option('--db <file>', 'SQLite file for the telemetry history', 'edgeloop-telemetry.db')
+    .option('--retain <duration>', 'history kept: 7d, 12h, 30m ... (default 7d)', wrap((v) => parseDuration(v, '--retain')))
+    .option('--dashboard-host <addr>', 'dashboard listen address (no log-in: keep it on loopback or behind a proxy)', '127.0.0.1')
+    .option('--username <u>', 'MQTT username')
+    .option('--password <p>', 'MQTT password');
+
+  telemetryOptions(program
     .command('coordinator')
-    .description('Run the coordinator: discover agents, track their health and commands, and contain cascades, until SIGINT/SIGTERM.')
+    .description('Run the coordinator: discover agents, track their health and commands, contain cascades; record telemetry and serve the dashboard and /metrics. Until SIGINT/SIGTERM.')
     .requiredOption('--broker <url>', 'MQTT broker URL', urlArg)
     .option('--host-id <id>', 'Sparkplug host application id (its STATE topic)', idArg('host_application_id'), 'edgeloop-coordinator')
     .option('--no-contain', 'observe only: take no containment action')
     .option('--stale-ms <ms>', 'no data for this long: the agent is stale', intArg('--stale-ms', 100, 3_600_000), 3000)
-    .option('--username <u>', 'MQTT username')
-    .option('--password <p>', 'MQTT password')
-    .action(async (opts: { broker: string; hostId: string; contain: boolean; staleMs: number; username?: string; password?: string }) => {
+    .option('--dashboard-port <n>', 'dashboard port (0: any free one)', intArg('--dashboard-port', 0, 65535), 8080)
+    .option('--no-dashboard', 'no dashboard'))
+    .action(async (opts: Omit<CoordinatorCommandOptions, 'passive'>) => {
       code = await coordinatorCommand(opts, print);
+    });
+
+  telemetryOptions(program
+    .command('dashboard')
+    .description('Serve the live dashboard and /metrics on its own: a passive Sparkplug host application that records telemetry and commands nothing. Until SIGINT/SIGTERM.')
+    .requiredOption('--broker <url>', 'MQTT broker URL (an observer log-in is enough)', urlArg)
+    .option('--host-id <id>', 'Sparkplug host application id', idArg('host_application_id'), 'edgeloop-dashboard')
+    .option('--port <n>', 'dashboard port (0: any free one)', intArg('--port', 0, 65535), 8080)
+    .option('--stale-ms <ms>', 'no data for this long: the agent is shown stale', intArg('--stale-ms', 100, 3_600_000), 3000))
+    .action(async (opts: { broker: string; hostId: string; port: number; staleMs: number; db: string; retain?: number; dashboardHost: string; username?: string; password?: string }) => {
+      code = await coordinatorCommand({ ...opts, contain: false, passive: true, dashboard: true, dashboardPort: opts.port }, print);
     });
 
   program
@@ -162,9 +195,10 @@ export async function run(argv: string[]): Promise<number> {
     .description('Run the embedded MQTT broker (aedes) on its own, until SIGINT/SIGTERM. Loopback by default; any other listener needs credentials.')
     .option('--host <addr>', 'listen address', '127.0.0.1')
     .option('--port <n>', 'listen port', intArg('--port', 0, 65535), 1883)
-    .option('--username <u>', 'required username (with --password)')
-    .option('--password <p>', 'required password')
-    .action(async (opts: { host: string; port: number; username?: string; password?: string }) => {
+    .option('--users <file>', 'JSON users file: {"users": [{"username", "password" (8+ characters), "role": "agent" (with "group", "node") | "coordinator" | "observer"}]}; enables per-agent ACLs')
+    .option('--username <u>', 'one coordinator log-in (with --password), instead of a users file')
+    .option('--password <p>', 'its password (8+ characters)')
+    .action(async (opts: { host: string; port: number; username?: string; password?: string; users?: string }) => {
       code = await brokerCommand(opts, print);
     });
 

@@ -6,10 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { Agent } from '../agent/agent.js';
 import { loadPublicKey } from '../deploy/signing.js';
+import { openTelemetry, serveDashboard } from './telemetry.js';
 import { Coordinator } from '../coordinator/coordinator.js';
 import { Core, DEFAULT_CORE_PATH } from '../runtime/core.js';
 import { checkId } from '../mqtt/topics.js';
-import { startEmbeddedBroker } from '../mqtt/broker.js';
+import { loadUsersFile, startEmbeddedBroker } from '../mqtt/broker.js';
 import { SimDevice } from '../../firmware-sim/device.js';
 import { FaultSchema } from '../../firmware-sim/scenario/schema.js';
 import { PLANT_NAMES, type FaultSpec, type PlantName } from '../../firmware-sim/types.js';
@@ -118,30 +119,43 @@ export interface CoordinatorCommandOptions {
   username?: string;
   password?: string;
   staleMs: number;
+  db: string;
+  retain?: number;
+  dashboard: boolean;
+  dashboardHost: string;
+  dashboardPort: number;
+  /** Observe only: no STATE, no commands, no rebirth requests (the dashboard on its own). */
+  passive?: boolean;
 }
 
-export async function coordinatorCommand(o: CoordinatorCommandOptions, print: Print, signal?: AbortSignal,
-  extra: { onStart?: (c: Coordinator) => Promise<() => Promise<void>> } = {}): Promise<number> {
+/** The coordinator (or, passive, an observer) with the telemetry history and the dashboard, until stopped. */
+export async function coordinatorCommand(o: CoordinatorCommandOptions, print: Print, signal?: AbortSignal): Promise<number> {
+  const telemetry = openTelemetry({ db: o.db, retainMs: o.retain });
+  const role = o.passive ? 'dashboard' : 'coordinator';
   const coord = new Coordinator({
-    broker: o.broker, hostId: o.hostId, contain: o.contain, username: o.username, password: o.password, staleMs: o.staleMs,
-    onDecision: (d) => print(`coordinator: ${d.action} ${d.agent}: ${d.reason}`),
+    broker: o.broker, hostId: o.hostId, contain: o.contain && !o.passive, passive: o.passive,
+    username: o.username, password: o.password, staleMs: o.staleMs,
+    onData: (k, p, ms) => telemetry.recorder.record(k, p, ms),
+    onDecision: (d) => print(`${role}: ${d.action} ${d.agent}: ${d.reason}`),
   });
   const health = new Map<string, string>();
   const cycler = setInterval(() => {
     coord.cycle();
     for (const a of coord.agents.values()) {
       const s = `${a.health} ${a.mode}${a.cause ? ` (${a.cause})` : ''}`;
-      if (health.get(a.key) !== s) print(`coordinator: ${a.key} ${s}`);
+      if (health.get(a.key) !== s) print(`${role}: ${a.key} ${s}`);
       health.set(a.key, s);
     }
-  }, 50);
-  const stopExtra = extra.onStart ? await extra.onStart(coord) : null;
-  print(`coordinator ${o.hostId}: broker ${o.broker}; containment ${o.contain ? 'on' : 'off (observing)'}`);
+  }, 10);
+  const dash = o.dashboard ? await serveDashboard(() => coord, telemetry.store, { host: o.dashboardHost, port: o.dashboardPort }) : null;
+  print(`${role} ${o.hostId}: broker ${o.broker}; ${o.passive ? 'observing' : `containment ${o.contain ? 'on' : 'off (observing)'}`}; ` +
+    `telemetry in ${o.db}${dash ? `; dashboard ${dash.url} (metrics ${dash.url}metrics)` : ''}`);
   const why = await untilStopped(signal);
   clearInterval(cycler);
-  await stopExtra?.();
+  await dash?.close();
   await coord.stop();
-  print(`coordinator ${o.hostId}: stopped (${why})`);
+  telemetry.close();
+  print(`${role} ${o.hostId}: stopped (${why})`);
   return 0;
 }
 
@@ -150,15 +164,18 @@ export interface BrokerCommandOptions {
   port: number;
   username?: string;
   password?: string;
+  users?: string;
 }
 
 export async function brokerCommand(o: BrokerCommandOptions, print: Print, signal?: AbortSignal): Promise<number> {
   if ((o.username === undefined) !== (o.password === undefined)) throw new Error('--username and --password go together');
-  const b = await startEmbeddedBroker({ host: o.host, port: o.port, credentials: o.username ? { username: o.username, password: o.password! } : undefined });
-  print(`broker: listening at ${b.url}`);
+  const users = o.users ? loadUsersFile(o.users) : undefined;
+  const b = await startEmbeddedBroker({ host: o.host, port: o.port, users, credentials: o.username ? { username: o.username, password: o.password! } : undefined });
+  print(`broker: listening at ${b.url}${b.secured ? ' (log-in required; per-agent ACLs)' : ' (open: loopback only, no log-in)'}`);
   const why = await untilStopped(signal);
   await b.close();
-  print(`broker: stopped (${why})`);
+  const c = b.counters;
+  print(`broker: stopped (${why}); refused: ${c.denied.publish} publishes, ${c.denied.subscribe} subscriptions, ${c.authFailed} log-ins`);
   return 0;
 }
 

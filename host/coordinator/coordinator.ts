@@ -63,6 +63,8 @@ export interface CoordinatorOptions {
   hostId: string;
   username?: string;
   password?: string;
+  /** Publish nothing (no STATE, no commands, no rebirth requests): an observer such as a dashboard on its own. */
+  passive?: boolean;
   /** Contain cascades (default true); false only observes (the baseline a containment report compares against). */
   contain?: boolean;
   /** Every decoded DBIRTH/DDATA, for telemetry recording (host/telemetry/recorder.ts). */
@@ -119,13 +121,13 @@ export class Coordinator {
       reconnectPeriod: 500,
       username: opts.username,
       password: opts.password,
-      will: { topic: state, payload: Buffer.from(JSON.stringify({ online: false, timestamp: this.clock() })), qos: 1, retain: true },
+      will: opts.passive ? undefined : { topic: state, payload: Buffer.from(JSON.stringify({ online: false, timestamp: this.clock() })), qos: 1, retain: true },
     });
     this.client.on('connect', () => {
       // Subscribe first, then declare STATE online: edge nodes that wait
       // for it birth and replay their spools into live subscriptions.
       this.client.subscribe(['spBv1.0/+/+/+', 'spBv1.0/+/+/+/+'], { qos: 1 }, () => {
-        this.client.publish(state, JSON.stringify({ online: true, timestamp: this.clock() }), { qos: 1, retain: true });
+        if (!opts.passive) this.client.publish(state, JSON.stringify({ online: true, timestamp: this.clock() }), { qos: 1, retain: true });
       });
     });
     this.client.on('message', (topic, payload) => {
@@ -294,11 +296,13 @@ export class Coordinator {
 
   /** Ask an edge node to publish its births again (NCMD Node Control/Rebirth). */
   requestRebirth(group: string, node: string): void {
+    if (this.opts.passive) return;
     const metrics: Metric[] = [{ name: 'Node Control/Rebirth', type: 'Boolean', value: true }];
     this.client.publish(nodeTopic(group, 'NCMD', node), Buffer.from(encodePayload({ timestamp: this.clock(), metrics })), { qos: 1 });
   }
 
   private send(a: AgentView, body: Metric[], kind: TrackedCommand['kind']): TrackedCommand {
+    if (this.opts.passive) throw new Error(`command: this host (${this.opts.hostId}) is passive and sends no commands`);
     const id = `${this.opts.hostId}-${this.nextId++}`;
     const metrics: Metric[] = [{ name: 'command/id', type: 'String', value: id }, ...body];
     this.client.publish(deviceTopic(a.group, 'DCMD', a.node, a.device), Buffer.from(encodePayload({ timestamp: this.clock(), metrics })), { qos: 1 });
@@ -308,7 +312,7 @@ export class Coordinator {
   }
 
   async stop(): Promise<void> {
-    this.client.publish(stateTopic(this.opts.hostId), JSON.stringify({ online: false, timestamp: this.clock() }), { qos: 1, retain: true });
+    if (!this.opts.passive) this.client.publish(stateTopic(this.opts.hostId), JSON.stringify({ online: false, timestamp: this.clock() }), { qos: 1, retain: true });
     await this.client.endAsync();
   }
 }

@@ -11,6 +11,34 @@ const BIN = fileURLToPath(new URL('../../bin/edgeloop.js', import.meta.url));
 const run = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
 
 describe('edgeloop CLI', () => {
+  it('demo (npm start): the whole system on the embedded broker; the fault contained, counted both ways, the dashboard served', () => {
+    const r = run('demo', '--speed', '0', '--linger', '0', '--seconds', '200');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/embedded MQTT broker at mqtt:\/\/127\.0\.0\.1:\d+/);
+    expect(r.stdout).toMatch(/zone 1: NOMINAL -> SAFE_STOP \(first out: act_mismatch at the actuation stage\)/);
+    expect(r.stdout).toMatch(/coordinator: hold line1\/zone2\/loop \(line1\/zone1\/loop left control \(SAFE_STOP\)/);
+    expect(r.stdout).toMatch(/dashboard: http:\/\/127\.0\.0\.1:\d+\//);
+    const m = /pushed out of NOMINAL by the one fault: (\d) of 5 without coordination, (\d) with it/.exec(r.stdout);
+    expect(m, r.stdout).not.toBeNull();
+    expect(Number(m![2])).toBeLessThan(Number(m![1]));
+    expect(r.stdout).toMatch(/Telemetry stored: [1-9]\d* samples from 6 agents/);
+  });
+
+  it('every part has --help: agent, coordinator, deploy, broker, dashboard, keygen, sign', () => {
+    for (const cmd of ['agent', 'coordinator', 'deploy', 'broker', 'dashboard', 'keygen', 'sign']) {
+      const r = run(cmd, '--help');
+      expect(r.status, `${cmd} --help`).toBe(0);
+      expect(r.stdout, cmd).toMatch(new RegExp(`^Usage: edgeloop ${cmd} `));
+    }
+  });
+
+  it('bad arguments to the system commands name the option and what was expected', () => {
+    expect(run('agent', '--broker', 'nope', '--node', 'x').stderr).toMatch(/--broker must be a URL such as mqtt:\/\/127\.0\.0\.1:1883, got 'nope'/);
+    expect(run('agent', '--broker', 'mqtt://127.0.0.1:1', '--node', 'a/b').stderr).toMatch(/edge_node_id must be a non-empty MQTT topic level/);
+    expect(run('agent', '--broker', 'mqtt://127.0.0.1:1', '--node', 'x', '--fault', 'sensor.melt@3').stderr).toMatch(/--fault: kind: expected one of/);
+    expect(run('deploy', 'missing.wasm', '--broker', 'mqtt://127.0.0.1:1', '--group', 'g', '--key', 'k.pub').stderr).toMatch(/missing\.wasm: cannot read the module \(ENOENT\)/);
+    expect(run('coordinator', '--broker', 'mqtt://127.0.0.1:1', '--retain', 'forever').stderr).toMatch(/--retain: expected a duration such as 7d/);
+  });
   it('chamber: the stuck sensor is caught at the sensing stage and the loop degrades, envelope kept', () => {
     const r = run('chamber', '--fault', 'stuck-sensor', '--seconds', '300');
     expect(r.status).toBe(0);
