@@ -198,7 +198,7 @@ export class Coordinator {
     if (!a) {
       if (t.type !== 'DBIRTH' && t.type !== 'DDATA') return;
       a = { key, group: t.group, node: t.node, device: t.device, health: 'online', lastSeenMs: now, mode: '?', cause: '', setpoint: null,
-        measurement: null, bdSeq: null, dependsOn: [], held: false, coreVersion: '?', modesSeen: new Set() };
+        measurement: null, bdSeq: this.nodeBdSeq.get(`${t.group}/${t.node}`) ?? null, dependsOn: [], held: false, coreVersion: '?', modesSeen: new Set() };
       this.agents.set(key, a);
       // Data from a device we never saw born: ask its node to rebirth (Sparkplug B).
       if (t.type === 'DDATA') this.requestRebirth(t.group, t.node);

@@ -62,6 +62,34 @@ describe('coordinator (embedded aedes)', () => {
   });
 });
 
+describe('death certificates (embedded aedes)', () => {
+  it('an NDEATH from an earlier session (another bdSeq) is ignored; the live session\'s marks the node dead', async () => {
+    const mqtt = (await import('mqtt')).default;
+    const { encodePayload } = await import('../../host/mqtt/codec.js');
+    broker = await startEmbeddedBroker();
+    const coord = new Coordinator({ broker: broker.url, hostId: 'coord4' });
+    await wait(150);
+    const a = makeAgent(broker.url, 'gw1', 'loop1');
+    for (let i = 0; i < 100 && coord.agents.size < 1; i++) { a.step(); await wait(20); coord.cycle(); }
+    const view = coord.agents.get('plant1/gw1/loop1')!;
+    expect(view.bdSeq).toBe(0);
+    const other = await mqtt.connectAsync(broker.url);
+    const death = (bdSeq: number) => other.publishAsync('spBv1.0/plant1/NDEATH/gw1', Buffer.from(encodePayload({ timestamp: Date.now(),
+      metrics: [{ name: 'bdSeq', type: 'UInt64', value: bdSeq }] })), { qos: 1 });
+    // a late Will of an earlier session: bdSeq 7, the live one is 0
+    await death(7);
+    for (let i = 0; i < 10; i++) { await wait(20); coord.cycle(); }
+    expect(view.health).toBe('online');
+    expect(coord.rejected.staleDeaths).toBe(1);
+    await death(0);
+    for (let i = 0; i < 50 && view.health !== 'dead'; i++) { await wait(20); coord.cycle(); }
+    expect(view.health).toBe('dead');
+    await other.endAsync();
+    await a.agent.stop();
+    await coord.stop();
+  });
+});
+
 describe('containment by scoped escalation (embedded aedes)', () => {
   it('a dead loop gets its direct dependent held, not the one after; the scope widens only when the disturbance spreads', async () => {
     broker = await startEmbeddedBroker();
