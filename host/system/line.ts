@@ -78,6 +78,8 @@ export interface LineResult {
 }
 
 const TICK_US = 100_000;
+/** Telemetry ticks allowed in flight between the agents and the coordinator (200 ms of simulated time). */
+const LAG_TICKS = 2;
 /**
  * The zones' heaters are sized for the line (70 % of the driver's range:
  * 80 C needs 40 %, the most a zone can hold is 125 C). A zone asked to follow
@@ -101,10 +103,18 @@ export async function runLine(opts: LineOptions): Promise<LineResult> {
   const epoch = Date.now();
   const wallMs = () => epoch + Math.round(nowUs / 1000);
 
+  // The newest sample the coordinator has from each agent: simulated time
+  // waits for the messages (below), so the network's delay in simulated
+  // time stays what it is in real deployments, a few ticks at most.
+  const seen = new Map<string, number>();
   const coord = new Coordinator({
     broker: opts.broker, hostId: LINE_HOST, contain: opts.contain, clockMs: wallMs, staleMs: 3000,
     ...opts.credentials?.coordinator,
-    onData: opts.recorder ? (k, p, t) => opts.recorder!.record(k, p, t) : undefined,
+    onData: (k, p, t) => {
+      const s = p.metrics.find((m) => m.name === 'sample')?.value;
+      if (typeof s === 'number' && s > (seen.get(k) ?? -1)) seen.set(k, s);
+      opts.recorder?.record(k, p, t);
+    },
     onDecision: (d) => say(`t=${((d.tMs - epoch) / 1000).toFixed(1)} s   coordinator: ${d.action} ${d.agent} (${d.reason})`),
   });
   opts.onCoordinator?.(coord);
@@ -149,6 +159,7 @@ export async function runLine(opts: LineOptions): Promise<LineResult> {
   const endUs = startUs + seconds * 1e6;
   let ticks = 0;
   let announcedFault = false;
+  const sentAt = new Map<string, number>();
   while (nowUs < endUs && !(opts.stopWhen?.() ?? false)) {
     nowUs += TICK_US;
     const tS = nowUs / 1e6;
@@ -176,6 +187,12 @@ export async function runLine(opts: LineOptions): Promise<LineResult> {
     ticks++;
     if (opts.paceMs) await sleep(opts.paceMs); else await yieldIo();
     coord.cycle();
+    // At most LAG_TICKS of telemetry in flight: wait (a bounded real time) for the coordinator to catch up.
+    // The same for commands: one not acknowledged LAG_TICKS after it was sent holds simulated time.
+    for (const c of coord.commands.values()) if (!sentAt.has(c.id)) sentAt.set(c.id, ticks);
+    const lagging = () => agents.some((a, z) => (seen.get(lineKey(z)) ?? -1) < a.stats.ticks - 1 - LAG_TICKS)
+      || [...coord.commands.values()].some((c) => c.state === 'sent' && ticks - sentAt.get(c.id)! > LAG_TICKS);
+    for (let i = 0; i < 400 && lagging(); i++) { await sleep(1); coord.cycle(); }
   }
   for (let z = 0; z < zones; z++) results[z].held = !agents[z].followingReference;
   const downstream = results.filter((_, z) => z > faultZone);
