@@ -3,6 +3,7 @@
 // and what was received. `npx edgeloop sim --schema` prints the JSON Schema.
 
 import { z } from 'zod';
+import { SchemaError, schemaIssues, type SchemaIssue } from '../../host/schema-issues.js';
 import { FAULT_KINDS, PLANT_NAMES } from '../types.js';
 
 const finite = (what: string) => z.number({ error: `expected ${what}` }).finite();
@@ -50,31 +51,18 @@ export type Scenario = z.output<typeof ScenarioSchema>;
 export type ScenarioInput = z.input<typeof ScenarioSchema>;
 
 /** A scenario that failed validation: every issue, each naming its field. */
-export class ScenarioError extends Error {
-  constructor(readonly source: string, readonly issues: readonly { path: string; message: string; received?: unknown }[]) {
-    super(`${source}: invalid scenario\n${issues.map((i) => `  - ${i.path}: ${i.message}` +
-      (i.received !== undefined ? ` (received ${JSON.stringify(i.received)})` : '')).join('\n')}`);
+export class ScenarioError extends SchemaError {
+  constructor(source: string, issues: readonly SchemaIssue[]) {
+    super(source, 'scenario', issues);
     this.name = 'ScenarioError';
   }
-}
-
-function at(value: unknown, path: readonly PropertyKey[]): unknown {
-  let v = value;
-  for (const k of path) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<PropertyKey, unknown>)[k];
-  }
-  return v;
 }
 
 /** Validate parsed JSON as a scenario. Throws ScenarioError naming every bad field. */
 export function parseScenario(value: unknown, source = 'scenario'): Scenario {
   const r = ScenarioSchema.safeParse(value);
   if (r.success) return r.data;
-  throw new ScenarioError(source, r.error.issues.map((i) => {
-    const path = i.path.length ? i.path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('').replace(/^\./, '') : '(root)';
-    return { path, message: i.message, received: i.code === 'unrecognized_keys' ? undefined : at(value, i.path) };
-  }));
+  throw new ScenarioError(source, schemaIssues(r.error, value));
 }
 
 export function scenarioJsonSchema(): unknown {

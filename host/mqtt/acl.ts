@@ -21,6 +21,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { NAMESPACE, parseTopic, type SparkplugTopic } from './topics.js';
+import { SchemaError, schemaIssues, type SchemaIssue } from '../schema-issues.js';
 
 export const ROLES = ['agent', 'coordinator', 'observer'] as const;
 export type Role = (typeof ROLES)[number];
@@ -158,36 +159,17 @@ const UsersFileSchema = z.strictObject({
 }, { error: 'expected an object { "users": [ ... ] }' });
 
 /** A users list that failed validation: every issue, each naming its field. Never echoes a password. */
-export class UsersError extends Error {
-  constructor(readonly source: string, readonly issues: readonly { path: string; message: string; received?: unknown }[]) {
-    super(`${source}: invalid users\n${issues.map((i) => `  - ${i.path}: ${i.message}` +
-      (i.received !== undefined ? ` (received ${JSON.stringify(i.received)})` : '')).join('\n')}`);
+export class UsersError extends SchemaError {
+  constructor(source: string, issues: readonly SchemaIssue[]) {
+    super(source, 'users', issues);
     this.name = 'UsersError';
   }
-}
-
-function at(value: unknown, path: readonly PropertyKey[]): unknown {
-  let v = value;
-  for (const k of path) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<PropertyKey, unknown>)[k];
-  }
-  return v;
-}
-
-function issuesOf(error: z.ZodError, value: unknown, prefix: string) {
-  return error.issues.map((i) => {
-    const path = prefix + i.path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('');
-    const secret = i.path.includes('password');
-    const received = secret || i.code === 'unrecognized_keys' || i.code === 'custom' ? undefined : at(value, i.path);
-    return { path: path.replace(/^\./, '') || '(root)', message: i.message, received: typeof received === 'object' ? undefined : received };
-  });
 }
 
 /** Validate users given in code. Throws UsersError naming each bad field. */
 export function parseUsers(users: unknown, source = 'users'): User[] {
   const r = UsersFileSchema.safeParse({ users });
-  if (!r.success) throw new UsersError(source, issuesOf(r.error, { users }, ''));
+  if (!r.success) throw new UsersError(source, schemaIssues(r.error, { users }, { secret: ['password'] }));
   const seen = new Set<string>();
   r.data.users.forEach((u, i) => {
     if (seen.has(u.username)) throw new UsersError(source, [{ path: `users[${i}].username`, message: 'expected a unique username', received: u.username }]);
@@ -217,7 +199,7 @@ export function loadUsersFile(path: string): User[] {
     throw new UsersError(path, [{ path: '(root)', message: `expected JSON: ${(err as Error).message}` }]);
   }
   const r = UsersFileSchema.safeParse(json);
-  if (!r.success) throw new UsersError(path, issuesOf(r.error, json, ''));
+  if (!r.success) throw new UsersError(path, schemaIssues(r.error, json, { secret: ['password'] }));
   return parseUsers(r.data.users, path);
 }
 
