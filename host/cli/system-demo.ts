@@ -67,7 +67,7 @@ export async function systemDemo(o: SystemDemoOptions, print: Print, signal?: Ab
     print(`Downstream zones driven outside their safety envelope (10..95 C): ${without.downstreamEnvelopeViolations} without, ${withC.downstreamEnvelopeViolations} with.`);
     print(`Containment decisions: ${withC.decisions.length === 0 ? 'none' : withC.decisions.map((d) => `${d.action} ${d.agent}`).join('; ')}.`);
     const counts = telemetry.store.counts();
-    print(`Telemetry stored: ${Object.values(counts).reduce((n, c) => n + c.samples, 0)} samples from ${Object.keys(counts).length} agents, ` +
+    print(`Telemetry stored: ${counts.reduce((n, c) => n + c.samples, 0)} samples from ${counts.length} agents, ` +
       `${telemetry.store.alarms(0).length} alarm rows.`);
     if (dashboard && o.linger > 0) {
       const d: Dashboard = await dashboard;

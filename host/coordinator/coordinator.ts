@@ -67,7 +67,7 @@ export interface CoordinatorOptions {
   passive?: boolean;
   /** Contain cascades (default true); false only observes (the baseline a containment report compares against). */
   contain?: boolean;
-  /** Every decoded DBIRTH/DDATA, for telemetry recording (host/telemetry/recorder.ts). */
+  /** Every decoded, checked DDATA, for telemetry recording (host/telemetry/recorder.ts). */
   onData?: (agentKey: string, payload: Payload, receivedMs: number) => void;
   /** Decision log lines, as they are taken. */
   onDecision?: (d: Decision) => void;
@@ -211,7 +211,8 @@ export class Coordinator {
     if (typeof mode === 'string') { a.mode = mode; a.modesSeen.add(mode); }
     const version = metric('core_version');
     if (typeof version === 'string') a.coreVersion = version;
-    this.opts.onData?.(key, p, now);
+    // The history is the data stream: a DBIRTH restates the current values, it is not a new sample.
+    if (t.type === 'DDATA') this.opts.onData?.(key, p, now);
     const deps = metric('depends_on');
     if (typeof deps === 'string') a.dependsOn = deps.split(',').filter(Boolean);
     const cause = metric('cause');

@@ -50,8 +50,10 @@ export interface RecorderCounts {
   alarms: number;
   /** Payloads with at least one expected field missing or invalid. */
   incomplete: number;
-  /** Samples older than one already seen for that agent (spooled replays, duplicates). */
+  /** Samples older than one already seen for that agent (spooled replays). */
   late: number;
+  /** Samples dropped as already recorded (same number and timestamp: resent after a dropped connection). */
+  duplicates: number;
 }
 
 const finite = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
@@ -92,9 +94,14 @@ function newer(prev: AgentState, sample: number | null, tMs: number): boolean {
   return sample > prev.sample || (sample < prev.sample && tMs > prev.tMs);
 }
 
+/** Samples per agent remembered for duplicate detection (a resend window is two keepalives: about 100 at 10 Hz). */
+export const DEDUP_SAMPLES = 1024;
+
 export class Recorder {
-  readonly counts: RecorderCounts = { samples: 0, alarms: 0, incomplete: 0, late: 0 };
+  readonly counts: RecorderCounts = { samples: 0, alarms: 0, incomplete: 0, late: 0, duplicates: 0 };
   private readonly agents = new Map<string, AgentState>();
+  /** Per agent, the numbers (and timestamps) of its latest samples, to drop resent duplicates. */
+  private readonly recentSamples = new Map<string, Map<number, number>>();
   private readonly clock: () => number;
   private readonly flushRows: number;
   private readonly retainMs: number | null;
@@ -126,12 +133,27 @@ export class Recorder {
     const { fields: f, complete } = readFields(metrics);
     // A sample needs a time to be found again: without a valid one, the time it arrived.
     const tMs = p && Number.isFinite(p.timestamp) ? p.timestamp : receivedMs;
+    if (f.sample !== null && this.isDuplicate(agentKey, f.sample, tMs)) { this.counts.duplicates++; return; }
     if (!complete || tMs !== p?.timestamp) this.counts.incomplete++;
     const row: Sample = { agent: agentKey, tMs, setpoint: f.setpoint, measurement: f.measurement, output: f.output, mode: f.mode, sample: f.sample, recvMs: receivedMs, cause: f.cause };
     this.store.add(row);
     this.counts.samples++;
     this.track(agentKey, tMs, f);
     if (this.store.pendingCount >= this.flushRows) this.flush();
+  }
+
+  /**
+   * A sample already recorded: the same number with the same timestamp
+   * (agents send the last moments before a dropped connection again). A
+   * restarted agent counts from 0 again, but at other timestamps.
+   */
+  private isDuplicate(agent: string, sample: number, tMs: number): boolean {
+    let seen = this.recentSamples.get(agent);
+    if (!seen) this.recentSamples.set(agent, seen = new Map());
+    if (seen.get(sample) === tMs) return true;
+    seen.set(sample, tMs);
+    if (seen.size > DEDUP_SAMPLES) seen.delete(seen.keys().next().value!);
+    return false;
   }
 
   /** Alarm rows from changes of cause and mode, in the agent's sample order. */

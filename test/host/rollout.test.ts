@@ -34,7 +34,11 @@ async function fleetOf(url: string, hostId: string) {
   const epoch = Date.now();
   const wallMs = () => epoch + Math.round(nowUs / 1000);
   // Simulated time runs far faster than messages travel: commands get a simulated timeout to match.
-  const coord = new Coordinator({ broker: url, hostId, clockMs: wallMs, commandTimeoutMs: 600_000 });
+  const seen = new Map<string, number>();
+  const coord = new Coordinator({ broker: url, hostId, clockMs: wallMs, commandTimeoutMs: 600_000, onData: (k, p) => {
+    const s = p.metrics.find((m) => m.name === 'sample')?.value;
+    if (typeof s === 'number') seen.set(k, Math.max(s, seen.get(k) ?? -1));
+  } });
   stops.push(() => coord.stop());
   await wait(100);
   const agents = ['gw1', 'gw2', 'gw3'].map((node, i) => {
@@ -45,7 +49,7 @@ async function fleetOf(url: string, hostId: string) {
     const agent = new Agent({ group: 'plant1', node, device: 'loop', core, config: device.config, binding: device, broker: url,
       clockUs: () => nowUs, wallMs, primaryHost: hostId, fleetKey: fleet.publicKeyPem });
     stops.push(() => agent.stop());
-    return { agent, device };
+    return { agent, device, node };
   });
   const step = async (n = 1) => {
     for (let i = 0; i < n; i++) {
@@ -53,6 +57,9 @@ async function fleetOf(url: string, hostId: string) {
       for (const a of agents) a.agent.tick();
       await new Promise<void>((r) => setImmediate(r));
       coord.cycle();
+      // Simulated time waits for the telemetry: at most two ticks in flight (as on a real network).
+      const behind = () => agents.some((a) => (seen.get(`plant1/${a.node}/loop`) ?? -1) < a.agent.stats.ticks - 3);
+      for (let k = 0; k < 500 && coord.agents.size === agents.length && behind(); k++) { await wait(1); coord.cycle(); }
     }
   };
   const run = async (pred: () => boolean, what: string, maxSteps = 3000) => {

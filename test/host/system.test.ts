@@ -8,6 +8,8 @@ import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../host/agent/agent.js';
 import { Coordinator } from '../../host/coordinator/coordinator.js';
+import { Recorder } from '../../host/telemetry/recorder.js';
+import { TelemetryStore } from '../../host/telemetry/store.js';
 import { decodePayload } from '../../host/mqtt/codec.js';
 import { runLine, LINE_ZONES } from '../../host/system/line.js';
 import { freshCore } from '../support/core.js';
@@ -60,7 +62,8 @@ describe.each(BROKER_KINDS)('the host on %s', (kind) => {
     expect(seen).toContain('spBv1.0/STATE/h1');
 
     coord.requestRebirth('plant1', 'gw1');
-    await until(() => seen.filter((t) => t === 'spBv1.0/plant1/NBIRTH/gw1').length === 2, 'a second NBIRTH after the rebirth request');
+    await until(() => seen.filter((t) => t === 'spBv1.0/plant1/DBIRTH/gw1/loop').length === 2, 'a second DBIRTH after the rebirth request');
+    expect(seen.filter((t) => t === 'spBv1.0/plant1/NBIRTH/gw1')).toHaveLength(2);
     expect(seen.filter((t) => t === 'spBv1.0/plant1/DBIRTH/gw1/loop')).toHaveLength(2);
 
     const c = coord.command('plant1/gw1/loop', { kind: 'setpoint', value: 75 });
@@ -76,7 +79,11 @@ describe.each(BROKER_KINDS)('the host on %s', (kind) => {
   it('the broker killed and restarted mid-run: no missed control ticks, no telemetry sample lost', async () => {
     broker = await startBroker(kind);
     const received = new Map<string, Set<number>>();
-    const coord = new Coordinator({ broker: broker.url, hostId: 'h2', staleMs: 60_000, onData: (key, p) => {
+    const store = new TelemetryStore(':memory:');
+    const recorder = new Recorder(store);
+    cleanup.push(async () => { recorder.close(); store.close(); });
+    const coord = new Coordinator({ broker: broker.url, hostId: 'h2', staleMs: 60_000, onData: (key, p, ms) => {
+      recorder.record(key, p, ms);
       const s = p.metrics.find((m) => m.name === 'sample')?.value;
       if (typeof s !== 'number') return;
       if (!received.has(key)) received.set(key, new Set());
@@ -100,8 +107,16 @@ describe.each(BROKER_KINDS)('the host on %s', (kind) => {
     const produced = agents.map((a) => a.stats.ticks);
     await until(() => agents.every((a, i) => (received.get(`plant1/gw${i + 1}/loop`)?.size ?? 0) >= produced[i]), 'every sample stored', 10_000);
 
+    recorder.flush();
+    expect(recorder.counts.duplicates, 'resent samples that had arrived after all, recognised').toBeGreaterThan(0);
+    const stored = new Map(store.counts().map((c) => [c.agent, c]));
     for (const [i, a] of agents.entries()) {
+      const key = `plant1/gw${i + 1}/loop`;
+      // In the store: every sample once (the ones resent after the drop are recognised as duplicates), no gap.
+      expect(store.gaps(key), `gaps in the stored samples of ${key}`).toEqual([]);
+      expect(stored.get(key)).toMatchObject({ samples: produced[i], distinct: produced[i], firstSample: 0, lastSample: produced[i] - 1 });
       expect(spooled[i], 'samples spooled during the outage').toBeGreaterThan(10);
+      expect(a.stats.resent, 'samples published at QoS 0 just before the drop, sent again').toBeGreaterThan(0);
       expect(a.stats.lateTicks, 'control ticks more than a period late').toBe(0);
       expect(a.stats.spoolDropped).toBe(0);
       const got = received.get(`plant1/gw${i + 1}/loop`)!;
