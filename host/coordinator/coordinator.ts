@@ -15,6 +15,7 @@ import { decodePayload, encodePayload, type Metric, type Payload } from '../mqtt
 import { deviceTopic, nodeTopic, parseTopic, stateTopic, type SparkplugTopic } from '../mqtt/topics.js';
 import { Rollout, type RolloutOptions } from '../deploy/rollout.js';
 import { MODES } from '../runtime/abi.js';
+import { parseCommand } from '../mqtt/commands.js';
 import type { RolloutView } from '../deploy/types.js';
 
 export type Health = 'online' | 'stale' | 'dead';
@@ -47,12 +48,20 @@ export interface Decision {
   reason: string;
 }
 
+/** What an operator (or a program) may send an agent through the coordinator. */
+export type OperatorCommand =
+  | { kind: 'setpoint'; value: number }
+  | { kind: 'reset' }
+  | { kind: 'release' }
+  | { kind: 'param'; name: string; value: number | boolean | string }
+  | { kind: 'mode'; value: 'fallback' | 'release' };
+
 export type CommandState = 'sent' | 'acked' | 'rejected' | 'timeout';
 
 export interface TrackedCommand {
   id: string;
   target: string;
-  kind: 'setpoint' | 'reset' | 'hold' | 'release' | 'deploy' | 'rollback';
+  kind: 'setpoint' | 'reset' | 'hold' | 'release' | 'param' | 'deploy' | 'rollback';
   state: CommandState;
   sentMs: number;
   detail: string;
@@ -254,18 +263,32 @@ export class Coordinator {
   }
 
   /** Send a validated command to an agent (group/node/device); returns its tracking record. */
-  command(target: string, cmd: { kind: 'setpoint'; value: number } | { kind: 'reset' } | { kind: 'release' }): TrackedCommand {
+  command(target: string, cmd: OperatorCommand): TrackedCommand {
     const a = this.agents.get(target);
     if (!a) throw new Error(`command: unknown agent '${target}' (known: ${[...this.agents.keys()].join(', ') || 'none'})`);
-    if (cmd.kind === 'setpoint' && (typeof cmd.value !== 'number' || !Number.isFinite(cmd.value))) {
-      throw new Error(`command: setpoint must be a finite number, got ${JSON.stringify(cmd.value)}`);
+    let body: Metric[];
+    switch (cmd.kind) {
+      case 'setpoint':
+        if (typeof cmd.value !== 'number' || !Number.isFinite(cmd.value)) throw new Error(`command: setpoint must be a finite number, got ${JSON.stringify(cmd.value)}`);
+        body = [{ name: 'command/setpoint', type: 'Double', value: cmd.value }];
+        break;
+      case 'reset': body = [{ name: 'command/reset', type: 'Boolean', value: true }]; break;
+      case 'release': body = [{ name: 'command/release', type: 'Boolean', value: true }]; break;
+      case 'param': body = [{ name: 'command/param', type: 'String', value: `${cmd.name}=${String(cmd.value)}` }]; break;
+      case 'mode': throw new Error('command: mode: the core has no export to force its fallback yet; hold the loop or change its parameters instead');
+      default: throw new Error(`command: kind must be one of setpoint, reset, release, param, got ${JSON.stringify((cmd as { kind: unknown }).kind)}`);
+    }
+    // The same check the agent applies, before anything is sent (the agent's core still checks ranges).
+    try {
+      parseCommand({ timestamp: this.clock(), metrics: [{ name: 'command/id', type: 'String', value: 'check' }, ...body] });
+    } catch (err) {
+      throw new Error(`command: ${(err as Error).message}`);
     }
     if (cmd.kind === 'release') {
       a.held = false;
       this.contained.delete(target);
-      return this.send(a, [{ name: 'command/release', type: 'Boolean', value: true }], 'release');
     }
-    return this.send(a, [cmd.kind === 'setpoint' ? { name: 'command/setpoint', type: 'Double', value: cmd.value } : { name: 'command/reset', type: 'Boolean', value: true }], cmd.kind);
+    return this.send(a, body, cmd.kind);
   }
 
   /** Start a staged rollout of a signed module to a group; it advances on every cycle(). */

@@ -43,6 +43,16 @@ describe('coordinator (embedded aedes)', () => {
     expect(a.core.setpoint).toBe(65);
     expect(() => coord.command('plant1/gw1/nope', { kind: 'reset' })).toThrow(/unknown agent 'plant1\/gw1\/nope'/);
     expect(() => coord.command('plant1/gw1/loop1', { kind: 'setpoint', value: Number.NaN })).toThrow(/setpoint must be a finite number/);
+    // Parameters: checked like the agent checks them before anything is sent; the core checks the range.
+    expect(() => coord.command('plant1/gw1/loop1', { kind: 'param', name: 'warp', value: 9 })).toThrow(/^command: command\/param: expected a known core parameter name/);
+    expect(() => coord.command('plant1/gw1/loop1', { kind: 'mode', value: 'fallback' })).toThrow(/mode: the core has no export to force its fallback/);
+    const kp = coord.command('plant1/gw1/loop1', { kind: 'param', name: 'kp', value: 4 });
+    const wild = coord.command('plant1/gw1/loop1', { kind: 'param', name: 'kp', value: 1e9 });
+    await until(() => kp.state !== 'sent' && wild.state !== 'sent', 'both parameter acks');
+    expect(kp.state).toBe('acked');
+    expect(a.core.param('kp')).toBe(4);
+    expect(wild).toMatchObject({ state: 'rejected' });
+    expect(wild.detail).toMatch(/^rejected: .*kp/);
 
     // loop2 stops ticking (it is alive but silent): its command times out and it goes stale.
     const silent = coord.command('plant1/gw2/loop2', { kind: 'reset' });
