@@ -56,7 +56,9 @@ describe('coordinator (embedded aedes)', () => {
 
     // loop2 stops ticking (it is alive but silent): its command times out and it goes stale.
     const silent = coord.command('plant1/gw2/loop2', { kind: 'reset' });
-    await wait(100);
+    // What it sent before falling silent is taken in first (at the old time), then time passes.
+    await wait(200);
+    coord.cycle();
     clock += 2500;
     coord.cycle();
     expect(silent.state).toBe('timeout');
