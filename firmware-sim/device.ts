@@ -46,8 +46,11 @@ export class SimDevice implements IoBinding {
   constructor(private readonly opts: SimDeviceOptions) {
     const spec = PLANTS[opts.plant];
     if (!spec) throw new RangeError(`device: plant must be one of ${Object.keys(PLANTS).join(', ')}, got '${opts.plant}'`);
-    const memoryFault = (opts.faults ?? []).find((f) => f.kind.startsWith('memory.'));
-    if (memoryFault) throw new RangeError(`device: fault '${memoryFault.kind}' needs the core's memory; run it with 'edgeloop sim' instead`);
+    // A device stands for sensors and an actuator: it injects their faults. Timing,
+    // communication and memory faults belong to the MCU and the host around the
+    // core, which the scenario runner simulates ('edgeloop sim').
+    const other = (opts.faults ?? []).find((f) => !f.kind.startsWith('sensor.') && !f.kind.startsWith('actuator.'));
+    if (other) throw new RangeError(`device: fault '${other.kind}' is not a sensor or actuator fault; a device injects only those (run it with 'edgeloop sim' instead)`);
     this.spec = spec;
     const rng = new Rng(opts.seed);
     this.noiseRng = new Rng(rng.u32());

@@ -101,6 +101,15 @@ export interface AgentStats {
   stateRejected: number;
 }
 
+/** Spooled samples sent per turn of the event loop. */
+const REPLAY_CHUNK = 500;
+/**
+ * Samples kept for resending after a dropped connection, at most (the
+ * recorder remembers DEDUP_SAMPLES = 1024 per agent to recognise them): two
+ * keepalives of a 10 Hz loop are about 110.
+ */
+export const RESEND_MAX = 1000;
+
 /** Command acknowledgements carried by one DDATA at most. */
 const ACKS_PER_SAMPLE = 16;
 
@@ -117,7 +126,7 @@ export class Agent {
   private readonly acks: Metric[] = [];
   private readonly spool: SpooledSample[] = [];
   /** Samples published at QoS 0 within the resend window (oldest first). */
-  private recent: SpooledSample[] = [];
+  private recent: { sample: SpooledSample; sentUs: number }[] = [];
   private spoolHead = 0;
   private sample = 0;
   private bdSeq = 0;
@@ -152,10 +161,7 @@ export class Agent {
         // A new session gets a new bdSeq: its NDEATH Will must carry it.
         this.bdSeq = (this.bdSeq + 1) % 256;
         this.client.options.will = this.will();
-        // What went out at QoS 0 just before may never have arrived: send it again, ahead of the spool.
-        this.spool.splice(this.spoolHead, 0, ...this.recent);
-        this.stats.resent += this.recent.length;
-        this.recent = [];
+        this.requeueRecent();
       }
       this.online = false;
     });
@@ -251,6 +257,7 @@ export class Agent {
   private onConnect(): void {
     const o = this.opts;
     this.online = true;
+    this.born = false;
     const subs = [deviceTopic(o.group, 'DCMD', o.node, o.device), nodeTopic(o.group, 'NCMD', o.node)];
     if (o.primaryHost !== undefined) {
       // The host's STATE is retained: its current value arrives on subscribe.
@@ -260,13 +267,17 @@ export class Agent {
     this.client.subscribe(subs, { qos: 1 }, () => { if (this.hostOnline) this.birth(); });
   }
 
+  /** Births sent in this session (nothing else goes out before them). */
+  private born = false;
+
   private get publishing(): boolean {
-    return this.online && this.hostOnline && this.client.connected;
+    return this.online && this.born && this.hostOnline && this.client.connected;
   }
 
   /** NBIRTH, DBIRTH, then the spool in order. */
   private birth(): void {
     const o = this.opts;
+    this.born = true;
     this.seq.reset();
     const now = this.clock();
     this.send(nodeTopic(o.group, 'NBIRTH', o.node), this.wall(), [
@@ -280,15 +291,27 @@ export class Agent {
     this.replay();
   }
 
+  /**
+   * Send the spool, oldest first, REPLAY_CHUNK samples at a time with the
+   * event loop free in between (a full spool would otherwise hold the tick
+   * back for hundreds of ms).
+   */
   private replay(): void {
     const topic = deviceTopic(this.opts.group, 'DDATA', this.opts.node, this.opts.device);
-    while (this.spoolHead < this.spool.length && this.publishing) {
+    const end = Math.min(this.spool.length, this.spoolHead + REPLAY_CHUNK);
+    while (this.spoolHead < end && this.publishing) {
       const s = this.spool[this.spoolHead++];
       this.sendData(topic, s);
       this.stats.replayed++;
     }
-    if (this.spoolHead === this.spool.length) { this.spool.length = 0; this.spoolHead = 0; }
+    if (this.spoolHead === this.spool.length) { this.spool.length = 0; this.spoolHead = 0; return; }
+    if (this.publishing && !this.replayScheduled) {
+      this.replayScheduled = true;
+      setImmediate(() => { this.replayScheduled = false; if (this.publishing) this.replay(); });
+    }
   }
+
+  private replayScheduled = false;
 
   private metrics(now: number, u: number): Metric[] {
     const core = this.core;
@@ -325,15 +348,23 @@ export class Agent {
   /** Samples waiting in the spool. */
   get spoolLength(): number { return this.spool.length - this.spoolHead; }
 
-  /** A sample as DDATA; at QoS 0 it is kept for the resend window. */
+  /** A sample as DDATA; at QoS 0 it is kept for the resend window (by when it was sent, on the agent's clock). */
   private sendData(topic: string, sample: SpooledSample): void {
     this.send(topic, sample.timestamp, sample.metrics);
     if ((this.opts.dataQos ?? 0) !== 0) return;
-    this.recent.push(sample);
-    const windowMs = 2 * (this.opts.keepaliveS ?? 5) * 1000 + 1000;
+    const now = this.clock();
+    this.recent.push({ sample, sentUs: now });
+    const windowUs = (2 * (this.opts.keepaliveS ?? 5) + 1) * 1e6;
     let drop = 0;
-    while (drop < this.recent.length && this.recent[drop].timestamp < sample.timestamp - windowMs) drop++;
+    while (drop < this.recent.length && (this.recent[drop].sentUs < now - windowUs || this.recent.length - drop > RESEND_MAX)) drop++;
     if (drop) this.recent.splice(0, drop);
+  }
+
+  /** What went out at QoS 0 lately may never have arrived: send it again, ahead of the spool. */
+  private requeueRecent(): void {
+    this.spool.splice(this.spoolHead, 0, ...this.recent.map((r) => r.sample));
+    this.stats.resent += this.recent.length;
+    this.recent = [];
   }
 
   private send(topic: string, timestamp: number, metrics: Metric[]): void {
@@ -387,12 +418,25 @@ export class Agent {
     const was = this.hostOnline;
     this.hostOnline = online;
     if (online && !was && this.online) this.birth();
+    // The host went away: what it may not have taken in goes out again once it is back.
+    if (!online && was) this.requeueRecent();
   }
 
+  /**
+   * Stop the loop and leave: a clean disconnect makes the broker drop the
+   * Will, so the agent publishes its NDEATH itself first (Sparkplug B), and
+   * the coordinator sees it go. Never waits on a broker that is not there.
+   */
   async stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    await this.client.endAsync();
+    if (this.client.connected) {
+      const w = this.will();
+      const death = this.client.publishAsync(w.topic, w.payload, { qos: 1 });
+      await Promise.race([death.catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+      await Promise.race([this.client.endAsync(), new Promise((r) => setTimeout(r, 2000))]);
+    }
+    if (!this.client.disconnected) await this.client.endAsync(true);
   }
 
   /** For tests: drop the connection without a clean disconnect (the Will fires). */

@@ -59,7 +59,8 @@ export async function deployCommand(module: string, o: DeployCommandOptions, pri
   print(`deploy: ${module} is a valid core, signed by the fleet key; version ${accepted.version}`);
   const coord = new Coordinator({ broker: o.broker, hostId: o.hostId, contain: false, username: o.username, password: o.password });
   const stopped = new AbortController();
-  const onStop = untilStopped(signal).then((why) => { stopped.abort(); return why; });
+  const done = new AbortController();
+  const onStop = untilStopped(signal ? AbortSignal.any([signal, done.signal]) : done.signal).then((why) => { stopped.abort(); return why; });
   try {
     const discoverEnd = Date.now() + o.discover * 1000;
     while (Date.now() < discoverEnd && !stopped.signal.aborted) {
@@ -90,7 +91,7 @@ export async function deployCommand(module: string, o: DeployCommandOptions, pri
     print(`deploy: ${v.phase}${v.reason ? ` (${v.reason})` : ''}`);
     return v.phase === 'done' ? 0 : 1;
   } finally {
-    stopped.abort();
+    done.abort();
     await onStop;
     await coord.stop();
   }

@@ -19,6 +19,7 @@ export type Print = (line: string) => void;
 
 /** Resolves on the first SIGINT or SIGTERM (or when `signal` aborts). */
 export function untilStopped(signal?: AbortSignal): Promise<string> {
+  if (signal?.aborted) return Promise.resolve('aborted');
   return new Promise((resolve) => {
     const done = (why: string) => {
       process.off('SIGINT', onInt);
@@ -147,16 +148,20 @@ export async function coordinatorCommand(o: CoordinatorCommandOptions, print: Pr
       health.set(a.key, s);
     }
   }, 10);
-  const dash = o.dashboard ? await serveDashboard(() => coord, telemetry.store, { host: o.dashboardHost, port: o.dashboardPort }) : null;
-  print(`${role} ${o.hostId}: broker ${o.broker}; ${o.passive ? 'observing' : `containment ${o.contain ? 'on' : 'off (observing)'}`}; ` +
-    `telemetry in ${o.db}${dash ? `; dashboard ${dash.url} (metrics ${dash.url}metrics)` : ''}`);
-  const why = await untilStopped(signal);
-  clearInterval(cycler);
-  await dash?.close();
-  await coord.stop();
-  telemetry.close();
-  print(`${role} ${o.hostId}: stopped (${why})`);
-  return 0;
+  let dash: Awaited<ReturnType<typeof serveDashboard>> | null = null;
+  try {
+    dash = o.dashboard ? await serveDashboard(() => coord, telemetry.store, { host: o.dashboardHost, port: o.dashboardPort }) : null;
+    print(`${role} ${o.hostId}: broker ${o.broker}; ${o.passive ? 'observing' : `containment ${o.contain ? 'on' : 'off (observing)'}`}; ` +
+      `telemetry in ${o.db}${dash ? `; dashboard ${dash.url} (metrics ${dash.url}metrics)` : ''}`);
+    const why = await untilStopped(signal);
+    print(`${role} ${o.hostId}: stopping (${why})`);
+    return 0;
+  } finally {
+    clearInterval(cycler);
+    await dash?.close();
+    await coord.stop();
+    telemetry.close();
+  }
 }
 
 export interface BrokerCommandOptions {

@@ -10,6 +10,7 @@
 // dependents only if the disturbance spreads (a held dependent leaves
 // NOMINAL or dies too). Every decision is logged with its reason.
 
+import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { decodePayload, encodePayload, type Metric, type Payload } from '../mqtt/codec.js';
 import { deviceTopic, nodeTopic, parseTopic, stateTopic, type SparkplugTopic } from '../mqtt/topics.js';
@@ -35,6 +36,8 @@ export interface AgentView {
   dependsOn: string[];
   /** Held by the coordinator to contain an upstream fault. */
   held: boolean;
+  /** What the agent itself last reported (its `held` metric). */
+  reportsHeld: boolean;
   /** The running core's version as the agent reports it (sha256 prefix, or 'builtin'). */
   coreVersion: string;
   /** Modes this agent has been in since discovery (for reports). */
@@ -110,15 +113,22 @@ export class Coordinator {
   readonly agents = new Map<string, AgentView>();
   readonly commands = new Map<string, TrackedCommand>();
   readonly rejected = { malformed: 0, dropped: 0, staleDeaths: 0 };
+  /** onData callbacks that threw (counted; the message was still handled). */
+  dataErrors = 0;
+  lastDataError: string | null = null;
   /** What the last rejected message was rejected for (the log line). */
   lastRejection: string | null = null;
   private readonly nodeBdSeq = new Map<string, number>();
   readonly decisions: Decision[] = [];
   private readonly contained = new Set<string>();
+  /** Dependents an operator released during an episode: not held again until it ends. */
+  private readonly operatorReleased = new Set<string>();
   private readonly client: MqttClient;
   private readonly inbox: { topic: string; payload: Buffer }[] = [];
   private readonly clock: () => number;
   private nextId = 1;
+  /** Distinguishes this process's command ids from an earlier run's (acks can arrive late, from a spool). */
+  private readonly session = randomBytes(3).toString('hex');
   /** Rollouts started here, oldest first; the last one is the current one. */
   readonly rollouts: Rollout[] = [];
 
@@ -207,7 +217,7 @@ export class Coordinator {
     if (!a) {
       if (t.type !== 'DBIRTH' && t.type !== 'DDATA') return;
       a = { key, group: t.group, node: t.node, device: t.device, health: 'online', lastSeenMs: now, mode: '?', cause: '', setpoint: null,
-        measurement: null, bdSeq: this.nodeBdSeq.get(`${t.group}/${t.node}`) ?? null, dependsOn: [], held: false, coreVersion: '?', modesSeen: new Set() };
+        measurement: null, bdSeq: this.nodeBdSeq.get(`${t.group}/${t.node}`) ?? null, dependsOn: [], held: false, reportsHeld: false, coreVersion: '?', modesSeen: new Set() };
       this.agents.set(key, a);
       // Data from a device we never saw born: ask its node to rebirth (Sparkplug B).
       if (t.type === 'DDATA') this.requestRebirth(t.group, t.node);
@@ -218,10 +228,20 @@ export class Coordinator {
     a.lastSeenMs = now;
     const mode = metric('mode');
     if (typeof mode === 'string') { a.mode = mode; a.modesSeen.add(mode); }
+    const held = metric('held');
+    if (typeof held === 'boolean') a.reportsHeld = held;
     const version = metric('core_version');
     if (typeof version === 'string') a.coreVersion = version;
     // The history is the data stream: a DBIRTH restates the current values, it is not a new sample.
-    if (t.type === 'DDATA') this.opts.onData?.(key, p, now);
+    if (t.type === 'DDATA' && this.opts.onData) {
+      try {
+        this.opts.onData(key, p, now);
+      } catch (err) {
+        // Recording is not the coordinator's job: a failing store must not stop containment.
+        this.dataErrors++;
+        this.lastDataError = (err as Error).message;
+      }
+    }
     const deps = metric('depends_on');
     if (typeof deps === 'string') a.dependsOn = deps.split(',').filter(Boolean);
     const cause = metric('cause');
@@ -234,31 +254,48 @@ export class Coordinator {
       if (m.name !== 'command/ack' || typeof m.value !== 'string') continue;
       const [id, ...rest] = m.value.split(' ');
       const c = this.commands.get(id);
-      if (!c || c.state !== 'sent') continue;
+      if (!c || c.state !== 'sent' || c.target !== key) continue;
       const status = rest.join(' ');
       c.state = status === 'ok' || status.startsWith('ok ') ? 'acked' : 'rejected';
       c.detail = status;
     }
   }
 
-  /** Agents that left control: hold their direct dependents, once each. */
+  /**
+   * Agents out of control: their direct dependents are held. Level-triggered:
+   * every cycle, a dependent that should be held and does not report itself
+   * held (it was offline when the hold went, restarted, or came back) gets
+   * the hold again, unless one is in flight or an operator released it. An
+   * agent back online and NOMINAL ends its episode.
+   */
   private contain(now: number): void {
-    if (this.opts.contain === false) return;
+    if (this.opts.contain === false || this.opts.passive) return;
     for (const a of this.agents.values()) {
       const out = a.health === 'dead' || a.mode === 'FALLBACK' || a.mode === 'SAFE_STOP';
       const spreading = a.held && (out || a.mode === 'DEGRADED');
-      if (!(out || spreading) || this.contained.has(a.key)) continue;
+      if (!(out || spreading)) {
+        if (a.health === 'online' && a.mode === 'NOMINAL') this.contained.delete(a.key);
+        continue;
+      }
       this.contained.add(a.key);
-      const why = a.held ? `disturbance spread to ${a.key} (${a.health === 'dead' ? 'dead' : a.mode}): widening the scope`
-        : `${a.key} left control (${a.health === 'dead' ? 'dead' : a.mode})`;
+      const state = a.health === 'dead' ? 'dead' : a.mode;
+      const why = a.held ? `disturbance spread to ${a.key} (${state}): widening the scope` : `${a.key} left control (${state})`;
       for (const d of this.agents.values()) {
-        if (!d.dependsOn.includes(a.key) || d.held || d.health === 'dead') continue;
+        if (!d.dependsOn.includes(a.key) || d.health !== 'online' || this.operatorReleased.has(d.key)) continue;
+        if (d.held && d.reportsHeld) continue;
+        if ([...this.commands.values()].some((c) => c.target === d.key && c.kind === 'hold' && c.state === 'sent')) continue;
+        const again = d.held ? ` (again: ${d.key} reports it is not held)` : '';
         d.held = true;
-        const decision: Decision = { tMs: now, agent: d.key, action: 'hold', reason: `${why}; ${d.key} depends on it` };
+        const decision: Decision = { tMs: now, agent: d.key, action: 'hold', reason: `${why}; ${d.key} depends on it${again}` };
         this.decisions.push(decision);
         this.opts.onDecision?.(decision);
         this.send(d, [{ name: 'command/hold', type: 'Boolean', value: true }], 'hold');
       }
+    }
+    // An operator's release lasts while what the agent depends on is contained.
+    for (const k of this.operatorReleased) {
+      const d = this.agents.get(k);
+      if (!d || !d.dependsOn.some((u) => this.contained.has(u))) this.operatorReleased.delete(k);
     }
   }
 
@@ -286,7 +323,7 @@ export class Coordinator {
     }
     if (cmd.kind === 'release') {
       a.held = false;
-      this.contained.delete(target);
+      this.operatorReleased.add(target);
     }
     return this.send(a, body, cmd.kind);
   }
@@ -327,7 +364,7 @@ export class Coordinator {
 
   private send(a: AgentView, body: Metric[], kind: TrackedCommand['kind']): TrackedCommand {
     if (this.opts.passive) throw new Error(`command: this host (${this.opts.hostId}) is passive and sends no commands`);
-    const id = `${this.opts.hostId}-${this.nextId++}`;
+    const id = `${this.opts.hostId}-${this.session}-${this.nextId++}`;
     const metrics: Metric[] = [{ name: 'command/id', type: 'String', value: id }, ...body];
     this.client.publish(deviceTopic(a.group, 'DCMD', a.node, a.device), Buffer.from(encodePayload({ timestamp: this.clock(), metrics })), { qos: 1 });
     const tracked: TrackedCommand = { id, target: a.key, kind, state: 'sent', sentMs: this.clock(), detail: '' };
@@ -335,8 +372,17 @@ export class Coordinator {
     return tracked;
   }
 
+  /** Declare STATE offline (when connected) and disconnect; never waits on a broker that is not there. */
   async stop(): Promise<void> {
-    if (!this.opts.passive) this.client.publish(stateTopic(this.opts.hostId), JSON.stringify({ online: false, timestamp: this.clock() }), { qos: 1, retain: true });
-    await this.client.endAsync();
+    if (!this.client.connected) {
+      await this.client.endAsync(true);
+      return;
+    }
+    if (!this.opts.passive) {
+      const offline = this.client.publishAsync(stateTopic(this.opts.hostId), JSON.stringify({ online: false, timestamp: this.clock() }), { qos: 1, retain: true });
+      await Promise.race([offline.catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+    }
+    await Promise.race([this.client.endAsync(), new Promise((r) => setTimeout(r, 2000))]);
+    if (!this.client.disconnected) await this.client.endAsync(true);
   }
 }

@@ -141,71 +141,74 @@ export async function runLine(opts: LineOptions): Promise<LineResult> {
     }));
   }
 
-  // Everyone born and seen before the clock starts.
-  for (let i = 0; i < 500 && coord.agents.size < zones; i++) {
-    for (const a of agents) a.tick();
-    nowUs += TICK_US;
-    await sleep(10);
-    coord.cycle();
-  }
-  if (coord.agents.size < zones) throw new Error(`line: only ${coord.agents.size} of ${zones} agents were discovered; is the broker at ${opts.broker} up?`);
-  say(`${zones} zones on line ${LINE_GROUP}: zone 1 leads at ${devices[0].spec.setpoint} C, each other zone follows the one before it`);
+  try {
+    // Everyone born and seen before the clock starts.
+    for (let i = 0; i < 500 && coord.agents.size < zones; i++) {
+      for (const a of agents) a.tick();
+      nowUs += TICK_US;
+      await sleep(10);
+      coord.cycle();
+    }
+    if (coord.agents.size < zones) throw new Error(`line: only ${coord.agents.size} of ${zones} agents were discovered; is the broker at ${opts.broker} up?`);
+    say(`${zones} zones on line ${LINE_GROUP}: zone 1 leads at ${devices[0].spec.setpoint} C, each other zone follows the one before it`);
 
-  const startUs = nowUs;
-  // Fault windows count from the devices' t = 0, the agents' clock (discovery included).
-  const onsetUs = fault ? fault.onsetS * 1e6 : Infinity;
-  const results: ZoneResult[] = agents.map((_, z) => ({ key: lineKey(z), modes: [], leftNominal: false, leftAtS: null, held: false, maxTemperature: -Infinity, envelopeViolated: false }));
-  const lastMode = agents.map((a) => a.core.mode as string);
-  const endUs = startUs + seconds * 1e6;
-  let ticks = 0;
-  let announcedFault = false;
-  const sentAt = new Map<string, number>();
-  while (nowUs < endUs && !(opts.stopWhen?.() ?? false)) {
-    nowUs += TICK_US;
-    const tS = nowUs / 1e6;
-    if (fault && !announcedFault && nowUs >= onsetUs) {
-      announcedFault = true;
-      say(`t=${tS.toFixed(1)} s  fault injected: ${fault.kind} on zone ${faultZone + 1}`);
-    }
-    for (let z = 0; z < zones; z++) {
-      agents[z].tick();
-      const mode = agents[z].core.mode;
-      const r = results[z];
-      const y = devices[z].truth;
-      if (nowUs >= onsetUs) {
-        if (!r.modes.includes(mode)) r.modes.push(mode);
-        if (mode !== 'NOMINAL' && !r.leftNominal) { r.leftNominal = true; r.leftAtS = tS; }
-        if (y > r.maxTemperature) r.maxTemperature = y;
-        if (y > devices[z].spec.envelope.max || y < devices[z].spec.envelope.min) r.envelopeViolated = true;
+    const startUs = nowUs;
+    // Fault windows count from the devices' t = 0, the agents' clock (discovery included).
+    const onsetUs = fault ? fault.onsetS * 1e6 : Infinity;
+    const results: ZoneResult[] = agents.map((_, z) => ({ key: lineKey(z), modes: [], leftNominal: false, leftAtS: null, held: false, maxTemperature: -Infinity, envelopeViolated: false }));
+    const lastMode = agents.map((a) => a.core.mode as string);
+    const endUs = startUs + seconds * 1e6;
+    let ticks = 0;
+    let announcedFault = false;
+    const sentAt = new Map<string, number>();
+    while (nowUs < endUs && !(opts.stopWhen?.() ?? false)) {
+      nowUs += TICK_US;
+      const tS = nowUs / 1e6;
+      if (fault && !announcedFault && nowUs >= onsetUs) {
+        announcedFault = true;
+        say(`t=${tS.toFixed(1)} s  fault injected: ${fault.kind} on zone ${faultZone + 1}`);
       }
-      if (mode !== lastMode[z]) {
-        const cause = agents[z].core.cause;
-        say(`t=${tS.toFixed(1)} s  zone ${z + 1}: ${lastMode[z]} -> ${mode}${cause ? ` (first out: ${cause.monitor} at the ${cause.stage} stage)` : ''}`);
-        lastMode[z] = mode;
+      for (let z = 0; z < zones; z++) {
+        agents[z].tick();
+        const mode = agents[z].core.mode;
+        const r = results[z];
+        const y = devices[z].truth;
+        if (nowUs >= onsetUs) {
+          if (!r.modes.includes(mode)) r.modes.push(mode);
+          if (mode !== 'NOMINAL' && !r.leftNominal) { r.leftNominal = true; r.leftAtS = tS; }
+          if (y > r.maxTemperature) r.maxTemperature = y;
+          if (y > devices[z].spec.envelope.max || y < devices[z].spec.envelope.min) r.envelopeViolated = true;
+        }
+        if (mode !== lastMode[z]) {
+          const cause = agents[z].core.cause;
+          say(`t=${tS.toFixed(1)} s  zone ${z + 1}: ${lastMode[z]} -> ${mode}${cause ? ` (first out: ${cause.monitor} at the ${cause.stage} stage)` : ''}`);
+          lastMode[z] = mode;
+        }
       }
+      ticks++;
+      if (opts.paceMs) await sleep(opts.paceMs); else await yieldIo();
+      coord.cycle();
+      // At most LAG_TICKS of telemetry in flight: wait (a bounded real time) for the coordinator to catch up.
+      // The same for commands: one not acknowledged LAG_TICKS after it was sent holds simulated time.
+      for (const c of coord.commands.values()) if (!sentAt.has(c.id)) sentAt.set(c.id, ticks);
+      const lagging = () => agents.some((a, z) => (seen.get(lineKey(z)) ?? -1) < a.stats.ticks - 1 - LAG_TICKS)
+        || [...coord.commands.values()].some((c) => c.state === 'sent' && ticks - sentAt.get(c.id)! > LAG_TICKS);
+      for (let i = 0; i < 400 && lagging(); i++) { await sleep(1); coord.cycle(); }
     }
-    ticks++;
-    if (opts.paceMs) await sleep(opts.paceMs); else await yieldIo();
-    coord.cycle();
-    // At most LAG_TICKS of telemetry in flight: wait (a bounded real time) for the coordinator to catch up.
-    // The same for commands: one not acknowledged LAG_TICKS after it was sent holds simulated time.
-    for (const c of coord.commands.values()) if (!sentAt.has(c.id)) sentAt.set(c.id, ticks);
-    const lagging = () => agents.some((a, z) => (seen.get(lineKey(z)) ?? -1) < a.stats.ticks - 1 - LAG_TICKS)
-      || [...coord.commands.values()].some((c) => c.state === 'sent' && ticks - sentAt.get(c.id)! > LAG_TICKS);
-    for (let i = 0; i < 400 && lagging(); i++) { await sleep(1); coord.cycle(); }
+    for (let z = 0; z < zones; z++) results[z].held = !agents[z].followingReference;
+    const downstream = results.filter((_, z) => z > faultZone);
+    const result: LineResult = {
+      contain: opts.contain,
+      zones: results,
+      downstreamOutOfNominal: downstream.filter((r) => r.leftNominal).length,
+      downstreamEnvelopeViolations: downstream.filter((r) => r.envelopeViolated).length,
+      decisions: [...coord.decisions],
+      ticks,
+      lateCommands: [...coord.commands.values()].filter((c) => c.state === 'timeout').length,
+    };
+    return result;
+  } finally {
+    await Promise.all(agents.map((a) => a.stop()));
+    await coord.stop();
   }
-  for (let z = 0; z < zones; z++) results[z].held = !agents[z].followingReference;
-  const downstream = results.filter((_, z) => z > faultZone);
-  const result: LineResult = {
-    contain: opts.contain,
-    zones: results,
-    downstreamOutOfNominal: downstream.filter((r) => r.leftNominal).length,
-    downstreamEnvelopeViolations: downstream.filter((r) => r.envelopeViolated).length,
-    decisions: [...coord.decisions],
-    ticks,
-    lateCommands: [...coord.commands.values()].filter((c) => c.state === 'timeout').length,
-  };
-  await Promise.all(agents.map((a) => a.stop()));
-  await coord.stop();
-  return result;
 }

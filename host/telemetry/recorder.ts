@@ -101,7 +101,7 @@ export class Recorder {
   readonly counts: RecorderCounts = { samples: 0, alarms: 0, incomplete: 0, late: 0, duplicates: 0 };
   private readonly agents = new Map<string, AgentState>();
   /** Per agent, the numbers (and timestamps) of its latest samples, to drop resent duplicates. */
-  private readonly recentSamples = new Map<string, Map<number, number>>();
+  private readonly recentSamples = new Map<string, { newest: number; newestMs: number; seen: Map<number, number> }>();
   private readonly clock: () => number;
   private readonly flushRows: number;
   private readonly retainMs: number | null;
@@ -148,12 +148,20 @@ export class Recorder {
    * restarted agent counts from 0 again, but at other timestamps.
    */
   private isDuplicate(agent: string, sample: number, tMs: number): boolean {
-    let seen = this.recentSamples.get(agent);
-    if (!seen) this.recentSamples.set(agent, seen = new Map());
-    if (seen.get(sample) === tMs) return true;
-    seen.set(sample, tMs);
-    if (seen.size > DEDUP_SAMPLES) seen.delete(seen.keys().next().value!);
-    return false;
+    let m = this.recentSamples.get(agent);
+    if (!m) this.recentSamples.set(agent, m = { newest: -1, newestMs: -Infinity, seen: new Map() });
+    if (sample > m.newest || tMs > m.newestMs) {
+      // The stream moves on (or the agent restarted: its count starts over, at later times).
+      if (sample <= m.newest) m.seen.clear();
+      m.newest = sample;
+      m.newestMs = tMs;
+      m.seen.set(sample, tMs);
+      if (m.seen.size > DEDUP_SAMPLES) m.seen.delete(m.seen.keys().next().value!);
+      return false;
+    }
+    // Older than the newest: a resend (a duplicate when remembered with the same time) or a late replay.
+    // It is looked up, never remembered, so a long resend cannot push out what it is checked against.
+    return m.seen.get(sample) === tMs;
   }
 
   /** Alarm rows from changes of cause and mode, in the agent's sample order. */

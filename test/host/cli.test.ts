@@ -1,6 +1,6 @@
 // The CLI as a user runs it: the demo narrates a caught fault, and bad
 // arguments get an error that names them.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +38,34 @@ describe('edgeloop CLI', () => {
     expect(run('agent', '--broker', 'mqtt://127.0.0.1:1', '--node', 'x', '--fault', 'sensor.melt@3').stderr).toMatch(/--fault: kind: expected one of/);
     expect(run('deploy', 'missing.wasm', '--broker', 'mqtt://127.0.0.1:1', '--group', 'g', '--key', 'k.pub').stderr).toMatch(/missing\.wasm: cannot read the module \(ENOENT\)/);
     expect(run('coordinator', '--broker', 'mqtt://127.0.0.1:1', '--retain', 'forever').stderr).toMatch(/--retain: expected a duration such as 7d/);
+    // A device injects sensor and actuator faults; the rest belong to 'edgeloop sim'.
+    expect(run('agent', '--broker', 'mqtt://127.0.0.1:1', '--node', 'x', '--fault', 'timing.overrun@3:5000').stderr)
+      .toMatch(/fault 'timing\.overrun' is not a sensor or actuator fault/);
+  });
+
+  it('deploy: with no agent of the group on the broker, says so and exits (code 1), nothing sent', async () => {
+    const { startEmbeddedBroker } = await import('../../host/mqtt/broker.js');
+    const { generateFleetKey, signModule, writeSignatureFile } = await import('../../host/deploy/signing.js');
+    const dir = mkdtempSync(join(tmpdir(), 'edgeloop-deploy-'));
+    const key = generateFleetKey();
+    writeFileSync(join(dir, 'fleet.pub'), key.publicKeyPem);
+    const module = join(dir, 'core.wasm');
+    const bytes = readFileSync(fileURLToPath(new URL('../../build/core.wasm', import.meta.url)));
+    writeFileSync(module, bytes);
+    writeSignatureFile(module, signModule(bytes, key.privateKeyPem));
+    const b = await startEmbeddedBroker();
+    const r = await new Promise<{ status: number | null; out: string }>((resolve) => {
+      const p = spawn(process.execPath, [BIN, 'deploy', module, '--broker', b.url, '--group', 'nobody', '--key', join(dir, 'fleet.pub'), '--discover', '1']);
+      let out = '';
+      p.stdout.on('data', (d) => { out += d; });
+      p.stderr.on('data', (d) => { out += d; });
+      const t = setTimeout(() => p.kill('SIGKILL'), 20_000);
+      p.on('exit', (status) => { clearTimeout(t); resolve({ status, out }); });
+    });
+    await b.close();
+    expect(r.out).toMatch(/is a valid core, signed by the fleet key/);
+    expect(r.out).toMatch(/no agent of group 'nobody' seen within 1 s/);
+    expect(r.status, r.out).toBe(1);
   });
   it('chamber: the stuck sensor is caught at the sensing stage and the loop degrades, envelope kept', () => {
     const r = run('chamber', '--fault', 'stuck-sensor', '--seconds', '300');

@@ -147,6 +147,46 @@ describe('containment by scoped escalation (embedded aedes)', () => {
   });
 });
 
+describe('containment is level-triggered (embedded aedes)', () => {
+  it('a second episode holds the dependent again after an operator release; an agent that stops cleanly is seen to go', async () => {
+    broker = await startEmbeddedBroker();
+    const coord = new Coordinator({ broker: broker.url, hostId: 'coord5' });
+    await wait(150);
+    const mk = (node: string, deps: string[]) => {
+      const core = freshCore();
+      core.configure({ s0_scale: 0.05, range_min: -10, range_max: 200, period_min_us: 100_000, period_max_us: 100_000 });
+      core.setSetpoint(50, 0);
+      let now = 0;
+      const agent = new Agent({ group: 'plant1', node, device: 'loop', core, broker: broker!.url, clockUs: () => now, dependsOn: deps,
+        binding: { read: () => ({ sensors: [1000] }), write: () => {} } });
+      return { core, agent, step: () => { now += 100_000; agent.tick(); } };
+    };
+    let A = mk('a', []);
+    const B = mk('b', ['plant1/a/loop']);
+    const spin = async (pred: () => boolean, what: string) => {
+      for (let i = 0; i < 150 && !pred(); i++) { A.step(); B.step(); await wait(20); coord.cycle(); }
+      expect(pred(), what).toBe(true);
+    };
+    const b = () => coord.agents.get('plant1/b/loop')!;
+    await spin(() => coord.agents.size === 2 && b().dependsOn.length === 1, 'both discovered');
+    // Episode 1: A stops cleanly (it publishes its own NDEATH): seen dead, B held.
+    await A.agent.stop();
+    await spin(() => b().held && b().reportsHeld, 'B held (and says so)');
+    expect(coord.agents.get('plant1/a/loop')!.health).toBe('dead');
+    // A comes back and is NOMINAL: the episode ends. The operator releases B.
+    A = mk('a', []);
+    await spin(() => coord.agents.get('plant1/a/loop')!.health === 'online', 'A back');
+    const rel = coord.command('plant1/b/loop', { kind: 'release' });
+    await spin(() => rel.state === 'acked' && !b().reportsHeld, 'B released');
+    // Episode 2: A dies again: B is held again.
+    A.agent.kill();
+    await spin(() => b().held && b().reportsHeld, 'B held again');
+    expect(coord.decisions.map((d) => d.agent)).toEqual(['plant1/b/loop', 'plant1/b/loop']);
+    await B.agent.stop();
+    await coord.stop();
+  });
+});
+
 describe('Prometheus /metrics', () => {
   it('serves the fleet as the coordinator sees it', async () => {
     const { startMetricsServer } = await import('../../host/telemetry/metrics.js');

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { decodePayload, encodePayload, type Metric, type Payload } from '../../host/mqtt/codec.js';
-import { Recorder } from '../../host/telemetry/recorder.js';
+import { DEDUP_SAMPLES, Recorder } from '../../host/telemetry/recorder.js';
 import { TelemetryStore } from '../../host/telemetry/store.js';
 
 describe('telemetry store (SQLite)', () => {
@@ -85,6 +85,23 @@ describe('recorder', () => {
     expect(s53).toMatchObject({ sample: 53, tMs: T0 + 5300, recvMs: back, setpoint: 80, measurement: 79.5, output: 42, mode: 'NOMINAL', cause: '' });
     expect(store.latest('p/gw/a', 3).map((s) => s.sample)).toEqual([67, 68, 69]);
     expect(rec.counts).toMatchObject({ samples: 115, incomplete: 0, duplicates: 1 });
+    rec.close();
+    store.close();
+  });
+
+  it('a resend longer than the duplicate memory: what is remembered is caught, the rest stored, nothing pushed out', () => {
+    const store = new TelemetryStore(':memory:');
+    const rec = new Recorder(store, { flushMs: 0 });
+    for (let i = 0; i < 3000; i++) rec.record('p/gw/a', wire(T0 + i * 100, { sample: i }), T0 + i * 100);
+    // The last 1,100 samples again (same numbers, same times): the newest DEDUP_SAMPLES of them are caught.
+    for (let i = 3000 - 1100; i < 3000; i++) rec.record('p/gw/a', wire(T0 + i * 100, { sample: i }), T0 + 400_000);
+    rec.flush();
+    expect(rec.counts.duplicates).toBe(DEDUP_SAMPLES);
+    expect(store.counts()[0]).toMatchObject({ samples: 3000 + 1100 - DEDUP_SAMPLES, distinct: 3000 });
+    // A restarted agent counts from 0 again, at later times: those are new samples, not duplicates.
+    for (let i = 0; i < 5; i++) rec.record('p/gw/a', wire(T0 + 500_000 + i * 100, { sample: i }), T0 + 500_000);
+    rec.flush();
+    expect(rec.counts.duplicates).toBe(DEDUP_SAMPLES);
     rec.close();
     store.close();
   });
