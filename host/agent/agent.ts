@@ -20,6 +20,7 @@ import { MODES } from '../runtime/abi.js';
 import { decodePayload, encodePayload, SeqCounter, type Metric } from '../mqtt/codec.js';
 import { deviceTopic, nodeTopic, stateTopic } from '../mqtt/topics.js';
 import { parseCommand, type AgentCommand } from '../mqtt/commands.js';
+import { noDelay } from '../mqtt/topics.js';
 
 /** What a real sensor/actuator driver implements. */
 export interface IoBinding {
@@ -155,7 +156,7 @@ export class Agent {
       password: opts.password,
       will: this.will(),
     });
-    this.client.on('connect', () => this.onConnect());
+    this.client.on('connect', () => { noDelay(this.client); this.onConnect(); });
     this.client.on('close', () => {
       if (this.online) {
         // A new session gets a new bdSeq: its NDEATH Will must carry it.
@@ -264,7 +265,8 @@ export class Agent {
       this.hostOnline = false;
       subs.push(stateTopic(o.primaryHost));
     }
-    this.client.subscribe(subs, { qos: 1 }, () => { if (this.hostOnline) this.birth(); });
+    // The retained STATE may arrive before or after the SUBACK: whichever comes second does not birth again.
+    this.client.subscribe(subs, { qos: 1 }, () => { if (this.hostOnline && !this.born) this.birth(); });
   }
 
   /** Births sent in this session (nothing else goes out before them). */
@@ -417,9 +419,9 @@ export class Agent {
     }
     const was = this.hostOnline;
     this.hostOnline = online;
-    if (online && !was && this.online) this.birth();
-    // The host went away: what it may not have taken in goes out again once it is back.
-    if (!online && was) this.requeueRecent();
+    if (online && !was && this.online && !this.born) this.birth();
+    // The host went away: what it may not have taken in goes out again, after new births, once it is back.
+    if (!online && was) { this.born = false; this.requeueRecent(); }
   }
 
   /**

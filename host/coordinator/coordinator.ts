@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { decodePayload, encodePayload, type Metric, type Payload } from '../mqtt/codec.js';
-import { deviceTopic, nodeTopic, parseTopic, stateTopic, type SparkplugTopic } from '../mqtt/topics.js';
+import { deviceTopic, nodeTopic, noDelay, parseTopic, stateTopic, type SparkplugTopic } from '../mqtt/topics.js';
 import { Rollout, type RolloutOptions } from '../deploy/rollout.js';
 import { MODES } from '../runtime/abi.js';
 import { parseCommand } from '../mqtt/commands.js';
@@ -143,6 +143,7 @@ export class Coordinator {
       will: opts.passive ? undefined : { topic: state, payload: Buffer.from(JSON.stringify({ online: false, timestamp: this.clock() })), qos: 1, retain: true },
     });
     this.client.on('connect', () => {
+      noDelay(this.client);
       // Subscribe first, then declare STATE online: edge nodes that wait
       // for it birth and replay their spools into live subscriptions.
       this.client.subscribe(['spBv1.0/+/+/+', 'spBv1.0/+/+/+/+'], { qos: 1 }, () => {

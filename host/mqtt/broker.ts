@@ -91,7 +91,9 @@ export async function startEmbeddedBroker(opts: BrokerOptions = {}): Promise<Emb
   const broker = new GuardedAedes({ concurrency: BROKER_CONCURRENCY });
   await broker.listen();
   if (users.length) secure(broker, users, counters);
-  const server: Server = createServer(broker.handle);
+  // No Nagle: Sparkplug data is small QoS 0 packets with nothing coming back
+  // to carry the ACK, so Nagle plus delayed ACKs would hold them back by tens of ms.
+  const server: Server = createServer({ noDelay: true }, broker.handle);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, host, () => resolve());

@@ -72,3 +72,13 @@ export function parseTopic(topic: string): SparkplugTopic {
   }
   throw new TopicError(topic, `unknown message type '${type}': expected one of ${[...NODE_MESSAGES, ...DEVICE_MESSAGES].join(', ')}`);
 }
+
+/**
+ * Turn Nagle off on a client's TCP socket: Sparkplug data is small QoS 0
+ * packets with no reply to carry the ACK, which Nagle and delayed ACKs would
+ * hold back by tens of ms. (Not a topic matter, but every Sparkplug client here needs it.)
+ */
+export function noDelay(client: { stream?: unknown }): void {
+  const socket = client.stream as { setNoDelay?: (on: boolean) => void } | undefined;
+  socket?.setNoDelay?.(true);
+}

@@ -61,7 +61,8 @@ export async function startBroker(kind: BrokerKind): Promise<TestBroker> {
   }
   const dir = mkdtempSync(join(tmpdir(), 'edgeloop-mosq-'));
   const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+  // set_tcp_nodelay: as a Sparkplug deployment sets it (small QoS 0 packets; docs/host.md).
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n`);
   let proc: ChildProcess | null = null;
   const up = async () => {
     proc = spawn(MOSQUITTO, ['-c', conf], { stdio: 'ignore' });
