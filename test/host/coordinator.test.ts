@@ -11,12 +11,13 @@ let broker: EmbeddedBroker | null = null;
 afterEach(async () => { await broker?.close(); broker = null; });
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function makeAgent(url: string, node: string, device: string) {
+/** An agent on a steady sensor, in group plant1, stepped by hand (100 ms per step); `deps` are the agents it depends on. */
+function makeAgent(url: string, node: string, device = 'loop', deps: string[] = []) {
   const core = freshCore();
   core.configure({ s0_scale: 0.05, range_min: -10, range_max: 200, period_min_us: 100_000, period_max_us: 100_000 });
   core.setSetpoint(50, 0);
   let now = 0;
-  const agent = new Agent({ group: 'plant1', node, device, core, broker: url, clockUs: () => now,
+  const agent = new Agent({ group: 'plant1', node, device, core, broker: url, clockUs: () => now, dependsOn: deps,
     binding: { read: () => ({ sensors: [1000] }), write: () => {} } });
   return { core, agent, step: () => { now += 100_000; agent.tick(); } };
 }
@@ -108,15 +109,7 @@ describe('containment by scoped escalation (embedded aedes)', () => {
     const coord = new Coordinator({ broker: broker.url, hostId: 'coord2' });
     await wait(150);
     // A chain: A -> B -> C (B's input is A's output, C's is B's).
-    const mk = (node: string, deps: string[]) => {
-      const core = freshCore();
-      core.configure({ s0_scale: 0.05, range_min: -10, range_max: 200, period_min_us: 100_000, period_max_us: 100_000 });
-      core.setSetpoint(50, 0);
-      let now = 0;
-      const agent = new Agent({ group: 'plant1', node, device: 'loop', core, broker: broker!.url, clockUs: () => now, dependsOn: deps,
-        binding: { read: () => ({ sensors: [1000] }), write: () => {} } });
-      return { core, agent, step: () => { now += 100_000; agent.tick(); } };
-    };
+    const mk = (node: string, deps: string[]) => makeAgent(broker!.url, node, 'loop', deps);
     const A = mk('a', []);
     const B = mk('b', ['plant1/a/loop']);
     const C = mk('c', ['plant1/b/loop']);
@@ -152,15 +145,7 @@ describe('containment is level-triggered (embedded aedes)', () => {
     broker = await startEmbeddedBroker();
     const coord = new Coordinator({ broker: broker.url, hostId: 'coord5' });
     await wait(150);
-    const mk = (node: string, deps: string[]) => {
-      const core = freshCore();
-      core.configure({ s0_scale: 0.05, range_min: -10, range_max: 200, period_min_us: 100_000, period_max_us: 100_000 });
-      core.setSetpoint(50, 0);
-      let now = 0;
-      const agent = new Agent({ group: 'plant1', node, device: 'loop', core, broker: broker!.url, clockUs: () => now, dependsOn: deps,
-        binding: { read: () => ({ sensors: [1000] }), write: () => {} } });
-      return { core, agent, step: () => { now += 100_000; agent.tick(); } };
-    };
+    const mk = (node: string, deps: string[]) => makeAgent(broker!.url, node, 'loop', deps);
     let A = mk('a', []);
     const B = mk('b', ['plant1/a/loop']);
     const spin = async (pred: () => boolean, what: string) => {
