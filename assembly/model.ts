@@ -4,6 +4,11 @@
 //   prediction  x+ = x + a (K u + offset - x),  a = 1 - exp(-dt / tau)
 //   residual    r  = y - x+            (y: voted measurement, unfiltered)
 //   correction  x  = x+ + L r          (L = MODEL_CORR; 0 = pure simulation)
+//   disturbance d  = d + G r           (G = DIST_GAIN): an unmeasured load
+//               shifts the target, x+ = x + a (K u + offset + d - x), so a
+//               load step that the primary controller rejects leaves no
+//               lasting residual. It is frozen while the residual is blamed
+//               on the sensors (it would learn the fault).
 //   z = r / sigma, clamped to +-Z_CLAMP
 //   CUSUM (two-sided, Page; Lucas & Crosier 1982):
 //       S+ = max(0, S+ + z - k), S- = max(0, S- - z - k), alarm when S > h
@@ -12,7 +17,7 @@
 //   Early warning (critical slowing down): variance and lag-1
 //   autocorrelation of z over a rolling window; warn only when both are high.
 
-import { p, P_OUT_MIN, P_OUT_MAX, P_MODEL_DELAY_US, P_MODEL_GAIN, P_MODEL_OFFSET, P_MODEL_CORR, P_RESID_SIGMA, P_CUSUM_K, P_CUSUM_H,
+import { p, P_DIST_GAIN, P_OUT_MIN, P_OUT_MAX, P_MODEL_DELAY_US, P_MODEL_GAIN, P_MODEL_OFFSET, P_MODEL_CORR, P_RESID_SIGMA, P_CUSUM_K, P_CUSUM_H,
   P_EWMA_LAMBDA, P_EWMA_L, P_EW_WINDOW, P_EW_VAR_RATIO, P_EW_AC1 } from "./params";
 import { sat, mul_q16, mul_q16_q32, sub_q16, add_q16, q16_to_f64, f64_to_q16, f64_to_q32_frac, clamp_i32, lerp_q32, q32_to_q16, Q32_ONE, abs_q16 } from "./fixed";
 import { model_a, LEVELS_MAX } from "./levels";
@@ -27,6 +32,8 @@ export const WARMUP_TICKS: i32 = 16;
 export const EW_WINDOW_MAX: i32 = 64;
 
 let x_q32: i64 = 0;           // model state (estimate), Q32 (no stall; see fixed.ts)
+let dist_q32: i64 = 0;        // load-disturbance estimate, output units, Q32
+let dist_gain_q32: i64 = 0;
 let primed = false;
 let warm: i32 = 0;            // trusted samples seen, up to WARMUP_TICKS
 let inv_sigma_q16: i32 = 65536;
@@ -55,6 +62,7 @@ export function model_derive(): void {
   inv_sigma_q16 = f64_to_q16(1.0 / sigma);
   isolation_derive(sigma);
   corr_q32 = f64_to_q32_frac(q16_to_f64(p(P_MODEL_CORR)));
+  dist_gain_q32 = f64_to_q32_frac(q16_to_f64(p(P_DIST_GAIN)));
   let lambda = q16_to_f64(p(P_EWMA_LAMBDA));
   lambda_q32 = f64_to_q32_frac(lambda);
   ewma_limit_q16 = f64_to_q16(q16_to_f64(p(P_EWMA_L)) * Math.sqrt(lambda / (2.0 - lambda)));
@@ -64,7 +72,7 @@ export function model_derive(): void {
 }
 
 export function model_reset(): void {
-  x_q32 = 0; primed = false; pred_prev_q16 = 0; pred_q32 = 0; warm = 0;
+  x_q32 = 0; dist_q32 = 0; primed = false; pred_prev_q16 = 0; pred_q32 = 0; warm = 0;
   delay_n = 0; delay_read = 0;
   detectors_reset();
 }
@@ -113,9 +121,19 @@ function delayed_command(now: i64, fallback_u: i32): i32 {
 export function model_predict(prev: i64, now: i64, u_last_q16: i32, level: i32): i32 {
   let u_q16 = delayed_command(prev + ((now - prev) >> 1), u_last_q16);
   if (u_q16 == NO_COMMAND) { pred_q32 = x_q32; return q32_to_q16(x_q32); }
-  let target = add_q16(mul_q16(p(P_MODEL_GAIN), u_q16), p(P_MODEL_OFFSET));
-  pred_q32 = lerp_q32(x_q32, target, model_a(level));
+  pred_q32 = lerp_q32(x_q32, model_target(u_q16), model_a(level));
   return q32_to_q16(pred_q32);
+}
+
+// Where the model settles under a command held: K u + offset + d.
+function model_target(u_q16: i32): i32 {
+  return add_q16(add_q16(mul_q16(p(P_MODEL_GAIN), u_q16), p(P_MODEL_OFFSET)), q32_to_q16(dist_q32));
+}
+
+// The model's state after a fraction a_q32 of its settling under command u
+// (a = 1 - exp(-horizon / tau)): the envelope's look ahead.
+export function model_ahead(u_q16: i32, a_q32: i64): i32 {
+  return q32_to_q16(lerp_q32(x_q32, model_target(u_q16), a_q32));
 }
 let pred_q32: i64 = 0;   // the last prediction, full precision
 
@@ -131,12 +149,20 @@ export function model_primed(): bool { return primed; }
 // ramp by one sample, so it is compared with the previous prediction.
 // Returns the residual.
 let pred_prev_q16: i32 = 0;
-export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: bool, level: i32): i32 {
+// `correct`: the measurement may pull the estimate (false while the sensors
+// are blamed: the model runs open loop, and the detectors keep watching the
+// residual, so they clear once the measurement agrees with the model again).
+export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: bool, level: i32, correct: bool): i32 {
   let ref = lagged && primed ? pred_prev_q16 : pred_q16;
   pred_prev_q16 = pred_q16;
   if (!trusted) { x_q32 = pred_q32; return 0; }
   isolate_measurement(y_q16);
   let r = sub_q16(y_q16, ref);
+  if (!correct) {
+    x_q32 = pred_q32;
+    if (warm >= WARMUP_TICKS) detect_residual(r, level);
+    return r;
+  }
   // x = prediction + L r; r (Q16) * L (Q32) >> 16 is Q32.
   if (warm < WARMUP_TICKS) {
     warm++;
@@ -145,10 +171,20 @@ export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: b
     return r;
   }
   x_q32 = pred_q32 + ((<i64>r * corr_q32) >> 16);
+  dist_q32 += (<i64>r * dist_gain_q32) >> 16;
+  detect_residual(r, level);
+  return r;
+}
+
+function detect_residual(r: i32, level: i32): void {
   let z = clamp_i32(mul_q16(r, inv_sigma_q16), -Z_CLAMP_Q16, Z_CLAMP_Q16);
   z_q16 = z;
   detect(z, level);
-  return r;
+}
+
+// The residual looks like zero-mean noise (differences that alternate in sign).
+export function isolated_noisy(): bool {
+  return alt_q16 < -NOISY_VAR_Q16;
 }
 
 export function model_estimate(): i32 { return q32_to_q16(x_q32); }

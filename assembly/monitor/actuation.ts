@@ -6,10 +6,25 @@
 //     to a lower setpoint) is healthy.
 //   mismatch: the command versus the actuator's fed-back position (when the
 //     binding provides feedback).
+//   class: what kind of actuator fault a mismatch is, from command and
+//     feedback (act_class()):
+//       REVERSED  the feedback moves against the command: over the recent
+//                 ticks the changes of command and feedback correlate
+//                 negatively (sum du dfb < -sum du^2 / 4, with enough
+//                 excitation to tell);
+//       WEAK      the feedback lies between the actuator's zero (out_min)
+//                 and the command: less effect in the right direction
+//                 (lost effectiveness, a cap), which integral action makes up;
+//       STUCK     anything else: it does not follow, or gives more than asked.
 
 import { p, P_OUT_MIN, P_OUT_MAX, P_MISMATCH_THR } from "../params";
-import { abs_q16, sub_q16 } from "../fixed";
+import { abs_q16, sub_q16, clamp_i32 } from "../fixed";
 import { SAMPLE_NONE } from "../state";
+
+export const ACT_CLASS_NONE: i32 = 0;
+export const ACT_CLASS_WEAK: i32 = 1;
+export const ACT_CLASS_STUCK: i32 = 2;
+export const ACT_CLASS_REVERSED: i32 = 3;
 
 export let saturated = false;
 export let mismatch = false;
@@ -17,17 +32,26 @@ export let mismatch = false;
 // little to trip, enough to point an estimation alarm at the actuator.
 export let disagreeing = false;
 let progress_ref_q16: i32 = -1;   // |error| at the last point of progress; -1: not saturated
+let u_last_q16: i32 = 0;          // the previous tick's command and feedback, for their changes
+let fb_last_q16: i32 = 0;
+let have_last = false;
+let s_uf: i64 = 0;                // decaying sums (weight 1/16 per tick) of du dfb and du^2, Q16 >> 8 squared
+let s_uu: i64 = 0;
+let klass: i32 = ACT_CLASS_NONE;  // the class of the last mismatch seen
 
 export function actuation_reset(): void {
   saturated = false; mismatch = false; disagreeing = false; progress_ref_q16 = -1;
+  u_last_q16 = 0; fb_last_q16 = 0; have_last = false; s_uf = 0; s_uu = 0; klass = ACT_CLASS_NONE;
 }
 
 // u_prev: the command applied on the previous tick, which the feedback reflects.
 // e: the active controller's error; direct: whether more command raises the measurement.
-export function actuation_step(u_prev: i32, fb: i32, e: i32, started: bool, direct: bool): void {
+// tripped: the trip output is de-energized, so the actuator is off on purpose
+// and command and feedback are not compared.
+export function actuation_step(u_prev: i32, fb: i32, e: i32, started: bool, direct: bool, tripped: bool): void {
   let pushes_up = direct ? e > 0 : e < 0;
   let pushes_down = direct ? e < 0 : e > 0;
-  let at_limit = started && ((u_prev <= p(P_OUT_MIN) && pushes_down) || (u_prev >= p(P_OUT_MAX) && pushes_up));
+  let at_limit = started && !tripped && ((u_prev <= p(P_OUT_MIN) && pushes_down) || (u_prev >= p(P_OUT_MAX) && pushes_up));
   let mag = abs_q16(e);
   if (!at_limit) {
     progress_ref_q16 = -1;
@@ -39,7 +63,45 @@ export function actuation_step(u_prev: i32, fb: i32, e: i32, started: bool, dire
     saturated = true;
   }
   let thr = p(P_MISMATCH_THR);
-  let gap = fb != SAMPLE_NONE ? abs_q16(sub_q16(u_prev, fb)) : 0;
+  let has_fb = fb != SAMPLE_NONE && !tripped;
+  let gap = has_fb ? abs_q16(sub_q16(u_prev, fb)) : 0;
   mismatch = started && thr > 0 && gap > thr;
   disagreeing = started && thr > 0 && gap > (thr >> 3);
+  if (!has_fb) { have_last = false; return; }
+  correlate(u_prev, fb);
+  if (mismatch) klass = classify(u_prev, fb, thr);
+}
+
+// The decaying sums of the command's and the feedback's changes.
+function correlate(u: i32, fb: i32): void {
+  if (have_last) {
+    let du = <i64>(clamp_i32(sub_q16(u, u_last_q16), -(1 << 24), 1 << 24) >> 8);
+    let df = <i64>(clamp_i32(sub_q16(fb, fb_last_q16), -(1 << 24), 1 << 24) >> 8);
+    s_uf += du * df - (s_uf >> 4);
+    s_uu += du * du - (s_uu >> 4);
+  }
+  u_last_q16 = u;
+  fb_last_q16 = fb;
+  have_last = true;
+}
+
+function classify(u: i32, fb: i32, thr: i32): i32 {
+  // Enough excitation: the command moved by at least a quarter of the
+  // mismatch threshold over the recent ticks.
+  let excite = <i64>(thr >> 10) * <i64>(thr >> 10);
+  if (s_uu > excite && s_uf < -(s_uu >> 2)) return ACT_CLASS_REVERSED;
+  let zero = p(P_OUT_MIN);
+  let asked = <i64>u - <i64>zero;
+  let got = <i64>fb - <i64>zero;
+  let weaker = asked >= 0 ? got >= -(<i64>thr >> 1) && got <= asked : got <= (<i64>thr >> 1) && got >= asked;
+  return weaker ? ACT_CLASS_WEAK : ACT_CLASS_STUCK;
+}
+
+// The class of the actuator fault behind the current (or last) mismatch.
+export function act_class(): i32 {
+  return klass;
+}
+
+export function act_class_clear(): void {
+  klass = ACT_CLASS_NONE;
 }
