@@ -34,6 +34,8 @@ export const EW_WINDOW_MAX: i32 = 64;
 let x_q32: i64 = 0;           // model state (estimate), Q32 (no stall; see fixed.ts)
 let dist_q32: i64 = 0;        // load-disturbance estimate, output units, Q32
 let dist_gain_q32: i64 = 0;
+let corr_clamp_q16: i32 = 0;  // CORR_CLAMP sigmas, Q16
+export const CORR_CLAMP: f64 = 8.0;
 let primed = false;
 let warm: i32 = 0;            // trusted samples seen, up to WARMUP_TICKS
 let inv_sigma_q16: i32 = 65536;
@@ -60,6 +62,7 @@ export let ew_ac1_q16: i32 = 0;   // last computed lag-1 autocorrelation of z
 export function model_derive(): void {
   let sigma = q16_to_f64(p(P_RESID_SIGMA));
   inv_sigma_q16 = f64_to_q16(1.0 / sigma);
+  corr_clamp_q16 = f64_to_q16(CORR_CLAMP * sigma);
   isolation_derive(sigma);
   corr_q32 = f64_to_q32_frac(q16_to_f64(p(P_MODEL_CORR)));
   dist_gain_q32 = f64_to_q32_frac(q16_to_f64(p(P_DIST_GAIN)));
@@ -170,8 +173,12 @@ export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: b
     x_q32 = pred_q32 + ((<i64>r * (gain > corr_q32 ? gain : corr_q32)) >> 16);
     return r;
   }
-  x_q32 = pred_q32 + ((<i64>r * corr_q32) >> 16);
-  dist_q32 += (<i64>r * dist_gain_q32) >> 16;
+  // The correction is robust (Huber): a residual beyond CORR_CLAMP sigmas,
+  // a spike or a step in a reading, pulls the estimate no harder than that;
+  // the detectors still see all of it.
+  let rc = clamp_i32(r, -corr_clamp_q16, corr_clamp_q16);
+  x_q32 = pred_q32 + ((<i64>rc * corr_q32) >> 16);
+  dist_q32 += (<i64>rc * dist_gain_q32) >> 16;
   detect_residual(r, level);
   return r;
 }

@@ -281,7 +281,6 @@ function staged_conflict(): i32 {
   if (s(P_EW_WINDOW) != 0 && s(P_EW_WINDOW) < 8) return P_EW_WINDOW;
   if (s(P_TD) > 0 && s(P_TF) == 0 && s(P_PERIOD_MIN_US) < 1000) return P_TF;
   if (s(P_ENV_MIN) >= s(P_ENV_MAX)) return P_ENV_MIN;
-  if (s(P_TRIP_FB) < s(P_OUT_MIN) || s(P_TRIP_FB) > s(P_OUT_MAX)) return P_TRIP_FB;
   return -1;
 }
 
@@ -348,12 +347,48 @@ export const SCRUB_FAILED: i32 = 2;
 export function scrub_check(block: i32): i32 {
   let want = load<u32>(BLOCK_SUM + (<usize>block << 2));
   if (block_sum_at(ACTIVE, block) == want) return SCRUB_OK;
-  if (block_sum_at(SHADOW, block) != want) return SCRUB_FAILED;
-  let end = min<i32>((block + 1) * SCRUB_WORDS, PARAMS_MAX);
-  for (let id = block * SCRUB_WORDS; id < end; id++) {
-    store<i32>(ACTIVE + (<usize>id << 2), load<i32>(SHADOW + (<usize>id << 2)));
+  let start = block * SCRUB_WORDS;
+  let end = min<i32>(start + SCRUB_WORDS, PARAMS_MAX);
+  let pick = block_sum_at(SHADOW, block) == want ? -1 : repair_mix(block, want);
+  if (pick == 0) return SCRUB_FAILED;
+  for (let id = start; id < end; id++) {
+    let from = ((pick >> (id - start)) & 1) != 0 ? SHADOW : ACTIVE;
+    let v = load<i32>(from + (<usize>id << 2));
+    store<i32>(ACTIVE + (<usize>id << 2), v);
+    store<i32>(SHADOW + (<usize>id << 2), v);
   }
   return SCRUB_REPAIRED;
+}
+
+// Both copies of a block fail their sum: when the soft errors hit different
+// words in the two copies, some mix of words from each matches the sum taken
+// at commit. Returns the words to take from the shadow (a bit per word), or
+// 0 when no mix matches (the same word corrupted in both).
+function repair_mix(block: i32, want: u32): i32 {
+  let start = block * SCRUB_WORDS;
+  let end = min<i32>(start + SCRUB_WORDS, PARAMS_MAX);
+  let diff = 0;
+  for (let id = start; id < end; id++) {
+    if (load<i32>(ACTIVE + (<usize>id << 2)) != load<i32>(SHADOW + (<usize>id << 2))) diff |= 1 << (id - start);
+  }
+  // Every nonempty subset of the differing words (at most 2^SCRUB_WORDS - 1).
+  let sub = diff;
+  while (sub != 0) {
+    if (mixed_sum(start, end, sub) == want) return sub;
+    sub = (sub - 1) & diff;
+  }
+  return 0;
+}
+
+function mixed_sum(start: i32, end: i32, pick: i32): u32 {
+  let a: u32 = 1;
+  let b: u32 = 0;
+  for (let id = start; id < end; id++) {
+    let from = ((pick >> (id - start)) & 1) != 0 ? SHADOW : ACTIVE;
+    a += load<u32>(from + (<usize>id << 2));
+    b += a;
+  }
+  return a ^ (b << 7 | b >> 25);
 }
 
 export const CONFIG_ADDR: usize = ACTIVE;

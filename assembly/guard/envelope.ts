@@ -5,8 +5,13 @@
 // and Black-Box Simplex do (Sha 2001; Mehmood et al. 2021):
 //
 //   trend  y + rate * H             rate: the filtered rate of change (weight 1/16)
-//   model  x + a_H (K u + c + d - x)  the core's own model under the command
-//                                     being applied, a_H = 1 - exp(-H / tau)
+//   model  y + a_H (K u + c + d - x)  the core's own model's move under the
+//                                     command being applied, a_H = 1 - exp(-H / tau)
+//
+// y itself is held to what the process can physically do: it moves at most
+// a |K| (out_max - out_min) + 4 sigma per sample (the model's reach, as the
+// isolation's jump bound), so a spike or a step in a reading cannot throw
+// the envelope's view, while a real runaway passes at its own pace.
 //
 // The worst of y, trend and model toward each limit is the prediction. The
 // state is heading out (side +1 over ENV_MAX, -1 under ENV_MIN) when the
@@ -16,9 +21,9 @@
 
 import { p, P_ENV_MIN, P_ENV_MAX, P_ENV_MARGIN, P_ENV_RATE_MAX, P_ENV_HORIZON_US, P_MODEL_DELAY_US, P_MODEL_TAU,
   P_PERIOD_MIN_US, P_TRIP_VERIFY_US } from "../params";
-import { sat, sub_q16, abs_q16, q16_to_f64, f64_to_q16, f64_to_q32_frac, exp_neg } from "../fixed";
-import { interval_us, LEVELS_MAX } from "../levels";
-import { model_ahead } from "../model";
+import { sat, sub_q16, abs_q16, clamp_i32, q16_to_f64, f64_to_q16, f64_to_q32_frac, exp_neg } from "../fixed";
+import { interval_us, reach, LEVELS_MAX } from "../levels";
+import { model_ahead, model_estimate } from "../model";
 
 const RATE_SCALE = memory.data(LEVELS_MAX << 2);   // Q16 1 / interval in seconds, per level
 let horizon_q16: i32 = 0;          // H, seconds
@@ -52,6 +57,13 @@ export function envelope_derive(): void {
   }
 }
 
+// The reading, held to what the process can have done since the last one.
+function plausible(y: i32, level: i32): i32 {
+  if (!primed) return y;
+  let step = reach(level);
+  return clamp_i32(y, sat(<i64>y_last_q16 - <i64>step), sat(<i64>y_last_q16 + <i64>step));
+}
+
 // The rate of change, filtered: rate += (dy / dt - rate) / 16.
 function rate_step(y: i32, level: i32): void {
   if (!primed) { y_last_q16 = y; primed = true; return; }
@@ -61,13 +73,16 @@ function rate_step(y: i32, level: i32): void {
 }
 
 // y: the best knowledge of the controlled variable; u: the command being applied.
-export function envelope_step(y: i32, u: i32, level: i32): void {
+export function envelope_step(y_in: i32, u: i32, level: i32): void {
+  let y = plausible(y_in, level);
   rate_step(y, level);
   let lo = p(P_ENV_MIN);
   let hi = p(P_ENV_MAX);
   let margin = p(P_ENV_MARGIN);
   let trend = sat(<i64>y + ((<i64>rate_q16 * <i64>horizon_q16) >> 16));
-  let model = model_ahead(u, horizon_a_q32);
+  // The model's move over the horizon under the command, from where the
+  // process is (not from the observer's state, which a bad reading may pull).
+  let model = sat(<i64>y + <i64>sub_q16(model_ahead(u, horizon_a_q32), model_estimate()));
   let worst_hi = max<i32>(y, max<i32>(trend, model));
   let worst_lo = min<i32>(y, min<i32>(trend, model));
   env_outside = y > hi || y < lo;

@@ -31,6 +31,7 @@ import * as ids from "../monitor/ids";
 import { mismatch, disagreeing, act_class, act_class_clear, ACT_CLASS_WEAK, ACT_CLASS_STUCK, ACT_CLASS_REVERSED } from "../monitor/actuation";
 import { isolated_stage, isolated_noisy, isolation_arm, isolation_final, ISOLATE_TICKS } from "../model";
 import { integrity_failed } from "../integrity";
+import { consequential_mask } from "../monitor/cascade";
 import { env_side, env_outside, env_clear, heading, horizon_ticks, verify_ticks, envelope_step } from "./envelope";
 import { model_estimate } from "../model";
 import { MODE_NOMINAL, MODE_SAFE_STOP, SAMPLE_NONE } from "../state";
@@ -74,8 +75,13 @@ export function react_reset(): void {
 @inline function reaction(c: i32): i32 { return p(REACT_BASE + c); }
 @inline function mbit(m: i32): i32 { return 1 << m; }
 
-// Monitors at alarm level: only they feed the causes.
+// Monitors at alarm level feed the causes, except the control-stage ones
+// that are consequential in the open episode: a tracking error or a ringing
+// loop downstream of a bad reading is that reading's symptom, not a reason
+// to take the primary controller away.
+const CONTROL_STAGE: i32 = (1 << ids.M_CTL_TRACKING) | (1 << ids.M_CTL_INTEG_SAT) | (1 << ids.M_CTL_OSCILLATION);
 function alarm_monitors(active: i32): i32 {
+  active &= ~(consequential_mask & CONTROL_STAGE);
   let on = active;
   let alarms = 0;
   while (on != 0) {

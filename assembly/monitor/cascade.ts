@@ -29,7 +29,10 @@ export let root_stage: i32 = -1;   // where the root cause is named: the monitor
 let isolate_at: i64 = -1;          // tick at which an estimation root's isolation is settled; -1: none pending
 let suppressed: i32 = 0;
 let last_trip_tick: i64 = 0;
-let root_value: i32 = 0;           // the value logged with an estimation root's trip once it settles
+let root_value: i32 = 0;
+// Monitors logged consequential in the open episode: symptoms of its root,
+// whose own reactions the guard leaves out (guard/react.ts).
+export let consequential_mask: i32 = 0;           // the value logged with an estimation root's trip once it settles
 
 export function cascade_reset(): void {
   root_monitor = -1;
@@ -37,6 +40,7 @@ export function cascade_reset(): void {
   isolate_at = -1;
   suppressed = 0;
   last_trip_tick = 0;
+  consequential_mask = 0;
 }
 
 // The stage a trip of m names: its own, except for the estimation monitors,
@@ -54,6 +58,7 @@ export function cascade_trip(tick: i64, m: i32, value: i32, onset: i64): void {
     root_monitor = m;
     root_stage = named_stage(m);
     suppressed = 0;
+    consequential_mask = 0;
     isolate_at = -1;
     if (m == M_EST_CUSUM || m == M_EST_EWMA) {
       isolation_arm();
@@ -65,6 +70,7 @@ export function cascade_trip(tick: i64, m: i32, value: i32, onset: i64): void {
     }
   } else {
     suppressed++;
+    consequential_mask |= 1 << m;
     count(C_CONSEQUENTIAL);
     count(C_MON_SUPPRESSED + m);
     event_log(tick, EV_CONSEQUENTIAL, stage_of(m), m, root_monitor);
@@ -86,6 +92,7 @@ export function cascade_isolate(tick: i64): void {
     root_monitor = -1;
     root_stage = -1;
     suppressed = 0;
+    consequential_mask = 0;
     return;
   }
   count(C_ROOT_TRIPS);
@@ -98,4 +105,5 @@ export function cascade_end(tick: i64): void {
   root_monitor = -1;
   root_stage = -1;
   suppressed = 0;
+  consequential_mask = 0;
 }

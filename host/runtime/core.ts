@@ -401,7 +401,6 @@ function conflictHint(name: string): string {
     case 'safe_output': return 'safe_output within [out_min, out_max]';
     case 'fb_setpoint': return 'fb_setpoint within [range_min, range_max]';
     case 'env_min': return 'env_min < env_max';
-    case 'trip_fb': return 'trip_fb within [out_min, out_max]';
     case 'period_min_us': return 'period_min_us <= period_max_us';
     case 'ew_window': return 'ew_window 0 (off) or at least 8';
     case 's0_scale': case 's1_scale': case 's2_scale': return 'a nonzero scale';

@@ -116,12 +116,15 @@ describe('core.wasm: the binary obeys the ABI rules', () => {
 
 // The formats host/runtime/abi.ts implies for each parameter name, from the
 // comments in assembly/params.ts: *_us are microseconds; median3 and
-// <monitor>.latched flags; <monitor>.action actions; counts, ticks, windows,
-// crossings and raw codes integers; everything else Q16.16.
-const INT_PARAMS = new Set(['n_sensors', 'adc_min', 'adc_max', 'stuck_band']);
+// <monitor>.latched, median3 and guard flags; <monitor>.level levels;
+// react.<cause> reactions; env_*_dir directions; counts, ticks, retries,
+// windows, crossings and raw codes integers; everything else Q16.16.
+const INT_PARAMS = new Set(['n_sensors', 'adc_min', 'adc_max', 'stuck_band', 'handback_retries']);
 function expectedFormat(name: string): ParamFormat {
-  if (name.endsWith('.action')) return 'action';
-  if (name.endsWith('.latched') || name === 'median3') return 'bool';
+  if (name.endsWith('.level')) return 'level';
+  if (name.startsWith('react.')) return 'action';
+  if (name.endsWith('_dir')) return 'dir';
+  if (name.endsWith('.latched') || name === 'median3' || name === 'guard') return 'bool';
   if (INT_PARAMS.has(name) || /(_ticks|_count|_window|_crossings)$/.test(name)) return 'int';
   if (name.endsWith('_us')) return 'us';
   return 'q16';
@@ -178,7 +181,7 @@ describe('host/runtime/abi.ts agrees with the binary', () => {
   it('MONITORS matches monitor_count(), and the monitor fields sit at MON_BASE + 4 m', () => {
     expect(MONITORS.length).toBe(c.monitor_count());
     expect(MON_BASE + 4 * MONITORS.length).toBe(count);
-    expect(PARAM_IDS.get('core_integrity.action')).toBe(MON_BASE);
+    expect(PARAM_IDS.get('core_integrity.level')).toBe(MON_BASE);
     expect(PARAM_IDS.get(`${MONITORS[MONITORS.length - 1]}.clear_ticks`)).toBe(count - 1);
   });
 
@@ -206,7 +209,7 @@ describe('host/runtime/abi.ts agrees with the binary', () => {
 describe('the default core', () => {
   it('loads through the host wrapper and runs one tick', () => {
     const core = freshCore();
-    expect(core.raw.abi_version()).toBe(1);
+    expect(core.raw.abi_version()).toBe(2);
     expect(core.mode).toBe('NOMINAL');
     const u = core.tick(10_000, { sensors: [20] });
     expect(Number.isFinite(u)).toBe(true);
