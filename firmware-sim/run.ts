@@ -41,6 +41,8 @@ export interface Trace {
   measurement: number[];
   command: number[];
   mode: number[];
+  /** The trip output after each tick: 1 = trip demanded, 0 = run permitted. */
+  trip: number[];
 }
 
 export interface RunResult {
@@ -73,6 +75,12 @@ export interface RunResult {
   traps: number;
   overBudgetTicks: number;
   setpointRejects: number;
+  /** Simulated seconds with the core's trip output asserted (demanded; a failed trip, trip.fail, still counts). */
+  tripSeconds: number;
+  /** How many times the trip output was asserted (rising edges). */
+  trips: number;
+  /** The trip output at the end of the run: 1 = trip demanded, 0 = run permitted. */
+  finalTrip: number;
   events?: TimedEvent[];
   trace?: Trace;
 }
@@ -160,6 +168,9 @@ function runResult(sc: Scenario, o: Outcome, record: boolean): RunResult {
     traps: o.traps,
     overBudgetTicks: o.overBudgetTicks,
     setpointRejects: o.setpointRejects,
+    tripSeconds: o.tripSeconds,
+    trips: o.trips,
+    finalTrip: o.finalTrip,
     ...(record ? { events: o.events.log ?? [], trace: runTrace(o.trace!) } : {}),
   };
 }
@@ -167,6 +178,6 @@ function runResult(sc: Scenario, o: Outcome, record: boolean): RunResult {
 function runTrace(t: TickTrace): Trace {
   return {
     tS: t.tUs.map((us) => us / 1e6), setpoint: t.setpoint, truth: t.truth,
-    measurement: t.measurement, command: t.applied, mode: t.mode,
+    measurement: t.measurement, command: t.applied, mode: t.mode, trip: t.trip,
   };
 }

@@ -7,12 +7,17 @@
 import { Core, Q16, type CoreEvent, type EngineExports, type ParamName, type ParamValue } from '../../host/runtime/core.js';
 import type { ControllerPort, TickReply, TickRequest } from './port.js';
 
+/** The trip output's export, `trip(): i32` (1 = trip demanded), read only where the core has it. */
+type TripExport = { trip?: () => number };
+
 export class EnginePort implements ControllerPort<'sync'> {
   readonly name = 'engine';
   readonly freshIntervalUs: number;
   private readonly raw: EngineExports;
   private readonly memory: Uint8Array;
-  private readonly reply: TickReply = { command: 0, mode: 0, nextIntervalUs: 0, trapped: false, cost: null };
+  private readonly reply: TickReply = { command: 0, mode: 0, nextIntervalUs: 0, trip: 0, trapped: false, cost: null };
+  // A core built before the trip export existed has no trip output: it never trips.
+  private readonly hasTrip: boolean;
   private eventsSeen = 0n;
 
   /** The core, configured here with `config` (a ParamError names a bad parameter). */
@@ -22,6 +27,7 @@ export class EnginePort implements ControllerPort<'sync'> {
     // One page, fixed: the core's memory never grows. Empty on an engine without memory access (no memory faults then).
     this.memory = this.raw.memory ? new Uint8Array(this.raw.memory.buffer) : new Uint8Array(0);
     this.freshIntervalUs = Number(this.raw.next_interval_us());
+    this.hasTrip = typeof (this.raw as TripExport).trip === 'function';
   }
 
   setSetpoint(value: number, clockUs: number): boolean {
@@ -50,6 +56,7 @@ export class EnginePort implements ControllerPort<'sync'> {
     }
     r.mode = raw.mode();
     r.nextIntervalUs = Number(raw.next_interval_us());
+    r.trip = this.hasTrip ? (raw as TripExport).trip!() : 0;
     return r;
   }
 

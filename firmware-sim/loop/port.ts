@@ -27,6 +27,12 @@ export interface TickReply {
   mode: number;
   /** The interval the core proposes until the next tick, microseconds. */
   nextIntervalUs: number;
+  /**
+   * The core's trip output after the tick, independent of the command
+   * (de-energize to trip): 1 = trip demanded (contactor, safe torque off or
+   * isolation valves de-energized), 0 = run permitted.
+   */
+  trip: number;
   /** The controller trapped during the tick: it was restarted and configured again, the command is the safe output. */
   trapped: boolean;
   /** The target's own measure of the tick's cost (instructions under QEMU), or null. */

@@ -12,7 +12,8 @@
 //   setpointDue  the host's setpoint refresh, once a second (it may be lost)
 //   sample       sensors through the faults and the ADC -> a TickRequest
 //   flips        memory faults due now (rare)
-//   reply        the controller's answer -> DAC -> actuator faults -> plant
+//   reply        the controller's answer -> DAC -> actuator faults -> plant;
+//                its trip output -> the contactor (unless trip.fail)
 //   events       the core's event log (engines only)
 //   overBudget   the tick's cost against the budget; true: watchdog reset
 //   endTick      the trace
@@ -81,6 +82,12 @@ export interface Outcome {
   traps: number;
   overBudgetTicks: number;
   setpointRejects: number;
+  /** Simulated seconds with the trip output asserted (demanded, whether or not a failed trip let it act). */
+  tripSeconds: number;
+  /** Times the trip output was asserted (rising edges). */
+  trips: number;
+  /** The trip output at the end of the run (0 or 1). */
+  finalTrip: number;
   events: EventBook;
   trace: TickTrace | null;
 }
@@ -115,6 +122,12 @@ export class Simulation {
   private readonly firstOnsetUs: number;
   private readonly env: EnvelopeRecord;
   private readonly modeUs = [0, 0, 0, 0];
+  private tripUs = 0;
+  private trips = 0;
+  /** The trip output as the last reply set it (0 or 1). */
+  private tripDemand = 0;
+  /** Whether the trip has taken effect at the plant (demanded, and the contactor opened). */
+  private tripped = false;
   private tUs = 0;
   private tS = 0;
   private lastUs = 0;
@@ -190,10 +203,11 @@ export class Simulation {
     const dtS = dtUs / 1e6;
     const plant = this.plant;
     const y0 = plant.output;
-    plant.step(this.applied, dtS);
+    plant.step(this.applied, dtS, 0, this.tripped);
     const y = plant.output;
     this.iae += Math.abs(this.setpoint - (y0 + y) / 2) * dtS;
     this.modeUs[this.mode] += dtUs;
+    if (this.tripDemand !== 0) this.tripUs += dtUs;
     const env = this.env;
     if (y > env.max || y < env.min) {
       const ex = y > env.max ? y - env.max : env.min - y;
@@ -228,7 +242,9 @@ export class Simulation {
     req.s0 = codes[0] ?? SAMPLE_NONE;
     req.s1 = codes[1] ?? SAMPLE_NONE;
     req.s2 = codes[2] ?? SAMPLE_NONE;
-    req.feedbackQ16 = this.spec.actuator.feedback ? Math.round(this.applied * Q16) : SAMPLE_NONE;
+    // A trip that took effect cuts the actuator off: its feedback reads what it reads with the power cut.
+    const fb = this.tripped ? this.spec.trip.feedback : this.applied;
+    req.feedbackQ16 = this.spec.actuator.feedback ? Math.round(fb * Q16) : SAMPLE_NONE;
     return req;
   }
 
@@ -248,13 +264,21 @@ export class Simulation {
     return out;
   }
 
-  /** The controller's answer: through the DAC and the actuator faults to the plant; the tick's cost. */
+  /**
+   * The controller's answer: the command through the DAC and the actuator
+   * faults to the plant, the trip output to the contactor; the tick's cost.
+   * While a trip has taken effect the plant gets no actuator input at all,
+   * but the actuator path still follows the commands (a stuck actuator
+   * still freezes where it would have), and takes over again when the trip
+   * clears.
+   */
   reply(r: TickReply): void {
     const spec = this.spec;
     const tS = this.tS;
     this.command = r.command;
     const u = this.faults.actuator(this.dac.output(r.command), tS);
     this.applied = Math.min(spec.actuator.max, Math.max(spec.actuator.min, u));
+    this.trip(r.trip !== 0 ? 1 : 0, tS);
     this.mode = r.mode;
     this.intervalUs = r.nextIntervalUs;
     if (r.trapped) {
@@ -265,6 +289,13 @@ export class Simulation {
     if (this.tUs < this.firstOnsetUs) this.faultFreeTicks++;
     const extraUs = this.faults.extraCostUs(tS);
     this.costUs = this.measuredCost && r.cost !== null ? r.cost / this.mcu.cpuMhz + extraUs : tickCostUs(this.mcu, extraUs);
+  }
+
+  // The trip output reaches the contactor; a welded one (trip.fail) does not open.
+  private trip(demand: number, tS: number): void {
+    if (demand !== 0 && this.tripDemand === 0) this.trips++;
+    this.tripDemand = demand;
+    this.tripped = demand !== 0 && !this.faults.tripFails(tS);
   }
 
   /** Events the core logged at this tick. */
@@ -296,6 +327,7 @@ export class Simulation {
     if (t === null) return;
     t.tUs.push(this.tUs); t.setpoint.push(this.setpoint); t.truth.push(this.plant.output);
     t.measurement.push(measurement); t.applied.push(this.applied); t.command.push(this.command); t.mode.push(this.mode);
+    t.trip.push(this.tripDemand);
   }
 
   /**
@@ -327,6 +359,9 @@ export class Simulation {
       traps: this.traps,
       overBudgetTicks: this.overBudgetTicks,
       setpointRejects: this.setpointRejects,
+      tripSeconds: this.tripUs / 1e6,
+      trips: this.trips,
+      finalTrip: this.tripDemand,
       events: this.book,
       trace: this.trace,
     };

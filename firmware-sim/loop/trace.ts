@@ -14,8 +14,10 @@ export interface TickTrace {
   /** The controller's command, output units. */
   command: number[];
   mode: number[];
+  /** The trip output after the tick as it reaches the contactor: 1 = trip demanded, 0 = run permitted. */
+  trip: number[];
 }
 
 export function emptyTrace(): TickTrace {
-  return { tUs: [], setpoint: [], truth: [], measurement: [], applied: [], command: [], mode: [] };
+  return { tUs: [], setpoint: [], truth: [], measurement: [], applied: [], command: [], mode: [], trip: [] };
 }

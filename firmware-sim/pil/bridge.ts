@@ -50,6 +50,8 @@ export interface PilTrace {
   truth: number[];
   commandQ16: number[];
   mode: number[];
+  /** The trip output after each tick (the T reply's <trip>): 1 = trip demanded. */
+  trip: number[];
 }
 
 export interface PilResult {
@@ -69,6 +71,10 @@ export interface PilResult {
   watchdogResets: number;
   overBudgetTicks: number;
   setpointRejects: number;
+  /** Simulated seconds with the trip output asserted, how many times it was asserted, and its state at the end. */
+  tripSeconds: number;
+  trips: number;
+  finalTrip: number;
   /** The target's tick-cost statistics (P), when it measures them. */
   tickCost: TickCost | null;
   trace?: PilTrace;
@@ -119,6 +125,9 @@ function pilResult(sc: Scenario, target: string, o: Outcome, fromTarget: Pick<Pi
     watchdogResets: o.watchdogResets,
     overBudgetTicks: o.overBudgetTicks,
     setpointRejects: o.setpointRejects,
+    tripSeconds: o.tripSeconds,
+    trips: o.trips,
+    finalTrip: o.finalTrip,
     tickCost: fromTarget.tickCost,
     ...(o.trace ? { trace: pilTrace(o.trace) } : {}),
     ...(fromTarget.transcript ? { transcript: fromTarget.transcript } : {}),
@@ -126,7 +135,7 @@ function pilResult(sc: Scenario, target: string, o: Outcome, fromTarget: Pick<Pi
 }
 
 function pilTrace(t: TickTrace): PilTrace {
-  return { tUs: t.tUs, truth: t.truth, commandQ16: t.command.map((u) => Math.round(u * Q16)), mode: t.mode };
+  return { tUs: t.tUs, truth: t.truth, commandQ16: t.command.map((u) => Math.round(u * Q16)), mode: t.mode, trip: t.trip };
 }
 
 /**
@@ -173,6 +182,7 @@ async function cli(argv: string[]): Promise<number> {
     console.log(`  envelope ${r.envelope.min}..${r.envelope.max}: ${r.envelope.violated ? `VIOLATED at ${r.envelope.firstS} s (worst ${r.envelope.worstExcursion.toFixed(3)})` : 'kept'}`);
     console.log(`  final mode ${r.finalMode}, cause ${r.cause ? `${r.cause.monitor} (${r.cause.stage})` : 'none'}, IAE ${r.iae.toFixed(3)}`);
     console.log(`  traps ${r.traps}, watchdog resets ${r.watchdogResets}, over-budget ticks ${r.overBudgetTicks}, setpoint rejects ${r.setpointRejects}`);
+    console.log(`  trip output asserted ${r.trips} time(s), ${r.tripSeconds.toFixed(1)} s in all; ${r.finalTrip ? 'tripped' : 'run permitted'} at the end`);
     if (r.tickCost) {
       const c = r.tickCost;
       console.log(`  tick cost (${c.unit}): mean ${c.mean.toFixed(1)}, min ${c.min}, max ${c.max} over ${c.count} ticks`);

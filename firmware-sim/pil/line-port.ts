@@ -20,7 +20,7 @@ export class LinePort implements ControllerPort<'async'> {
   readonly freshIntervalUs: number;
   readonly transcript: Transcript | undefined;
   private readonly setupLines: string[];
-  private readonly reply: TickReply = { command: 0, mode: 0, nextIntervalUs: 0, trapped: false, cost: null };
+  private readonly reply: TickReply = { command: 0, mode: 0, nextIntervalUs: 0, trip: 0, trapped: false, cost: null };
 
   private constructor(private readonly target: LineTarget, meta: Core, config: Partial<Record<ParamName, ParamValue>>, transcript: boolean) {
     this.name = target.name;
@@ -61,6 +61,8 @@ export class LinePort implements ControllerPort<'async'> {
       r.command = reply.commandQ16 / Q16;
       r.mode = reply.mode;
       r.nextIntervalUs = reply.nextIntervalUs;
+      // The T reply's <trip> field; a target that does not send one never trips.
+      r.trip = (reply as { trip?: number }).trip ?? 0;
       r.trapped = false;
       r.cost = reply.cost;
     } else if (reply.kind === 'trap') {
@@ -69,6 +71,7 @@ export class LinePort implements ControllerPort<'async'> {
       r.command = reply.safeOutputQ16 / Q16;
       r.mode = 0;                              // the fresh core's mode
       r.nextIntervalUs = this.freshIntervalUs; // and its first proposed interval
+      r.trip = 0;                              // and its trip output, until its first tick
       r.trapped = true;
       r.cost = null;
     } else {
