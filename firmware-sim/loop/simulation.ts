@@ -8,7 +8,8 @@
 //
 // One tick, as drive.ts runs it:
 //   startTick    the plant runs from the previous tick to this one under
-//                what the actuator applied; false if the MCU misses the tick
+//                what the actuator applied and the scripted load; false if
+//                the MCU misses the tick
 //   setpointDue  the host's setpoint refresh, once a second (it may be lost)
 //   sample       sensors through the faults and the ADC -> a TickRequest
 //   flips        memory faults due now (rare)
@@ -19,6 +20,15 @@
 //   endTick      the trace
 //   next         the next tick's time: the interval the core proposed,
 //                timed by the MCU's clock, with jitter
+//
+// The scenario's load disturbance d(t) (`loads`: steps and ramps, in the
+// actuator's units) is evaluated at the start of each plant step, that is
+// at the previous tick's time, and held over the step, as the actuator's
+// command is: a load step at atS acts from the first plant step that starts
+// at or after atS, and a ramp is followed as a staircase of the ticks'
+// intervals. The host's setpoint schedule (`setpoints`, also steps and
+// ramps) is evaluated at every tick; the host sends the core its value at
+// each refresh (once a second), so the core sees a ramp in 1 s steps.
 //
 // Deterministic for a scenario (seed included): random streams are drawn
 // in a fixed order (sensor noise, tick jitter, then one seed per fault), so
@@ -33,7 +43,7 @@ import { compileFaults, type FaultContext } from '../faults/index.js';
 import type { FaultHooks, McuSpec, Plant, PlantSpec } from '../types.js';
 import type { Scenario } from '../scenario/schema.js';
 import { EventBook } from './events.js';
-import { setpointSchedule } from './schedule.js';
+import { loadSchedule, setpointSchedule, type LevelSchedule } from './schedule.js';
 import { emptyTrace, type TickTrace } from './trace.js';
 import type { TickReply, TickRequest } from './port.js';
 
@@ -112,7 +122,8 @@ export class Simulation {
   private readonly jitterRng: Rng;
   private readonly faults: FaultHooks;
   private readonly plant: Plant;
-  private readonly setpointAt: (tS: number) => number;
+  private readonly setpoints: LevelSchedule;
+  private readonly loads: LevelSchedule | null;
   private readonly shadow: Uint8Array;
   private readonly codes: (number | null)[] = [null, null, null];
   private readonly trace: TickTrace | null;
@@ -169,8 +180,9 @@ export class Simulation {
     this.applied = sc.cold ? spec.actuator.min : spec.uNominal;
     this.command = this.applied;
     this.intervalUs = opts.intervalUs;
-    this.setpointAt = setpointSchedule(sc, spec);
-    this.setpoint = this.setpointAt(0);
+    this.setpoints = setpointSchedule(sc, spec);
+    this.loads = loadSchedule(sc);
+    this.setpoint = this.setpoints.valueAt(0);
   }
 
   /** Whether the run has ticks left. */
@@ -190,20 +202,21 @@ export class Simulation {
     this.lastUs = tUs;
     const tS = tUs / 1e6;
     this.tS = tS;
-    this.setpoint = this.setpointAt(tS);
+    this.setpoint = this.setpoints.valueAt(tS);
     this.costUs = 0;
     if (this.faults.skipTick(tS)) return false;
     this.request.clockUs = Math.round(this.faults.clockUs(tUs));
     return true;
   }
 
-  // The plant under the applied command from the previous tick to tUs; IAE, time in modes, the envelope.
+  // The plant under the applied command and the load from the previous tick to tUs; IAE, time in modes, the envelope.
   private advancePlant(tUs: number): void {
     const dtUs = tUs - this.lastUs;
     const dtS = dtUs / 1e6;
     const plant = this.plant;
     const y0 = plant.output;
-    plant.step(this.applied, dtS, 0, this.tripped);
+    const d = this.loads === null ? 0 : this.loads.valueAt(this.lastUs / 1e6);
+    plant.step(this.applied, dtS, d, this.tripped);
     const y = plant.output;
     this.iae += Math.abs(this.setpoint - (y0 + y) / 2) * dtS;
     this.modeUs[this.mode] += dtUs;

@@ -49,6 +49,8 @@ export interface PilTrace {
   tUs: number[];
   truth: number[];
   commandQ16: number[];
+  /** What the actuator path applied after each tick (after the DAC and the actuator faults), output units: runScenario's trace.command. */
+  applied: number[];
   mode: number[];
   /** The trip output after each tick (the T reply's <trip>): 1 = trip demanded. */
   trip: number[];
@@ -135,7 +137,7 @@ function pilResult(sc: Scenario, target: string, o: Outcome, fromTarget: Pick<Pi
 }
 
 function pilTrace(t: TickTrace): PilTrace {
-  return { tUs: t.tUs, truth: t.truth, commandQ16: t.command.map((u) => Math.round(u * Q16)), mode: t.mode, trip: t.trip };
+  return { tUs: t.tUs, truth: t.truth, commandQ16: t.command.map((u) => Math.round(u * Q16)), applied: t.applied, mode: t.mode, trip: t.trip };
 }
 
 /**
