@@ -10,13 +10,13 @@ import { mcuFor, type Adc } from './mcu.js';
 import { PLANTS } from './plants/index.js';
 import { FAULT_STAGE, type FaultKind, type McuSpec, type PlantSpec } from './types.js';
 import type { Scenario } from './scenario/schema.js';
-import { plantAdc, Simulation, type CoreLayout, type Outcome } from './loop/simulation.js';
+import { plantAdc, Simulation, type CoreLayout, type Oracle, type Outcome } from './loop/simulation.js';
 import { EnginePort } from './loop/engine-port.js';
 import { driveSync } from './loop/drive.js';
 import type { TickTrace } from './loop/trace.js';
 import type { TimedEvent } from './loop/events.js';
 
-export { SETPOINT_REFRESH_US } from './loop/simulation.js';
+export { SETPOINT_REFRESH_US, type Oracle } from './loop/simulation.js';
 export type { TimedEvent } from './loop/events.js';
 /** When the core calls the host's setpoint stale. */
 export const SETPOINT_TIMEOUT_US = 3_500_000;
@@ -32,6 +32,15 @@ export interface RunOptions {
   engine?: () => Core;
   /** Keep a per-tick trace and the event log (for plots); off in campaigns. */
   record?: boolean;
+  /**
+   * An oracle run, for the campaign's counterfactual (was a violation
+   * preventable?): from the first fault's onset to the end of the run, the
+   * command reaching the actuator path is pinned at the actuator's min or
+   * max (it still goes through the DAC and the actuator faults), or the
+   * trip is asserted (trip.fail still honoured). Before the onset the run is
+   * exactly the run without an oracle; a fault-free run never engages it.
+   */
+  oracle?: Oracle;
 }
 
 export interface Trace {
@@ -50,6 +59,8 @@ export interface RunResult {
   plant: string;
   guarded: boolean;
   actionToSensing: boolean;
+  /** The oracle this run ran under, or null for a run of the controller itself. */
+  oracle: Oracle | null;
   faults: { kind: FaultKind; onsetS: number; durationS: number | null; magnitude: number; scope?: string }[];
   simulatedS: number;
   ticks: number;
@@ -138,11 +149,12 @@ export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
     configAddr: raw.config_addr(), shadowAddr: raw.config_shadow_addr(), paramCount: raw.param_count(),
     memoryBytes: raw.memory ? raw.memory.buffer.byteLength : 0,
   };
-  const sim = new Simulation(sc, { layout, intervalUs: port.freshIntervalUs, record: opts.record });
-  return runResult(sc, driveSync(sim, port), opts.record === true);
+  const sim = new Simulation(sc, { layout, intervalUs: port.freshIntervalUs, record: opts.record, oracle: opts.oracle });
+  return runResult(sc, driveSync(sim, port), opts);
 }
 
-function runResult(sc: Scenario, o: Outcome, record: boolean): RunResult {
+function runResult(sc: Scenario, o: Outcome, opts: RunOptions): RunResult {
+  const record = opts.record === true;
   const kind = sc.faults[0]?.kind;
   const det = o.events.detection;
   return {
@@ -150,6 +162,7 @@ function runResult(sc: Scenario, o: Outcome, record: boolean): RunResult {
     plant: sc.plant,
     guarded: sc.guarded,
     actionToSensing: sc.actionToSensing,
+    oracle: opts.oracle ?? null,
     faults: sc.faults.map((f) => ({ ...f })),
     simulatedS: sc.durationS,
     ticks: o.ticks,

@@ -30,6 +30,15 @@
 // ramps) is evaluated at every tick; the host sends the core its value at
 // each refresh (once a second), so the core sees a ramp in 1 s steps.
 //
+// An oracle run (SimulationOptions.oracle) is the counterfactual the
+// campaign weighs a violation against: from the first fault's onset to the
+// end, the controller's output is replaced by a fixed one, the command
+// reaching the actuator path pinned at the actuator's min or max (still
+// through the DAC and the actuator faults; no trip), or the trip asserted
+// (trip.fail still honoured; the command is the controller's). The core
+// still runs and is still fed its measurements, so before the onset an
+// oracle run is the run itself, tick for tick.
+//
 // Deterministic for a scenario (seed included): random streams are drawn
 // in a fixed order (sensor noise, tick jitter, then one seed per fault), so
 // the same scenario through any port gives the same trajectory as long as
@@ -58,6 +67,9 @@ export interface CoreLayout {
   memoryBytes: number;
 }
 
+/** What an oracle run puts in the controller's place from the first fault's onset. */
+export type Oracle = 'min' | 'max' | 'trip';
+
 export interface SimulationOptions {
   /** Where memory faults aim (from the core's ABI). */
   layout: CoreLayout;
@@ -69,6 +81,8 @@ export interface SimulationOptions {
   record?: boolean;
   /** Take a tick's cost from the controller's own measurement (cycles at the MCU clock) when the reply has one. */
   measuredCost?: boolean;
+  /** An oracle run: from the first fault's onset, the command pinned at the actuator's min or max, or the trip asserted. */
+  oracle?: Oracle;
 }
 
 export interface EnvelopeRecord {
@@ -128,6 +142,7 @@ export class Simulation {
   private readonly codes: (number | null)[] = [null, null, null];
   private readonly trace: TickTrace | null;
   private readonly measuredCost: boolean;
+  private readonly oracle: Oracle | null;
   private readonly durationS: number;
   private readonly endUs: number;
   private readonly firstOnsetUs: number;
@@ -177,6 +192,7 @@ export class Simulation {
     this.book = new EventBook(this.firstOnsetUs, opts.record === true);
     this.trace = opts.record ? emptyTrace() : null;
     this.measuredCost = opts.measuredCost === true;
+    this.oracle = opts.oracle ?? null;
     this.applied = sc.cold ? spec.actuator.min : spec.uNominal;
     this.command = this.applied;
     this.intervalUs = opts.intervalUs;
@@ -289,9 +305,11 @@ export class Simulation {
     const spec = this.spec;
     const tS = this.tS;
     this.command = r.command;
-    const u = this.faults.actuator(this.dac.output(r.command), tS);
+    const pinned = this.oracle !== null && this.tUs >= this.firstOnsetUs;
+    const command = pinned ? this.oracleCommand(r.command) : r.command;
+    const u = this.faults.actuator(this.dac.output(command), tS);
     this.applied = Math.min(spec.actuator.max, Math.max(spec.actuator.min, u));
-    this.trip(r.trip !== 0 ? 1 : 0, tS);
+    this.trip(pinned ? (this.oracle === 'trip' ? 1 : 0) : r.trip !== 0 ? 1 : 0, tS);
     this.mode = r.mode;
     this.intervalUs = r.nextIntervalUs;
     if (r.trapped) {
@@ -302,6 +320,13 @@ export class Simulation {
     if (this.tUs < this.firstOnsetUs) this.faultFreeTicks++;
     const extraUs = this.faults.extraCostUs(tS);
     this.costUs = this.measuredCost && r.cost !== null ? r.cost / this.mcu.cpuMhz + extraUs : tickCostUs(this.mcu, extraUs);
+  }
+
+  // The command an oracle sends to the actuator path in the controller's place.
+  private oracleCommand(command: number): number {
+    if (this.oracle === 'min') return this.spec.actuator.min;
+    if (this.oracle === 'max') return this.spec.actuator.max;
+    return command;
   }
 
   // The trip output reaches the contactor; a welded one (trip.fail) does not open.

@@ -11,7 +11,7 @@ export interface TickTrace {
   measurement: number[];
   /** What the actuator path applies after the tick (after the DAC and the actuator faults), output units. */
   applied: number[];
-  /** The controller's command, output units. */
+  /** The controller's command, output units (an oracle run's pinned command shows in `applied`, not here). */
   command: number[];
   mode: number[];
   /** The trip output after the tick as it reaches the contactor: 1 = trip demanded, 0 = run permitted. */

@@ -20,7 +20,7 @@ import { Core, MONITORS, Q16, STAGES, type Mode } from '../../host/runtime/core.
 import { PLANTS } from '../plants/index.js';
 import { coreConfig } from '../run.js';
 import { parseScenario, type Scenario } from '../scenario/schema.js';
-import { plantAdc, Simulation, type CoreLayout, type Outcome } from '../loop/simulation.js';
+import { plantAdc, Simulation, type CoreLayout, type Oracle, type Outcome } from '../loop/simulation.js';
 import { driveAsync } from '../loop/drive.js';
 import type { TickTrace } from '../loop/trace.js';
 import { ReferenceTarget } from './protocol.js';
@@ -43,6 +43,8 @@ export interface PilOptions {
   transcript?: boolean;
   /** Keep the per-tick trace. */
   trace?: boolean;
+  /** An oracle run, as runScenario's RunOptions.oracle. */
+  oracle?: Oracle;
 }
 
 export interface PilTrace {
@@ -102,6 +104,7 @@ export async function runPil(sc: Scenario, target: LineTarget, opts: PilOptions 
   };
   const sim = new Simulation(sc, {
     layout, intervalUs: port.freshIntervalUs, durationS: opts.durationS, record: opts.trace, measuredCost: opts.measuredCost,
+    oracle: opts.oracle,
   });
   const o = await driveAsync(sim, port);
   const ids = await port.cause();
