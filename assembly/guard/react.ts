@@ -34,6 +34,7 @@ import { integrity_failed } from "../integrity";
 import { consequential_mask } from "../monitor/cascade";
 import { env_side, env_outside, env_clear, heading, horizon_ticks, verify_ticks, envelope_step } from "./envelope";
 import { model_estimate } from "../model";
+import { plausible_out } from "../condition";
 import { MODE_NOMINAL, MODE_SAFE_STOP, SAMPLE_NONE } from "../state";
 import { event_log, count, C_MODE_CHANGES, C_TRIPS_OUT, C_HANDBACKS, EV_MODE, EV_TRIP_OUT, EV_TRIP_FAILED, EV_HANDBACK,
   EV_DEMAND, EV_STAGE_NONE, REASON_CLEARED, REASON_RESET, REASON_CAUSE_BASE } from "../events";
@@ -191,12 +192,14 @@ function way_back(tick: i64, target: i32, cur: i32): i32 {
   return target;
 }
 
-// The controlled variable as best known: the measurement, or the model
-// estimate while the sensors are blamed (open loop), none is trusted, or the
-// ones kept are noisy (the observer, whose robust correction makes it a
-// model-based filter: the heavier filtering of a noisy sensor).
+// The controlled variable as best known: the model estimate while the
+// sensors are blamed (open loop) or none is trusted; while the ones kept are
+// noisy, the reading held to what the process can physically have done
+// (heavier filtering: a spike moves it by the model's reach at most);
+// otherwise the measurement.
 export function best_estimate(y_meas: i32, trusted: i32, noisy_now: bool): i32 {
-  return distrust || noisy || noisy_now || trusted == 0 ? model_estimate() : y_meas;
+  if (distrust || trusted == 0) return model_estimate();
+  return noisy || noisy_now ? plausible_out() : y_meas;
 }
 
 // One decision. active: the monitors active this tick; trusted/n: sensors
