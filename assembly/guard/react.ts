@@ -62,6 +62,7 @@ let est_was = false;                 // an estimation alarm was active on the pr
 let est_settled = false;
 let est_settle_at: i64 = 0;
 let est_stage: i32 = -1;
+let noisy_kept_now = false;          // this tick: only spiky sensors were left to vote
 
 // The stage each cause is named at (events).
 const CAUSE_STAGE = memory.data<u8>([0, 0, 1, 1, 2, 2, 2, 5, 5, 5, 3, 4, 4, 7, 255, 6]);
@@ -136,7 +137,9 @@ function estimation_cause(tick: i64, on: bool): i32 {
   }
   est_was = true;
   if (est_stage == ids.STAGE_SENSING) {
-    if (isolated_noisy()) { distrust = false; return bit(ids.CAUSE_SENSOR_NOISY); }
+    // Spikes the sensing checks see, or a residual gone noisy: the readings
+    // scatter around the truth rather than leave it.
+    if (isolated_noisy() || noisy_kept_now) { distrust = false; return bit(ids.CAUSE_SENSOR_NOISY); }
     distrust = true;
     return bit(ids.CAUSE_SENSOR_UNTRUSTED);
   }
@@ -212,6 +215,7 @@ export function react_step(tick: i64, active: i32, trusted: i32, n: i32, noisy_k
   // The estimation alarms decide first whether the sensors are believed; the
   // envelope then looks ahead from the best estimate.
   let alarms = active != 0 ? alarm_monitors(active) : 0;
+  noisy_kept_now = noisy_kept;
   let est = estimation_cause(tick, (alarms & EST_BITS) != 0);
   envelope_step(best_estimate(y_meas, trusted, noisy_kept), u, level);
   // Healthy and quiet, nearly every tick: nothing to decide.
