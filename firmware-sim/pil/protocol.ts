@@ -3,7 +3,7 @@
 // lines by calling core.wasm's exports in V8 (or any engine's raw exports).
 // Every other target must give the same replies, bit for bit.
 
-import { ACTIONS, Core, PARAM_IDS, Q16, type Action, type ParamName, type ParamValue } from '../../host/runtime/core.js';
+import { Core, PARAM_IDS, type ParamName, type ParamValue } from '../../host/runtime/core.js';
 import type { LineTarget } from './target.js';
 
 /** The exports the protocol calls (as Core.raw has them on every engine). */
@@ -81,16 +81,11 @@ export function comparable(line: string, reply: string): string {
   return line.startsWith('T ') && /^-?\d+ \d+ \d+ \d+$/.test(reply) ? reply.slice(0, reply.lastIndexOf(' ')) : reply;
 }
 
-/** A configuration as protocol lines: C per parameter, then K (raw values from the core's own formats). */
+/** A configuration as protocol lines: C per parameter, then K (raw values converted by the core's own formats, Core.rawParam). */
 export function configLines(meta: Core, config: Partial<Record<ParamName, ParamValue>>): string[] {
   const lines: string[] = [];
   for (const [name, value] of Object.entries(config) as [ParamName, ParamValue][]) {
-    const format = meta.paramFormat(name);
-    let raw: number;
-    if (format === 'action') raw = typeof value === 'string' ? ACTIONS.indexOf(value as Action) : Number(value);
-    else if (format === 'bool') raw = value === true || value === 1 ? 1 : 0;
-    else raw = format === 'q16' ? Math.round(Number(value) * Q16) : Number(value);
-    lines.push(cmd.set(paramId(name), raw));
+    lines.push(cmd.set(paramId(name), meta.rawParam(name, value)));
   }
   lines.push(cmd.commit());
   return lines;
