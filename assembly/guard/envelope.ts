@@ -32,6 +32,8 @@ export let horizon_ticks: i32 = 1; // H in nominal periods
 export let verify_ticks: i32 = 0;  // TRIP_VERIFY_US in nominal periods; 0 = not checked
 
 let rate_q16: i32 = 0;             // filtered rate of change, units/s
+let warm: i32 = 0;                 // ticks since the first, up to ENV_WARMUP_TICKS
+export const ENV_WARMUP_TICKS: i32 = 16;
 let y_last_q16: i32 = 0;
 let primed = false;
 export let predicted_q16: i32 = 0; // the prediction toward the nearer limit
@@ -40,7 +42,7 @@ export let env_outside: bool = false; // the state itself is beyond a limit
 export let env_clear: bool = true;    // well inside: two margins from both limits at the horizon
 
 export function envelope_reset(): void {
-  rate_q16 = 0; y_last_q16 = 0; primed = false; predicted_q16 = 0;
+  rate_q16 = 0; y_last_q16 = 0; primed = false; predicted_q16 = 0; warm = 0;
   env_side = 0; env_outside = false; env_clear = true;
 }
 
@@ -86,8 +88,14 @@ export function envelope_step(y_in: i32, u: i32, level: i32): void {
   let worst_hi = max<i32>(y, max<i32>(trend, model));
   let worst_lo = min<i32>(y, min<i32>(trend, model));
   env_outside = y > hi || y < lo;
-  let over = <i64>worst_hi > <i64>hi - <i64>margin;
-  let under = <i64>worst_lo < <i64>lo + <i64>margin;
+  // Heading out: near or past a limit and still moving toward it. A state
+  // that is outside but coming back (a tank filling from empty at start-up)
+  // is left to the primary controller. Decisions wait for the rate to settle.
+  if (warm < ENV_WARMUP_TICKS) { warm++; env_side = 0; env_clear = false; predicted_q16 = y; return; }
+  let ahead_hi = max<i32>(trend, model);
+  let ahead_lo = min<i32>(trend, model);
+  let over = <i64>worst_hi > <i64>hi - <i64>margin && ahead_hi > y;
+  let under = <i64>worst_lo < <i64>lo + <i64>margin && ahead_lo < y;
   let rate_max = p(P_ENV_RATE_MAX);
   let too_fast = rate_max > 0 && abs_q16(rate_q16) > rate_max;
   env_side = over && (!under || rate_q16 >= 0) ? 1 : under ? -1 : too_fast ? (rate_q16 > 0 ? 1 : -1) : 0;

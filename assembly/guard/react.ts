@@ -251,7 +251,8 @@ function hold_in_safe_direction(c: i32, mode: i32): void {
 }
 
 // The trip output, and its check: once tripped for the verify time, the
-// actuator's feedback must read what it reads with the power cut.
+// actuator's feedback must read what it reads with the power cut, every tick
+// for as long as the trip lasts (a contactor can weld later).
 function trip_step(tick: i64, on: bool, why: i32, fb: i32): void {
   if (on != trip_out) {
     trip_out = on;
@@ -265,10 +266,9 @@ function trip_step(tick: i64, on: bool, why: i32, fb: i32): void {
   if (tripped_ticks < i32.MAX_VALUE) tripped_ticks++;
   let thr = p(P_MISMATCH_THR);
   if (thr == 0) thr = (p(P_OUT_MAX) - p(P_OUT_MIN)) >> 6;
-  if (verify_ticks > 0 && tripped_ticks == verify_ticks && fb != SAMPLE_NONE && abs_q16(sub_q16(fb, p(P_TRIP_FB))) > thr) {
-    trip_failed = true;
-    event_log(tick, EV_TRIP_FAILED, ids.STAGE_ACTUATION, why >= 0 ? REASON_CAUSE_BASE + why : REASON_CLEARED, fb);
-  }
+  let failed = verify_ticks > 0 && tripped_ticks >= verify_ticks && fb != SAMPLE_NONE && abs_q16(sub_q16(fb, p(P_TRIP_FB))) > thr;
+  if (failed && !trip_failed) event_log(tick, EV_TRIP_FAILED, ids.STAGE_ACTUATION, why >= 0 ? REASON_CAUSE_BASE + why : REASON_CLEARED, fb);
+  trip_failed = failed;
 }
 
 function log_mode(tick: i64, prev: i32, next: i32, why: i32): void {
