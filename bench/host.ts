@@ -29,7 +29,8 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import mqtt, { type MqttClient } from 'mqtt';
-import { Agent, type IoBinding } from '../host/agent/agent.js';
+import { Agent } from '../host/agent/agent.js';
+import type { IoBinding } from '../host/io/binding.js';
 import { Core, DEFAULT_CORE_PATH, compileCoreModule } from '../host/runtime/core.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../host/mqtt/broker.js';
 import { decodePayload, encodePayload, type Metric } from '../host/mqtt/codec.js';
@@ -125,9 +126,11 @@ function agentsWorker(): void {
 
   // The plant (a first-order thermal chamber) and the tick-lateness probe: the
   // agent reads its binding once per tick, so the gap between reads is the tick interval.
+  // No physical trip channel: a trip turns the heater off here.
   function binding(): IoBinding {
     const plant = new Fopdt({ k: 1.5, tau: 60, theta: 0, ambient: 20, dt: PERIOD_US / 1e6, y0: 80 });
     let lastUs = -1;
+    let tripped = false;
     return {
       read: (nowUs) => {
         if (lastUs >= 0) {
@@ -139,7 +142,8 @@ function agentsWorker(): void {
         ticks++;
         return { sensors: [Math.round(plant.output * 20)] };
       },
-      write: (u) => { plant.step(u); },
+      write: (u) => { plant.step(tripped ? 0 : u); },
+      writeTrip: (t) => { tripped = t; },
     };
   }
 

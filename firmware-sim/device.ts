@@ -1,13 +1,18 @@
 // A firmware-sim device as an agent's I/O binding: a simulated plant behind
-// an ADC (with sensor noise), a DAC/PWM driver with feedback, and the same
-// seeded fault injectors the scenario runner uses. It implements the
-// interface a real sensor/actuator driver implements (host/agent/agent.ts
-// IoBinding), so an agent cannot tell it from hardware.
+// an ADC (with sensor noise), a DAC/PWM driver with feedback, a trip output,
+// and the same seeded fault injectors the scenario runner uses. It
+// implements the interface a real sensor/actuator driver implements
+// (host/io/binding.ts IoBinding), so an agent cannot tell it from hardware.
 //
 // Time is the agent's clock: each read() advances the plant from the
 // previous read under the actuator value applied since.
+//
+// The trip output cuts the actuator's power, bypassing the driver (and so
+// any fault in it): while tripped the plant gets no power (0 in the
+// command's units, within the actuator's range: a heater off, no voltage, no
+// flow) and the actuator's feedback reads what it applies.
 
-import type { IoBinding } from '../host/agent/agent.js';
+import type { IoBinding } from '../host/io/binding.js';
 import type { ParamName, ParamValue } from '../host/runtime/core.js';
 import { Adc, Dac } from './mcu.js';
 import { PLANTS } from './plants/index.js';
@@ -41,6 +46,7 @@ export class SimDevice implements IoBinding {
   private readonly noiseRng: Rng;
   private lastUs: number | null = null;
   private appliedU: number;
+  private tripped = false;
   private readonly codes: (number | null)[];
 
   constructor(private readonly opts: SimDeviceOptions) {
@@ -71,6 +77,8 @@ export class SimDevice implements IoBinding {
   get truth(): number { return this.plant.output; }
   /** What the actuator applies now. */
   get applied(): number { return this.appliedU; }
+  /** Whether the trip output is de-energized (the actuator's power cut). */
+  get trip(): boolean { return this.tripped; }
 
   read(nowUs: number): { sensors: (number | null)[]; feedback: number | null; reference: number | null } {
     if (this.lastUs !== null && nowUs > this.lastUs) this.plant.step(this.appliedU, (nowUs - this.lastUs) / 1e6);
@@ -91,7 +99,18 @@ export class SimDevice implements IoBinding {
   write(command: number, nowUs: number): void {
     // A non-finite command drives the DAC to its low end (what a real driver does with garbage).
     const u = this.faults.actuator(this.dac.output(Number.isFinite(command) ? command : this.spec.actuator.min), nowUs / 1e6);
-    this.appliedU = Math.min(this.spec.actuator.max, Math.max(this.spec.actuator.min, u));
+    this.appliedU = this.tripped ? this.unpowered() : Math.min(this.spec.actuator.max, Math.max(this.spec.actuator.min, u));
+  }
+
+  /** De-energize to trip: while tripped the actuator's power is cut, whatever its driver is told. */
+  writeTrip(tripped: boolean, _nowUs: number): void {
+    this.tripped = tripped;
+    if (tripped) this.appliedU = this.unpowered();
+  }
+
+  /** What the actuator applies with its power cut: nothing (0, within its range). */
+  private unpowered(): number {
+    return Math.min(this.spec.actuator.max, Math.max(this.spec.actuator.min, 0));
   }
 
   /** A transmitter on the true value (noise and ADC quantization, no faults): what a wired feed to another loop carries. */

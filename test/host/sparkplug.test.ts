@@ -71,6 +71,8 @@ describe('inbound commands', () => {
   it('parses each kind of command', () => {
     expect(parseCommand(cmd(['command/id', 'c-1'], ['command/setpoint', 75.5]))).toEqual({ id: 'c-1', kind: 'setpoint', value: 75.5 });
     expect(parseCommand(cmd(['command/id', 'c-2'], ['command/mode', 'fallback']))).toEqual({ id: 'c-2', kind: 'mode', value: 'fallback' });
+    expect(parseCommand(cmd(['command/id', 'c-5'], ['command/mode', 'trip']))).toEqual({ id: 'c-5', kind: 'mode', value: 'trip' });
+    expect(parseCommand(cmd(['command/id', 'c-6'], ['command/mode', 'release']))).toEqual({ id: 'c-6', kind: 'mode', value: 'release' });
     expect(parseCommand(cmd(['command/id', 'c-3'], ['command/reset', true]))).toEqual({ id: 'c-3', kind: 'reset' });
     expect(parseCommand(cmd(['command/id', 'c-4'], ['command/param', 'kp=2.5']))).toEqual({ id: 'c-4', kind: 'param', name: 'kp', value: 2.5 });
   });
@@ -78,7 +80,9 @@ describe('inbound commands', () => {
   it('rejects malformed commands, naming the field', () => {
     expect(() => parseCommand(cmd(['command/setpoint', 1]))).toThrow(/command\/id: expected a command id/);
     expect(() => parseCommand(cmd(['command/id', 'x'], ['command/setpoint', 'hot']))).toThrow(/command\/setpoint: expected a finite number, received "hot"/);
-    expect(() => parseCommand(cmd(['command/id', 'x'], ['command/mode', 'panic']))).toThrow(/command\/mode: expected 'fallback' or 'release'/);
+    expect(() => parseCommand(cmd(['command/id', 'x'], ['command/mode', 'panic']))).toThrow(/command\/mode: expected one of 'fallback', 'trip', 'release', received "panic"/);
+    // The core's own word for "no demand" is not the command's: an operator releases.
+    expect(() => parseCommand(cmd(['command/id', 'x'], ['command/mode', 'none']))).toThrow(/command\/mode: expected one of/);
     expect(() => parseCommand(cmd(['command/id', 'x'], ['command/param', 'warp=9']))).toThrow(/command\/param: expected a known core parameter name, received "warp"/);
     expect(() => parseCommand(cmd(['command/id', 'x'], ['command/reset', true], ['command/setpoint', 3]))).toThrow(CommandError);
   });

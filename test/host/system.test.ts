@@ -14,7 +14,7 @@ import { decodePayload } from '../../host/mqtt/codec.js';
 import { runLine, LINE_ZONES } from '../../host/system/line.js';
 import { freshCore } from '../support/core.js';
 import { BROKER_KINDS, startBroker, wait, type TestBroker } from '../support/brokers.js';
-import { Fopdt } from '../../firmware-sim/plants/fopdt.js';
+import { chamberBinding } from '../support/bindings.js';
 
 const KEEPALIVE_S = 2;
 let broker: TestBroker | null = null;
@@ -30,9 +30,7 @@ function plantAgent(url: string, node: string, extra: Partial<ConstructorParamet
   core.configure({ s0_scale: 0.05, range_min: -10, range_max: 200, kp: 10, ti: 16, out_min: 0, out_max: 100,
     model_gain: 1.5, model_tau: 60, model_offset: 20, resid_sigma: 0.12, period_min_us: 100_000, period_max_us: 100_000 });
   core.setSetpoint(80, 0);
-  const plant = new Fopdt({ k: 1.5, tau: 60, theta: 0, ambient: 20, dt: 0.1, y0: 80 });
-  const agent = new Agent({ group: 'plant1', node, device: 'loop', core, broker: url,
-    binding: { read: () => ({ sensors: [Math.round(plant.output * 20)] }), write: (u) => { plant.step(u); } }, ...extra });
+  const agent = new Agent({ group: 'plant1', node, device: 'loop', core, broker: url, binding: chamberBinding(), ...extra });
   cleanup.push(() => agent.stop());
   return { core, agent };
 }
