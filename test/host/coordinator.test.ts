@@ -6,6 +6,7 @@ import { startEmbeddedBroker, type EmbeddedBroker } from '../../host/mqtt/broker
 import { Agent } from '../../host/agent/agent.js';
 import { Coordinator } from '../../host/coordinator/coordinator.js';
 import { freshCore } from '../support/core.js';
+import { steadyBinding } from '../support/bindings.js';
 
 let broker: EmbeddedBroker | null = null;
 afterEach(async () => { await broker?.close(); broker = null; });
@@ -18,7 +19,7 @@ function makeAgent(url: string, node: string, device = 'loop', deps: string[] = 
   core.setSetpoint(50, 0);
   let now = 0;
   const agent = new Agent({ group: 'plant1', node, device, core, broker: url, clockUs: () => now, dependsOn: deps,
-    binding: { read: () => ({ sensors: [1000] }), write: () => {} } });
+    binding: steadyBinding() });
   return { core, agent, step: () => { now += 100_000; agent.tick(); } };
 }
 
@@ -46,7 +47,7 @@ describe('coordinator (embedded aedes)', () => {
     expect(() => coord.command('plant1/gw1/loop1', { kind: 'setpoint', value: Number.NaN })).toThrow(/setpoint must be a finite number/);
     // Parameters: checked like the agent checks them before anything is sent; the core checks the range.
     expect(() => coord.command('plant1/gw1/loop1', { kind: 'param', name: 'warp', value: 9 })).toThrow(/^command: command\/param: expected a known core parameter name/);
-    expect(() => coord.command('plant1/gw1/loop1', { kind: 'mode', value: 'fallback' })).toThrow(/mode: the core has no export to force its fallback/);
+    expect(() => coord.command('plant1/gw1/loop1', { kind: 'mode', value: 'panic' as 'trip' })).toThrow(/mode must be one of fallback, trip, release, got "panic"/);
     const kp = coord.command('plant1/gw1/loop1', { kind: 'param', name: 'kp', value: 4 });
     const wild = coord.command('plant1/gw1/loop1', { kind: 'param', name: 'kp', value: 1e9 });
     await until(() => kp.state !== 'sent' && wild.state !== 'sent', 'both parameter acks');
