@@ -4,11 +4,11 @@
 // -> first-order low-pass.
 
 import { p, MON_BASE, MF_ACTION, P_N_SENSORS, P_ADC_MIN, P_ADC_MAX, P_S0_SCALE, P_RANGE_MIN, P_RANGE_MAX,
-  P_MEDIAN3, P_SPIKE_THR, P_SPIKE_COUNT, P_STUCK_BAND, P_DISAGREE_THR, P_LPF_TAU, P_NOISY_TAU, P_GUARD } from "./params";
+  P_MEDIAN3, P_SPIKE_THR, P_SPIKE_COUNT, P_STUCK_BAND, P_DISAGREE_THR, P_LPF_TAU, P_GUARD } from "./params";
 import { sat, abs_q16, sub_q16, median3, clamp_i32, lerp_q32, q32_to_q16 } from "./fixed";
 import { LEVEL_ALARM, SENSORS_MAX, M_SENS_STALE, M_SENS_RANGE, M_SENS_SPIKE, M_SENS_STUCK, M_SENS_DISAGREE } from "./monitor/ids";
 import { debounce_sensor, sensor_busy, sensor_bits } from "./monitor/debounce";
-import { rate_step, lpf_a, noisy_a, reach } from "./levels";
+import { rate_step, lpf_a } from "./levels";
 import { SAMPLE_NONE } from "./state";
 import { count, C_SPIKES_REJECTED, C_INVALID_SAMPLES } from "./events";
 
@@ -141,8 +141,7 @@ function vote(n: i32, pred: i32): i32 {
 // (clamped) value and the filtered value come back through voted_out() and
 // filtered_out(). With no trusted sensor the model prediction stands in.
 let voted_q16: i32 = 0;
-// heavy: filter harder (a kept sensor is noisy; NOISY_TAU).
-export function condition_step(s0: i32, s1: i32, s2: i32, level: i32, pred: i32, heavy: bool): i32 {
+export function condition_step(s0: i32, s1: i32, s2: i32, level: i32, pred: i32): i32 {
   let n = p(P_N_SENSORS);
   sense_one(0, s0, level);
   if (n > 1) sense_one(1, s1, level);
@@ -152,20 +151,11 @@ export function condition_step(s0: i32, s1: i32, s2: i32, level: i32, pred: i32,
   if (k == 0) v = pred;
   v = clamp_i32(v, p(P_RANGE_MIN), p(P_RANGE_MAX));
   voted_q16 = v;
-  // A noisy sensor kept in the vote: its reading is held to what the process
-  // can have done since the last one (spikes pass no further than that), then
-  // filtered harder. The filter carries on from where it was.
-  let harder = (heavy || noisy_kept) && filter_primed;
-  if (harder) {
-    let last = q32_to_q16(filtered_q32);
-    v = clamp_i32(v, sat(<i64>last - <i64>reach(level)), sat(<i64>last + <i64>reach(level)));
-    harder = p(P_NOISY_TAU) > 0;
-  }
-  if (!filter_primed || (p(P_LPF_TAU) == 0 && !harder)) {
+  if (!filter_primed || p(P_LPF_TAU) == 0) {
     filtered_q32 = <i64>v << 16;
     filter_primed = true;
   } else {
-    filtered_q32 = lerp_q32(filtered_q32, v, harder ? noisy_a(level) : lpf_a(level));
+    filtered_q32 = lerp_q32(filtered_q32, v, lpf_a(level));
   }
   return k;
 }

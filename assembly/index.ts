@@ -124,8 +124,13 @@ export function config_shadow_addr(): i32 { return <i32>P.SHADOW_ADDR; }
 // ---- running -------------------------------------------------------------
 
 // The host's setpoint, with the time it was issued (for the stale check).
+// Refused (ERR_RANGE, the last good one stays) outside the sensors' range
+// or within env_margin of the safety envelope's limits: a setpoint the guard
+// would have to fight is bad input.
 export function set_setpoint(sp_q16: i32, now_us: i64): i32 {
-  if (sp_q16 < P.p(P.P_RANGE_MIN) || sp_q16 > P.p(P.P_RANGE_MAX)) {
+  let margin = <i64>P.p(P.P_ENV_MARGIN);
+  if (sp_q16 < P.p(P.P_RANGE_MIN) || sp_q16 > P.p(P.P_RANGE_MAX)
+    || <i64>sp_q16 < <i64>P.p(P.P_ENV_MIN) + margin || <i64>sp_q16 > <i64>P.p(P.P_ENV_MAX) - margin) {
     E.count(E.C_SETPOINT_REJECTS);
     return P.ERR_RANGE;
   }

@@ -20,7 +20,7 @@ import { model_push_command, model_predict, model_prime, model_primed, model_upd
 import { pid_step, pid_track, integ_held, pid_integrity_ok } from "./control/pid";
 import { fallback_step, fallback_track, safe_output } from "./control/fallback";
 import { supervisor_step, active_mask } from "./supervisor";
-import { react_step, best_estimate, trip_out, pin_dir, distrust, noisy } from "./guard/react";
+import { react_step, best_estimate, trip_out, pin_dir, distrust } from "./guard/react";
 import { integrity_step } from "./integrity";
 import { count, event_log, C_TICKS, C_SUBSTITUTED_TICKS, C_INVARIANT_FAILS, EV_SENSOR_OUT, EV_SENSOR_IN } from "./events";
 
@@ -54,7 +54,7 @@ export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
   // between two disagreeing sensors and to stand in when none is trusted.
   let pred = model_predict(first ? now : prev_us, now, S.output_q16, level);
   let trusted_before = trusted_mask;
-  let trusted = condition_step(s0, s1, s2, level, model_primed() ? pred : S.meas_q16, noisy || noisy_kept);
+  let trusted = condition_step(s0, s1, s2, level, model_primed() ? pred : S.meas_q16);
   if (trusted_mask != trusted_before && !first) log_vote_change(trusted_before, trusted_mask);
   let voted = voted_out();
   if (!model_primed() && trusted > 0) { model_prime(voted); pred = voted; }
@@ -65,14 +65,14 @@ export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
   let y = filtered_out();
   S.set_estimate(model_estimate(), r);
 
-  let raw = monitor_conditions(first, fb, best_estimate(y, trusted), trusted);
+  let raw = monitor_conditions(first, fb, best_estimate(y, trusted, noisy_kept), trusted);
   let stat = cusum_pos_q16 > cusum_neg_q16 ? cusum_pos_q16 : cusum_neg_q16;
   let prev_mode = S.mode;
   let active = supervisor_step(S.tick_n, raw, prev_mode, stat);
   let mode = react_step(S.tick_n, active, trusted, p(P_N_SENSORS), noisy_kept, prev_mode, fb, y, S.output_q16, level);
   S.set_mode(mode);
   // The controller sees the best estimate as the guard decided it this tick.
-  let y_ctl = best_estimate(y, trusted);
+  let y_ctl = best_estimate(y, trusted, noisy_kept);
   S.set_measurement(voted, y_ctl, trusted);
 
   let u = command_for(mode, prev_mode, first, fb, y_ctl, level);

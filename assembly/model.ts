@@ -17,7 +17,7 @@
 //   Early warning (critical slowing down): variance and lag-1
 //   autocorrelation of z over a rolling window; warn only when both are high.
 
-import { p, P_DIST_GAIN, P_OUT_MIN, P_OUT_MAX, P_MODEL_DELAY_US, P_MODEL_GAIN, P_MODEL_OFFSET, P_MODEL_CORR, P_RESID_SIGMA, P_CUSUM_K, P_CUSUM_H,
+import { p, P_DIST_GAIN, P_DIST_MAX, P_OUT_MIN, P_OUT_MAX, P_MODEL_DELAY_US, P_MODEL_GAIN, P_MODEL_OFFSET, P_MODEL_CORR, P_RESID_SIGMA, P_CUSUM_K, P_CUSUM_H,
   P_EWMA_LAMBDA, P_EWMA_L, P_EW_WINDOW, P_EW_VAR_RATIO, P_EW_AC1 } from "./params";
 import { sat, mul_q16, mul_q16_q32, sub_q16, add_q16, q16_to_f64, f64_to_q16, f64_to_q32_frac, clamp_i32, lerp_q32, q32_to_q16, Q32_ONE, abs_q16 } from "./fixed";
 import { model_a, LEVELS_MAX } from "./levels";
@@ -82,7 +82,7 @@ export function model_reset(): void {
 
 // Called by reset(): detectors restart after an alarm, as the ARL tables assume.
 export function detectors_reset(): void {
-  z_prev_q16 = 0; jump_age = JUMP_MEMORY + 1; dz_prev_q16 = 0; alt_q16 = -(1 << 16); level_1 = 0; level_2 = 0; iso_peak_q16 = 0;
+  z_prev_q16 = 0; r_prev_q16 = 0; jump_age = JUMP_MEMORY + 1; dz_prev_q16 = 0; alt_q16 = -(1 << 16); level_1 = 0; level_2 = 0; iso_peak_q16 = 0;
   cusum_pos_q16 = 0; cusum_neg_q16 = 0; ewma_q16 = 0; z_q16 = 0;
   memory.fill(EW_RING, 0, <usize>(EW_WINDOW_MAX << 2));
   ew_fill = 0; ew_head = 0; ew_s1 = 0; ew_s2 = 0; ew_s11 = 0; ew_last = 0;
@@ -186,7 +186,17 @@ export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: b
 function detect_residual(r: i32, level: i32): void {
   let z = clamp_i32(mul_q16(r, inv_sigma_q16), -Z_CLAMP_Q16, Z_CLAMP_Q16);
   z_q16 = z;
-  detect(z, level);
+  detect(z, r, level);
+}
+
+// The part of the disturbance estimate beyond DIST_MAX, the largest load
+// the plant can see (0 within it, or with no bound): what no plausible load
+// explains, and a slow common-mode sensor fault would.
+export function dist_excess(): i32 {
+  let bound = p(P_DIST_MAX);
+  if (bound == 0) return 0;
+  let d = q32_to_q16(dist_q32);
+  return d > bound ? d - bound : d < -bound ? d + bound : 0;
 }
 
 // The residual looks like zero-mean noise (differences that alternate in sign).
@@ -210,8 +220,12 @@ export function model_estimate(): i32 { return q32_to_q16(x_q32); }
 export const JUMP_Z: f64 = 5.66;                // 4 sigma of the difference of two samples
 export const JUMP_MEMORY: i32 = 64;
 export const NOISY_VAR_Q16: i32 = 3 << 16;      // noise of about 1.7 times the nominal rms
-const JUMP_BOUND = memory.data(LEVELS_MAX << 2); // per level: the largest plant-explained jump of z, Q16
+// Per level: the largest plant-explained jump of the residual, in its own
+// units (not in clamped z: at a slow sampling level the bound can exceed the
+// clamp, and a jump would never show), Q16.
+const JUMP_BOUND = memory.data(LEVELS_MAX << 2);
 let z_prev_q16: i32 = 0;
+let r_prev_q16: i32 = 0;
 let jump_age: i32 = JUMP_MEMORY + 1;            // ticks since the residual last jumped beyond the bound
 let dz_prev_q16: i32 = 0;
 let alt_q16: i32 = -(1 << 16);                  // EWMA of dz(k) * dz(k-1), weight 1/8
@@ -220,20 +234,23 @@ function isolation_derive(sigma: f64): void {
   let reach = Math.abs(q16_to_f64(p(P_MODEL_GAIN))) * (q16_to_f64(p(P_OUT_MAX)) - q16_to_f64(p(P_OUT_MIN)));
   for (let l = 0; l < LEVELS_MAX; l++) {
     let a = <f64>model_a(l) / 4294967296.0;
-    store<i32>(JUMP_BOUND + (<usize>l << 2), f64_to_q16(a * reach / sigma + JUMP_Z));
+    store<i32>(JUMP_BOUND + (<usize>l << 2), f64_to_q16(a * reach + JUMP_Z * sigma));
   }
 }
 
 let level_1: i32 = 0;   // sampling levels of the two previous ticks: the
 let level_2: i32 = 0;   // median of 3 can carry a change over the longest of them
 
-function isolate_step(z: i32, level: i32): void {
+function isolate_step(z: i32, r: i32, level: i32): void {
   let dz = sub_q16(z, z_prev_q16);
+  let dr = sub_q16(r, r_prev_q16);
   z_prev_q16 = z;
+  r_prev_q16 = r;
   let span = max<i32>(level, max<i32>(level_1, level_2));
   level_2 = level_1;
   level_1 = level;
-  if (abs_q16(dz) > load<i32>(JUMP_BOUND + (<usize>span << 2))) jump_age = 0;
+  // A jump is a step, not noise: it does not enter the noise test.
+  if (abs_q16(dr) > load<i32>(JUMP_BOUND + (<usize>span << 2))) { jump_age = 0; dz = 0; }
   else if (jump_age <= JUMP_MEMORY) jump_age++;
   alt_q16 = add_q16(alt_q16, sub_q16(mul_q16(dz, dz_prev_q16), alt_q16) >> 3);
   dz_prev_q16 = dz;
@@ -279,8 +296,8 @@ export function isolated_stage(): i32 {
   return step || noisy ? STAGE_SENSING : STAGE_ACTUATION;
 }
 
-function detect(z: i32, level: i32): void {
-  isolate_step(z, level);
+function detect(z: i32, r: i32, level: i32): void {
+  isolate_step(z, r, level);
   let k = p(P_CUSUM_K);
   let cap = p(P_CUSUM_H) << 1;   // bounded so that a cleared fault can decay back
   cusum_pos_q16 = clamp_i32(sat(<i64>cusum_pos_q16 + <i64>z - <i64>k), 0, cap);

@@ -193,9 +193,11 @@ function way_back(tick: i64, target: i32, cur: i32): i32 {
 }
 
 // The controlled variable as best known: the measurement, or the model
-// estimate while the sensors are blamed or none is trusted.
-export function best_estimate(y_meas: i32, trusted: i32): i32 {
-  return distrust || trusted == 0 ? model_estimate() : y_meas;
+// estimate while the sensors are blamed (open loop), none is trusted, or the
+// ones kept are noisy (the observer, whose robust correction makes it a
+// model-based filter: the heavier filtering of a noisy sensor).
+export function best_estimate(y_meas: i32, trusted: i32, noisy_now: bool): i32 {
+  return distrust || noisy || noisy_now || trusted == 0 ? model_estimate() : y_meas;
 }
 
 // One decision. active: the monitors active this tick; trusted/n: sensors
@@ -209,7 +211,7 @@ export function react_step(tick: i64, active: i32, trusted: i32, n: i32, noisy_k
   // envelope then looks ahead from the best estimate.
   let alarms = active != 0 ? alarm_monitors(active) : 0;
   let est = estimation_cause(tick, (alarms & EST_BITS) != 0);
-  envelope_step(best_estimate(y_meas, trusted), u, level);
+  envelope_step(best_estimate(y_meas, trusted, noisy_kept), u, level);
   // Healthy and quiet, nearly every tick: nothing to decide.
   if (active == 0 && env_side == 0 && !env_outside && prev == MODE_NOMINAL && latched == 0 && demand_kind == 0
     && trusted == n && !noisy_kept && !trip_out && pin_dir == 0 && est == 0 && !reset_pending) {
@@ -249,7 +251,8 @@ function hold_in_safe_direction(c: i32, mode: i32): void {
 }
 
 // The trip output, and its check: once tripped for the verify time, the
-// actuator's feedback must read what it reads with the power cut.
+// actuator's feedback must read what it reads with the power cut, every tick
+// for as long as the trip lasts (a contactor can weld later).
 function trip_step(tick: i64, on: bool, why: i32, fb: i32): void {
   if (on != trip_out) {
     trip_out = on;
@@ -263,10 +266,9 @@ function trip_step(tick: i64, on: bool, why: i32, fb: i32): void {
   if (tripped_ticks < i32.MAX_VALUE) tripped_ticks++;
   let thr = p(P_MISMATCH_THR);
   if (thr == 0) thr = (p(P_OUT_MAX) - p(P_OUT_MIN)) >> 6;
-  if (verify_ticks > 0 && tripped_ticks == verify_ticks && fb != SAMPLE_NONE && abs_q16(sub_q16(fb, p(P_TRIP_FB))) > thr) {
-    trip_failed = true;
-    event_log(tick, EV_TRIP_FAILED, ids.STAGE_ACTUATION, why >= 0 ? REASON_CAUSE_BASE + why : REASON_CLEARED, fb);
-  }
+  let failed = verify_ticks > 0 && tripped_ticks >= verify_ticks && fb != SAMPLE_NONE && abs_q16(sub_q16(fb, p(P_TRIP_FB))) > thr;
+  if (failed && !trip_failed) event_log(tick, EV_TRIP_FAILED, ids.STAGE_ACTUATION, why >= 0 ? REASON_CAUSE_BASE + why : REASON_CLEARED, fb);
+  trip_failed = failed;
 }
 
 function log_mode(tick: i64, prev: i32, next: i32, why: i32): void {

@@ -8,17 +8,18 @@
 //     binding provides feedback).
 //   class: what kind of actuator fault a mismatch is, from command and
 //     feedback (act_class()):
-//       REVERSED  the feedback moves against the command: over the recent
-//                 ticks the changes of command and feedback correlate
-//                 negatively (sum du dfb < -sum du^2 / 4, with enough
-//                 excitation to tell);
+//       REVERSED  the feedback moves against the command: a vote over the
+//                 ticks where both moved (by more than 1/64 of the mismatch
+//                 threshold), +1 when they moved apart, -1 together, held in
+//                 0..16, reaches 8 (a single step of the feedback, as when a
+//                 cap engages, is one vote, not a verdict);
 //       WEAK      the feedback lies between the actuator's zero (out_min)
 //                 and the command: less effect in the right direction
 //                 (lost effectiveness, a cap), which integral action makes up;
 //       STUCK     anything else: it does not follow, or gives more than asked.
 
 import { p, P_OUT_MIN, P_OUT_MAX, P_MISMATCH_THR } from "../params";
-import { abs_q16, sub_q16, clamp_i32 } from "../fixed";
+import { abs_q16, sub_q16 } from "../fixed";
 import { SAMPLE_NONE } from "../state";
 
 export const ACT_CLASS_NONE: i32 = 0;
@@ -35,13 +36,14 @@ let progress_ref_q16: i32 = -1;   // |error| at the last point of progress; -1: 
 let u_last_q16: i32 = 0;          // the previous tick's command and feedback, for their changes
 let fb_last_q16: i32 = 0;
 let have_last = false;
-let s_uf: i64 = 0;                // decaying sums (weight 1/16 per tick) of du dfb and du^2, Q16 >> 8 squared
-let s_uu: i64 = 0;
+let against: i32 = 0;             // the vote, 0..VOTE_MAX
+const VOTE_MAX: i32 = 16;
+const VOTE_REVERSED: i32 = 8;
 let klass: i32 = ACT_CLASS_NONE;  // the class of the last mismatch seen
 
 export function actuation_reset(): void {
   saturated = false; mismatch = false; disagreeing = false; progress_ref_q16 = -1;
-  u_last_q16 = 0; fb_last_q16 = 0; have_last = false; s_uf = 0; s_uu = 0; klass = ACT_CLASS_NONE;
+  u_last_q16 = 0; fb_last_q16 = 0; have_last = false; against = 0; klass = ACT_CLASS_NONE;
 }
 
 // u_prev: the command applied on the previous tick, which the feedback reflects.
@@ -68,17 +70,20 @@ export function actuation_step(u_prev: i32, fb: i32, e: i32, started: bool, dire
   mismatch = started && thr > 0 && gap > thr;
   disagreeing = started && thr > 0 && gap > (thr >> 3);
   if (!has_fb) { have_last = false; return; }
-  correlate(u_prev, fb);
+  correlate(u_prev, fb, thr);
   if (mismatch) klass = classify(u_prev, fb, thr);
 }
 
-// The decaying sums of the command's and the feedback's changes.
-function correlate(u: i32, fb: i32): void {
+// The vote on whether the feedback moves against the command.
+function correlate(u: i32, fb: i32, thr: i32): void {
   if (have_last) {
-    let du = <i64>(clamp_i32(sub_q16(u, u_last_q16), -(1 << 24), 1 << 24) >> 8);
-    let df = <i64>(clamp_i32(sub_q16(fb, fb_last_q16), -(1 << 24), 1 << 24) >> 8);
-    s_uf += du * df - (s_uf >> 4);
-    s_uu += du * du - (s_uu >> 4);
+    let eps = thr >> 6;
+    let du = sub_q16(u, u_last_q16);
+    let df = sub_q16(fb, fb_last_q16);
+    if ((du > eps || du < -eps) && (df > eps || df < -eps)) {
+      let apart = (du > 0) != (df > 0);
+      against = apart ? min<i32>(against + 1, VOTE_MAX) : max<i32>(against - 1, 0);
+    }
   }
   u_last_q16 = u;
   fb_last_q16 = fb;
@@ -86,10 +91,7 @@ function correlate(u: i32, fb: i32): void {
 }
 
 function classify(u: i32, fb: i32, thr: i32): i32 {
-  // Enough excitation: the command moved by at least a quarter of the
-  // mismatch threshold over the recent ticks.
-  let excite = <i64>(thr >> 10) * <i64>(thr >> 10);
-  if (s_uu > excite && s_uf < -(s_uu >> 2)) return ACT_CLASS_REVERSED;
+  if (against >= VOTE_REVERSED) return ACT_CLASS_REVERSED;
   let zero = p(P_OUT_MIN);
   let asked = <i64>u - <i64>zero;
   let got = <i64>fb - <i64>zero;

@@ -222,8 +222,8 @@ export class Core {
 
   /** Host setpoint (engineering units) with the time it was issued. */
   setSetpoint(value: number, nowUs: number): void {
-    const lo = this.param('range_min');
-    const hi = this.param('range_max');
+    const lo = Math.max(this.param('range_min'), this.param('env_min') + this.param('env_margin'));
+    const hi = Math.min(this.param('range_max'), this.param('env_max') - this.param('env_margin'));
     // Checked here too: a value outside i32 would wrap on its way into the core.
     if (typeof value !== 'number' || !Number.isFinite(value) || value < lo || value > hi) {
       throw new ParamError('setpoint', `a number in [${lo}, ${hi}]`, value, -2);
