@@ -79,6 +79,8 @@ export class SimDevice implements IoBinding {
   get applied(): number { return this.appliedU; }
   /** Whether the trip output is de-energized (the actuator's power cut). */
   get trip(): boolean { return this.tripped; }
+  /** What the trip does to this device's plant, in a few words. */
+  get tripDescription(): string { return "the actuator's power cut"; }
 
   read(nowUs: number): { sensors: (number | null)[]; feedback: number | null; reference: number | null } {
     if (this.lastUs !== null && nowUs > this.lastUs) this.plant.step(this.appliedU, (nowUs - this.lastUs) / 1e6);

@@ -95,6 +95,8 @@ export interface AgentStats {
   encodeErrors: number;
   /** Inbound STATE messages that were not {online: boolean} (ignored: the host's state stays as it was). */
   stateRejected: number;
+  /** Ticks whose reference the core refused as a setpoint (beyond the envelope's margin or the sensors' range): the last good one stayed. */
+  referenceRejected: number;
 }
 
 /** Spooled samples sent per turn of the event loop. */
@@ -118,7 +120,7 @@ interface SpooledSample {
 }
 
 export class Agent {
-  readonly stats: AgentStats = { ticks: 0, lateTicks: 0, published: 0, spooled: 0, replayed: 0, spoolDropped: 0, resent: 0, commandsApplied: 0, commandsRejected: 0, inboxDropped: 0, encodeErrors: 0, stateRejected: 0 };
+  readonly stats: AgentStats = { ticks: 0, lateTicks: 0, published: 0, spooled: 0, replayed: 0, spoolDropped: 0, resent: 0, commandsApplied: 0, commandsRejected: 0, inboxDropped: 0, encodeErrors: 0, stateRejected: 0, referenceRejected: 0 };
   private readonly client: MqttClient;
   private readonly seq = new SeqCounter();
   private readonly inbox: AgentCommand[] = [];
@@ -194,8 +196,8 @@ export class Agent {
     const core = this.core;
     const io = this.opts.binding.read(now);
     this.hasFeed = typeof io.reference === 'number';
-    if (this.following && typeof io.reference === 'number' && Number.isFinite(io.reference) && io.reference !== core.setpoint) {
-      core.setSetpoint(io.reference, now);
+    if (this.following && typeof io.reference === 'number' && Number.isFinite(io.reference) && io.reference !== core.setpoint
+      && this.follow(io.reference, now)) {
       this.nextRefreshUs = now + (this.opts.setpointRefreshUs ?? 1_000_000);
     } else if (now >= this.nextRefreshUs) {
       core.setSetpoint(core.setpoint, now);
@@ -236,6 +238,22 @@ export class Agent {
 
   /** Why the trip output is de-energized (`<cause>/<stage>`, CAUSES), '' while run is permitted. */
   private tripCause = '';
+
+  /**
+   * Take the reference as the setpoint, unless the core refuses it (outside
+   * the sensors' range, or within the margin of the safety envelope: a
+   * setpoint the guard would have to fight): then the last good setpoint
+   * stays, and the refusal is counted, never thrown out of the tick.
+   */
+  private follow(reference: number, now: number): boolean {
+    try {
+      this.core.setSetpoint(reference, now);
+      return true;
+    } catch {
+      this.stats.referenceRejected++;
+      return false;
+    }
+  }
 
   /** Whether the loop follows its reference feed (false while held). */
   get followingReference(): boolean { return this.following; }
