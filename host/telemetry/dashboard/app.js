@@ -304,7 +304,8 @@
         { label: 'output', stroke: STROKE.output, width: 1, scale: 'out' },
       ],
       axes: [{}, { scale: 'y' }, { scale: 'out', side: 1, grid: { show: false } }],
-      hooks: { drawClear: [(u) => drawModes(chart, u)], draw: [(u) => { drawEnvelope(chart, u); drawTrips(chart, u); }] },
+      // The limits last: a trip strip never hides them.
+      hooks: { drawClear: [(u) => drawModes(chart, u)], draw: [(u) => { drawTrips(chart, u); drawEnvelope(chart, u); }] },
     }, [[], [], [], []], el_);
     charts.set(key, chart);
     return chart;
