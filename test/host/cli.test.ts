@@ -11,16 +11,22 @@ const BIN = fileURLToPath(new URL('../../bin/edgeloop.js', import.meta.url));
 const run = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
 
 describe('edgeloop CLI', () => {
-  it('demo (npm start): the whole system on the embedded broker; the fault contained, counted both ways, the dashboard served', () => {
+  it('demo (npm start): the whole system on the embedded broker; zone 1 tripped and why, the cascade contained, counted both ways, the dashboard served', () => {
     const r = run('demo', '--speed', '0', '--linger', '0', '--seconds', '200');
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/embedded MQTT broker at mqtt:\/\/127\.0\.0\.1:\d+/);
-    expect(r.stdout).toMatch(/zone 1: NOMINAL -> SAFE_STOP \(first out: act_mismatch at the actuation stage\)/);
+    // What tripped and why, from the core's own events.
+    expect(r.stdout).toMatch(/zone 1: TRIP: the trip output is de-energized \(.*power cut\); cause act_reversed \(the actuator moves against its command\) at the actuation stage/);
+    expect(r.stdout).toMatch(/zone 1: NOMINAL -> SAFE_STOP: act_reversed .* \(first out: act_mismatch at the actuation stage\)/);
     expect(r.stdout).toMatch(/coordinator: hold line1\/zone2\/loop \(line1\/zone1\/loop left control \(SAFE_STOP\)/);
     expect(r.stdout).toMatch(/dashboard: http:\/\/127\.0\.0\.1:\d+\//);
-    const m = /pushed out of NOMINAL by the one fault: (\d) of 5 without coordination, (\d) with it/.exec(r.stdout);
+    expect(r.stdout).toMatch(/Zone 1, in both runs: tripped at t=12\d\.\d s by act_reversed\/actuation; hottest \d+\.\d C: inside its 10\.\.95 C envelope/);
+    const m = /dragged more than 10 C off the 80 C operating point \(their product lost\): (\d) of 5 without coordination, (\d) with it/.exec(r.stdout);
     expect(m, r.stdout).not.toBeNull();
     expect(Number(m![2])).toBeLessThan(Number(m![1]));
+    expect(r.stdout).toMatch(/driven outside their safety envelope \(10\.\.95 C\): 0 without, 0 with/);
+    // No claim the trip has made untrue.
+    expect(r.stdout).not.toMatch(/no command can stop/);
     expect(r.stdout).toMatch(/Telemetry stored: [1-9]\d* samples from 6 agents/);
   });
 
