@@ -78,22 +78,21 @@ describe('edgeloop CLI', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/FAULT INJECTED: sensor B frozen/);
     expect(r.stdout).toMatch(/sens_stuck tripped \(sensing stage\) -> root cause/);
-    expect(r.stdout).toMatch(/mode NOMINAL -> DEGRADED \(reason: sens_stuck\)/);
+    // The mode names the guard's cause (what failed), the trip the monitor that saw it.
+    expect(r.stdout).toMatch(/mode NOMINAL -> DEGRADED \(reason: sensor_voted_out \(a bad sensor voted out among redundant ones\)\)/);
     expect(r.stdout).toMatch(/envelope kept/);
   });
 
-  it('chamber: the weak heater is caught by the model residual, isolated to actuation, and the fallback takes over', () => {
+  it('chamber: the weak heater is seen by the model residual and compensated: the primary controller keeps it at 80 C, no fallback, no trip', () => {
     const r = run('chamber', '--fault', 'weak-heater', '--seconds', '300', '--json');
     expect(r.status).toBe(0);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    const trip = lines.find((l) => l.kind === 'trip');
-    // Detected at the model (est_*), named where it started: the residual grew through the plant,
-    // and the isolation window confirms it.
-    expect(trip.monitor).toMatch(/^est_/);
-    expect(trip.stage).toBe('actuation');
-    expect(lines.find((l) => l.kind === 'isolated')).toMatchObject({ monitor: trip.monitor, stage: 'actuation' });
-    expect(lines.find((l) => l.kind === 'mode' && l.to === 'FALLBACK')).toBeDefined();
-    expect(lines.at(-1).summary.final_mode).toBe('FALLBACK');
+    // heater halved at t=90 s -> the residual's detectors see it (est_*) -> a weaker actuator is compensated
+    // (integral action makes it up: the guard reacts with a warning only) -> never a mode change, never a trip.
+    expect(lines.some((l) => typeof l.monitor === 'string' && /^est_/.test(l.monitor) && l.t > 90)).toBe(true);
+    expect(lines.filter((l) => l.kind === 'mode' || l.kind === 'trip_out')).toEqual([]);
+    expect(lines.at(-1).summary).toMatchObject({ final_mode: 'NOMINAL', envelope_kept: true });
+    expect(lines.at(-1).summary.max_temperature_c).toBeLessThan(81);
   });
 
   it('rejects a bad argument with a message naming it', () => {
