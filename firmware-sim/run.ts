@@ -1,17 +1,24 @@
 // Runs one scenario: a plant, the sensors and actuator through the simulated
-// MCU's converters, the injected faults, and one core instance, tick by tick
-// in simulated time. Deterministic for a given scenario (seed included).
+// MCU's converters, the injected faults, and one core instance on an engine,
+// tick by tick in simulated time. Deterministic for a given scenario (seed
+// included). The loop is firmware-sim/loop/simulation.ts, the same one the
+// processor-in-the-loop bridge drives over the line protocol; here it runs
+// synchronously through an EnginePort.
 
-import { Core, MODES, MONITORS, Q16, SAMPLE_NONE, type CoreEvent, type Mode, type ParamName, type ParamValue } from '../host/runtime/core.js';
-import { Rng } from './rng.js';
-import { Adc, Dac, mcuFor, tickCostUs } from './mcu.js';
+import { Core, MONITORS, type Mode, type ParamName, type ParamValue } from '../host/runtime/core.js';
+import { mcuFor, type Adc } from './mcu.js';
 import { PLANTS } from './plants/index.js';
-import { compileFaults, type FaultContext } from './faults/index.js';
 import { FAULT_STAGE, type FaultKind, type McuSpec, type PlantSpec } from './types.js';
 import type { Scenario } from './scenario/schema.js';
+import { plantAdc, Simulation, type CoreLayout, type Oracle, type Outcome } from './loop/simulation.js';
+import { EnginePort } from './loop/engine-port.js';
+import { driveSync } from './loop/drive.js';
+import type { TickTrace } from './loop/trace.js';
+import type { TimedEvent } from './loop/events.js';
 
-/** How often the host refreshes the setpoint, and when the core calls it stale. */
-export const SETPOINT_REFRESH_US = 1_000_000;
+export { SETPOINT_REFRESH_US, type Oracle } from './loop/simulation.js';
+export type { TimedEvent } from './loop/events.js';
+/** When the core calls the host's setpoint stale. */
 export const SETPOINT_TIMEOUT_US = 3_500_000;
 
 export interface RunOptions {
@@ -25,10 +32,15 @@ export interface RunOptions {
   engine?: () => Core;
   /** Keep a per-tick trace and the event log (for plots); off in campaigns. */
   record?: boolean;
-}
-
-export interface TimedEvent extends CoreEvent {
-  tS: number;
+  /**
+   * An oracle run, for the campaign's counterfactual (was a violation
+   * preventable?): from the first fault's onset to the end of the run, the
+   * command reaching the actuator path is pinned at the actuator's min or
+   * max (it still goes through the DAC and the actuator faults), or the
+   * trip is asserted (trip.fail still honoured). Before the onset the run is
+   * exactly the run without an oracle; a fault-free run never engages it.
+   */
+  oracle?: Oracle;
 }
 
 export interface Trace {
@@ -38,6 +50,8 @@ export interface Trace {
   measurement: number[];
   command: number[];
   mode: number[];
+  /** The trip output after each tick: 1 = trip demanded, 0 = run permitted. */
+  trip: number[];
 }
 
 export interface RunResult {
@@ -45,6 +59,8 @@ export interface RunResult {
   plant: string;
   guarded: boolean;
   actionToSensing: boolean;
+  /** The oracle this run ran under, or null for a run of the controller itself. */
+  oracle: Oracle | null;
   faults: { kind: FaultKind; onsetS: number; durationS: number | null; magnitude: number; scope?: string }[];
   simulatedS: number;
   ticks: number;
@@ -64,9 +80,18 @@ export interface RunResult {
   finalMode: Mode;
   modeSeconds: Record<Mode, number>;
   consequential: number;
+  /** Watchdog resets: after a trap, or after too many ticks over budget in a row. */
   watchdogResets: number;
+  /** Traps inside the core (each one also a watchdog reset). */
+  traps: number;
   overBudgetTicks: number;
   setpointRejects: number;
+  /** Simulated seconds with the core's trip output asserted (demanded; a failed trip, trip.fail, still counts). */
+  tripSeconds: number;
+  /** How many times the trip output was asserted (rising edges). */
+  trips: number;
+  /** The trip output at the end of the run: 1 = trip demanded, 0 = run permitted. */
+  finalTrip: number;
   events?: TimedEvent[];
   trace?: Trace;
 }
@@ -94,224 +119,79 @@ export function coreConfig(spec: PlantSpec, sc: Scenario, adc: Adc): Partial<Rec
   return cfg;
 }
 
-/** The host's setpoint schedule as a step function of time. */
-function setpointSchedule(sc: Scenario, spec: PlantSpec): (tS: number) => number {
-  const steps = [...(sc.setpoints ?? [])].sort((a, b) => a.atS - b.atS);
-  if (steps.length === 0) return () => spec.setpoint;
-  return (tS) => {
-    let sp = spec.setpoint;
-    for (const s of steps) {
-      if (s.atS > tS) break;
-      sp = s.value;
-    }
-    return sp;
-  };
-}
-
 function newCore(opts: RunOptions): Core {
   if (opts.engine) return opts.engine();
   if (!opts.module) throw new TypeError('runScenario: RunOptions needs a module or an engine');
   return Core.fromModule(opts.module);
 }
 
-export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
-  const spec = PLANTS[sc.plant];
-  const mcu: McuSpec = mcuFor(spec.periodUs, sc.mcu ?? {});
-  const rng = new Rng(sc.seed);
-  const noiseRng = new Rng(rng.u32());
-  const jitterRng = new Rng(rng.u32());
-  const adc = new Adc(spec.sensors.min, spec.sensors.max, spec.sensors.adcBits);
-  const dac = new Dac(spec.actuator.min, spec.actuator.max, spec.actuator.bits);
-  const core = newCore(opts);
-  const config = coreConfig(spec, sc, adc);
-  core.configure(config);
+/** The engine can hold this run: the core fits the MCU's memory, and memory faults can reach it. */
+function checkEngine(core: Core, sc: Scenario, mcu: McuSpec): void {
   const memoryBytes = core.memoryBytes ?? 0;
   if (memoryBytes > mcu.memoryLimitBytes) {
     throw new RangeError(`core instance uses ${memoryBytes} bytes of memory, over the MCU limit of ${mcu.memoryLimitBytes}`);
   }
-  const raw = core.raw;
   const memoryFault = sc.faults.find((f) => f.kind.startsWith('memory.'));
-  if (memoryFault && !raw.memory) {
+  if (memoryFault && !core.raw.memory) {
     throw new RangeError(`fault '${memoryFault.kind}' writes into the core's linear memory, which this engine does not expose (run it on v8)`);
   }
-  // One page, fixed: the core's memory never grows. Empty on an engine without memory access (no memory faults then).
-  const memory = raw.memory ? new Uint8Array(raw.memory.buffer) : new Uint8Array(0);
-  const cfgAddr = core.raw.config_addr();
-  const ctx: FaultContext = {
-    sensorCount: spec.sensors.count, adcMaxCode: adc.maxCode,
-    actuatorMin: spec.actuator.min, actuatorMax: spec.actuator.max, periodUs: spec.periodUs,
-    memoryRegions: [
-      { start: cfgAddr, end: cfgAddr + core.raw.param_count() * 4, name: 'configuration' },
-      { start: core.raw.config_shadow_addr(), end: core.raw.config_shadow_addr() + core.raw.param_count() * 4, name: 'configuration shadow' },
-    ],
+}
+
+/** One scenario on the simulated MCU, the core on an engine, synchronously. */
+export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
+  const spec = PLANTS[sc.plant];
+  const mcu = mcuFor(spec.periodUs, sc.mcu ?? {});
+  const config = coreConfig(spec, sc, plantAdc(spec));
+  const port = new EnginePort(newCore(opts), config);
+  const core = port.core;
+  checkEngine(core, sc, mcu);
+  const raw = core.raw;
+  const layout: CoreLayout = {
+    configAddr: raw.config_addr(), shadowAddr: raw.config_shadow_addr(), paramCount: raw.param_count(),
+    memoryBytes: raw.memory ? raw.memory.buffer.byteLength : 0,
   };
-  const faults = compileFaults(sc.faults, new Rng(rng.u32()), ctx);
-  const plant = spec.create({ cold: sc.cold });
+  const sim = new Simulation(sc, { layout, intervalUs: port.freshIntervalUs, record: opts.record, oracle: opts.oracle });
+  return runResult(sc, driveSync(sim, port), opts);
+}
 
-  const endUs = Math.round(sc.durationS * 1e6);
-  const firstOnsetUs = sc.faults.length ? Math.round(Math.min(...sc.faults.map((f) => f.onsetS)) * 1e6) : Infinity;
-  const env = { min: spec.envelope.min, max: spec.envelope.max, violated: false, firstS: null as number | null, worstExcursion: 0 };
-  const modeUs: number[] = [0, 0, 0, 0];
-  const noise = spec.sensors.noise;
-  const sensorCount = spec.sensors.count;
-  const codes: (number | null)[] = [null, null, null];
-  const events: TimedEvent[] = [];
-  const trace: Trace | undefined = opts.record ? { tS: [], setpoint: [], truth: [], measurement: [], command: [], mode: [] } : undefined;
-
-  let tUs = 0;
-  let lastUs = 0;
-  let applied = sc.cold ? spec.actuator.min : spec.uNominal;
-  let command = applied;
-  let iae = 0;
-  let ticks = 0;
-  let faultFreeTicks = 0;
-  let overBudgetRun = 0;
-  let overBudgetTicks = 0;
-  let watchdogResets = 0;
-  let nextRefreshUs = 0;
-  const setpointAt = setpointSchedule(sc, spec);
-  let sp = setpointAt(0);
-  let detection: RunResult['detection'] = null;
-  let detectionSettled = false;
-  let falseTrips = 0;
-  const falseTripMonitors: string[] = [];
-  let consequential = 0;
-  let mode = 0;
-
-  // The host's setpoint message; the core may reject it (a corrupted range,
-  // say): the host counts that and the loop keeps its last setpoint.
-  let setpointRejects = 0;
-  const deliverSetpoint = (clock: number) => {
-    try {
-      core.setSetpoint(sp, clock);
-    } catch {
-      setpointRejects++;
-    }
-  };
-
-  let eventsSeen = 0n;
-  const handleEvents = (nowS: number) => {
-    const written = raw.events_written();
-    if (written === eventsSeen) return;   // nothing new: the common case, one cheap call
-    eventsSeen = written;
-    for (const ev of core.events()) {
-      if (opts.record) events.push({ ...ev, tS: nowS });
-      if (ev.kind === 'consequential') consequential++;
-      // An estimation root names its stage for good once isolation settles.
-      if (ev.kind === 'isolated' && detection && !detectionSettled && ev.monitor === detection.monitor) {
-        detection = { ...detection, stage: ev.stage ?? '?' };
-        detectionSettled = true;
-      }
-      if (ev.kind !== 'trip') continue;
-      if (nowS * 1e6 < firstOnsetUs) {
-        falseTrips++;
-        falseTripMonitors.push(ev.monitor ?? '?');
-      } else if (!detection) {
-        detection = { tS: nowS, latencyS: nowS - firstOnsetUs / 1e6, monitor: ev.monitor ?? '?', stage: ev.stage ?? '?' };
-      }
-    }
-  };
-
-  while (tUs <= endUs) {
-    // The plant runs from the previous tick to this one under the applied command.
-    const dtS = (tUs - lastUs) / 1e6;
-    if (dtS > 0) {
-      const y0 = plant.output;
-      plant.step(applied, dtS);
-      const y = plant.output;
-      iae += Math.abs(sp - (y0 + y) / 2) * dtS;
-      modeUs[mode] += tUs - lastUs;
-      if (y > env.max || y < env.min) {
-        const ex = y > env.max ? y - env.max : env.min - y;
-        if (!env.violated) { env.violated = true; env.firstS = tUs / 1e6; }
-        if (ex > env.worstExcursion) env.worstExcursion = ex;
-      }
-    }
-    lastUs = tUs;
-    const tS = tUs / 1e6;
-    sp = setpointAt(tS);
-
-    let costUs = 0;
-    if (!faults.skipTick(tS)) {
-      const clock = Math.round(faults.clockUs(tUs));
-      if (tUs >= nextRefreshUs) {
-        if (faults.setpointArrives(tS)) deliverSetpoint(clock);
-        nextRefreshUs += SETPOINT_REFRESH_US;
-      }
-      for (let i = 0; i < sensorCount; i++) {
-        const physical = faults.sensorPhysical(i, plant.output + noise * noiseRng.gauss(), tS);
-        codes[i] = faults.sensorCode(i, adc.code(physical), tS);
-      }
-      faults.corrupt(memory, tS);
-      try {
-        // The raw export: the runner's inputs are integers already (the wrapper's checks cost more than the tick).
-        command = raw.tick(BigInt(clock), codes[0] ?? SAMPLE_NONE, codes[1] ?? SAMPLE_NONE, codes[2] ?? SAMPLE_NONE,
-          spec.actuator.feedback ? Math.round(applied * Q16) : SAMPLE_NONE) / Q16;
-      } catch {
-        // A trap: the watchdog restarts the core; the actuator gets the safe output meanwhile.
-        watchdogResets++;
-        core.raw.init();
-        core.configure(config);
-        command = Number(config.safe_output ?? 0);
-      }
-      applied = faults.actuator(dac.output(command), tS);
-      applied = Math.min(spec.actuator.max, Math.max(spec.actuator.min, applied));
-      mode = raw.mode();
-      ticks++;
-      if (tUs < firstOnsetUs) faultFreeTicks++;
-      handleEvents(tS);
-      costUs = tickCostUs(mcu, faults.extraCostUs(tS));
-      if (costUs > mcu.budgetUs) {
-        overBudgetTicks++;
-        if (++overBudgetRun >= mcu.watchdogTicks) {
-          watchdogResets++;
-          overBudgetRun = 0;
-          core.raw.init();
-          core.configure(config);
-          deliverSetpoint(clock);
-        }
-      } else {
-        overBudgetRun = 0;
-      }
-      if (trace) {
-        trace.tS.push(tS); trace.setpoint.push(sp); trace.truth.push(plant.output);
-        trace.measurement.push(core.measurement); trace.command.push(applied); trace.mode.push(mode);
-      }
-    }
-    // Next tick: the interval the core proposes, timed by the MCU's own clock
-    // (which a clock-drift fault makes run fast or slow against true time),
-    // with jitter, and never before this tick's work is done.
-    const interval = Number(raw.next_interval_us());
-    const clockRate = (faults.clockUs(tUs + interval) - faults.clockUs(tUs)) / interval;
-    const trueInterval = clockRate > 0 ? Math.round(interval / clockRate) : interval;
-    const jitter = mcu.jitterUs > 0 ? Math.round((jitterRng.next() * 2 - 1) * mcu.jitterUs) : 0;
-    tUs = Math.max(tUs + trueInterval + jitter, tUs + Math.ceil(costUs), tUs + 1);
-  }
-
+function runResult(sc: Scenario, o: Outcome, opts: RunOptions): RunResult {
+  const record = opts.record === true;
   const kind = sc.faults[0]?.kind;
-  const det = detection as RunResult['detection'];
+  const det = o.events.detection;
   return {
     name: sc.name ?? `${sc.plant}${kind ? `-${kind}` : ''}`,
     plant: sc.plant,
     guarded: sc.guarded,
     actionToSensing: sc.actionToSensing,
+    oracle: opts.oracle ?? null,
     faults: sc.faults.map((f) => ({ ...f })),
     simulatedS: sc.durationS,
-    ticks,
-    faultFreeTicks,
-    envelope: env,
-    iae,
+    ticks: o.ticks,
+    faultFreeTicks: o.faultFreeTicks,
+    envelope: o.envelope,
+    iae: o.iae,
     detection: det,
     expectedStage: kind ? FAULT_STAGE[kind] : null,
     attributionCorrect: kind && det ? det.stage === FAULT_STAGE[kind] : null,
-    falseTrips,
-    falseTripMonitors,
-    finalMode: MODES[core.raw.mode()],
-    modeSeconds: Object.fromEntries(MODES.map((m, i) => [m, modeUs[i] / 1e6])) as Record<Mode, number>,
-    consequential,
-    watchdogResets,
-    overBudgetTicks,
-    setpointRejects,
-    ...(opts.record ? { events, trace } : {}),
+    falseTrips: o.events.falseTrips,
+    falseTripMonitors: o.events.falseTripMonitors,
+    finalMode: o.finalMode,
+    modeSeconds: o.modeSeconds,
+    consequential: o.events.consequential,
+    watchdogResets: o.watchdogResets,
+    traps: o.traps,
+    overBudgetTicks: o.overBudgetTicks,
+    setpointRejects: o.setpointRejects,
+    tripSeconds: o.tripSeconds,
+    trips: o.trips,
+    finalTrip: o.finalTrip,
+    ...(record ? { events: o.events.log ?? [], trace: runTrace(o.trace!) } : {}),
+  };
+}
+
+function runTrace(t: TickTrace): Trace {
+  return {
+    tS: t.tUs.map((us) => us / 1e6), setpoint: t.setpoint, truth: t.truth,
+    measurement: t.measurement, command: t.applied, mode: t.mode, trip: t.trip,
   };
 }

@@ -17,9 +17,12 @@ export interface Plant {
   /**
    * Advance by dtS seconds with the actuator applying u (engineering units,
    * already limited by the actuator) and an optional load disturbance d
-   * (in the same units as u). Returns the new output.
+   * (in the same units as u). With `tripped`, the plant's trip has taken
+   * effect (see PlantSpec.trip): the actuator path is cut and u is ignored;
+   * what still acts, and how, is each plant's own physics. Returns the new
+   * output.
    */
-  step(u: number, dtS: number, d?: number): number;
+  step(u: number, dtS: number, d?: number, tripped?: boolean): number;
 }
 
 /** A plant model together with everything a loop on it needs. */
@@ -35,6 +38,14 @@ export interface PlantSpec {
   readonly uNominal: number;
   /** Actuator range (the core's out_min..out_max) and its DAC/PWM resolution in bits. */
   readonly actuator: { readonly min: number; readonly max: number; readonly bits: number; readonly feedback: boolean };
+  /**
+   * The trip: the core's independent trip output (de-energize to trip)
+   * opens a contactor, a safe-torque-off or isolation valves, bypassing the
+   * actuator path. `description`: what it does to this plant; `feedback`:
+   * what the actuator's feedback reads while tripped (engineering units of
+   * the command: no power, no voltage, no flow).
+   */
+  readonly trip: { readonly description: string; readonly feedback: number };
   /** Sensors: how many redundant ones, their physical input range (mapped onto the ADC), noise rms in engineering units. */
   readonly sensors: { readonly count: 1 | 2 | 3; readonly min: number; readonly max: number; readonly noise: number; readonly adcBits: number };
   /** Nominal tick period and the slowest interval action-to-sensing may propose. */
@@ -60,11 +71,12 @@ export const FAULT_KINDS = [
   'timing.overrun', 'timing.missed', 'timing.clock_drift',
   'memory.bitflip',
   'comm.setpoint_stale', 'comm.setpoint_lost',
+  'trip.fail',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** Every fault kind of a family, for plants' `covered` lists. */
-export const faultsOf = (family: 'sensor' | 'actuator' | 'timing' | 'memory' | 'comm'): FaultKind[] =>
+export const faultsOf = (family: 'sensor' | 'actuator' | 'timing' | 'memory' | 'comm' | 'trip'): FaultKind[] =>
   FAULT_KINDS.filter((k) => k.startsWith(`${family}.`));
 
 /** Faults a fallback toward a safe setpoint covers on any plant whose actuator still works. */
@@ -81,6 +93,7 @@ export const FAULT_STAGE: Readonly<Record<FaultKind, 'sensing' | 'actuation' | '
   'timing.overrun': 'timing', 'timing.missed': 'timing', 'timing.clock_drift': 'timing',
   'memory.bitflip': 'core',
   'comm.setpoint_stale': 'timing', 'comm.setpoint_lost': 'timing',
+  'trip.fail': 'actuation',
 };
 
 /** One injected fault. */
@@ -122,6 +135,8 @@ export interface FaultHooks {
   setpointArrives(tS: number): boolean;
   /** One-shot corruption of the core's linear memory at tS (bit flips); returns the byte offsets flipped. */
   corrupt(memory: Uint8Array, tS: number): number[];
+  /** Whether a trip demanded at tS fails to take effect (trip.fail: a welded contactor). */
+  tripFails(tS: number): boolean;
 }
 
 // ---- the simulated MCU ---------------------------------------------------------

@@ -29,7 +29,7 @@ import { p, P_GUARD, P_ENV_HI_DIR, P_ENV_LO_DIR, P_HANDBACK_TICKS, P_HANDBACK_RE
 import { abs_q16, sub_q16 } from "../fixed";
 import * as ids from "../monitor/ids";
 import { mismatch, disagreeing, act_class, act_class_clear, ACT_CLASS_WEAK, ACT_CLASS_STUCK, ACT_CLASS_REVERSED } from "../monitor/actuation";
-import { isolated_stage, isolated_noisy, isolation_arm, isolation_final, ISOLATE_TICKS } from "../model";
+import { isolated_stage, isolated_noisy, isolation_final, ISOLATE_TICKS } from "../model";
 import { integrity_failed } from "../integrity";
 import { consequential_mask } from "../monitor/cascade";
 import { env_side, env_outside, env_clear, heading, horizon_ticks, verify_ticks, envelope_step } from "./envelope";
@@ -129,7 +129,6 @@ function estimation_cause(tick: i64, on: bool): i32 {
     est_stage = isolated_stage();
     est_settle_at = tick + <i64>ISOLATE_TICKS;
     est_settled = false;
-    isolation_arm();
   } else if (!est_settled && tick >= est_settle_at) {
     est_stage = est_stage != ids.STAGE_SENSING && disagreeing ? ids.STAGE_ACTUATION : isolation_final(est_stage);
     est_settled = true;

@@ -14,6 +14,14 @@ export const RUN_TICKS = 6000;
 
 const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[Math.floor(rng.next() * xs.length)];
 
+/**
+ * The kinds the swarm draws from. trip.fail (a welded contactor) is left out
+ * for now: whether and how the campaign should weigh a failed trip is still
+ * to be decided. Leaving it out also keeps every earlier campaign's
+ * scenarios, and so its report, as they were.
+ */
+const CAMPAIGN_KINDS: readonly FaultKind[] = FAULT_KINDS.filter((k) => k !== 'trip.fail');
+
 /** A fault's magnitude for a plant, in the kind's unit (firmware-sim/faults/README.md). */
 function magnitude(kind: FaultKind, spec: PlantSpec, rng: Rng): number {
   const span = spec.sensors.max - spec.sensors.min;
@@ -37,6 +45,7 @@ function magnitude(kind: FaultKind, spec: PlantSpec, rng: Rng): number {
     case 'memory.bitflip': return pick(rng, [1, 2, 4]);
     case 'comm.setpoint_stale': return 0;
     case 'comm.setpoint_lost': return pick(rng, [0.5, 0.9, 1]);
+    case 'trip.fail': return 0;
   }
 }
 
@@ -57,7 +66,7 @@ export function campaignScenario(seed: number, index: number): Scenario {
   const faultFree = rng.next() < FAULT_FREE_SHARE;
   let label = 'fault-free';
   if (!faultFree) {
-    const kind = pick(rng, FAULT_KINDS);
+    const kind = pick(rng, CAMPAIGN_KINDS);
     const onsetS = Number((durationS * (0.3 + 0.2 * rng.next())).toFixed(3));
     const permanent = rng.next() < 0.5;
     const durationFault = permanent ? null : Number((durationS * (0.1 + 0.2 * rng.next())).toFixed(3));

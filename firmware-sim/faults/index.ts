@@ -2,7 +2,8 @@
 // FaultHooks object that the runner consults at each point of a tick. Every
 // spec is validated here (the library does not trust its input), gets its own
 // Rng derived from the parent at compile time, and becomes one injector of
-// its family (sensor.ts, actuator.ts, timing.ts, memory.ts, comm.ts). The
+// its family (sensor.ts, actuator.ts, timing.ts, memory.ts, comm.ts,
+// trip.ts). The
 // semantics of every kind are in README.md next to this file.
 
 import { Rng } from '../rng.js';
@@ -12,6 +13,7 @@ import { COMM_RULES, compileCommFault, type CommKind } from './comm.js';
 import { MEMORY_RULES, compileMemoryFault, type MemoryKind } from './memory.js';
 import { SENSOR_RULES, compileSensorFault, type SensorKind } from './sensor.js';
 import { TIMING_RULES, compileTimingFault, type TimingKind } from './timing.js';
+import { TRIP_RULES, compileTripFault, type TripKind } from './trip.js';
 
 /** A span [start, end) of bytes of the core's linear memory where state lives. */
 export interface MemoryRegion {
@@ -68,6 +70,7 @@ export interface Injector {
   clockOffsetUs?(trueUs: number): number;
   setpointLost?(tS: number): boolean;
   corrupt?(memory: Uint8Array, tS: number): number[];
+  tripFails?(tS: number): boolean;
 }
 
 /** An invalid fault spec or context: names the fault index (null for the context) and the field. */
@@ -95,12 +98,14 @@ const FAMILIES: {
   readonly timing: Family<TimingKind>;
   readonly memory: Family<MemoryKind>;
   readonly comm: Family<CommKind>;
+  readonly trip: Family<TripKind>;
 } = {
   sensor: { rules: SENSOR_RULES, compile: compileSensorFault },
   actuator: { rules: ACTUATOR_RULES, compile: compileActuatorFault },
   timing: { rules: TIMING_RULES, compile: compileTimingFault },
   memory: { rules: MEMORY_RULES, compile: compileMemoryFault },
   comm: { rules: COMM_RULES, compile: compileCommFault },
+  trip: { rules: TRIP_RULES, compile: compileTripFault },
 };
 
 type FamilyName = keyof typeof FAMILIES;
@@ -129,6 +134,7 @@ export const NO_FAULTS: FaultHooks = Object.freeze({
   clockUs: (trueUs: number) => trueUs,
   setpointArrives: () => true,
   corrupt: () => [],
+  tripFails: () => false,
 });
 
 /**
@@ -183,6 +189,7 @@ function compose(injectors: readonly Injector[], ctx: FaultContext): FaultHooks 
   const clock = pick('clockOffsetUs');
   const lost = pick('setpointLost');
   const corrupt = pick('corrupt');
+  const tripFails = pick('tripFails');
   const checkSensor = (i: number): void => {
     if (!Number.isInteger(i) || i < 0 || i >= ctx.sensorCount) {
       throw new RangeError(`fault hooks: sensor index must be an integer in [0, ${ctx.sensorCount - 1}], received ${i}`);
@@ -235,6 +242,11 @@ function compose(injectors: readonly Injector[], ctx: FaultContext): FaultHooks 
       const offsets: number[] = [];
       for (const f of corrupt) offsets.push(...f(memory, tS));
       return offsets;
+    },
+    tripFails(tS) {
+      let fails = false;
+      for (const f of tripFails) fails = f(tS) || fails;
+      return fails;
     },
   };
 }

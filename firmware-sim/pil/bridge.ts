@@ -5,28 +5,28 @@
 // and the setpoint schedule stay here in simulated time; sensor samples go
 // out over the serial link in T lines, the actuator command comes back.
 //
-// The loop is the loop of firmware-sim/run.ts, step for step and draw for
-// draw of its random streams, so a run on the V8 reference reproduces
-// runScenario's trajectory, and a run on any target that reproduces the V8
-// replies reproduces it too. What the protocol does not carry is left out:
-// the event log (the final first-out cause comes from D instead) and the
-// per-event detection latency.
+// The loop is firmware-sim/loop/simulation.ts, the one runScenario runs, so
+// a run on the V8 reference reproduces runScenario's trajectory, and a run
+// on any target that reproduces the V8 replies reproduces it too. Here it
+// is driven asynchronously through a LinePort (line-port.ts). What the
+// protocol does not carry is left out: the event log (the final first-out
+// cause comes from D instead) and the per-event detection latency.
 //
 //   node dist/firmware-sim/pil/bridge.js <scenario.json> [--target m3|m4|native|v8] [--seconds S] [--measured-cost]
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Core, MODES, MONITORS, Q16, SAMPLE_NONE, STAGES, type Mode, type ParamName, type ParamValue } from '../../host/runtime/core.js';
-import { Rng } from '../rng.js';
-import { Adc, Dac, mcuFor, tickCostUs } from '../mcu.js';
+import { Core, MONITORS, Q16, STAGES, type Mode } from '../../host/runtime/core.js';
 import { PLANTS } from '../plants/index.js';
-import { compileFaults, type FaultContext } from '../faults/index.js';
-import { coreConfig, SETPOINT_REFRESH_US } from '../run.js';
+import { coreConfig } from '../run.js';
 import { parseScenario, type Scenario } from '../scenario/schema.js';
-import type { McuSpec, PlantSpec } from '../types.js';
-import { cmd, configLines, okStatus, parseReply, ProtocolError, ReferenceTarget } from './protocol.js';
+import { plantAdc, Simulation, type CoreLayout, type Oracle, type Outcome } from '../loop/simulation.js';
+import { driveAsync } from '../loop/drive.js';
+import type { TickTrace } from '../loop/trace.js';
+import { ReferenceTarget } from './protocol.js';
+import { LinePort } from './line-port.js';
 import { startNative } from './native.js';
-import { startQemu, tickCost, type TickCost } from './qemu.js';
+import { startQemu, type TickCost } from './qemu.js';
 import type { LineTarget } from './target.js';
 
 export interface PilOptions {
@@ -43,13 +43,19 @@ export interface PilOptions {
   transcript?: boolean;
   /** Keep the per-tick trace. */
   trace?: boolean;
+  /** An oracle run, as runScenario's RunOptions.oracle. */
+  oracle?: Oracle;
 }
 
 export interface PilTrace {
   tUs: number[];
   truth: number[];
   commandQ16: number[];
+  /** What the actuator path applied after each tick (after the DAC and the actuator faults), output units: runScenario's trace.command. */
+  applied: number[];
   mode: number[];
+  /** The trip output after each tick (the T reply's <trip>): 1 = trip demanded. */
+  trip: number[];
 }
 
 export interface PilResult {
@@ -69,24 +75,18 @@ export interface PilResult {
   watchdogResets: number;
   overBudgetTicks: number;
   setpointRejects: number;
+  /** Simulated seconds with the trip output asserted, how many times it was asserted, and its state at the end. */
+  tripSeconds: number;
+  trips: number;
+  finalTrip: number;
   /** The target's tick-cost statistics (P), when it measures them. */
   tickCost: TickCost | null;
   trace?: PilTrace;
   transcript?: { lines: string[]; replies: string[] };
 }
 
-function setpointSchedule(sc: Scenario, spec: PlantSpec): (tS: number) => number {
-  const steps = [...(sc.setpoints ?? [])].sort((a, b) => a.atS - b.atS);
-  if (steps.length === 0) return () => spec.setpoint;
-  return (tS) => {
-    let sp = spec.setpoint;
-    for (const s of steps) {
-      if (s.atS > tS) break;
-      sp = s.value;
-    }
-    return sp;
-  };
-}
+/** The bytes of core memory the memory faults' shadow spans (one Wasm page: the core's memory). */
+const SHADOW_BYTES = 65536;
 
 let metaCore: Core | null = null;
 /** A V8 instance for the ABI's metadata only (parameter formats, addresses): never ticked. */
@@ -97,188 +97,50 @@ function meta(): Core {
 
 export async function runPil(sc: Scenario, target: LineTarget, opts: PilOptions = {}): Promise<PilResult> {
   const spec = PLANTS[sc.plant];
-  const mcu: McuSpec = mcuFor(spec.periodUs, sc.mcu ?? {});
-  const rng = new Rng(sc.seed);
-  const noiseRng = new Rng(rng.u32());
-  const jitterRng = new Rng(rng.u32());
-  const adc = new Adc(spec.sensors.min, spec.sensors.max, spec.sensors.adcBits);
-  const dac = new Dac(spec.actuator.min, spec.actuator.max, spec.actuator.bits);
-  const config: Partial<Record<ParamName, ParamValue>> = coreConfig(spec, sc, adc);
-  const setupLines = [cmd.init(), ...configLines(meta(), config)];
+  const port = await LinePort.open(target, meta(), coreConfig(spec, sc, plantAdc(spec)), { transcript: opts.transcript });
   const raw = meta().raw;
-  const transcript = opts.transcript ? { lines: [] as string[], replies: [] as string[] } : undefined;
-
-  const send = async (line: string): Promise<string> => {
-    const reply = await target.request(line);
-    if (transcript) { transcript.lines.push(line); transcript.replies.push(reply); }
-    return reply;
+  const layout: CoreLayout = {
+    configAddr: raw.config_addr(), shadowAddr: raw.config_shadow_addr(), paramCount: raw.param_count(), memoryBytes: SHADOW_BYTES,
   };
-  const configure = async () => {
-    for (const line of setupLines) {
-      const reply = await send(line);
-      if (okStatus(line, reply) !== 0) throw new ProtocolError(line, reply, 'configuration rejected');
-    }
-  };
-  await configure();
+  const sim = new Simulation(sc, {
+    layout, intervalUs: port.freshIntervalUs, durationS: opts.durationS, record: opts.trace, measuredCost: opts.measuredCost,
+    oracle: opts.oracle,
+  });
+  const o = await driveAsync(sim, port);
+  const ids = await port.cause();
+  const cause = ids && { monitor: MONITORS[ids.monitor] ?? `#${ids.monitor}`, stage: STAGES[ids.stage] ?? `#${ids.stage}` };
+  const tickCost = await port.tickCost();
+  return pilResult(sc, target.name, o, { cause, tickCost, transcript: port.transcript });
+}
 
-  // memory.bitflip: the injector flips bits in a zeroed shadow of the core's
-  // memory; each flipped byte goes to the target as W <addr> <mask>.
-  const shadow = new Uint8Array(65536);
-  const cfgAddr = raw.config_addr();
-  const shadowAddr = raw.config_shadow_addr();
-  const paramBytes = raw.param_count() * 4;
-  const ctx: FaultContext = {
-    sensorCount: spec.sensors.count, adcMaxCode: adc.maxCode,
-    actuatorMin: spec.actuator.min, actuatorMax: spec.actuator.max, periodUs: spec.periodUs,
-    memoryRegions: [
-      { start: cfgAddr, end: cfgAddr + paramBytes, name: 'configuration' },
-      { start: shadowAddr, end: shadowAddr + paramBytes, name: 'configuration shadow' },
-    ],
-  };
-  const faults = compileFaults(sc.faults, new Rng(rng.u32()), ctx);
-  const plant = spec.create({ cold: sc.cold });
-
-  const durationS = Math.min(opts.durationS ?? sc.durationS, sc.durationS);
-  const endUs = Math.round(durationS * 1e6);
-  const env = { min: spec.envelope.min, max: spec.envelope.max, violated: false, firstS: null as number | null, worstExcursion: 0 };
-  const modeUs = [0, 0, 0, 0];
-  const noise = spec.sensors.noise;
-  const sensorCount = spec.sensors.count;
-  const codes: (number | null)[] = [null, null, null];
-  const trace: PilTrace | undefined = opts.trace ? { tUs: [], truth: [], commandQ16: [], mode: [] } : undefined;
-
-  let tUs = 0;
-  let lastUs = 0;
-  let applied = sc.cold ? spec.actuator.min : spec.uNominal;
-  let command = applied;
-  let iae = 0;
-  let ticks = 0;
-  let overBudgetRun = 0;
-  let overBudgetTicks = 0;
-  let watchdogResets = 0;
-  let traps = 0;
-  let nextRefreshUs = 0;
-  let setpointRejects = 0;
-  let mode = 0;
-  let interval = spec.periodUs;
-  const setpointAt = setpointSchedule(sc, spec);
-  let sp = setpointAt(0);
-
-  const deliverSetpoint = async (clock: number) => {
-    const line = cmd.setpoint(Math.round(sp * Q16), clock);
-    if (okStatus(line, await send(line)) !== 0) setpointRejects++;
-  };
-
-  while (tUs <= endUs) {
-    const dtS = (tUs - lastUs) / 1e6;
-    if (dtS > 0) {
-      const y0 = plant.output;
-      plant.step(applied, dtS);
-      const y = plant.output;
-      iae += Math.abs(sp - (y0 + y) / 2) * dtS;
-      modeUs[mode] += tUs - lastUs;
-      if (y > env.max || y < env.min) {
-        const ex = y > env.max ? y - env.max : env.min - y;
-        if (!env.violated) { env.violated = true; env.firstS = tUs / 1e6; }
-        if (ex > env.worstExcursion) env.worstExcursion = ex;
-      }
-    }
-    lastUs = tUs;
-    const tS = tUs / 1e6;
-    sp = setpointAt(tS);
-
-    let costUs = 0;
-    if (!faults.skipTick(tS)) {
-      const clock = Math.round(faults.clockUs(tUs));
-      if (tUs >= nextRefreshUs) {
-        if (faults.setpointArrives(tS)) await deliverSetpoint(clock);
-        nextRefreshUs += SETPOINT_REFRESH_US;
-      }
-      for (let i = 0; i < sensorCount; i++) {
-        const physical = faults.sensorPhysical(i, plant.output + noise * noiseRng.gauss(), tS);
-        codes[i] = faults.sensorCode(i, adc.code(physical), tS);
-      }
-      for (const addr of new Set(faults.corrupt(shadow, tS))) {
-        const line = cmd.flip(addr, shadow[addr]);
-        if (okStatus(line, await send(line)) !== 0) throw new ProtocolError(line, 'not ok', 'memory fault not applied');
-        shadow[addr] = 0;
-      }
-      const line = cmd.tick(clock, codes[0] ?? SAMPLE_NONE, codes[1] ?? SAMPLE_NONE, codes[2] ?? SAMPLE_NONE,
-        spec.actuator.feedback ? Math.round(applied * Q16) : SAMPLE_NONE);
-      const reply = parseReply(line, await send(line));
-      let measured: number | null = null;
-      if (reply.kind === 'tick') {
-        command = reply.commandQ16 / Q16;
-        mode = reply.mode;
-        interval = reply.nextIntervalUs;
-        measured = reply.cost;
-      } else if (reply.kind === 'trap') {
-        // The firmware applied the safe output and restarted its core: configure it again.
-        traps++;
-        watchdogResets++;
-        await configure();
-        command = reply.safeOutputQ16 / Q16;
-        mode = 0;                 // the fresh core's mode, as runScenario reads it
-        interval = spec.periodUs; // and its first proposed interval (period_min_us)
-      } else {
-        throw new ProtocolError(line, reply.fields.join(' '), 'expected a tick reply');
-      }
-      applied = faults.actuator(dac.output(command), tS);
-      applied = Math.min(spec.actuator.max, Math.max(spec.actuator.min, applied));
-      ticks++;
-      costUs = opts.measuredCost && measured !== null
-        ? measured / mcu.cpuMhz + faults.extraCostUs(tS)
-        : tickCostUs(mcu, faults.extraCostUs(tS));
-      if (costUs > mcu.budgetUs) {
-        overBudgetTicks++;
-        if (++overBudgetRun >= mcu.watchdogTicks) {
-          watchdogResets++;
-          overBudgetRun = 0;
-          await configure();
-          await deliverSetpoint(clock);
-          interval = spec.periodUs;
-        }
-      } else {
-        overBudgetRun = 0;
-      }
-      if (trace) {
-        trace.tUs.push(tUs); trace.truth.push(plant.output); trace.commandQ16.push(Math.round(command * Q16)); trace.mode.push(mode);
-      }
-    }
-    const clockRate = (faults.clockUs(tUs + interval) - faults.clockUs(tUs)) / interval;
-    const trueInterval = clockRate > 0 ? Math.round(interval / clockRate) : interval;
-    const jitter = mcu.jitterUs > 0 ? Math.round((jitterRng.next() * 2 - 1) * mcu.jitterUs) : 0;
-    tUs = Math.max(tUs + trueInterval + jitter, tUs + Math.ceil(costUs), tUs + 1);
-  }
-
-  const d = parseReply(cmd.diag(), await send(cmd.diag()));
-  let cause: PilResult['cause'] = null;
-  if (d.kind === 'ok' && Number(d.fields[0]) >= 0) {
-    cause = { monitor: MONITORS[Number(d.fields[0])] ?? `#${d.fields[0]}`, stage: STAGES[Number(d.fields[1])] ?? `#${d.fields[1]}` };
-  }
-  let cost: TickCost | null = null;
-  const pReply = await target.request(cmd.cost());
-  if (!pReply.startsWith('ok none')) cost = await tickCost({ request: async () => pReply });
+function pilResult(sc: Scenario, target: string, o: Outcome, fromTarget: Pick<PilResult, 'cause' | 'tickCost' | 'transcript'>): PilResult {
   const kind = sc.faults[0]?.kind;
   return {
     name: sc.name ?? `${sc.plant}${kind ? `-${kind}` : ''}`,
     plant: sc.plant,
-    target: target.name,
-    simulatedS: durationS,
-    ticks,
-    envelope: env,
-    iae,
-    finalMode: MODES[mode],
-    modeSeconds: Object.fromEntries(MODES.map((m, i) => [m, modeUs[i] / 1e6])) as Record<Mode, number>,
-    cause,
-    traps,
-    watchdogResets,
-    overBudgetTicks,
-    setpointRejects,
-    tickCost: cost,
-    ...(trace ? { trace } : {}),
-    ...(transcript ? { transcript } : {}),
+    target,
+    simulatedS: o.simulatedS,
+    ticks: o.ticks,
+    envelope: o.envelope,
+    iae: o.iae,
+    finalMode: o.finalMode,
+    modeSeconds: o.modeSeconds,
+    cause: fromTarget.cause,
+    traps: o.traps,
+    watchdogResets: o.watchdogResets,
+    overBudgetTicks: o.overBudgetTicks,
+    setpointRejects: o.setpointRejects,
+    tripSeconds: o.tripSeconds,
+    trips: o.trips,
+    finalTrip: o.finalTrip,
+    tickCost: fromTarget.tickCost,
+    ...(o.trace ? { trace: pilTrace(o.trace) } : {}),
+    ...(fromTarget.transcript ? { transcript: fromTarget.transcript } : {}),
   };
+}
+
+function pilTrace(t: TickTrace): PilTrace {
+  return { tUs: t.tUs, truth: t.truth, commandQ16: t.command.map((u) => Math.round(u * Q16)), applied: t.applied, mode: t.mode, trip: t.trip };
 }
 
 /**
@@ -325,6 +187,7 @@ async function cli(argv: string[]): Promise<number> {
     console.log(`  envelope ${r.envelope.min}..${r.envelope.max}: ${r.envelope.violated ? `VIOLATED at ${r.envelope.firstS} s (worst ${r.envelope.worstExcursion.toFixed(3)})` : 'kept'}`);
     console.log(`  final mode ${r.finalMode}, cause ${r.cause ? `${r.cause.monitor} (${r.cause.stage})` : 'none'}, IAE ${r.iae.toFixed(3)}`);
     console.log(`  traps ${r.traps}, watchdog resets ${r.watchdogResets}, over-budget ticks ${r.overBudgetTicks}, setpoint rejects ${r.setpointRejects}`);
+    console.log(`  trip output asserted ${r.trips} time(s), ${r.tripSeconds.toFixed(1)} s in all; ${r.finalTrip ? 'tripped' : 'run permitted'} at the end`);
     if (r.tickCost) {
       const c = r.tickCost;
       console.log(`  tick cost (${c.unit}): mean ${c.mean.toFixed(1)}, min ${c.min}, max ${c.max} over ${c.count} ticks`);

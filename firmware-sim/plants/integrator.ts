@@ -43,8 +43,10 @@ export class SurgeDrum implements Plant {
 
   get output(): number { return this.level; }
 
-  step(u: number, dtS: number, d = 0): number {
+  /** Tripped: the drum is isolated: the pump's inflow (and d) and the process draw both stop; the level holds. */
+  step(u: number, dtS: number, d = 0, tripped = false): number {
     if (!(dtS >= 0)) throw new RangeError(`integrator: dt must be >= 0, got ${dtS}`);
+    if (tripped) return this.level;
     const l = this.level + DRUM.ki * (u + d - DRUM.demand) * dtS;
     this.level = l < 0 ? 0 : l > 100 ? 100 : l;
     return this.level;
@@ -67,6 +69,10 @@ export const integrator: PlantSpec = {
   uNominal: DRUM.demand,
   // 12-bit pump drive with a flow meter; the nominal flow (the draw) is mid-range.
   actuator: { min: 0, max: 100, bits: 12, feedback: true },
+  trip: {
+    description: 'drum isolated: inlet and outlet valves shut, so the pump inflow and the process draw both stop; the level holds',
+    feedback: 0,   // %: the flow meter reads no flow
+  },
   // 0..100 % on 12 bits (0.024 % per code), 0.1 % rms noise.
   sensors: { count: 2, min: 0, max: 100, noise: 0.1, adcBits: 12 },
   periodUs: 20_000,

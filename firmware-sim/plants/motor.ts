@@ -20,6 +20,16 @@
 //
 // The core's model is first order: the dominant mechanical pole (gain 176.8
 // rpm/V, tau 147 ms); the electrical lag (1 ms) shows as a small dead time.
+//
+// Safe torque off (the trip) disconnects the drive's output: no armature
+// voltage and no current (i = 0), so no motor torque. The rotor coasts under
+// its viscous load and the load disturbance d, which acts as the torque it
+// exerts with the drive on, Kt d / R (d is an equivalent voltage):
+//
+//   J dw/dt = Kt d / R - b w   ->   w(t + dt) = w_ss + e^(-b dt / J) (w - w_ss),  w_ss = Kt d / (R b)
+//
+// (J / b = 2 s: from 3000 rpm, about 1100 rpm are left after 2 s.) Once the
+// trip clears, the drive takes over again from that state.
 
 import { NON_ACTUATOR_FAULTS, type Plant, type PlantSpec } from '../types.js';
 import { expNeg } from './fopdt.js';
@@ -71,6 +81,8 @@ export class DcMotor implements Plant {
   private w: number;   // rad/s
   private readonly a11: number; private readonly a12: number; private readonly a21: number; private readonly a22: number;
   private readonly l1: number; private readonly l2: number;
+  // Coasting (tripped): 1/s of speed decay, b / J; steady speed per volt of load, Kt / (R b).
+  private readonly coastRate: number; private readonly coastGw: number;
   // Steady state per volt: i_ss = gi V, w_ss = gw V.
   private readonly gi: number; private readonly gw: number;
   // e^(A dt) for the last dt, and a direct-mapped cache of it by dt in whole
@@ -89,6 +101,8 @@ export class DcMotor implements Plant {
     const den = p.Kt * p.Ke + p.R * p.b;
     this.gw = p.Kt / den;
     this.gi = p.b / den;
+    this.coastRate = p.b / p.J;
+    this.coastGw = p.Kt / (p.R * p.b);
     const v0 = opts.cold ? 0 : MOTOR.setpoint / n.gainRpmPerV;
     this.i = this.gi * v0;
     this.w = this.gw * v0;
@@ -98,13 +112,23 @@ export class DcMotor implements Plant {
   /** Armature current, A. */
   get current(): number { return this.i; }
 
-  step(u: number, dtS: number, d = 0): number {
+  /** Tripped: safe torque off, no armature voltage or current; the motor coasts down under its load (see the header). */
+  step(u: number, dtS: number, d = 0, tripped = false): number {
+    if (tripped) return this.coast(dtS, d);
     if (dtS !== this.lastDt) this.transition(dtS);
     const v = u + d;
     const di = this.i - this.gi * v;
     const dw = this.w - this.gw * v;
     this.i = this.gi * v + this.p11 * di + this.p12 * dw;
     this.w = this.gw * v + this.p21 * di + this.p22 * dw;
+    return this.w * RPM_PER_RAD_S;
+  }
+
+  private coast(dtS: number, d: number): number {
+    if (!(dtS >= 0)) throw new RangeError(`motor: dt must be >= 0, got ${dtS}`);
+    const wSs = this.coastGw * d;
+    this.i = 0;
+    this.w = wSs + (this.w - wSs) * expNeg(this.coastRate * dtS);
     return this.w * RPM_PER_RAD_S;
   }
 
@@ -142,6 +166,11 @@ export const motor: PlantSpec = {
   uNominal: MOTOR_U_NOMINAL,
   // 10-bit PWM over 0..24 V; the drive reports the armature voltage.
   actuator: { min: 0, max: 24, bits: 10, feedback: true },
+  trip: {
+    description: 'safe torque off: the drive output is disconnected, no armature voltage or current; ' +
+      'the motor coasts down under its pump load (J / b = 2 s)',
+    feedback: 0,   // V: the drive reports no output voltage
+  },
   // Tachometer through an offset amplifier: -1000..5000 rpm on 12 bits (1.47 rpm per code), 4 rpm rms noise.
   sensors: { count: 1, min: -1000, max: 5000, noise: 4, adcBits: 12 },
   periodUs: 2_000,

@@ -66,8 +66,10 @@ export class Tank implements Plant {
   /** Level, m. */
   get levelM(): number { return this.h; }
 
-  step(u: number, dtS: number, d = 0): number {
+  /** Tripped: the isolation valves on the inlet and the outlet are shut: no inflow (pump or d), no outflow; the level holds. */
+  step(u: number, dtS: number, d = 0, tripped = false): number {
     if (!(dtS >= 0)) throw new RangeError(`tank: dt must be >= 0, got ${dtS}`);
+    if (tripped) return this.h * MM_PER_M;
     const inflow = (u + d) * this.kq;      // m/s
     const kc = this.kc;
     const n = dtS > TANK_SUBSTEP_S ? Math.ceil(dtS / TANK_SUBSTEP_S) : 1;
@@ -100,6 +102,10 @@ export const tank: PlantSpec = {
   uNominal: TANK_U_NOMINAL,
   // 10-bit variable-speed pump drive with a flow meter; the nominal flow is mid-range.
   actuator: { min: 0, max: 2, bits: 10, feedback: true },
+  trip: {
+    description: 'isolation valves shut on the inlet and the outlet: no inflow, no outflow; the level holds where it was',
+    feedback: 0,   // L/s: the flow meter reads no flow
+  },
   // 0..1000 mm on 12 bits (0.24 mm per code), 1 mm rms noise (surface ripple).
   sensors: { count: 3, min: 0, max: 1000, noise: 1, adcBits: 12 },
   periodUs: 100_000,

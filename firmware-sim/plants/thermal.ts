@@ -39,6 +39,15 @@ export class ThermalChamber extends FopdtVariable implements Plant {
   constructor(opts: { cold?: boolean } = {}) {
     super({ k: THERMAL.k, tau: THERMAL.tau, theta: THERMAL.theta, ambient: THERMAL.ambient, u0: opts.cold ? 0 : THERMAL_U_NOMINAL });
   }
+
+  /**
+   * Tripped: the heater's contactor is open, so the heater gets no power
+   * whatever the drive commands; the load's heat d still enters (through
+   * the same dead time), and the chamber cools toward ambient.
+   */
+  override step(u: number, dtS: number, d = 0, tripped = false): number {
+    return super.step(tripped ? 0 : u, dtS, d);
+  }
 }
 
 export const thermal: PlantSpec = {
@@ -51,6 +60,11 @@ export const thermal: PlantSpec = {
   uNominal: THERMAL_U_NOMINAL,
   // 10-bit PWM heater driver with a power meter.
   actuator: { min: 0, max: 100, bits: 10, feedback: true },
+  trip: {
+    description: 'heater contactor opens: no heater power whatever the drive commands (the load still heats); ' +
+      'the chamber cools toward 20 C ambient, tau 60 s after the 2 s dead time',
+    feedback: 0,   // % : the power meter reads no power
+  },
   // 0..204.75 C on 12 bits: 0.05 C per code; 0.1 C rms (2 codes) of noise.
   sensors: { count: 3, min: 0, max: 204.75, noise: 0.1, adcBits: 12 },
   periodUs: 100_000,
@@ -96,6 +110,6 @@ export const thermal: PlantSpec = {
     // heat moves it away from the top, more from the bottom. The trip cuts
     // the heater's power, which its meter then reads as 0 %.
     env_min: 10, env_max: 95, env_margin: 3, env_hi_dir: 'down', env_lo_dir: 'up',
-    trip_fb: 0, sp_margin: 5, dist_gain: 0.002, noisy_tau: 1, dist_max: 18,
+    trip_fb: 0, sp_margin: 5, dist_gain: 0.01, noisy_tau: 1, dist_max: 18,
   },
 };

@@ -1,11 +1,15 @@
 // A self-contained SVG plot of one run: setpoint, measurement and true
-// output over time with the safety envelope, the actuator command below, and
-// the supervisor's mode as a coloured band. No dependencies: an SVG is text.
+// output over time with the safety envelope, the actuator command below, the
+// supervisor's mode as a coloured band, and the trip output as a hatched
+// band along the command panel. No dependencies: an SVG is text.
 
 import type { Trace, TimedEvent } from '../run.js';
 
 const MODE_COLOURS = ['#e8f5e9', '#fff8e1', '#ffe0b2', '#ffcdd2'];
 const MODE_NAMES = ['NOMINAL', 'DEGRADED', 'FALLBACK', 'SAFE_STOP'];
+const TRIP_COLOUR = '#b71c1c';
+/** Height of the trip band at the top of the command panel, px. */
+const TRIP_BAND_PX = 10;
 
 export interface PlotOptions {
   title: string;
@@ -35,6 +39,30 @@ function decimate(t: readonly number[], ys: readonly number[], n: number): [numb
     for (const i of iMin < iMax ? [iMin, iMax] : [iMax, iMin]) out.push([t[i], ys[i]]);
   }
   return out;
+}
+
+/** Spans where the trip output was asserted, as a hatched band at the top of the command panel (none if it never was). */
+function tripBand(trace: Trace, x: (t: number) => number, top: number): string[] {
+  const trip = trace.trip ?? [];
+  if (!trip.some((v) => v !== 0)) return [];
+  const parts = [
+    `<defs><pattern id="trip-hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">` +
+      `<rect width="6" height="6" fill="#ffebee"/><line x1="0" y1="0" x2="0" y2="6" stroke="${TRIP_COLOUR}" stroke-width="2"/></pattern></defs>`,
+  ];
+  const first = trip.findIndex((v) => v !== 0);
+  parts.push(`<text x="${x(trace.tS[first]).toFixed(1)}" y="${top - 4}" fill="${TRIP_COLOUR}">trip demanded</text>`);
+  let start = -1;
+  for (let i = 0; i <= trip.length; i++) {
+    const on = i < trip.length && trip[i] !== 0;
+    if (on && start < 0) start = i;
+    if (!on && start >= 0) {
+      const xa = x(trace.tS[start]);
+      const xb = x(trace.tS[Math.min(i, trace.tS.length - 1)]);
+      parts.push(`<rect x="${xa.toFixed(1)}" y="${top}" width="${Math.max(xb - xa, 0.5).toFixed(1)}" height="${TRIP_BAND_PX}" fill="url(#trip-hatch)" stroke="${TRIP_COLOUR}" stroke-width="0.5"/>`);
+      start = -1;
+    }
+  }
+  return parts;
 }
 
 export function plotRun(trace: Trace, opts: PlotOptions): string {
@@ -84,6 +112,7 @@ export function plotRun(trace: Trace, opts: PlotOptions): string {
       start = i;
     }
   }
+  parts.push(...tripBand(trace, x, top2));
   for (const [top, h] of [[top1, H1], [top2, H2]]) parts.push(`<rect x="${L}" y="${top}" width="${W - L - R}" height="${h}" fill="none" stroke="#999"/>`);
   if (opts.envelope) {
     for (const v of [opts.envelope.min, opts.envelope.max]) {

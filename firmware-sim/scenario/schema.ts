@@ -19,9 +19,29 @@ export const FaultSchema = z.strictObject({
   message: 'scope applies to sensor faults only', path: ['scope'],
 });
 
+/** At most this many setpoint steps, and this many load steps, in one scenario. */
+export const SCHEDULE_STEPS_MAX = 1000;
+
+const rampS = finite('a ramp time in seconds >= 0 (0 or absent: a step)')
+  .min(0, { error: 'expected a ramp time in seconds >= 0 (0 or absent: a step)' }).optional();
+
+/** From atS the host's setpoint goes to `value`, linearly over rampS seconds from the setpoint it had then (a step without rampS). */
 export const SetpointStepSchema = z.strictObject({
   atS: finite('a time in seconds >= 0').min(0, { error: 'expected a time in seconds >= 0' }),
   value: finite('a setpoint in the measurement units'),
+  rampS,
+});
+
+/**
+ * From atS the plant's load disturbance d (in the actuator's units: the d
+ * every plant's step() takes) goes to `magnitude`, linearly over rampS
+ * seconds from the level it had then (a step without rampS). Levels are
+ * absolute, not increments; before the first entry d is 0.
+ */
+export const LoadStepSchema = z.strictObject({
+  atS: finite('a time in seconds >= 0').min(0, { error: 'expected a time in seconds >= 0' }),
+  magnitude: finite("the load level, a number in the actuator's units (the plant's d)"),
+  rampS,
 });
 
 export const McuOverridesSchema = z.strictObject({
@@ -41,7 +61,10 @@ export const ScenarioSchema = z.strictObject({
   guarded: z.boolean({ error: 'expected true (monitors and fallback) or false (primary controller only)' }).default(true),
   actionToSensing: z.boolean({ error: 'expected true or false' }).default(true),
   cold: z.boolean({ error: 'expected true (start at rest) or false (start at the operating point)' }).default(false),
-  setpoints: z.array(SetpointStepSchema).max(1000).optional(),
+  setpoints: z.array(SetpointStepSchema, { error: 'expected an array of setpoint steps { atS, value, rampS? }' })
+    .max(SCHEDULE_STEPS_MAX, { error: `expected at most ${SCHEDULE_STEPS_MAX} setpoint steps` }).optional(),
+  loads: z.array(LoadStepSchema, { error: 'expected an array of load steps { atS, magnitude, rampS? }' })
+    .max(SCHEDULE_STEPS_MAX, { error: `expected at most ${SCHEDULE_STEPS_MAX} load steps` }).optional(),
   faults: z.array(FaultSchema).max(16).default([]),
   mcu: McuOverridesSchema.optional(),
   core: z.record(z.string(), z.union([z.number(), z.boolean(), z.string()])).optional(),

@@ -69,6 +69,7 @@ function summary(r: RunResult): string[] {
   }
   if (r.falseTrips) lines.push(`  false trips before the fault: ${r.falseTripMonitors.join(', ')}`);
   if (r.watchdogResets) lines.push(`  watchdog resets: ${r.watchdogResets}`);
+  if (r.trips) lines.push(`  trip output asserted ${r.trips} time(s), ${r.tripSeconds.toFixed(1)} s in all; ${r.finalTrip ? 'tripped' : 'run permitted'} at the end`);
   return lines;
 }
 

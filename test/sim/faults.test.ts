@@ -34,6 +34,7 @@ const MAGNITUDE: Record<FaultKind, number> = {
   'timing.overrun': 800, 'timing.missed': 0.5, 'timing.clock_drift': 0.05,
   'memory.bitflip': 3,
   'comm.setpoint_stale': 1, 'comm.setpoint_lost': 0.5,
+  'trip.fail': 1,
 };
 
 /** Every hook at tick k, with inputs that change from tick to tick. */
@@ -49,6 +50,7 @@ function probe(h: FaultHooks, k: number, memory: Uint8Array) {
     clock: h.clockUs(tUs),
     setpoint: h.setpointArrives(tS),
     corrupt: h.corrupt(memory, tS),
+    tripFails: h.tripFails(tS),
   };
 }
 const identity = (k: number) => probe(NO_FAULTS, k, new Uint8Array(512));

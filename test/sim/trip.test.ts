@@ -1,0 +1,205 @@
+// The trip channel: the core's trip output (de-energize to trip) opens a
+// contactor, a safe torque off or isolation valves, bypassing the actuator
+// path. Each plant models what its trip does (thermal: the heater loses
+// power; motor: it coasts; tank and drum: isolated, the level holds), the
+// loop routes the trip output to the plant and the trip's feedback to the
+// core, and a welded contactor (trip.fail) makes the plant ignore it.
+// Each story has its contrapositive: the same plant not tripped, or the
+// trip that fails.
+
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { Core, DEFAULT_CORE_PATH, Q16, type EngineExports } from '../../host/runtime/core.js';
+import { runScenario } from '../../firmware-sim/run.js';
+import { parseScenario, type ScenarioInput } from '../../firmware-sim/scenario/schema.js';
+import { PLANTS } from '../../firmware-sim/plants/index.js';
+import { ThermalChamber, THERMAL, THERMAL_U_NOMINAL } from '../../firmware-sim/plants/thermal.js';
+import { DcMotor, MOTOR, MOTOR_U_NOMINAL } from '../../firmware-sim/plants/motor.js';
+import { Tank } from '../../firmware-sim/plants/tank.js';
+import { SurgeDrum, DRUM } from '../../firmware-sim/plants/integrator.js';
+import type { Plant } from '../../firmware-sim/types.js';
+
+const module = new WebAssembly.Module(readFileSync(DEFAULT_CORE_PATH));
+
+/** Step a plant for `seconds` in steps of `dtS` under u and d, tripped or not; the output after each step. */
+function hold(plant: Plant, seconds: number, dtS: number, u: number, d: number, tripped: boolean): number[] {
+  const ys: number[] = [];
+  for (let k = 0, n = Math.round(seconds / dtS); k < n; k++) ys.push(plant.step(u, dtS, d, tripped));
+  return ys;
+}
+
+const nonIncreasing = (ys: readonly number[]) => ys.every((y, i) => i === 0 || y <= ys[i - 1]);
+
+describe('each plant\'s trip, at the plant', () => {
+  it('thermal: the heater contactor opens at t = 0 with the drive still asking for 100 % -> the chamber cools toward 20 C ambient after its 2 s dead time', () => {
+    // 80 C under 40 % heater power; trip at t = 0, the drive commands 100 %
+    // throughout -> t < 2 s: still 80 C (heat in transit) -> then a first
+    // order decay toward ambient, tau 60 s: about 20 + 60 e^-5 = 20.4 C at
+    // t = 302 s; never below ambient.
+    const chamber = new ThermalChamber();
+    const ys = hold(chamber, 302, 0.1, 100, 0, true);
+    expect(ys[14]).toBeCloseTo(THERMAL.setpoint, 9);                 // t = 1.5 s: inside the dead time
+    expect(nonIncreasing(ys)).toBe(true);
+    expect(ys[ys.length - 1]).toBeLessThan(THERMAL.ambient + 1);
+    expect(ys[ys.length - 1]).toBeGreaterThan(THERMAL.ambient);
+    // Contrapositive: the same 100 % without the trip heats the chamber past 80 C.
+    const heated = hold(new ThermalChamber(), 302, 0.1, 100, 0, false);
+    expect(heated[heated.length - 1]).toBeGreaterThan(THERMAL.setpoint + 50);
+  });
+
+  it('thermal: tripped, the load still heats: with a 10 % load the chamber settles at ambient + 1.5 C/% x 10 % = 35 C, not 20 C', () => {
+    const chamber = new ThermalChamber();
+    const ys = hold(chamber, 900, 0.5, THERMAL_U_NOMINAL, 10, true);
+    expect(ys[ys.length - 1]).toBeCloseTo(THERMAL.ambient + THERMAL.k * 10, 3);
+  });
+
+  it('motor: safe torque off at 3000 rpm with the drive at 24 V -> no current, the motor coasts down with J / b = 2 s', () => {
+    // 3000 rpm; STO at t = 0 while the drive asks for 24 V -> the armature
+    // carries no current and the rotor decays as e^(-t b / J): 3000 e^-1 =
+    // 1104 rpm after 2 s, 3000 e^-3 = 149 rpm after 6 s; never backwards.
+    const m = new DcMotor();
+    const ys = hold(m, 6, 0.002, 24, 0, true);
+    const tau = MOTOR.J / MOTOR.b;
+    expect(m.current).toBe(0);
+    expect(nonIncreasing(ys)).toBe(true);
+    expect(ys[999]).toBeCloseTo(MOTOR.setpoint * Math.exp(-2 / tau), 6);   // t = 2 s
+    expect(ys[2999]).toBeCloseTo(MOTOR.setpoint * Math.exp(-6 / tau), 6);  // t = 6 s
+    expect(ys[2999]).toBeGreaterThan(0);
+    // Contrapositive: the same 24 V with the drive connected speeds it up to about 4244 rpm.
+    const driven = hold(new DcMotor(), 6, 0.002, 24, 0, false);
+    expect(driven[driven.length - 1]).toBeGreaterThan(4200);
+  });
+
+  it('motor: coasting, the load torque still acts: a braking load (d = -2 V equivalent) stops it sooner than the bearing alone', () => {
+    const free = hold(new DcMotor(), 1, 0.002, MOTOR_U_NOMINAL, 0, true);
+    const braked = hold(new DcMotor(), 1, 0.002, MOTOR_U_NOMINAL, -2, true);
+    expect(braked[braked.length - 1]).toBeLessThan(free[free.length - 1] - 100);
+  });
+
+  it('tank: isolated at 500 mm with the pump at full flow and an extra inflow -> no inflow, no outflow: the level holds exactly', () => {
+    const t = new Tank();
+    const ys = hold(t, 120, 0.1, 2, 0.5, true);
+    expect(ys.every((y) => y === 500)).toBe(true);
+    // Contrapositive: not isolated, the same 2.5 L/s fills it by more than 100 mm in 120 s.
+    const filled = hold(new Tank(), 120, 0.1, 2, 0.5, false);
+    expect(filled[filled.length - 1]).toBeGreaterThan(600);
+  });
+
+  it('surge drum: isolated at 50 % with the pump stopped -> inflow and draw both stop: the level holds exactly', () => {
+    const drum = new SurgeDrum();
+    const ys = hold(drum, 60, 0.02, 0, 0, true);
+    expect(ys.every((y) => y === DRUM.setpoint)).toBe(true);
+    // Contrapositive: not isolated, the 50 % draw empties it at 5 %/s: below 25 % within 6 s.
+    const drained = hold(new SurgeDrum(), 6, 0.02, 0, 0, false);
+    expect(drained[drained.length - 1]).toBeLessThan(25);
+  });
+
+  it('every plant says what its trip does, and its feedback reads no power, no voltage, no flow', () => {
+    for (const spec of Object.values(PLANTS)) {
+      expect(spec.trip.description.length, spec.name).toBeGreaterThan(20);
+      expect(spec.trip.feedback, spec.name).toBe(spec.actuator.min);
+    }
+  });
+});
+
+// ---- through the loop ------------------------------------------------------------
+
+interface Scripted {
+  /** The feedback the core received at each tick (Q16, or SAMPLE_NONE), with the core's clock. */
+  feedback: { clockUs: number; fbQ16: number }[];
+}
+
+/**
+ * The V8 core with a trip output scripted by the test: trip() answers 1 from
+ * the tick whose clock reaches `fromS` on. (The core's own trip logic is not
+ * what these tests are about: they test the loop around it.)
+ */
+function scriptedTrip(fromS: number, log: Scripted): () => Core {
+  return () => {
+    const core = Core.fromModule(module);
+    const raw = core.raw;
+    let clockUs = 0;
+    const tick: EngineExports['tick'] = (now, s0, s1, s2, fb) => {
+      clockUs = Number(now);
+      log.feedback.push({ clockUs, fbQ16: fb });
+      return raw.tick(now, s0, s1, s2, fb);
+    };
+    const trip = () => (clockUs >= fromS * 1e6 ? 1 : 0);
+    return Core.fromExports({ ...raw, tick, trip } as EngineExports, { memoryBytes: core.memoryBytes ?? undefined });
+  };
+}
+
+function tripRun(input: ScenarioInput, fromS: number) {
+  const log: Scripted = { feedback: [] };
+  const r = runScenario(parseScenario(input), { engine: scriptedTrip(fromS, log), record: true });
+  return { r, log };
+}
+
+const after = (r: ReturnType<typeof tripRun>['r'], tS: number) => r.trace!.tS.findIndex((t) => t >= tS);
+
+describe('the trip through the loop', () => {
+  it('thermal: the core trips at t = 100 s -> the heater loses power: 80 C cools toward 20 C, the power meter reads 0 %', () => {
+    // held at 80 C; the core's trip output goes to 1 at t = 100 s and stays
+    // -> the contactor opens -> 300 s later (5 time constants) the chamber
+    // is within 1 C of ambient; every tick after the trip took effect feeds
+    // the core trip.feedback (0 %), whatever it commands.
+    const { r, log } = tripRun({ plant: 'thermal', durationS: 400, seed: 3 }, 100);
+    const trace = r.trace!;
+    expect(trace.truth[after(r, 99)]).toBeGreaterThan(79);
+    expect(trace.truth[trace.truth.length - 1]).toBeLessThan(THERMAL.ambient + 1);
+    const tripped = log.feedback.filter((f) => f.clockUs > 100.5e6);
+    expect(tripped.length).toBeGreaterThan(100);
+    expect(tripped.every((f) => f.fbQ16 === 0)).toBe(true);
+    expect(r.trips).toBe(1);
+    expect(r.finalTrip).toBe(1);
+    expect(r.tripSeconds).toBeCloseTo(300, 0);
+    expect(trace.trip.slice(0, after(r, 99))).not.toContain(1);
+    expect(trace.trip.slice(after(r, 101))).not.toContain(0);
+  });
+
+  it('thermal, contrapositive: the contactor is welded (trip.fail from t = 50 s) -> the trip at t = 100 s does nothing: 80 C held, the meter reads the heater', () => {
+    const { r, log } = tripRun({
+      plant: 'thermal', durationS: 400, seed: 3,
+      faults: [{ kind: 'trip.fail', onsetS: 50, durationS: null, magnitude: 1 }],
+    }, 100);
+    const trace = r.trace!;
+    const late = trace.truth.slice(after(r, 100));
+    expect(Math.min(...late)).toBeGreaterThan(THERMAL.setpoint - 1);
+    expect(Math.max(...late)).toBeLessThan(THERMAL.setpoint + 1);
+    const fb = log.feedback.filter((f) => f.clockUs > 100.5e6).map((f) => f.fbQ16 / Q16);
+    expect(fb.every((u) => u > 30 && u < 50)).toBe(true);   // about the 40 % that holds 80 C
+    expect(r.trips).toBe(1);   // the trip was demanded all the same
+  });
+
+  it('motor: the core trips at t = 10 s -> safe torque off: the motor coasts from 3000 rpm to under 200 rpm in 6 s, the drive reads 0 V', () => {
+    const { r, log } = tripRun({ plant: 'motor', durationS: 16, seed: 5 }, 10);
+    const trace = r.trace!;
+    expect(trace.truth[after(r, 9.9)]).toBeGreaterThan(2900);
+    const end = trace.truth[trace.truth.length - 1];
+    expect(end).toBeLessThan(200);
+    expect(end).toBeGreaterThan(0);
+    expect(log.feedback.filter((f) => f.clockUs > 10.1e6).every((f) => f.fbQ16 === 0)).toBe(true);
+  });
+
+  it('motor, contrapositive: trip.fail from t = 5 s -> the same trip is ignored: 3000 rpm held', () => {
+    const { r } = tripRun({
+      plant: 'motor', durationS: 16, seed: 5,
+      faults: [{ kind: 'trip.fail', onsetS: 5, durationS: null, magnitude: 1 }],
+    }, 10);
+    const late = r.trace!.truth.slice(after(r, 10));
+    expect(Math.min(...late)).toBeGreaterThan(MOTOR.setpoint - 100);
+    expect(Math.max(...late)).toBeLessThan(MOTOR.setpoint + 100);
+  });
+
+  it('a trip.fail that ends lets the demanded trip act from the next tick on', () => {
+    // welded from 50 s to 200 s; the trip demanded from 100 s -> the chamber
+    // holds 80 C until 200 s, then cools: below 40 C by 400 s.
+    const { r } = tripRun({
+      plant: 'thermal', durationS: 400, seed: 3,
+      faults: [{ kind: 'trip.fail', onsetS: 50, durationS: 150, magnitude: 1 }],
+    }, 100);
+    const trace = r.trace!;
+    expect(trace.truth[after(r, 199)]).toBeGreaterThan(THERMAL.setpoint - 1);
+    expect(trace.truth[trace.truth.length - 1]).toBeLessThan(40);
+  });
+});
