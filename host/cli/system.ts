@@ -93,7 +93,7 @@ export async function agentCommand(o: AgentCommandOptions, print: Print, signal?
     config: device.config, moduleBytes, fleetKey, units: device.spec.units,
     onCoreEvent: (e) => {
       if (e.kind === 'trip_out') {
-        print(e.tripped ? `agent ${key}: TRIP: trip output de-energized (${device.tripDescription}); cause ${describeCause(e.reason)}${e.stage ? ` at the ${e.stage} stage` : ''}`
+        print(e.tripped ? `agent ${key}: TRIP: trip output de-energized (${device.tripDescription.split(':')[0]}); cause ${describeCause(e.reason)}${e.stage ? ` at the ${e.stage} stage` : ''}`
           : `agent ${key}: trip released: trip output energized again`);
       } else if (e.kind === 'trip_failed') {
         print(`agent ${key}: TRIP FAILED: the actuator's feedback does not show the trip (cause ${describeCause(e.reason)})`);

@@ -247,7 +247,8 @@ export async function runLine(opts: LineOptions): Promise<LineResult> {
             r.trippedAtS = tS;
             r.tripCause = `${e.reason ?? ''}${e.stage ? `/${e.stage}` : ''}`;
           }
-          const line = e.kind === 'mode' ? narrateMode(z, e, agents[z].core.cause) : narrate(z, e, devices[z].tripDescription);
+          // What the trip does, in its first words (the plant's description goes on with the physics).
+          const line = e.kind === 'mode' ? narrateMode(z, e, agents[z].core.cause) : narrate(z, e, devices[z].tripDescription.split(':')[0]);
           if (line) say(`t=${tS.toFixed(1)} s  ${line}`);
         }
       }

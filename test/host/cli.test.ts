@@ -16,7 +16,7 @@ describe('edgeloop CLI', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/embedded MQTT broker at mqtt:\/\/127\.0\.0\.1:\d+/);
     // What tripped and why, from the core's own events.
-    expect(r.stdout).toMatch(/zone 1: TRIP: the trip output is de-energized \(.*power cut\); cause act_reversed \(the actuator moves against its command\) at the actuation stage/);
+    expect(r.stdout).toMatch(/zone 1: TRIP: the trip output is de-energized \(heater contactor opens\); cause act_reversed \(the actuator moves against its command\) at the actuation stage/);
     expect(r.stdout).toMatch(/zone 1: NOMINAL -> SAFE_STOP: act_reversed .* \(first out: act_mismatch at the actuation stage\)/);
     expect(r.stdout).toMatch(/coordinator: hold line1\/zone2\/loop \(line1\/zone1\/loop left control \(SAFE_STOP\)/);
     expect(r.stdout).toMatch(/dashboard: http:\/\/127\.0\.0\.1:\d+\//);
@@ -44,9 +44,9 @@ describe('edgeloop CLI', () => {
     expect(run('agent', '--broker', 'mqtt://127.0.0.1:1', '--node', 'x', '--fault', 'sensor.melt@3').stderr).toMatch(/--fault: kind: expected one of/);
     expect(run('deploy', 'missing.wasm', '--broker', 'mqtt://127.0.0.1:1', '--group', 'g', '--key', 'k.pub').stderr).toMatch(/missing\.wasm: cannot read the module \(ENOENT\)/);
     expect(run('coordinator', '--broker', 'mqtt://127.0.0.1:1', '--retain', 'forever').stderr).toMatch(/--retain: expected a duration such as 7d/);
-    // A device injects sensor and actuator faults; the rest belong to 'edgeloop sim'.
+    // A device injects sensor, actuator and trip faults; the rest belong to 'edgeloop sim'.
     expect(run('agent', '--broker', 'mqtt://127.0.0.1:1', '--node', 'x', '--fault', 'timing.overrun@3:5000').stderr)
-      .toMatch(/fault 'timing\.overrun' is not a sensor or actuator fault/);
+      .toMatch(/fault 'timing\.overrun' is not a sensor, actuator or trip fault/);
   });
 
   it('deploy: with no agent of the group on the broker, says so and exits (code 1), nothing sent', async () => {

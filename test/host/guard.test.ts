@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../host/agent/agent.js';
 import { Coordinator, type ContainAction } from '../../host/coordinator/coordinator.js';
 import type { IoBinding } from '../../host/io/binding.js';
+import type { CoreEvent } from '../../host/runtime/core.js';
 import { Recorder } from '../../host/telemetry/recorder.js';
 import { TelemetryStore } from '../../host/telemetry/store.js';
 import { SimDevice } from '../../firmware-sim/device.js';
@@ -24,6 +25,8 @@ interface TahuMetric { name: string; type: string; value: unknown; properties?: 
 const STEP_US = 100_000;
 const REVERSED_AT_S = 30;
 const REVERSED: FaultSpec = { kind: 'actuator.reversed', onsetS: REVERSED_AT_S, durationS: null, magnitude: 0 };
+/** The heater's contactor welded shut from the start: a trip is demanded and does not act. */
+const WELDED: FaultSpec = { kind: 'trip.fail', onsetS: 0, durationS: null, magnitude: 0 };
 
 let broker: TestBroker | null = null;
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -34,9 +37,10 @@ afterEach(async () => {
 });
 
 /** A thermal chamber zone (firmware-sim device, the plant's tuned core) whose binding records the order it is driven in. */
-function zone(url: string | null, node: string, o: { fault?: FaultSpec; dependsOn?: string[]; primaryHost?: string } = {}) {
-  const device = new SimDevice({ plant: 'thermal', seed: node.length * 7 + node.charCodeAt(node.length - 1), faults: o.fault ? [o.fault] : [] });
+function zone(url: string | null, node: string, o: { faults?: FaultSpec[]; dependsOn?: string[]; primaryHost?: string } = {}) {
+  const device = new SimDevice({ plant: 'thermal', seed: node.length * 7 + node.charCodeAt(node.length - 1), faults: o.faults ?? [] });
   const calls: string[] = [];
+  const events: CoreEvent[] = [];
   const binding: IoBinding = {
     read: (t) => device.read(t),
     write: (u, t) => { calls.push('write'); device.write(u, t); },
@@ -48,11 +52,11 @@ function zone(url: string | null, node: string, o: { fault?: FaultSpec; dependsO
   let now = 0;
   // Without a broker (url null) the agent runs its loop all the same: the network is never in the control path.
   const agent = new Agent({ group: 'plant1', node, device: 'loop', core, binding, broker: url ?? 'mqtt://127.0.0.1:9', clockUs: () => now,
-    units: device.spec.units, dependsOn: o.dependsOn, primaryHost: o.primaryHost });
+    units: device.spec.units, dependsOn: o.dependsOn, primaryHost: o.primaryHost, onCoreEvent: (e) => { events.push(e); } });
   cleanup.push(() => agent.stop());
   let hottest = -Infinity;
   return {
-    device, core, agent, calls, key: `plant1/${node}/loop`,
+    device, core, agent, calls, events, key: `plant1/${node}/loop`,
     get nowS() { return now / 1e6; },
     get hottest() { return hottest; },
     step() { now += STEP_US; agent.tick(); hottest = Math.max(hottest, device.truth); },
@@ -82,7 +86,7 @@ async function runFor(coord: Coordinator, zones: Zone[], seconds: number) {
 describe('the trip through the binding (no broker needed)', () => {
   it('a reversed heater driver: the core trips, the binding cuts the heater before the command is written, the chamber stays inside its envelope', () => {
     // heater driver reversed at t=30 s -> told to back off, it heats -> the core classes it reversed -> trip output de-energized
-    const z = zone(null, 'gw1', { fault: REVERSED });
+    const z = zone(null, 'gw1', { faults: [REVERSED] });
     while (z.nowS < REVERSED_AT_S) z.step();
     expect(z.calls.filter((c) => c === 'trip')).toEqual([]);
     z.calls.length = 0;
@@ -94,14 +98,33 @@ describe('the trip through the binding (no broker needed)', () => {
     expect(z.core.tripped).toBe(true);
     expect(z.core.mode).toBe('SAFE_STOP');
     expect(z.core.latchedCauses).toEqual(['act_reversed']);
-    expect(z.device.trip).toBe(true);
-    expect(z.device.applied, 'the heater gets no power').toBe(0);
+    expect(z.device.tripActing, 'the contactor opened').toBe(true);
+    expect(z.device.feedback, "the heater's meter reads no power").toBe(0);
     // 60 s on: the heater stays off, the chamber cools; it never went above its 95 C limit.
     while (z.nowS < REVERSED_AT_S + 65) z.step();
     expect(z.core.tripped).toBe(true);
     expect(z.core.guardFlags).not.toContain('trip_failed');
     expect(z.device.truth).toBeLessThan(70);
     expect(z.hottest).toBeLessThan(z.device.spec.envelope.max);
+  });
+
+  it('a welded contactor: the trip is demanded, the heater keeps its power, and the core names the trip failed from its meter', () => {
+    // heater driver reversed at t=30 s, contactor welded -> the core trips -> the meter still reads power after
+    // trip_verify_us (1 s) -> trip_failed (event and status flag); the binding is still told to de-energize every tick.
+    const z = zone(null, 'gw1', { faults: [REVERSED, WELDED] });
+    while (z.nowS < REVERSED_AT_S + 10) z.step();
+    expect(z.core.tripped).toBe(true);
+    expect(z.device.trip).toBe(true);
+    expect(z.device.tripActing).toBe(false);
+    expect(z.device.feedback, 'the welded heater runs on').toBeGreaterThan(50);
+    expect(z.core.guardFlags).toContain('trip_failed');
+    const out = z.events.find((e) => e.kind === 'trip_out' && e.tripped)!;
+    const failed = z.events.find((e) => e.kind === 'trip_failed')!;
+    expect(failed).toMatchObject({ reason: 'act_reversed' });
+    // At the verify time (1 s: the 10th tick tripped, counting the trip's own) or a few ticks after, never before.
+    expect(failed.tick - out.tick).toBeGreaterThanOrEqual(9);
+    expect(failed.tick - out.tick).toBeLessThanOrEqual(20);
+    expect(z.calls.slice(-2)).toEqual(['trip', 'write']);
   });
 
   it('contrapositive: the same chamber without the fault runs 120 s and the trip output is never de-energized', () => {
@@ -129,7 +152,7 @@ describe.each(BROKER_KINDS)('the guard over Sparkplug B on %s', (kind) => {
     const coord = new Coordinator({ broker: broker.url, hostId: 'g1', contain: false, onData: (k, p, ms) => recorder.record(k, p, ms) });
     cleanup.push(() => coord.stop());
     await wait(100);
-    const faulty = zone(broker.url, 'gw1', { fault: REVERSED, primaryHost: 'g1' });
+    const faulty = zone(broker.url, 'gw1', { faults: [REVERSED], primaryHost: 'g1' });
     const healthy = zone(broker.url, 'gw2', { primaryHost: 'g1' });
     const zones = [faulty, healthy];
     await run(coord, zones, () => coord.agents.size === 2, 'both zones discovered');
