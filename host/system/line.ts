@@ -3,8 +3,9 @@
 // MQTT. Zone 1 is the lead: it holds its setpoint. Every other zone follows
 // the zone before it (master-slave zone control): its setpoint is the
 // upstream zone's temperature, wired to it from the upstream transmitter.
-// That wire is how a fault cascades: a runaway upstream drags each follower
-// after it, one after another, and each one leaves NOMINAL in turn.
+// That wire is how a fault cascades: whatever happens upstream, a runaway
+// or a trip that lets the zone cool, drags each follower after it, one
+// after another.
 //
 // The scripted fault: zone 1's heater driver fails reversed (it heats when
 // told to stop). Zone 1's core classes the actuator reversed and trips: the
