@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedBroker } from '../mqtt/broker.js';
 import type { ContainAction, Coordinator } from '../coordinator/coordinator.js';
-import { LINE_DRAG_C, LINE_FAULT, LINE_ZONES, runLine, type LineResult, type ZoneResult } from '../system/line.js';
+import { LINE_DRAG_C, LINE_FAULT, LINE_ZONES, runLine, type LineResult, type ZoneResult } from './line.js';
 import type { Dashboard } from '../telemetry/dashboard.js';
 import { openTelemetry, serveDashboard } from './telemetry.js';
 import { untilStopped, type Print } from './system.js';

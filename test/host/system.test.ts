@@ -11,7 +11,7 @@ import { Coordinator } from '../../host/coordinator/coordinator.js';
 import { Recorder } from '../../host/telemetry/recorder.js';
 import { TelemetryStore } from '../../host/telemetry/store.js';
 import { decodePayload } from '../../host/mqtt/codec.js';
-import { runLine, LINE_DRAG_C, LINE_ZONES, type LineResult } from '../../host/system/line.js';
+import { runLine, LINE_DRAG_C, LINE_ZONES, type LineResult } from '../../host/cli/line.js';
 import { freshCore } from '../support/core.js';
 import { BROKER_KINDS, startBroker, wait, type TestBroker } from '../support/brokers.js';
 import { chamberBinding } from '../support/bindings.js';

@@ -1,4 +1,5 @@
-// The chain demo: a line of thermal zones, each its own loop on its own
+// The chain demo (wiring, so it lives with the other composition roots in
+// host/cli/): a line of thermal zones, each its own loop on its own
 // simulated MCU (firmware-sim device) and its own agent, coordinated over
 // MQTT. Zone 1 is the lead: it holds its setpoint. Every other zone follows
 // the zone before it (master-slave zone control): its setpoint is the
