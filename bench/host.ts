@@ -104,6 +104,12 @@ function sampleMetrics(tickUs: number, sample: number): Metric[] {
     { name: 'sample', type: 'UInt64', value: sample },
     { name: 'held', type: 'Boolean', value: false },
     { name: 'core_version', type: 'String', value: 'builtin' },
+    { name: 'trip', type: 'Boolean', value: false },
+    { name: 'trip/cause', type: 'String', value: '' },
+    { name: 'guard/status', type: 'Int32', value: 0 },
+    { name: 'guard/causes', type: 'String', value: '' },
+    { name: 'guard/latched', type: 'String', value: '' },
+    { name: 'predicted', type: 'Float', value: 80.01 },
   ];
 }
 

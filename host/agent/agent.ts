@@ -97,6 +97,8 @@ export interface AgentStats {
   stateRejected: number;
   /** Ticks whose reference the core refused as a setpoint (beyond the envelope's margin or the sensors' range): the last good one stayed. */
   referenceRejected: number;
+  /** onCoreEvent calls that threw (counted; the tick went on). */
+  eventCallbackErrors: number;
 }
 
 /** Spooled samples sent per turn of the event loop. */
@@ -120,7 +122,7 @@ interface SpooledSample {
 }
 
 export class Agent {
-  readonly stats: AgentStats = { ticks: 0, lateTicks: 0, published: 0, spooled: 0, replayed: 0, spoolDropped: 0, resent: 0, commandsApplied: 0, commandsRejected: 0, inboxDropped: 0, encodeErrors: 0, stateRejected: 0, referenceRejected: 0 };
+  readonly stats: AgentStats = { ticks: 0, lateTicks: 0, published: 0, spooled: 0, replayed: 0, spoolDropped: 0, resent: 0, commandsApplied: 0, commandsRejected: 0, inboxDropped: 0, encodeErrors: 0, stateRejected: 0, referenceRejected: 0, eventCallbackErrors: 0 };
   private readonly client: MqttClient;
   private readonly seq = new SeqCounter();
   private readonly inbox: AgentCommand[] = [];
@@ -226,11 +228,15 @@ export class Agent {
     }
   }
 
-  /** The core's events of this tick: the trip's cause is kept for the telemetry; each goes to onCoreEvent. */
+  /** The core's events of this tick: the trip's cause is kept for the telemetry; each goes to onCoreEvent (which cannot throw out of the tick). */
   private readEvents(now: number): void {
     for (const e of this.core.events()) {
       if (e.kind === 'trip_out') this.tripCause = e.tripped ? `${e.reason ?? ''}${e.stage ? `/${e.stage}` : ''}` : '';
-      this.opts.onCoreEvent?.(e, now);
+      try {
+        this.opts.onCoreEvent?.(e, now);
+      } catch {
+        this.stats.eventCallbackErrors++;
+      }
     }
     // A core swapped in starts untripped (its own init): no cause is left over from the one before.
     if (!this.core.tripped) this.tripCause = '';
