@@ -147,6 +147,18 @@ export function model_prime(y_q16: i32): void {
 
 export function model_primed(): bool { return primed; }
 
+// The vote changed (a sensor left or rejoined it): the voted value may step
+// by the sensors' disagreement, which is the sensing stage's finding, not
+// the plant's. The model continues from the new vote, so the step is not
+// taken for a second fault.
+export function model_reanchor(y_q16: i32): void {
+  if (!primed) return;
+  x_q32 = <i64>y_q16 << 16;
+  pred_q32 = x_q32;
+  pred_prev_q16 = y_q16;
+  r_prev_q16 = 0;
+}
+
 // Correct with the measurement (when one is trusted) and update the detectors.
 // `lagged`: the measurement went through the median-of-3, which delays a
 // ramp by one sample, so it is compared with the previous prediction.

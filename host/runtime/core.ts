@@ -183,6 +183,22 @@ export class Core {
   }
 
   /**
+   * A parameter value as the i32 that config_set takes, converted with the
+   * parameter's format as configure() converts it (for protocol lines and C
+   * tables); the range is left to the core. A value that does not convert
+   * to an i32 is a ParamError naming the field.
+   */
+  rawParam(name: ParamName, value: ParamValue): number {
+    const format = this.paramFormat(name);
+    const raw = toRaw(format, value);
+    if (!Number.isInteger(raw) || raw < -(2 ** 31) || raw >= 2 ** 31) {
+      const id = PARAM_IDS.get(name)!;
+      throw new ParamError(name, describe(format, this.raw.param_min(id), this.raw.param_max(id)), value, -2);
+    }
+    return raw;
+  }
+
+  /**
    * Apply several parameters as one transaction: either all of them take
    * effect or, on the first error, none does and a ParamError names the field.
    */
