@@ -29,7 +29,8 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import mqtt, { type MqttClient } from 'mqtt';
-import { Agent, type IoBinding } from '../host/agent/agent.js';
+import { Agent } from '../host/agent/agent.js';
+import type { IoBinding } from '../host/io/binding.js';
 import { Core, DEFAULT_CORE_PATH, compileCoreModule } from '../host/runtime/core.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../host/mqtt/broker.js';
 import { decodePayload, encodePayload, type Metric } from '../host/mqtt/codec.js';
@@ -103,6 +104,12 @@ function sampleMetrics(tickUs: number, sample: number): Metric[] {
     { name: 'sample', type: 'UInt64', value: sample },
     { name: 'held', type: 'Boolean', value: false },
     { name: 'core_version', type: 'String', value: 'builtin' },
+    { name: 'trip', type: 'Boolean', value: false },
+    { name: 'trip/cause', type: 'String', value: '' },
+    { name: 'guard/status', type: 'Int32', value: 0 },
+    { name: 'guard/causes', type: 'String', value: '' },
+    { name: 'guard/latched', type: 'String', value: '' },
+    { name: 'predicted', type: 'Float', value: 80.01 },
   ];
 }
 
@@ -125,9 +132,11 @@ function agentsWorker(): void {
 
   // The plant (a first-order thermal chamber) and the tick-lateness probe: the
   // agent reads its binding once per tick, so the gap between reads is the tick interval.
+  // No physical trip channel: a trip turns the heater off here.
   function binding(): IoBinding {
     const plant = new Fopdt({ k: 1.5, tau: 60, theta: 0, ambient: 20, dt: PERIOD_US / 1e6, y0: 80 });
     let lastUs = -1;
+    let tripped = false;
     return {
       read: (nowUs) => {
         if (lastUs >= 0) {
@@ -139,7 +148,8 @@ function agentsWorker(): void {
         ticks++;
         return { sensors: [Math.round(plant.output * 20)] };
       },
-      write: (u) => { plant.step(u); },
+      write: (u) => { plant.step(tripped ? 0 : u); },
+      writeTrip: (t) => { tripped = t; },
     };
   }
 

@@ -13,28 +13,15 @@
 // drops samples, and those are counted (stats.spoolDropped).
 
 import mqtt, { type MqttClient } from 'mqtt';
-import type { Core } from '../runtime/core.js';
+import type { Core, CoreEvent } from '../runtime/core.js';
 import { CoreSlot, type CoreConfig } from './core-slot.js';
 import type { KeyInput } from '../deploy/signing.js';
-import { MODES } from '../runtime/abi.js';
+import type { IoBinding } from '../io/binding.js';
+import { GUARD_STATUS, MODES } from '../runtime/abi.js';
 import { decodePayload, encodePayload, SeqCounter, type Metric } from '../mqtt/codec.js';
 import { deviceTopic, nodeTopic, stateTopic } from '../mqtt/topics.js';
 import { parseCommand, type AgentCommand } from '../mqtt/commands.js';
 import { noDelay } from '../mqtt/topics.js';
-
-/** What a real sensor/actuator driver implements. */
-export interface IoBinding {
-  /**
-   * Raw sensor samples (ADC counts; null for none) and the actuator's
-   * feedback, at time nowUs. `reference` is a setpoint fed to this loop
-   * locally (wired from an upstream process, as in a cascade or a line that
-   * follows its lead zone): the agent follows it unless the coordinator
-   * holds the loop.
-   */
-  read(nowUs: number): { sensors: (number | null)[]; feedback?: number | null; reference?: number | null };
-  /** Apply the actuator command (engineering units). */
-  write(command: number, nowUs: number): void;
-}
 
 export interface AgentOptions {
   group: string;
@@ -81,6 +68,14 @@ export interface AgentOptions {
   dataQos?: 0 | 1;
   /** MQTT keepalive, s (the broker fires the NDEATH Will after 1.5x this of silence). */
   keepaliveS?: number;
+  /**
+   * Engineering units of the measurement (and setpoint, envelope, prediction)
+   * and of the command, announced in DBIRTH as each metric's `engUnit`
+   * property (Sparkplug B); without them no unit is announced.
+   */
+  units?: { measurement: string; command: string };
+  /** Every event the core logs, as the tick that logged it reads it (narration, logs); never called from a network callback. */
+  onCoreEvent?: (event: CoreEvent, nowUs: number) => void;
 }
 
 export interface AgentStats {
@@ -100,6 +95,10 @@ export interface AgentStats {
   encodeErrors: number;
   /** Inbound STATE messages that were not {online: boolean} (ignored: the host's state stays as it was). */
   stateRejected: number;
+  /** Ticks whose reference the core refused as a setpoint (beyond the envelope's margin or the sensors' range): the last good one stayed. */
+  referenceRejected: number;
+  /** onCoreEvent calls that threw (counted; the tick went on). */
+  eventCallbackErrors: number;
 }
 
 /** Spooled samples sent per turn of the event loop. */
@@ -111,6 +110,9 @@ const REPLAY_CHUNK = 500;
  */
 export const RESEND_MAX = 1000;
 
+/** The guard/status bits by name, lowest first (announced in DBIRTH as the metric's `bits` property). */
+const GUARD_BITS = Object.entries(GUARD_STATUS).sort((a, b) => a[1] - b[1]).map(([k]) => k).join(',');
+
 /** Command acknowledgements carried by one DDATA at most. */
 const ACKS_PER_SAMPLE = 16;
 
@@ -120,7 +122,7 @@ interface SpooledSample {
 }
 
 export class Agent {
-  readonly stats: AgentStats = { ticks: 0, lateTicks: 0, published: 0, spooled: 0, replayed: 0, spoolDropped: 0, resent: 0, commandsApplied: 0, commandsRejected: 0, inboxDropped: 0, encodeErrors: 0, stateRejected: 0 };
+  readonly stats: AgentStats = { ticks: 0, lateTicks: 0, published: 0, spooled: 0, replayed: 0, spoolDropped: 0, resent: 0, commandsApplied: 0, commandsRejected: 0, inboxDropped: 0, encodeErrors: 0, stateRejected: 0, referenceRejected: 0, eventCallbackErrors: 0 };
   private readonly client: MqttClient;
   private readonly seq = new SeqCounter();
   private readonly inbox: AgentCommand[] = [];
@@ -196,17 +198,67 @@ export class Agent {
     const core = this.core;
     const io = this.opts.binding.read(now);
     this.hasFeed = typeof io.reference === 'number';
-    if (this.following && typeof io.reference === 'number' && Number.isFinite(io.reference) && io.reference !== core.setpoint) {
-      core.setSetpoint(io.reference, now);
+    if (this.following && typeof io.reference === 'number' && Number.isFinite(io.reference) && io.reference !== core.setpoint
+      && this.follow(io.reference, now)) {
       this.nextRefreshUs = now + (this.opts.setpointRefreshUs ?? 1_000_000);
     } else if (now >= this.nextRefreshUs) {
       core.setSetpoint(core.setpoint, now);
       this.nextRefreshUs = now + (this.opts.setpointRefreshUs ?? 1_000_000);
     }
     const u = this.slot.tick(now, io);
-    this.opts.binding.write(u, now);
+    this.drive(u, this.core.tripped, now);
+    this.readEvents(now);
     this.stats.ticks++;
     this.report(now, u);
+  }
+
+  /**
+   * The actuator command and the trip output, in the safe order both ways:
+   * a trip de-energizes before the command is written; a release writes the
+   * command (the core's bumpless one) before the energy comes back.
+   */
+  private drive(u: number, tripped: boolean, now: number): void {
+    const b = this.opts.binding;
+    if (tripped) {
+      b.writeTrip(true, now);
+      b.write(u, now);
+    } else {
+      b.write(u, now);
+      b.writeTrip(false, now);
+    }
+  }
+
+  /** The core's events of this tick: the trip's cause is kept for the telemetry; each goes to onCoreEvent (which cannot throw out of the tick). */
+  private readEvents(now: number): void {
+    for (const e of this.core.events()) {
+      if (e.kind === 'trip_out') this.tripCause = e.tripped ? `${e.reason ?? ''}${e.stage ? `/${e.stage}` : ''}` : '';
+      try {
+        this.opts.onCoreEvent?.(e, now);
+      } catch {
+        this.stats.eventCallbackErrors++;
+      }
+    }
+    // A core swapped in starts untripped (its own init): no cause is left over from the one before.
+    if (!this.core.tripped) this.tripCause = '';
+  }
+
+  /** Why the trip output is de-energized (`<cause>/<stage>`, CAUSES), '' while run is permitted. */
+  private tripCause = '';
+
+  /**
+   * Take the reference as the setpoint, unless the core refuses it (outside
+   * the sensors' range, or within the margin of the safety envelope: a
+   * setpoint the guard would have to fight): then the last good setpoint
+   * stays, and the refusal is counted, never thrown out of the tick.
+   */
+  private follow(reference: number, now: number): boolean {
+    try {
+      this.core.setSetpoint(reference, now);
+      return true;
+    } catch {
+      this.stats.referenceRejected++;
+      return false;
+    }
   }
 
   /** Whether the loop follows its reference feed (false while held). */
@@ -218,7 +270,13 @@ export class Agent {
       const core = this.core;
       switch (c.kind) {
         case 'setpoint': core.setSetpoint(c.value, now); this.following = false; break;
-        case 'reset': core.reset(); break;
+        case 'reset': {
+          // The core releases only the latches whose condition is false now; the ack says how many, and what is left.
+          const released = core.reset();
+          const left = core.latchedCauses;
+          status = `ok released ${released}${left.length ? `; still latched: ${left.join(',')}` : ''}`;
+          break;
+        }
         case 'hold':
           // With a reference feed: stop following it, keep the setpoint (the
           // loop sheds to a local setpoint). Without one: hold where it is.
@@ -234,7 +292,11 @@ export class Agent {
           break;
         }
         case 'rollback': status = `ok ${this.slot.rollback(now)}`; break;
-        case 'mode': throw new Error('mode commands need a core export this ABI does not have yet');
+        case 'mode':
+          // From the next tick: the fallback controller, the trip, or back to the guard's own choice.
+          core.demand(c.value === 'release' ? 'none' : c.value);
+          status = `ok demand ${c.value === 'release' ? 'none' : c.value}`;
+          break;
         default: throw new Error(`no handler for '${(c as { kind: string }).kind}' commands on this agent`);
       }
       this.stats.commandsApplied++;
@@ -286,10 +348,7 @@ export class Agent {
       { name: 'bdSeq', type: 'UInt64', value: this.bdSeq },
       { name: 'Node Control/Rebirth', type: 'Boolean', value: false },
     ]);
-    this.send(deviceTopic(o.group, 'DBIRTH', o.node, o.device), this.wall(), [
-      ...this.metrics(now, o.core.output),
-      { name: 'depends_on', type: 'String', value: (o.dependsOn ?? []).join(',') },
-    ]);
+    this.send(deviceTopic(o.group, 'DBIRTH', o.node, o.device), this.wall(), this.birthMetrics(now));
     this.replay();
   }
 
@@ -328,12 +387,61 @@ export class Agent {
       { name: 'sample', type: 'UInt64', value: this.sample },
       { name: 'held', type: 'Boolean', value: !this.following },
       { name: 'core_version', type: 'String', value: this.slot.version },
+      { name: 'trip', type: 'Boolean', value: core.tripped },
+      { name: 'trip/cause', type: 'String', value: this.tripCause },
+      { name: 'guard/status', type: 'Int32', value: core.raw.guard_status() },
+      { name: 'guard/causes', type: 'String', value: core.causes.join(',') },
+      { name: 'guard/latched', type: 'String', value: core.latchedCauses.join(',') },
+      { name: 'predicted', type: 'Float', value: core.predicted },
     ];
   }
 
+  /**
+   * DBIRTH: every DDATA metric, each with its engineering unit when the
+   * agent knows them, the envelope, the meaning of the guard's status bits,
+   * and what this loop depends on.
+   */
+  private birthMetrics(now: number): Metric[] {
+    const o = this.opts;
+    const unit = (m: Metric, which: 'measurement' | 'command'): Metric =>
+      o.units ? { ...m, properties: { ...m.properties, engUnit: { type: 'String', value: o.units[which] } } } : m;
+    const measured = new Set(['setpoint', 'measurement', 'predicted']);
+    const metrics = this.metrics(now, this.core.output).map((m) => {
+      if (measured.has(m.name)) return unit(m, 'measurement');
+      if (m.name === 'output') return unit(m, 'command');
+      if (m.name === 'guard/status') return { ...m, properties: { bits: { type: 'String' as const, value: GUARD_BITS } } };
+      return m;
+    });
+    this.reportedEnvelope = this.envelope();
+    return [
+      ...metrics,
+      ...this.envelopeMetrics().map((m) => unit(m, 'measurement')),
+      { name: 'depends_on', type: 'String', value: (o.dependsOn ?? []).join(',') },
+    ];
+  }
+
+  /** The running core's safety envelope (env_min, env_max), engineering units. */
+  private envelope(): string {
+    return `${this.core.param('env_min')},${this.core.param('env_max')}`;
+  }
+
+  private envelopeMetrics(): Metric[] {
+    return [
+      { name: 'envelope/min', type: 'Double', value: this.core.param('env_min') },
+      { name: 'envelope/max', type: 'Double', value: this.core.param('env_max') },
+    ];
+  }
+
+  /** The envelope as last announced (DBIRTH, or a DDATA after a parameter changed it). */
+  private reportedEnvelope = '';
+
   private report(now: number, u: number): void {
+    // The envelope rides on DDATA only when it changed (a command/param), as Sparkplug reports by exception.
+    const envelope = this.envelope();
+    const changed = envelope !== this.reportedEnvelope && this.born ? this.envelopeMetrics() : [];
+    if (changed.length) this.reportedEnvelope = envelope;
     // A bounded number of acks per sample; the rest go with the next one.
-    const metrics = [...this.metrics(now, u), ...this.acks.splice(0, ACKS_PER_SAMPLE)];
+    const metrics = [...this.metrics(now, u), ...changed, ...this.acks.splice(0, ACKS_PER_SAMPLE)];
     this.sample++;
     const timestamp = this.wall();
     if (this.publishing && this.spoolHead === this.spool.length) {

@@ -1,8 +1,10 @@
-// `edgeloop demo`: a thermal chamber on a simulated MCU. Three redundant
-// 12-bit temperature sensors, a heater, the core at 10 Hz (slower when
+// `edgeloop chamber`: a thermal chamber on a simulated MCU. Three redundant
+// 12-bit temperature sensors, a heater with a power meter and a contactor
+// (the core's trip output cuts its power), the core at 10 Hz (slower when
 // settled). Scripted faults, narrated as they are caught.
 
 import { Core, type CoreEvent, type Mode } from '../runtime/core.js';
+import { describeCause } from '../runtime/causes.js';
 import { Fopdt } from '../../firmware-sim/plants/fopdt.js';
 import { Rng } from '../../firmware-sim/rng.js';
 
@@ -31,6 +33,8 @@ const CONFIG = {
   track_thr: 10, mismatch_thr: 5, ew_window: 32,
   period_min_us: 100_000, period_max_us: 800_000, settle_band: 0.5, settle_ticks: 50,
   'sens_stuck.trip_ticks': 20,
+  // The safety envelope, acted on 3 C before a limit; the trip cuts the heater, whose meter then reads 0 %.
+  env_min: 10, env_max: LIMIT_C, env_margin: 3, env_hi_dir: 'down', env_lo_dir: 'up', trip_fb: 0,
 } as const;
 
 interface Script {
@@ -59,7 +63,11 @@ function describe(ev: CoreEvent): string {
     case 'consequential': return `${who} tripped as a consequence (suppressed, not a new alarm)`;
     case 'warn': return `${who} warning (${ev.stage} stage)`;
     case 'clear': return `${who} cleared`;
-    case 'mode': return `mode ${ev.from} -> ${ev.to} (reason: ${ev.reason})`;
+    case 'mode': return `mode ${ev.from} -> ${ev.to} (reason: ${describeCause(ev.reason)})`;
+    case 'trip_out': return ev.tripped ? `TRIP: the heater's contactor opens (cause: ${describeCause(ev.reason)})` : 'trip released: the heater\'s contactor closes again';
+    case 'trip_failed': return `TRIP FAILED: the heater's meter still reads ${(ev.value / 65536).toFixed(1)} % (cause: ${describeCause(ev.reason)})`;
+    case 'handback': return `handed back to the primary controller (hand-back ${ev.value})`;
+    case 'demand': return `demand from the host: ${ev.demand}`;
     case 'sensor_out': return `sensor ${SENSOR_NAMES[ev.value]} out of the vote (${who})`;
     case 'sensor_in': return `sensor ${SENSOR_NAMES[ev.value]} back in the vote`;
     case 'episode_end': return `episode of ${who} over, ${ev.value} consequential alarm(s) suppressed`;
@@ -110,7 +118,8 @@ export function runDemo(opts: DemoOptions, print: (line: string) => void): numbe
       actuatorHeld ??= u;
       announce('actuator', t, `heater driver stuck at ${actuatorHeld.toFixed(1)} % (feedback shows it)`);
     }
-    const applied = actuatorHeld ?? u;
+    // The contactor: open while the core's trip output is de-energized, whatever the driver does.
+    const applied = core.tripped ? 0 : actuatorHeld ?? u;
     const y = plant.step(applied * heaterGain);
     maxTemp = Math.max(maxTemp, y);
     if (tUs < nextTickUs) continue;
@@ -132,7 +141,7 @@ export function runDemo(opts: DemoOptions, print: (line: string) => void): numbe
     if (core.mode !== lastMode) {
       lastMode = core.mode;
       if (!opts.json) say(t, `controller now: ${lastMode === 'FALLBACK' ? `fallback PI toward the safe setpoint ${CONFIG.fb_setpoint} C` :
-        lastMode === 'SAFE_STOP' ? `safe stop, heater to ${CONFIG.safe_output} %` : lastMode === 'DEGRADED' ? 'primary PID on the remaining sensors' : 'primary PID'}`);
+        lastMode === 'SAFE_STOP' ? 'safe stop: the trip output holds the heater\'s contactor open' : lastMode === 'DEGRADED' ? 'primary PID on the remaining sensors' : 'primary PID'}`);
     }
     if (!opts.json && ticks % 200 === 0) {
       say(t, `   ${core.mode.padEnd(9)} T=${core.measurement.toFixed(2)} C  heater=${u.toFixed(1)} %  interval=${core.nextIntervalUs / 1000} ms`);

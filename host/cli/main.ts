@@ -8,6 +8,7 @@ import { ENGINE_NAMES, parseEngineName, type EngineName } from '../runtime/engin
 import { agentCommand, brokerCommand, coordinatorCommand, idArg, parseFaultArg, type CoordinatorCommandOptions } from './system.js';
 import { parseDuration } from './telemetry.js';
 import { systemDemo } from './system-demo.js';
+import { CONTAIN_ACTIONS, type ContainAction } from '../coordinator/coordinator.js';
 import { deployCommand, keygenCommand, signCommand, type DeployCommandOptions } from './deploy.js';
 import { PLANT_NAMES, type FaultSpec, type PlantName } from '../../firmware-sim/types.js';
 
@@ -64,6 +65,11 @@ function engineArg(value: string): EngineName {
   }
 }
 
+function containArg(value: string): ContainAction {
+  if (!(CONTAIN_ACTIONS as readonly string[]).includes(value)) throw new InvalidArgumentError(`--contain-with must be one of ${CONTAIN_ACTIONS.join(', ')}, got '${value}'`);
+  return value as ContainAction;
+}
+
 const ENGINE_HELP = `where the core runs: ${ENGINE_NAMES.join(' or ')} (wasmtime: a supervised child process, events through getter exports, no memory faults)`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -84,7 +90,8 @@ export async function run(argv: string[]): Promise<number> {
     .option('--port <n>', 'embedded broker port (0: any free one)', intArg('--port', 0, 65535), 0)
     .option('--dashboard-port <n>', 'dashboard port (0: any free one)', intArg('--dashboard-port', 0, 65535), 0)
     .option('--db <file>', 'keep the telemetry in this SQLite file (default: a temporary one)')
-    .action(async (opts: { seconds: number; speed: number; linger?: number; port: number; dashboardPort: number; db?: string }) => {
+    .option('--contain-with <action>', `how the coordinated run contains the cascade: ${CONTAIN_ACTIONS.join(' or ')}`, containArg, 'hold' as ContainAction)
+    .action(async (opts: { seconds: number; speed: number; linger?: number; port: number; dashboardPort: number; db?: string; containWith: ContainAction }) => {
       code = await systemDemo({ ...opts, linger: opts.linger ?? (process.stdout.isTTY ? 120 : 0) }, print);
     });
 
@@ -172,6 +179,7 @@ export async function run(argv: string[]): Promise<number> {
     .requiredOption('--broker <url>', 'MQTT broker URL', urlArg)
     .option('--host-id <id>', 'Sparkplug host application id (its STATE topic)', idArg('host_application_id'), 'edgeloop-coordinator')
     .option('--no-contain', 'observe only: take no containment action')
+    .option('--contain-with <action>', `how a dependent of an agent out of control is contained: ${CONTAIN_ACTIONS.join(' (stop following its reference) or ')} (its fallback controller)`, containArg, 'hold' as ContainAction)
     .option('--stale-ms <ms>', 'no data for this long: the agent is stale', intArg('--stale-ms', 100, 3_600_000), 3000)
     .option('--dashboard-port <n>', 'dashboard port (0: any free one)', intArg('--dashboard-port', 0, 65535), 8080)
     .option('--no-dashboard', 'no dashboard'))

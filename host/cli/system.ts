@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { Agent } from '../agent/agent.js';
 import { loadPublicKey } from '../deploy/signing.js';
 import { openTelemetry, serveDashboard } from './telemetry.js';
-import { Coordinator } from '../coordinator/coordinator.js';
+import { Coordinator, type ContainAction } from '../coordinator/coordinator.js';
+import { describeCause } from '../runtime/causes.js';
 import { Core, DEFAULT_CORE_PATH } from '../runtime/core.js';
 import { checkId } from '../mqtt/topics.js';
 import { loadUsersFile, startEmbeddedBroker } from '../mqtt/broker.js';
@@ -85,12 +86,22 @@ export async function agentCommand(o: AgentCommandOptions, print: Print, signal?
   const t0 = performance.now();
   const clockUs = () => Math.round((performance.now() - t0) * 1000);
   core.setSetpoint(o.setpoint ?? device.spec.setpoint, 0);
+  const key = `${o.group}/${o.node}/${o.device}`;
   const agent = new Agent({
     group: o.group, node: o.node, device: o.device, core, binding: device, broker: o.broker, clockUs,
     dependsOn: o.dependsOn, primaryHost: o.primaryHost, username: o.username, password: o.password, keepaliveS: o.keepalive,
-    config: device.config, moduleBytes, fleetKey,
+    config: device.config, moduleBytes, fleetKey, units: device.spec.units,
+    onCoreEvent: (e) => {
+      if (e.kind === 'trip_out') {
+        print(e.tripped ? `agent ${key}: TRIP: trip output de-energized (${device.tripDescription.split(':')[0]}); cause ${describeCause(e.reason)}${e.stage ? ` at the ${e.stage} stage` : ''}`
+          : `agent ${key}: trip released: trip output energized again`);
+      } else if (e.kind === 'trip_failed') {
+        print(`agent ${key}: TRIP FAILED: the actuator's feedback does not show the trip (cause ${describeCause(e.reason)})`);
+      } else if (e.kind === 'demand') {
+        print(`agent ${key}: demand from the host: ${e.demand}`);
+      }
+    },
   });
-  const key = `${o.group}/${o.node}/${o.device}`;
   print(`agent ${key}: ${device.spec.description}; setpoint ${core.setpoint} ${device.spec.units.measurement}; broker ${o.broker}` +
     (o.fault ? `; fault ${o.fault.kind} at t=${o.fault.onsetS} s` : ''));
   agent.start();
@@ -117,6 +128,8 @@ export interface CoordinatorCommandOptions {
   broker: string;
   hostId: string;
   contain: boolean;
+  /** How a dependent is contained (default 'hold'). */
+  containWith?: ContainAction;
   username?: string;
   password?: string;
   staleMs: number;
@@ -134,7 +147,7 @@ export async function coordinatorCommand(o: CoordinatorCommandOptions, print: Pr
   const telemetry = openTelemetry({ db: o.db, retainMs: o.retain });
   const role = o.passive ? 'dashboard' : 'coordinator';
   const coord = new Coordinator({
-    broker: o.broker, hostId: o.hostId, contain: o.contain && !o.passive, passive: o.passive,
+    broker: o.broker, hostId: o.hostId, contain: o.contain && !o.passive ? o.containWith ?? 'hold' : false, passive: o.passive,
     username: o.username, password: o.password, staleMs: o.staleMs,
     onData: (k, p, ms) => telemetry.recorder.record(k, p, ms),
     onDecision: (d) => print(`${role}: ${d.action} ${d.agent}: ${d.reason}`),

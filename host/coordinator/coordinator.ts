@@ -6,17 +6,20 @@
 //
 // Containment by scoped escalation (CASCADE): agents declare the agents
 // they depend on. When one leaves control (FALLBACK, SAFE_STOP) or dies, the
-// coordinator holds its direct dependents only; it widens the scope to their
-// dependents only if the disturbance spreads (a held dependent leaves
-// NOMINAL or dies too). Every decision is logged with its reason.
+// coordinator contains its direct dependents only, by holding them (they
+// stop following their reference) or, with `contain: 'fallback'`, by
+// switching them to their fallback controller (the core's demand); it
+// widens the scope to their dependents only if the disturbance spreads (a
+// contained dependent leaves NOMINAL of its own accord, or dies). Every
+// decision is logged with its reason.
 
 import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { decodePayload, encodePayload, type Metric, type Payload } from '../mqtt/codec.js';
 import { deviceTopic, nodeTopic, noDelay, parseTopic, stateTopic, type SparkplugTopic } from '../mqtt/topics.js';
 import { Rollout, type RolloutOptions } from '../deploy/rollout.js';
-import { MODES } from '../runtime/abi.js';
-import { parseCommand } from '../mqtt/commands.js';
+import { GUARD_STATUS, MODES, type GuardFlag } from '../runtime/abi.js';
+import { MODE_DEMANDS, parseCommand, type ModeDemand } from '../mqtt/commands.js';
 import type { RolloutView } from '../deploy/types.js';
 
 export type Health = 'online' | 'stale' | 'dead';
@@ -34,20 +37,39 @@ export interface AgentView {
   measurement: number | null;
   bdSeq: number | null;
   dependsOn: string[];
-  /** Held by the coordinator to contain an upstream fault. */
+  /** Held by the coordinator to contain an upstream fault (contained === 'hold'). */
   held: boolean;
+  /** How the coordinator contains it (held, or switched to its fallback), or null. */
+  contained: ContainAction | null;
   /** What the agent itself last reported (its `held` metric). */
   reportsHeld: boolean;
+  /** The trip output is de-energized (its `trip` metric). */
+  tripped: boolean;
+  /** Why it tripped, `<cause>/<stage>` ('' when not tripped). */
+  tripCause: string;
+  /** The guard's status flags (its `guard/status` bits, by name). */
+  guard: GuardFlag[];
+  /** The causes the guard sees now, and those latched until an operator's reset (CAUSES names). */
+  causes: string[];
+  latched: string[];
+  /** The envelope's prediction at the horizon, engineering units. */
+  predicted: number | null;
+  /** The safety envelope on the controlled variable (DBIRTH), with its engineering unit ('' when not announced). */
+  envelope: { min: number | null; max: number | null; unit: string };
   /** The running core's version as the agent reports it (sha256 prefix, or 'builtin'). */
   coreVersion: string;
   /** Modes this agent has been in since discovery (for reports). */
   modesSeen: Set<string>;
 }
 
+/** How containment acts on a dependent: hold it (stop following its reference) or switch it to its fallback controller. */
+export const CONTAIN_ACTIONS = ['hold', 'fallback'] as const;
+export type ContainAction = (typeof CONTAIN_ACTIONS)[number];
+
 export interface Decision {
   tMs: number;
   agent: string;
-  action: 'hold';
+  action: ContainAction;
   reason: string;
 }
 
@@ -57,14 +79,14 @@ export type OperatorCommand =
   | { kind: 'reset' }
   | { kind: 'release' }
   | { kind: 'param'; name: string; value: number | boolean | string }
-  | { kind: 'mode'; value: 'fallback' | 'release' };
+  | { kind: 'mode'; value: ModeDemand };
 
 export type CommandState = 'sent' | 'acked' | 'rejected' | 'timeout';
 
 export interface TrackedCommand {
   id: string;
   target: string;
-  kind: 'setpoint' | 'reset' | 'hold' | 'release' | 'param' | 'deploy' | 'rollback';
+  kind: 'setpoint' | 'reset' | 'hold' | 'release' | 'param' | 'mode' | 'deploy' | 'rollback';
   state: CommandState;
   sentMs: number;
   detail: string;
@@ -77,8 +99,12 @@ export interface CoordinatorOptions {
   password?: string;
   /** Publish nothing (no STATE, no commands, no rebirth requests): an observer such as a dashboard on its own. */
   passive?: boolean;
-  /** Contain cascades (default true); false only observes (the baseline a containment report compares against). */
-  contain?: boolean;
+  /**
+   * Contain cascades: 'hold' (the default; true means it too) holds a
+   * dependent, 'fallback' switches it to its fallback controller; false only
+   * observes (the baseline a containment report compares against).
+   */
+  contain?: boolean | ContainAction;
   /** Every decoded, checked DDATA, for telemetry recording (host/telemetry/recorder.ts). */
   onData?: (agentKey: string, payload: Payload, receivedMs: number) => void;
   /** Decision log lines, as they are taken. */
@@ -95,7 +121,14 @@ export interface CoordinatorOptions {
 const METRIC_TYPES: Readonly<Record<string, 'number' | 'string' | 'boolean'>> = {
   setpoint: 'number', measurement: 'number', output: 'number', tick_us: 'number', sample: 'number', bdSeq: 'number',
   mode: 'string', cause: 'string', core_version: 'string', depends_on: 'string', 'command/ack': 'string', held: 'boolean',
+  trip: 'boolean', 'trip/cause': 'string', 'guard/status': 'number', 'guard/causes': 'string', 'guard/latched': 'string',
+  predicted: 'number', 'envelope/min': 'number', 'envelope/max': 'number',
 };
+/** Every guard/status bit the ABI defines. */
+const GUARD_BITS_ALL = Object.values(GUARD_STATUS).reduce((a, b) => a | b, 0);
+/** Kept at most: finished commands (the oldest go first) and decisions (likewise). */
+export const COMMANDS_KEPT = 1000;
+export const DECISIONS_KEPT = 1000;
 const MODE_NAMES: ReadonlySet<string> = new Set(MODES);
 
 /** What is wrong with the metrics of an inbound payload, or null. */
@@ -105,8 +138,16 @@ export function metricProblem(p: Payload): string | null {
     if (want && typeof m.value !== want) return `metric '${m.name}': expected a ${want}, received ${JSON.stringify(m.value)}`;
     if (m.name === 'mode' && !MODE_NAMES.has(m.value as string)) return `metric 'mode': expected one of ${MODES.join(', ')}, received ${JSON.stringify(m.value)}`;
     if (m.name === 'bdSeq' && !(Number.isInteger(m.value) && (m.value as number) >= 0 && (m.value as number) <= 255)) return `metric 'bdSeq': expected an integer 0..255, received ${m.value}`;
+    if (m.name === 'guard/status' && !(Number.isInteger(m.value) && ((m.value as number) & ~GUARD_BITS_ALL) === 0)) {
+      return `metric 'guard/status': expected an integer of the guard's status bits (0..${GUARD_BITS_ALL}), received ${m.value}`;
+    }
   }
   return null;
+}
+
+/** Out of NOMINAL only because this coordinator switched it to its fallback (the guard names no cause but the host's demand). */
+function onlyDemanded(a: AgentView): boolean {
+  return a.contained === 'fallback' && a.causes.length > 0 && a.causes.every((c) => c === 'host');
 }
 
 export class Coordinator {
@@ -218,7 +259,9 @@ export class Coordinator {
     if (!a) {
       if (t.type !== 'DBIRTH' && t.type !== 'DDATA') return;
       a = { key, group: t.group, node: t.node, device: t.device, health: 'online', lastSeenMs: now, mode: '?', cause: '', setpoint: null,
-        measurement: null, bdSeq: this.nodeBdSeq.get(`${t.group}/${t.node}`) ?? null, dependsOn: [], held: false, reportsHeld: false, coreVersion: '?', modesSeen: new Set() };
+        measurement: null, bdSeq: this.nodeBdSeq.get(`${t.group}/${t.node}`) ?? null, dependsOn: [], held: false, contained: null, reportsHeld: false,
+        tripped: false, tripCause: '', guard: [], causes: [], latched: [], predicted: null, envelope: { min: null, max: null, unit: '' },
+        coreVersion: '?', modesSeen: new Set() };
       this.agents.set(key, a);
       // Data from a device we never saw born: ask its node to rebirth (Sparkplug B).
       if (t.type === 'DDATA') this.requestRebirth(t.group, t.node);
@@ -251,6 +294,7 @@ export class Coordinator {
     if (typeof sp === 'number') a.setpoint = sp;
     const y = metric('measurement');
     if (typeof y === 'number') a.measurement = y;
+    this.readGuard(a, p);
     for (const m of p.metrics) {
       if (m.name !== 'command/ack' || typeof m.value !== 'string') continue;
       const [id, ...rest] = m.value.split(' ');
@@ -262,35 +306,68 @@ export class Coordinator {
     }
   }
 
+  /** The trip, the guard's flags and causes, the prediction and the envelope, as far as the payload carries them. */
+  private readGuard(a: AgentView, p: Payload): void {
+    for (const m of p.metrics) {
+      const v = m.value;
+      switch (m.name) {
+        case 'trip': a.tripped = v === true; break;
+        case 'trip/cause': a.tripCause = String(v); break;
+        case 'guard/status': a.guard = (Object.keys(GUARD_STATUS) as GuardFlag[]).filter((k) => ((v as number) & GUARD_STATUS[k]) !== 0); break;
+        case 'guard/causes': a.causes = String(v).split(',').filter(Boolean); break;
+        case 'guard/latched': a.latched = String(v).split(',').filter(Boolean); break;
+        case 'predicted': a.predicted = v as number; break;
+        case 'envelope/min': case 'envelope/max': {
+          const unit = m.properties?.engUnit?.value;
+          if (typeof unit === 'string') a.envelope.unit = unit;
+          if (m.name === 'envelope/min') a.envelope.min = v as number; else a.envelope.max = v as number;
+          break;
+        }
+        default: break;
+      }
+    }
+  }
+
+  /** How this coordinator contains a dependent, or null when it only observes. */
+  get containAction(): ContainAction | null {
+    const c = this.opts.contain ?? true;
+    if (this.opts.passive || c === false) return null;
+    return c === true ? 'hold' : c;
+  }
+
   /**
-   * Agents out of control: their direct dependents are held. Level-triggered:
-   * every cycle, a dependent that should be held and does not report itself
-   * held (it was offline when the hold went, restarted, or came back) gets
-   * the hold again, unless one is in flight or an operator released it. An
-   * agent back online and NOMINAL ends its episode.
+   * Out of control on its own account: dead, or out of NOMINAL for a reason
+   * other than the fallback this coordinator demanded of it.
+   */
+  private outOfControl(a: AgentView): boolean {
+    if (a.health === 'dead') return true;
+    return (a.mode === 'FALLBACK' || a.mode === 'SAFE_STOP') && !onlyDemanded(a);
+  }
+
+  /**
+   * Agents out of control: their direct dependents are contained.
+   * Level-triggered: every cycle, a dependent that should be contained and
+   * does not report it (not held, or no demand in force: it was offline when
+   * the command went, restarted, or came back) gets the command again,
+   * unless one is in flight or an operator released it. An agent back
+   * online and NOMINAL ends its episode.
    */
   private contain(now: number): void {
-    if (this.opts.contain === false || this.opts.passive) return;
+    const action = this.containAction;
+    if (action === null) return;
     for (const a of this.agents.values()) {
-      const out = a.health === 'dead' || a.mode === 'FALLBACK' || a.mode === 'SAFE_STOP';
-      const spreading = a.held && (out || a.mode === 'DEGRADED');
+      const out = this.outOfControl(a);
+      const spreading = a.contained !== null && (out || (a.mode === 'DEGRADED' && !onlyDemanded(a)));
       if (!(out || spreading)) {
         if (a.health === 'online' && a.mode === 'NOMINAL') this.contained.delete(a.key);
         continue;
       }
       this.contained.add(a.key);
       const state = a.health === 'dead' ? 'dead' : a.mode;
-      const why = a.held ? `disturbance spread to ${a.key} (${state}): widening the scope` : `${a.key} left control (${state})`;
+      const why = a.contained !== null ? `disturbance spread to ${a.key} (${state}): widening the scope` : `${a.key} left control (${state})`;
       for (const d of this.agents.values()) {
         if (!d.dependsOn.includes(a.key) || d.health !== 'online' || this.operatorReleased.has(d.key)) continue;
-        if (d.held && d.reportsHeld) continue;
-        if ([...this.commands.values()].some((c) => c.target === d.key && c.kind === 'hold' && c.state === 'sent')) continue;
-        const again = d.held ? ` (again: ${d.key} reports it is not held)` : '';
-        d.held = true;
-        const decision: Decision = { tMs: now, agent: d.key, action: 'hold', reason: `${why}; ${d.key} depends on it${again}` };
-        this.decisions.push(decision);
-        this.opts.onDecision?.(decision);
-        this.send(d, [{ name: 'command/hold', type: 'Boolean', value: true }], 'hold');
+        this.containOne(d, action, why, now);
       }
     }
     // An operator's release lasts while what the agent depends on is contained.
@@ -298,6 +375,26 @@ export class Coordinator {
       const d = this.agents.get(k);
       if (!d || !d.dependsOn.some((u) => this.contained.has(u))) this.operatorReleased.delete(k);
     }
+  }
+
+  /** Hold a dependent, or switch it to its fallback, unless it already reports it or the command is in flight. */
+  private containOne(d: AgentView, action: ContainAction, why: string, now: number): void {
+    const kind = action === 'hold' ? 'hold' : 'mode';
+    const reports = action === 'hold' ? d.reportsHeld : d.guard.includes('demanded');
+    if (d.contained === action && reports) return;
+    if ([...this.commands.values()].some((c) => c.target === d.key && c.kind === kind && c.state === 'sent')) return;
+    const again = d.contained === action ? ` (again: ${d.key} reports ${action === 'hold' ? 'it is not held' : 'no fallback demand in force'})` : '';
+    const what = action === 'hold' ? '' : ': switched to its fallback';
+    d.contained = action;
+    d.held = action === 'hold';
+    const decision: Decision = { tMs: now, agent: d.key, action, reason: `${why}; ${d.key} depends on it${what}${again}` };
+    this.decisions.push(decision);
+    if (this.decisions.length > DECISIONS_KEPT) this.decisions.splice(0, this.decisions.length - DECISIONS_KEPT);
+    this.opts.onDecision?.(decision);
+    const body: Metric[] = action === 'hold'
+      ? [{ name: 'command/hold', type: 'Boolean', value: true }]
+      : [{ name: 'command/mode', type: 'String', value: 'fallback' }];
+    this.send(d, body, kind);
   }
 
   /** Send a validated command to an agent (group/node/device); returns its tracking record. */
@@ -311,10 +408,20 @@ export class Coordinator {
         body = [{ name: 'command/setpoint', type: 'Double', value: cmd.value }];
         break;
       case 'reset': body = [{ name: 'command/reset', type: 'Boolean', value: true }]; break;
-      case 'release': body = [{ name: 'command/release', type: 'Boolean', value: true }]; break;
+      case 'release':
+        // Ends containment the way it was taken: a dependent switched to its fallback is released from the demand.
+        body = a.contained === 'fallback'
+          ? [{ name: 'command/mode', type: 'String', value: 'release' }]
+          : [{ name: 'command/release', type: 'Boolean', value: true }];
+        break;
       case 'param': body = [{ name: 'command/param', type: 'String', value: `${cmd.name}=${String(cmd.value)}` }]; break;
-      case 'mode': throw new Error('command: mode: the core has no export to force its fallback yet; hold the loop or change its parameters instead');
-      default: throw new Error(`command: kind must be one of setpoint, reset, release, param, got ${JSON.stringify((cmd as { kind: unknown }).kind)}`);
+      case 'mode':
+        if (!(MODE_DEMANDS as readonly unknown[]).includes(cmd.value)) {
+          throw new Error(`command: mode must be one of ${MODE_DEMANDS.join(', ')}, got ${JSON.stringify(cmd.value)}`);
+        }
+        body = [{ name: 'command/mode', type: 'String', value: cmd.value }];
+        break;
+      default: throw new Error(`command: kind must be one of setpoint, reset, release, param, mode, got ${JSON.stringify((cmd as { kind: unknown }).kind)}`);
     }
     // The same check the agent applies, before anything is sent (the agent's core still checks ranges).
     try {
@@ -322,9 +429,13 @@ export class Coordinator {
     } catch (err) {
       throw new Error(`command: ${(err as Error).message}`);
     }
-    if (cmd.kind === 'release') {
+    const releasing = cmd.kind === 'release' || (cmd.kind === 'mode' && cmd.value === 'release' && a.contained === 'fallback');
+    if (releasing) {
+      const kind = a.contained === 'fallback' ? 'mode' : 'release';
       a.held = false;
+      a.contained = null;
       this.operatorReleased.add(target);
+      return this.send(a, body, kind);
     }
     return this.send(a, body, cmd.kind);
   }
@@ -370,7 +481,20 @@ export class Coordinator {
     this.client.publish(deviceTopic(a.group, 'DCMD', a.node, a.device), Buffer.from(encodePayload({ timestamp: this.clock(), metrics })), { qos: 1 });
     const tracked: TrackedCommand = { id, target: a.key, kind, state: 'sent', sentMs: this.clock(), detail: '' };
     this.commands.set(id, tracked);
+    this.forgetOldCommands();
     return tracked;
+  }
+
+  /** At most COMMANDS_KEPT finished commands are kept, the newest; those still waiting for an ack always are. */
+  private forgetOldCommands(): void {
+    let excess = this.commands.size - COMMANDS_KEPT;
+    if (excess <= 0) return;
+    for (const [id, c] of this.commands) {
+      if (excess <= 0) break;
+      if (c.state === 'sent') continue;
+      this.commands.delete(id);
+      excess--;
+    }
   }
 
   /** Declare STATE offline (when connected) and disconnect; never waits on a broker that is not there. */

@@ -7,12 +7,23 @@
 
 import { createRequire } from 'node:module';
 
+/** A metric property (Sparkplug B PropertyValue), e.g. `engUnit`: a String with the engineering unit. */
+export interface MetricProperty {
+  type: 'Int32' | 'Double' | 'Boolean' | 'String';
+  value: number | boolean | string;
+}
+
 export interface Metric {
   name: string;
-  type: 'Int32' | 'Int64' | 'UInt64' | 'Double' | 'Boolean' | 'String';
+  type: 'Int32' | 'Int64' | 'UInt64' | 'Float' | 'Double' | 'Boolean' | 'String';
   value: number | boolean | string;
   timestamp?: number;
+  /** Sparkplug B metric properties (births carry `engUnit`); inbound, only those with a number, boolean or string value are kept. */
+  properties?: Record<string, MetricProperty>;
 }
+
+/** The most properties kept from one inbound metric. */
+export const PROPERTIES_MAX = 16;
 
 export interface Payload {
   timestamp: number;
@@ -82,9 +93,30 @@ export function decodePayload(bytes: Uint8Array): Payload {
       const value = typeof m.value === 'boolean' || typeof m.value === 'string' ? m.value : toNumber(m.value);
       if (value === null) throw new PayloadError(`payload.metrics[${i}].value: expected a number, boolean or string`);
       if (typeof value === 'number' && !Number.isFinite(value)) throw new PayloadError(`payload.metrics[${i}].value: expected a finite number, received ${value}`);
-      return { name: m.name, type: (m.type as Metric['type']) ?? 'Double', value };
+      const metric: Metric = { name: m.name, type: (m.type as Metric['type']) ?? 'Double', value };
+      const props = readProperties(m.properties);
+      if (props) metric.properties = props;
+      return metric;
     }),
   };
+}
+
+/** An inbound property set: at most PROPERTIES_MAX entries with a finite number, boolean or string value; anything else is left out. */
+function readProperties(raw: unknown): Record<string, MetricProperty> | null {
+  if (!raw || typeof raw !== 'object') return null;
+  // No prototype: a property named __proto__ is just a key.
+  const out: Record<string, MetricProperty> = Object.create(null) as Record<string, MetricProperty>;
+  let n = 0;
+  for (const [key, pv] of Object.entries(raw as Record<string, unknown>)) {
+    if (n >= PROPERTIES_MAX) break;
+    if (!pv || typeof pv !== 'object') continue;
+    const { type, value } = pv as { type?: unknown; value?: unknown };
+    const v = typeof value === 'boolean' || typeof value === 'string' ? value : toNumber(value);
+    if (v === null || (typeof v === 'number' && !Number.isFinite(v))) continue;
+    out[key] = { type: typeof type === 'string' ? type as MetricProperty['type'] : 'String', value: v };
+    n++;
+  }
+  return n > 0 ? out : null;
 }
 
 /** Sparkplug's message sequence: 0..255, wrapping; the birth certificate starts it at 0. */

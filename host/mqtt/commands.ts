@@ -4,8 +4,9 @@
 //
 //   command/id        String   the coordinator's command id (acknowledged in DDATA)
 //   command/setpoint  Double   new setpoint, engineering units
-//   command/mode      String   'fallback' (force) or 'release' (back to the supervisor's choice)
-//   command/reset     Boolean  true: release latched monitors
+//   command/mode      String   'fallback' (the fallback controller), 'trip' (de-energize the trip output)
+//                              or 'release' (back to the guard's own choice): the core's demand()
+//   command/reset     Boolean  true: the operator's reset; the core releases the latches whose condition is false now
 //   command/param     String   "<name>=<value>", a core parameter (host/runtime/abi.ts names)
 //   command/hold      Boolean  true: hold the loop (stop following its reference feed; without one, setpoint := measurement), for containment
 //   command/release   Boolean  true: follow the reference feed again (ends a hold)
@@ -17,25 +18,33 @@
 // A command payload carries at most COMMAND_METRICS_MAX metrics; every name
 // under command/ must be one of the above and appear once (other metrics,
 // notes say, are ignored). A parameter value is a decimal number, true,
-// false or an action name, in at most PARAM_TEXT_MAX characters. Errors
+// false or a name (a reaction, a monitor level or a direction), in at most
+// PARAM_TEXT_MAX characters. Errors
 // quote at most a few dozen characters of what was received: they travel
 // back in acknowledgements.
 
 import { z } from 'zod';
-import { ACTIONS, PARAM_IDS, type ParamName } from '../runtime/abi.js';
+import { ACTIONS, DIRECTIONS, LEVELS, PARAM_IDS, type ParamName } from '../runtime/abi.js';
 import type { Payload } from './codec.js';
 import { MODULE_MAX_BYTES } from '../deploy/module.js';
 import { fromBase64, SIGNATURE_BYTES } from '../deploy/signing.js';
 
 export type AgentCommand =
   | { id: string; kind: 'setpoint'; value: number }
-  | { id: string; kind: 'mode'; value: 'fallback' | 'release' }
+  | { id: string; kind: 'mode'; value: ModeDemand }
   | { id: string; kind: 'reset' }
   | { id: string; kind: 'hold' }
   | { id: string; kind: 'release' }
   | { id: string; kind: 'param'; name: ParamName; value: number | boolean | string }
   | { id: string; kind: 'deploy'; module: Uint8Array; signature: Uint8Array | null }
   | { id: string; kind: 'rollback' };
+
+/** What command/mode asks of the guard: its fallback controller, the trip, or a return to its own choice. */
+export const MODE_DEMANDS = ['fallback', 'trip', 'release'] as const;
+export type ModeDemand = (typeof MODE_DEMANDS)[number];
+
+/** The names a parameter value may be (reactions, monitor levels, directions; the core's format decides which fit). */
+const PARAM_NAMES_ALLOWED: ReadonlySet<string> = new Set<string>([...ACTIONS, ...LEVELS, ...DIRECTIONS]);
 
 /** The longest command/deploy value: base64 of MODULE_MAX_BYTES. */
 export const DEPLOY_BASE64_MAX = 4 * Math.ceil(MODULE_MAX_BYTES / 3);
@@ -66,7 +75,7 @@ const KNOWN = new Set(['command/id', 'command/signature', ...COMMAND_KEYS]);
 
 const Id = z.string().min(1).max(64).regex(/^[A-Za-z0-9._:-]+$/);
 
-/** A decimal number (no hex, no padding, no Infinity), true, false or an action name. */
+/** A decimal number (no hex, no padding, no Infinity), true or false. */
 const PARAM_VALUE = /^(-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|true|false)$/;
 
 /** Parse the command in a DCMD payload (exactly one command metric plus its id). */
@@ -96,8 +105,8 @@ export function parseCommand(p: Payload): AgentCommand {
       if (typeof v !== 'number' || !Number.isFinite(v)) throw new CommandError(key, 'a finite number', v);
       return { id: id.data, kind: 'setpoint', value: v };
     case 'command/mode':
-      if (v !== 'fallback' && v !== 'release') throw new CommandError(key, "'fallback' or 'release'", v);
-      return { id: id.data, kind: 'mode', value: v };
+      if (!(MODE_DEMANDS as readonly unknown[]).includes(v)) throw new CommandError(key, `one of ${MODE_DEMANDS.map((d) => `'${d}'`).join(', ')}`, v);
+      return { id: id.data, kind: 'mode', value: v as ModeDemand };
     case 'command/reset':
       if (v !== true) throw new CommandError(key, 'true', v);
       return { id: id.data, kind: 'reset' };
@@ -117,8 +126,8 @@ export function parseCommand(p: Payload): AgentCommand {
       if (!m) throw new CommandError(key, `'<parameter>=<value>' in at most ${PARAM_TEXT_MAX} characters`, v);
       if (!PARAM_IDS.has(m[1] as ParamName)) throw new CommandError(key, 'a known core parameter name', m[1]);
       const raw = m[2];
-      if (!PARAM_VALUE.test(raw) && !(ACTIONS as readonly string[]).includes(raw)) {
-        throw new CommandError(key, `a decimal number, true, false or an action (${ACTIONS.join(', ')}) after '='`, raw);
+      if (!PARAM_VALUE.test(raw) && !PARAM_NAMES_ALLOWED.has(raw)) {
+        throw new CommandError(key, `a decimal number, true, false or a name (${[...PARAM_NAMES_ALLOWED].join(', ')}) after '='`, raw);
       }
       const value = raw === 'true' ? true : raw === 'false' ? false : PARAM_VALUE.test(raw) ? Number(raw) : raw;
       if (typeof value === 'number' && !Number.isFinite(value)) throw new CommandError(key, 'a finite number after \'=\'', raw);

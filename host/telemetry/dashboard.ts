@@ -5,8 +5,9 @@
 // coordinator nothing.
 //
 //   GET /                         the page
-//   GET /api/state[?since=ms]     agents, alarms since `since` with the first-out cause per agent, decisions, commands, rollout
-//   GET /api/history?agent=key[&since=ms][&limit=n]   an agent's samples, oldest first
+//   GET /api/state[?since=ms]     agents (with their trip, guard causes and envelope), alarms since `since` with the first-out
+//                                 cause per agent, decisions, commands, rollout
+//   GET /api/history?agent=key[&since=ms][&limit=n]   an agent's samples (mode, cause, trip), oldest first
 //   GET /metrics                  Prometheus text, when a registry is given
 //
 // No authentication: bind it to loopback (the default) or put it behind
@@ -152,7 +153,7 @@ function history(source: DashboardSource, url: URL): unknown {
   const since = url.searchParams.has('since') ? intParam(url, 'since', 0) : null;
   // Without `since`, the latest samples; with it, everything after it (the page polls with its last time).
   const samples = since === null ? source.store.latest(agent, limit) : source.store.history(agent, since, Number.MAX_SAFE_INTEGER, limit);
-  return { agent, samples: samples.map((s) => ({ tMs: s.tMs, sample: s.sample, setpoint: s.setpoint, measurement: s.measurement, output: s.output, mode: s.mode, cause: s.cause })) };
+  return { agent, samples: samples.map((s) => ({ tMs: s.tMs, sample: s.sample, setpoint: s.setpoint, measurement: s.measurement, output: s.output, mode: s.mode, cause: s.cause, tripped: s.tripped })) };
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string | Buffer): void {

@@ -1,6 +1,6 @@
 // A Prometheus /metrics endpoint (prom-client) over the coordinator's view
-// of the fleet: agents by health and by mode, commands by state, containment
-// decisions and rejected messages. Collected on scrape, never in the loop.
+// of the fleet: agents by health, by mode and tripped, commands by state,
+// containment decisions and rejected messages. Collected on scrape, never in the loop.
 
 import { createServer, type Server } from 'node:http';
 import { Gauge, Registry } from 'prom-client';
@@ -20,6 +20,16 @@ export function coordinatorRegistry(coord: Coordinator): Registry {
     collect() {
       this.reset();
       for (const m of ['NOMINAL', 'DEGRADED', 'FALLBACK', 'SAFE_STOP']) this.set({ mode: m }, [...coord.agents.values()].filter((a) => a.mode === m).length);
+    },
+  });
+  new Gauge({
+    name: 'edgeloop_agents_tripped', help: 'Agents whose trip output is de-energized, and those whose trip did not take effect',
+    labelNames: ['state'], registers: [registry],
+    collect() {
+      this.reset();
+      const agents = [...coord.agents.values()];
+      this.set({ state: 'tripped' }, agents.filter((a) => a.tripped).length);
+      this.set({ state: 'trip_failed' }, agents.filter((a) => a.tripped && a.guard.includes('trip_failed')).length);
     },
   });
   new Gauge({

@@ -7,11 +7,14 @@
 // at 2,000 agents x 10 Hz that is about 400 rows per 20 ms batch, which keeps
 // publish-to-store latency well inside 50 ms.
 //
-// Alarms come from changes of the agent's first-out cause and mode, taken in
-// the agent's own sample order: a spooled sample replayed late is stored
-// with its own time and number, but it does not move the alarm state back.
+// Alarms come from changes of the agent's first-out cause, its mode and its
+// trip output (de-energized, energized again, failed to take effect; each
+// with the cause it tripped for), taken in the agent's own sample order: a
+// spooled sample replayed late is stored with its own time and number, but
+// it does not move the alarm state back.
 
 import type { Metric, Payload } from '../mqtt/codec.js';
+import { GUARD_STATUS } from '../runtime/abi.js';
 import type { Sample, TelemetryStore } from './store.js';
 
 export interface RecorderOptions {
@@ -32,6 +35,10 @@ interface AgentState {
   tMs: number;
   mode: string | null;
   cause: string;
+  tripped: boolean;
+  tripFailed: boolean;
+  /** The cause the trip output was de-energized for (`<cause>/<stage>`), for its release and failure rows. */
+  tripCause: string;
 }
 
 /** A payload's fields, validated: anything missing or of the wrong type is null. */
@@ -42,6 +49,10 @@ interface Fields {
   mode: string | null;
   cause: string | null;
   sample: number | null;
+  /** Not every agent has a trip (older ones): null when the payload does not say. */
+  tripped: boolean | null;
+  tripCause: string | null;
+  tripFailed: boolean | null;
 }
 
 /** Whatever the recorder had to make of malformed input (for metrics and tests). */
@@ -60,7 +71,7 @@ const finite = (v: unknown): number | null => (typeof v === 'number' && Number.i
 
 /** Read the telemetry fields out of a payload's metrics: one pass, one dispatch. */
 export function readFields(metrics: readonly Metric[]): { fields: Fields; complete: boolean } {
-  const f: Fields = { setpoint: null, measurement: null, output: null, mode: null, cause: null, sample: null };
+  const f: Fields = { setpoint: null, measurement: null, output: null, mode: null, cause: null, sample: null, tripped: null, tripCause: null, tripFailed: null };
   for (const m of metrics) {
     if (!m || typeof m !== 'object') continue;
     const v: unknown = m.value;
@@ -71,6 +82,9 @@ export function readFields(metrics: readonly Metric[]): { fields: Fields; comple
       case 'mode': f.mode = typeof v === 'string' && v !== '' ? v : null; break;
       case 'cause': f.cause = typeof v === 'string' ? v : null; break;
       case 'sample': f.sample = Number.isSafeInteger(v) && (v as number) >= 0 ? (v as number) : null; break;
+      case 'trip': f.tripped = typeof v === 'boolean' ? v : null; break;
+      case 'trip/cause': f.tripCause = typeof v === 'string' ? v : null; break;
+      case 'guard/status': f.tripFailed = Number.isSafeInteger(v) ? ((v as number) & GUARD_STATUS.trip_failed) !== 0 : null; break;
       default: break;
     }
   }
@@ -135,7 +149,7 @@ export class Recorder {
     const tMs = p && Number.isFinite(p.timestamp) ? p.timestamp : receivedMs;
     if (f.sample !== null && this.isDuplicate(agentKey, f.sample, tMs)) { this.counts.duplicates++; return; }
     if (!complete || tMs !== p?.timestamp) this.counts.incomplete++;
-    const row: Sample = { agent: agentKey, tMs, setpoint: f.setpoint, measurement: f.measurement, output: f.output, mode: f.mode, sample: f.sample, recvMs: receivedMs, cause: f.cause };
+    const row: Sample = { agent: agentKey, tMs, setpoint: f.setpoint, measurement: f.measurement, output: f.output, mode: f.mode, sample: f.sample, recvMs: receivedMs, cause: f.cause, tripped: f.tripped };
     this.store.add(row);
     this.counts.samples++;
     this.track(agentKey, tMs, f);
@@ -168,7 +182,7 @@ export class Recorder {
   private track(agent: string, tMs: number, f: Fields): void {
     const prev = this.agents.get(agent);
     if (prev && !newer(prev, f.sample, tMs)) { this.counts.late++; return; }
-    const state = prev ?? { sample: f.sample, tMs, mode: f.mode, cause: '' };
+    const state = prev ?? { sample: f.sample, tMs, mode: f.mode, cause: '', tripped: false, tripFailed: false, tripCause: '' };
     state.sample = f.sample;
     state.tMs = tMs;
     this.agents.set(agent, state);
@@ -177,10 +191,26 @@ export class Recorder {
       this.alarm({ agent, tMs, kind: 'mode', monitor: f.mode, stage: state.mode ?? '' });
     }
     if (f.mode !== null) state.mode = f.mode;
+    this.trackTrip(agent, tMs, f, state);
     if (f.cause === null || f.cause === state.cause) return;
     const { monitor, stage } = splitCause(f.cause === '' ? state.cause : f.cause);
     this.alarm({ agent, tMs, kind: f.cause === '' ? 'clear' : 'trip', monitor, stage });
     state.cause = f.cause;
+  }
+
+  /** Trip rows: de-energized (with its cause), energized again, and a trip that did not take effect. First sight of a tripped agent raises its trip. */
+  private trackTrip(agent: string, tMs: number, f: Fields, state: AgentState): void {
+    if (f.tripped !== null && f.tripped !== state.tripped) {
+      if (f.tripped) state.tripCause = f.tripCause ?? '';
+      const { monitor, stage } = splitCause(state.tripCause);
+      this.alarm({ agent, tMs, kind: f.tripped ? 'trip_out' : 'trip_release', monitor, stage });
+      state.tripped = f.tripped;
+      if (!f.tripped) state.tripFailed = false;
+    }
+    if (f.tripFailed !== null && f.tripFailed !== state.tripFailed) {
+      if (f.tripFailed) this.alarm({ agent, tMs, kind: 'trip_failed', ...splitCause(state.tripCause || (f.tripCause ?? '')) });
+      state.tripFailed = f.tripFailed;
+    }
   }
 
   private alarm(a: { agent: string; tMs: number; kind: string; monitor: string; stage: string }): void {

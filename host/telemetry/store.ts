@@ -24,6 +24,8 @@ export interface Sample {
   recvMs?: number | null;
   /** First-out cause as `monitor/stage`, '' when none, null when unknown. */
   cause?: string | null;
+  /** The trip output de-energized; null when the payload did not say. */
+  tripped?: boolean | null;
 }
 
 /** A sample as read back: every column present, stored_ms included. */
@@ -31,13 +33,22 @@ export interface StoredSample extends Sample {
   sample: number | null;
   recvMs: number | null;
   cause: string | null;
+  tripped: boolean | null;
   storedMs: number | null;
 }
 
+/**
+ * One alarm row. `kind`:
+ *   'trip' / 'clear'  a first-out cause raised / cleared: monitor and stage name it
+ *   'mode'            a mode change: monitor = the new mode, stage = the one before
+ *   'trip_out'        the trip output de-energized: monitor = the cause (CAUSES), stage = its stage
+ *   'trip_release'    the trip output energized again: monitor/stage = the cause it had tripped for
+ *   'trip_failed'     the trip did not take effect (the actuator's feedback does not show it): the same cause
+ * Other kinds are stored as given.
+ */
 export interface AlarmRow {
   agent: string;
   tMs: number;
-  /** 'trip' | 'clear' | 'mode' (other kinds are stored as given). */
   kind: string;
   monitor: string;
   stage: string;
@@ -73,7 +84,11 @@ export interface TelemetryStoreOptions {
   synchronous?: 'normal' | 'off';
 }
 
-const SAMPLE_COLUMNS = 'agent, t_ms AS tMs, setpoint, measurement, output, mode, sample, recv_ms AS recvMs, cause, stored_ms AS storedMs';
+const SAMPLE_COLUMNS = 'agent, t_ms AS tMs, setpoint, measurement, output, mode, sample, recv_ms AS recvMs, cause, tripped, stored_ms AS storedMs';
+
+/** A row as SQLite gives it back (tripped as 0/1). */
+type SampleRow = Omit<StoredSample, 'tripped'> & { tripped: number | null };
+const fromRow = (r: SampleRow): StoredSample => ({ ...r, tripped: r.tripped === null ? null : r.tripped !== 0 });
 
 export class TelemetryStore {
   /** Retention asked for at construction (ms), or null for none. */
@@ -102,13 +117,13 @@ export class TelemetryStore {
     this.migrate();
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS samples (agent TEXT NOT NULL, t_ms INTEGER NOT NULL, setpoint REAL, measurement REAL, output REAL, mode TEXT,
-        sample INTEGER, recv_ms INTEGER, cause TEXT, stored_ms INTEGER);
+        sample INTEGER, recv_ms INTEGER, cause TEXT, stored_ms INTEGER, tripped INTEGER);
       CREATE INDEX IF NOT EXISTS samples_agent_t ON samples (agent, t_ms);
       CREATE INDEX IF NOT EXISTS samples_t ON samples (t_ms);
       CREATE TABLE IF NOT EXISTS alarms (agent TEXT NOT NULL, t_ms INTEGER NOT NULL, kind TEXT NOT NULL, monitor TEXT NOT NULL, stage TEXT NOT NULL);
       CREATE INDEX IF NOT EXISTS alarms_t ON alarms (t_ms);
     `);
-    this.insertSample = this.db.prepare('INSERT INTO samples (agent, t_ms, setpoint, measurement, output, mode, sample, recv_ms, cause, stored_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    this.insertSample = this.db.prepare('INSERT INTO samples (agent, t_ms, setpoint, measurement, output, mode, sample, recv_ms, cause, stored_ms, tripped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
     this.insertAlarm = this.db.prepare('INSERT INTO alarms (agent, t_ms, kind, monitor, stage) VALUES (?, ?, ?, ?, ?)');
     this.q = {
       history: this.db.prepare(`SELECT ${SAMPLE_COLUMNS} FROM samples WHERE agent = ? AND t_ms BETWEEN ? AND ? ORDER BY t_ms, sample LIMIT ?`),
@@ -127,21 +142,30 @@ export class TelemetryStore {
     };
     this.writeBatch = this.db.transaction((rows: Sample[], alarms: AlarmRow[], storedMs: number) => {
       for (const r of rows) {
-        this.insertSample.run(r.agent, r.tMs, r.setpoint, r.measurement, r.output, r.mode, r.sample ?? null, r.recvMs ?? null, r.cause ?? null, storedMs);
+        const tripped = r.tripped === undefined || r.tripped === null ? null : r.tripped ? 1 : 0;
+        this.insertSample.run(r.agent, r.tMs, r.setpoint, r.measurement, r.output, r.mode, r.sample ?? null, r.recvMs ?? null, r.cause ?? null, storedMs, tripped);
       }
       for (const a of alarms) this.insertAlarm.run(a.agent, a.tMs, a.kind, a.monitor, a.stage);
     });
   }
 
-  /** Bring a file from the first schema (no sample/recv_ms/cause/stored_ms, mode NOT NULL) up to this one; rows are kept. */
+  /**
+   * Bring an older file up to this schema; rows are kept. The first schema
+   * had no sample/recv_ms/cause/stored_ms and mode NOT NULL; the second no
+   * tripped (its rows read null: not known).
+   */
   private migrate(): void {
     const cols = this.db.prepare("SELECT name FROM pragma_table_info('samples')").all() as { name: string }[];
-    if (cols.length === 0 || cols.some((c) => c.name === 'sample')) return;
+    if (cols.length === 0) return;
+    if (cols.some((c) => c.name === 'sample')) {
+      if (!cols.some((c) => c.name === 'tripped')) this.db.exec('ALTER TABLE samples ADD COLUMN tripped INTEGER');
+      return;
+    }
     // SQLite cannot drop a NOT NULL with ALTER TABLE: copy into a new table.
     this.db.transaction(() => {
       this.db.exec(`
         CREATE TABLE samples_v2 (agent TEXT NOT NULL, t_ms INTEGER NOT NULL, setpoint REAL, measurement REAL, output REAL, mode TEXT,
-          sample INTEGER, recv_ms INTEGER, cause TEXT, stored_ms INTEGER);
+          sample INTEGER, recv_ms INTEGER, cause TEXT, stored_ms INTEGER, tripped INTEGER);
         INSERT INTO samples_v2 (agent, t_ms, setpoint, measurement, output, mode) SELECT agent, t_ms, setpoint, measurement, output, mode FROM samples;
         DROP TABLE samples;
         ALTER TABLE samples_v2 RENAME TO samples;
@@ -181,12 +205,12 @@ export class TelemetryStore {
 
   /** An agent's samples in [fromMs, toMs], oldest first (at most limit rows, the oldest ones). */
   history(agent: string, fromMs: number, toMs: number, limit = -1): StoredSample[] {
-    return this.q.history.all(agent, fromMs, toMs, limit) as StoredSample[];
+    return (this.q.history.all(agent, fromMs, toMs, limit) as SampleRow[]).map(fromRow);
   }
 
   /** An agent's latest n samples, oldest first. */
   latest(agent: string, n: number): StoredSample[] {
-    return (this.q.latest.all(agent, n) as StoredSample[]).reverse();
+    return (this.q.latest.all(agent, n) as SampleRow[]).map(fromRow).reverse();
   }
 
   alarms(sinceMs: number): AlarmRow[] {

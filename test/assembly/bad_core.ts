@@ -26,6 +26,7 @@ export {
   sample_level, monitors_active, sensors_trusted, sensor, cause_monitor, cause_stage, monitor_stage,
   monitor_count, stat_cusum, counter,
   events_addr, events_capacity, events_written, event_tick, event_kind, event_stage, event_monitor, event_value,
+  trip, demand, guard_status, guard_causes, guard_latched, predicted, cause_count,
 } from "../../assembly/index";
 
 // The sabotage: the loop runs, its command is thrown away.

@@ -16,6 +16,7 @@ import { DEVICE_MESSAGES, NODE_MESSAGES } from '../../host/mqtt/topics.js';
 import { Agent } from '../../host/agent/agent.js';
 import { Coordinator } from '../../host/coordinator/coordinator.js';
 import { freshCore } from '../support/core.js';
+import { steadyBinding } from '../support/bindings.js';
 
 const gw1: Principal = { role: 'agent', username: 'gw1', group: 'plant1', node: 'gw1' };
 const coord: Principal = { role: 'coordinator', username: 'coord' };
@@ -327,7 +328,7 @@ describe('the real Agent and Coordinator under ACLs', () => {
     let now = 0;
     // Credentials in the URL (mqtt.js reads user:password from it); waits for the coordinator's STATE (a subscription the ACL allows).
     const agent = new Agent({ group: 'plant1', node: 'gw1', device: 'loop1', core, broker: `mqtt://gw1:gw1-secret@127.0.0.1:${port}`,
-      clockUs: () => now, primaryHost: 'coord1', binding: { read: () => ({ sensors: [1000] }), write: () => {} } });
+      clockUs: () => now, primaryHost: 'coord1', binding: steadyBinding() });
     const spy = await listener('dash', 'dash-secret', 'spBv1.0/#');
     const step = () => { now += 100_000; agent.tick(); coordinator.cycle(); };
     await until(() => coordinator.agents.get('plant1/gw1/loop1')?.health === 'online', 'the agent discovered', step);
@@ -357,7 +358,7 @@ describe('the real Agent and Coordinator under ACLs', () => {
     let now = 0;
     // Logged in as gw2 but claiming to be gw1.
     const agent = new Agent({ group: 'plant1', node: 'gw1', device: 'loop1', core, broker: broker.url, username: 'gw2', password: 'gw2-secret',
-      clockUs: () => now, binding: { read: () => ({ sensors: [1000] }), write: () => {} } });
+      clockUs: () => now, binding: steadyBinding() });
     for (let i = 0; i < 25; i++) { now += 100_000; agent.tick(); await wait(20); coordinator.cycle(); }
     expect(coordinator.agents.size).toBe(0);
     expect(broker.counters.denied.subscribe).toBe(2); // DCMD/gw1/loop1 and NCMD/gw1

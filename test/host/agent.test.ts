@@ -4,21 +4,13 @@
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../host/mqtt/broker.js';
-import { Agent, type IoBinding } from '../../host/agent/agent.js';
+import { Agent } from '../../host/agent/agent.js';
 import { decodePayload, encodePayload } from '../../host/mqtt/codec.js';
 import { freshCore } from '../support/core.js';
-import { Fopdt } from '../../firmware-sim/plants/fopdt.js';
+import { chamberBinding } from '../support/bindings.js';
 
 let broker: EmbeddedBroker | null = null;
 afterEach(async () => { await broker?.close(); broker = null; });
-
-function thermalBinding(): IoBinding {
-  const plant = new Fopdt({ k: 1.5, tau: 60, theta: 0, ambient: 20, dt: 0.1, y0: 80 });
-  return {
-    read: () => ({ sensors: [Math.round(plant.output * 20)] }),
-    write: (u) => { plant.step(u); },
-  };
-}
 
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -41,7 +33,7 @@ describe('agent over MQTT (embedded aedes)', () => {
       model_gain: 1.5, model_tau: 60, model_offset: 20, resid_sigma: 0.12, period_min_us: 100_000, period_max_us: 100_000 });
     core.setSetpoint(80, 0);
     let now = 0;
-    const agent = new Agent({ group: 'plant1', node: 'gw1', device: 'loop1', core, binding: thermalBinding(), broker: broker.url, clockUs: () => now });
+    const agent = new Agent({ group: 'plant1', node: 'gw1', device: 'loop1', core, binding: chamberBinding(), broker: broker.url, clockUs: () => now });
     const until = async (pred: () => boolean, what: string) => {
       for (let i = 0; i < 100 && !pred(); i++) await wait(20);
       expect(pred(), what).toBe(true);

@@ -6,6 +6,7 @@ import { startEmbeddedBroker, type EmbeddedBroker } from '../../host/mqtt/broker
 import { Agent } from '../../host/agent/agent.js';
 import { Coordinator } from '../../host/coordinator/coordinator.js';
 import { freshCore } from '../support/core.js';
+import { steadyBinding } from '../support/bindings.js';
 
 let broker: EmbeddedBroker | null = null;
 afterEach(async () => { await broker?.close(); broker = null; });
@@ -18,7 +19,7 @@ function makeAgent(url: string, node: string, device = 'loop', deps: string[] = 
   core.setSetpoint(50, 0);
   let now = 0;
   const agent = new Agent({ group: 'plant1', node, device, core, broker: url, clockUs: () => now, dependsOn: deps,
-    binding: { read: () => ({ sensors: [1000] }), write: () => {} } });
+    binding: steadyBinding() });
   return { core, agent, step: () => { now += 100_000; agent.tick(); } };
 }
 
@@ -46,7 +47,7 @@ describe('coordinator (embedded aedes)', () => {
     expect(() => coord.command('plant1/gw1/loop1', { kind: 'setpoint', value: Number.NaN })).toThrow(/setpoint must be a finite number/);
     // Parameters: checked like the agent checks them before anything is sent; the core checks the range.
     expect(() => coord.command('plant1/gw1/loop1', { kind: 'param', name: 'warp', value: 9 })).toThrow(/^command: command\/param: expected a known core parameter name/);
-    expect(() => coord.command('plant1/gw1/loop1', { kind: 'mode', value: 'fallback' })).toThrow(/mode: the core has no export to force its fallback/);
+    expect(() => coord.command('plant1/gw1/loop1', { kind: 'mode', value: 'panic' as 'trip' })).toThrow(/mode must be one of fallback, trip, release, got "panic"/);
     const kp = coord.command('plant1/gw1/loop1', { kind: 'param', name: 'kp', value: 4 });
     const wild = coord.command('plant1/gw1/loop1', { kind: 'param', name: 'kp', value: 1e9 });
     await until(() => kp.state !== 'sent' && wild.state !== 'sent', 'both parameter acks');
@@ -172,6 +173,40 @@ describe('containment is level-triggered (embedded aedes)', () => {
   });
 });
 
+describe('containment by fallback is level-triggered too (embedded aedes)', () => {
+  it('a dependent that restarts without its demand is switched to its fallback again; its release is command/mode release', async () => {
+    broker = await startEmbeddedBroker();
+    const coord = new Coordinator({ broker: broker.url, hostId: 'coord6', contain: 'fallback' });
+    await wait(150);
+    const A = makeAgent(broker.url, 'a');
+    let B = makeAgent(broker.url, 'b', 'loop', ['plant1/a/loop']);
+    const spin = async (pred: () => boolean, what: string) => {
+      for (let i = 0; i < 150 && !pred(); i++) { A.step(); B.step(); await wait(20); coord.cycle(); }
+      expect(pred(), what).toBe(true);
+    };
+    const b = () => coord.agents.get('plant1/b/loop')!;
+    await spin(() => coord.agents.size === 2 && b().dependsOn.length === 1, 'both discovered');
+    // A is tripped by its operator -> SAFE_STOP -> B is switched to its fallback (its guard reports the demand).
+    coord.command('plant1/a/loop', { kind: 'mode', value: 'trip' });
+    await spin(() => b().guard.includes('demanded') && B.core.mode === 'FALLBACK', 'B in its fallback');
+    // B restarts (a new process, a fresh core: no demand) -> the coordinator sees it, and demands again.
+    await B.agent.stop();
+    B = makeAgent(broker.url, 'b', 'loop', ['plant1/a/loop']);
+    await spin(() => coord.decisions.length === 2 && B.core.mode === 'FALLBACK', 'B switched to its fallback again');
+    expect(coord.decisions.map((d) => d.action)).toEqual(['fallback', 'fallback']);
+    expect(coord.decisions[1].reason).toMatch(/\(again: plant1\/b\/loop reports no fallback demand in force\)$/);
+    // The operator's release ends it with command/mode release; no demand is sent again in this episode.
+    const rel = coord.command('plant1/b/loop', { kind: 'release' });
+    expect(rel.kind).toBe('mode');
+    await spin(() => rel.state === 'acked' && !b().guard.includes('demanded'), 'B released');
+    for (let i = 0; i < 20; i++) { A.step(); B.step(); await wait(20); coord.cycle(); }
+    expect(coord.decisions).toHaveLength(2);
+    await A.agent.stop();
+    await B.agent.stop();
+    await coord.stop();
+  });
+});
+
 describe('Prometheus /metrics', () => {
   it('serves the fleet as the coordinator sees it', async () => {
     const { startMetricsServer } = await import('../../host/telemetry/metrics.js');
@@ -185,6 +220,8 @@ describe('Prometheus /metrics', () => {
     expect(text).toMatch(/^edgeloop_agents\{health="online"\} 1$/m);
     expect(text).toMatch(/^edgeloop_agents_by_mode\{mode="NOMINAL"\} 1$/m);
     expect(text).toMatch(/^edgeloop_messages_rejected\{reason="malformed"\} 0$/m);
+    expect(text).toMatch(/^edgeloop_agents_tripped\{state="tripped"\} 0$/m);
+    expect(text).toMatch(/^edgeloop_agents_tripped\{state="trip_failed"\} 0$/m);
     expect((await fetch(m.url.replace('/metrics', '/x'))).status).toBe(404);
     await m.close();
     await a.agent.stop();

@@ -74,7 +74,8 @@ describe('Core wrapper', () => {
     const trip = evs.find((e) => e.kind === 'trip');
     expect(trip).toMatchObject({ monitor: 'sens_stale', stage: 'sensing' });
     const mode = evs.find((e) => e.kind === 'mode');
-    expect(mode).toMatchObject({ from: 'NOMINAL', to: 'DEGRADED', reason: 'sens_stale' });
+    // The mode event names the guard's cause (what failed), the trip event the monitor that saw it.
+    expect(mode).toMatchObject({ from: 'NOMINAL', to: 'DEGRADED', reason: 'sensor_untrusted' });
     expect(c.cause).toEqual({ monitor: 'sens_stale', stage: 'sensing' });
     expect(c.events()).toEqual([]); // nothing new since the last read
   });

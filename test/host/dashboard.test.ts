@@ -26,12 +26,16 @@ const L4 = 'plant1/gw2/loop4';
 
 function view(key: string, over: Partial<AgentView>): AgentView {
   const [group, node, device] = key.split('/');
-  return { key, group, node, device, health: 'online', lastSeenMs: Date.now(), mode: 'NOMINAL', cause: '', setpoint: 80, measurement: 79.6, bdSeq: 0, dependsOn: [], held: false, ...over };
+  return { key, group, node, device, health: 'online', lastSeenMs: Date.now(), mode: 'NOMINAL', cause: '', setpoint: 80, measurement: 79.6, bdSeq: 0, dependsOn: [], held: false,
+    contained: null, reportsHeld: false, tripped: false, tripCause: '', guard: [], causes: [], latched: [], predicted: 79.7,
+    envelope: { min: 10, max: 95, unit: 'C' }, coreVersion: 'builtin', modesSeen: new Set(), ...over };
 }
 
-/** One agent tick as it crosses the wire: encoded and decoded by the real codec. */
-function wire(tMs: number, sample: number, mode: string, cause: string, y: number) {
+/** One agent tick as it crosses the wire: encoded and decoded by the real codec; `trip` is the trip output's cause when it is de-energized. */
+function wire(tMs: number, sample: number, mode: string, cause: string, y: number, trip = '') {
   const metrics: Metric[] = [
+    { name: 'trip', type: 'Boolean', value: trip !== '' },
+    { name: 'trip/cause', type: 'String', value: trip },
     { name: 'setpoint', type: 'Double', value: 80 },
     { name: 'measurement', type: 'Double', value: y },
     { name: 'output', type: 'Double', value: mode === 'NOMINAL' ? 40 + (y - 80) : 15 },
@@ -48,20 +52,24 @@ function makeFleet() {
   const store = new TelemetryStore(':memory:');
   const recorder = new Recorder(store, { flushMs: 0 });
   const t0 = Date.now() - 6000;
-  // loop2's sensor sticks at sample 30: FALLBACK, first-out sens_stuck/sensing.
+  // loop2's sensor sticks at sample 30: FALLBACK, first-out sens_stuck/sensing; at 45 its heater turns out
+  // reversed: SAFE_STOP, the trip output de-energized (act_reversed/actuation).
   for (let i = 0; i < 60; i++) {
     const t = t0 + i * STEP_MS;
     recorder.record(L1, wire(t, i, 'NOMINAL', '', 79.5 + 0.4 * Math.sin(i / 5)), t + 2);
-    recorder.record(L2, wire(t, 500 + i, i < 30 ? 'NOMINAL' : 'FALLBACK', i < 30 ? '' : 'sens_stuck/sensing', i < 30 ? 80 : 62), t + 2);
+    recorder.record(L2, wire(t, 500 + i, i < 30 ? 'NOMINAL' : i < 45 ? 'FALLBACK' : 'SAFE_STOP', i < 30 ? '' : 'sens_stuck/sensing', i < 30 ? 80 : 62,
+      i < 45 ? '' : 'act_reversed/actuation'), t + 2);
     recorder.record(L3, wire(t, 1000 + i, 'NOMINAL', '', 80 + 0.2 * Math.cos(i / 4)), t + 2);
     if (i < 20) recorder.record(L4, wire(t, i, 'NOMINAL', '', 80), t + 2);
   }
   recorder.flush();
   const agents = [
     view(L1, {}),
-    view(L2, { mode: 'FALLBACK', cause: 'sens_stuck/sensing', measurement: 62 }),
-    view(L3, { dependsOn: [L2], held: true }),
-    view(L4, { health: 'dead', lastSeenMs: t0 + 2000 }),
+    view(L2, { mode: 'SAFE_STOP', cause: 'sens_stuck/sensing', measurement: 62, tripped: true, tripCause: 'act_reversed/actuation',
+      guard: ['tripped', 'latched'], causes: ['sensor_voted_out', 'act_reversed'], latched: ['act_reversed'] }),
+    view(L3, { dependsOn: [L2], held: true, contained: 'hold' }),
+    // A loop whose envelope is the core's open default: no limit to draw.
+    view(L4, { health: 'dead', lastSeenMs: t0 + 2000, envelope: { min: -30000, max: 30000, unit: '' } }),
   ];
   const decisions: Decision[] = [{ tMs: t0 + 3000, agent: L3, action: 'hold', reason: `${L2} left control (FALLBACK); ${L3} depends on it` }];
   const commands: TrackedCommand[] = [{ id: 'coord1-1', target: L3, kind: 'hold', state: 'acked', sentMs: t0 + 3000, detail: 'ok' }];
@@ -103,10 +111,16 @@ describe('dashboard HTTP API (loopback)', () => {
     expect(state.firstOut).toEqual([{ agent: L2, monitor: 'sens_stuck', stage: 'sensing', sinceMs: fleet.t0 + 30 * STEP_MS, active: true }]);
     expect(state.rollout.phase).toBe('soak');
     expect(state.decisions).toHaveLength(1);
+    expect(state.agents[0]).toMatchObject({ envelope: { min: 10, max: 95, unit: 'C' }, tripped: false });
+    expect(state.agents[1]).toMatchObject({ tripped: true, tripCause: 'act_reversed/actuation', latched: ['act_reversed'] });
+    // The trip's alarm row, with its cause, beside the first-out trip.
+    expect(state.alarms.filter((a: { kind: string }) => a.kind === 'trip_out'))
+      .toEqual([{ agent: L2, tMs: fleet.t0 + 45 * STEP_MS, kind: 'trip_out', monitor: 'act_reversed', stage: 'actuation' }]);
 
     const h = await (await fetch(`${url}api/history?agent=${encodeURIComponent(L2)}`)).json();
     expect(h.samples).toHaveLength(60);
-    expect(h.samples[30]).toMatchObject({ sample: 530, mode: 'FALLBACK', cause: 'sens_stuck/sensing', measurement: 62 });
+    expect(h.samples[30]).toMatchObject({ sample: 530, mode: 'FALLBACK', cause: 'sens_stuck/sensing', measurement: 62, tripped: false });
+    expect(h.samples[45]).toMatchObject({ sample: 545, mode: 'SAFE_STOP', tripped: true });
     const after = await (await fetch(`${url}api/history?agent=${encodeURIComponent(L2)}&since=${fleet.t0 + 50 * STEP_MS}`)).json();
     expect(after.samples.map((s: { sample: number }) => s.sample)).toEqual([550, 551, 552, 553, 554, 555, 556, 557, 558, 559]);
 
@@ -196,7 +210,16 @@ describe('dashboard in headless Chromium', () => {
     const rows = await page.$$eval('#agents tbody tr', (trs) => trs.map((tr) => [
       (tr as HTMLElement).dataset.agent, tr.querySelector('[data-field=health]')!.textContent,
       tr.querySelector('[data-field=mode]')!.textContent, tr.querySelector('[data-field=held]')!.textContent]));
-    expect(rows).toEqual([[L1, 'online', 'NOMINAL', 'no'], [L2, 'online', 'FALLBACK', 'no'], [L3, 'online', 'NOMINAL', 'held'], [L4, 'dead', 'NOMINAL', 'no']]);
+    expect(rows).toEqual([[L1, 'online', 'NOMINAL', 'no'], [L2, 'online', 'SAFE_STOP', 'no'], [L3, 'online', 'NOMINAL', 'held'], [L4, 'dead', 'NOMINAL', 'no']]);
+    // The trip and the guard's causes (latched ones marked) in the health table.
+    const guardCells = await page.$$eval('#agents tbody tr', (trs) => trs.map((tr) => [(tr as HTMLElement).dataset.tripped,
+      tr.querySelector('[data-field=trip]')!.textContent, tr.querySelector('[data-field=causes]')!.textContent]));
+    expect(guardCells).toEqual([['no', 'no', '-'], ['yes', 'TRIPPED (act_reversed/actuation)', 'sensor_voted_out, act_reversed (latched)'], ['no', 'no', '-'], ['no', 'no', '-']]);
+    // The legend names the envelope's lines and the trip's strip, and only the modes there are.
+    const legend = await page.textContent('#chart-panel .legend');
+    expect(legend).toMatch(/safety envelope limits/);
+    expect(legend).toMatch(/trip output de-energized/);
+    expect(await page.$$eval('#chart-panel .legend .band', (bs) => bs.map((b) => b.textContent))).toEqual(['DEGRADED', 'FALLBACK', 'SAFE_STOP', 'trip output de-energized']);
 
     // A chart per agent, with the samples drawn: measurement line pixels on every canvas,
     // and the FALLBACK band (rgba(255,112,67,0.35) on a clear canvas) on loop2's only.
@@ -209,6 +232,19 @@ describe('dashboard in headless Chromium', () => {
     }
     expect(await pixelsNear(page, L2, [255, 112, 67], 70, 110), 'loop2 FALLBACK band').toBeGreaterThan(1000);
     expect(await pixelsNear(page, L1, [255, 112, 67], 70, 110), 'no band on a NOMINAL loop').toBe(0);
+
+    // The envelope from the births: 10 and 95 C on the charts' data, two dashed lines (#c2185b) on each canvas,
+    // with the axis stretched to show them; none on the loop whose envelope is the core's open default.
+    const env = await page.$$eval('.chart', (cs) => cs.map((c) => [(c as HTMLElement).dataset.agent, (c as HTMLElement).dataset.envMin, (c as HTMLElement).dataset.envMax]));
+    expect(env).toEqual(expect.arrayContaining([[L1, '10', '95'], [L2, '10', '95'], [L3, '10', '95'], [L4, '', '']]));
+    for (const key of [L1, L2, L3]) expect(await pixelsNear(page, key, [194, 24, 91], 200), `${key} envelope lines`).toBeGreaterThan(300);
+    expect(await pixelsNear(page, L4, [194, 24, 91], 200), 'no envelope lines without an envelope').toBe(0);
+    expect(await page.textContent(`.chart[data-agent="${L1}"] h3`)).toBe(`${L1} (C)`);
+    // loop2's trip: a strip along the top (rgba(183,28,28,0.85)) from its 45th sample, counted once; none on loop1.
+    expect(await page.getAttribute(`.chart[data-agent="${L2}"]`, 'data-trips')).toBe('1');
+    expect(await pixelsNear(page, L2, [183, 28, 28], 200), 'loop2 trip strip').toBeGreaterThan(100);
+    expect(await pixelsNear(page, L1, [183, 28, 28], 200), 'no trip strip on a loop that never tripped').toBe(0);
+    expect(await page.textContent('#alarm-log')).toContain(`${L2} trip output de-energized: act_reversed/actuation`);
 
     // The alarm list names loop2's first-out cause; the rollout panel its phase.
     const cause = (key: string) => page.$eval(`#first-out tr[data-agent="${key}"] [data-field=cause]`, (e) => e.textContent);

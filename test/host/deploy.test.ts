@@ -203,8 +203,8 @@ describe('command/deploy, command/signature, command/rollback', () => {
 
 // ---- a loop to swap cores in --------------------------------------------------
 
-/** The chamber's configuration (test/support/thermal.ts), one sensor. */
-const CONFIG: CoreConfig = { ...BASE_CONFIG };
+/** The chamber's configuration (test/support/thermal.ts), one sensor, with its safety envelope: 10..95 C, acted on 3 C before a limit. */
+const CONFIG: CoreConfig = { ...BASE_CONFIG, env_min: 10, env_max: 95, env_margin: 3, env_hi_dir: 'down', env_lo_dir: 'up', trip_fb: 0 };
 
 function configuredCore(bytes: Uint8Array = coreBytes()): Core {
   const core = Core.fromBytes(bytes);
@@ -215,7 +215,9 @@ function configuredCore(bytes: Uint8Array = coreBytes()): Core {
 
 /**
  * The thermal chamber (FOPDT, 10 Hz, 12-bit ADC with noise) closed through a
- * CoreSlot, the way an agent runs it: slot.tick, no actuator feedback.
+ * CoreSlot, the way an agent runs it: slot.tick, no actuator feedback, and
+ * the running core's trip output cutting the heater's power (a binding
+ * without a physical trip channel: the heater gets 0 %).
  */
 class SlotLoop {
   readonly plant = Thermal.plantAtRest(80);
@@ -228,7 +230,7 @@ class SlotLoop {
     this.tUs += PERIOD_US;
     const counts = Math.round((this.plant.output - SENSORS[0].offset) / SENSORS[0].scale + 2 * this.rng.gauss());
     this.u = this.slot.tick(this.tUs, { sensors: [counts] });
-    this.plant.step(this.u);
+    this.plant.step(this.slot.core.tripped ? 0 : this.u);
   }
   run(seconds: number, each?: () => void): void {
     const end = this.tUs + seconds * 1e6;
@@ -386,39 +388,34 @@ describe('the bad canary (build/bad_core.wasm) in a closed loop', () => {
     expect(acceptModule(badCoreBytes(), signed(badCoreBytes()), fleet.publicKeyPem).module).toBeInstanceOf(WebAssembly.Module);
   });
 
-  it('drives the heater to full power: the chamber runs away, the real monitors trip; rollback gives control back to the good core', () => {
+  it('drives the heater to full power: the chamber heads for its limit, the real guard leaves NOMINAL; rollback gives control back to the good core', () => {
     const loop = settledLoop();
-    // t=60 s: the bad core goes in -> the heater sits at 100 % -> the model residual grows -> est_cusum trips within 10 s
+    // t=60 s: the bad core goes in -> the heater sits at 100 % -> the chamber heads for its 95 C limit ->
+    // the real guard inside the bad core sees it coming and leaves NOMINAL within 10 s (the envelope cause:
+    // it holds the command down, which the sabotage throws away). That is what a canary soak watches for.
     loop.slot.install(badCoreBytes(), signed(badCoreBytes()), fleet.publicKeyPem, 80, loop.tUs);
     const swapS = loop.seconds;
-    let trippedS: number | null = null;
+    let leftS: number | null = null;
     loop.run(10, () => {
       expect(loop.u).toBe(100);
-      if (trippedS === null && loop.slot.core.mode !== 'NOMINAL') trippedS = loop.seconds;
+      if (leftS === null && loop.slot.core.mode !== 'NOMINAL') leftS = loop.seconds;
     });
-    expect(trippedS).not.toBeNull();
-    expect(trippedS! - swapS).toBeLessThan(5);
-    expect(['FALLBACK', 'SAFE_STOP', 'DEGRADED']).toContain(loop.slot.core.mode);
-    expect(loop.slot.core.cause?.monitor).toMatch(/^est_(cusum|ewma)$/);
-    expect(loop.slot.core.cause?.stage, 'the residual points at the actuator').toBe('actuation');
+    expect(leftS).not.toBeNull();
+    expect(leftS! - swapS).toBeLessThan(10);
+    expect(['FALLBACK', 'SAFE_STOP']).toContain(loop.slot.core.mode);
+    expect(loop.slot.core.causes).toContain('envelope');
     expect(loop.plant.output).toBeGreaterThan(85);
-    // rollback at t=70 s -> the good core restarts from full power (the handover) and slews down. The chamber
-    // is mid-runaway and 2 s of full power are still in its dead time, so the restarted model (primed on a
-    // moving measurement, no command of its own aged yet) sees a residual: est_* trips into FALLBACK,
-    // which steers to the safe setpoint (fb_setpoint 40 C). Control is back, on the safe side.
+    // rollback at t=70 s -> the good core restarts from full power (the handover). The chamber is mid-runaway
+    // with 2 s of full power still in its dead time; the restarted core's own guard takes it (its envelope
+    // hold, then the primary controller on its model estimate) and brings the chamber back to 80 C on its own.
     loop.slot.rollback(loop.tUs);
     expect(loop.slot.version).toBe(moduleVersion(coreBytes()));
     let peak = 0;
     loop.run(300, () => { peak = Math.max(peak, loop.plant.output); });
     expect(peak).toBeLessThan(100);
-    expect(loop.u).toBeLessThan(20);
-    expect(Math.abs(loop.plant.output - 40)).toBeLessThan(2);
-    // the operator resets at t=370 s (command/reset) -> NOMINAL -> back at 80 C within 120 s
-    expect(loop.slot.core.reset()).toBeGreaterThan(0);
-    loop.run(1);
     expect(loop.slot.core.mode).toBe('NOMINAL');
-    loop.run(120, () => expect(loop.slot.core.mode).toBe('NOMINAL'));
     expect(Math.abs(loop.plant.output - 80)).toBeLessThan(1);
+    loop.run(60, () => expect(loop.slot.core.mode).toBe('NOMINAL'));
   });
 
   it('contrapositive: the good core swapped in at the same point runs the same 10 s without a trip', () => {

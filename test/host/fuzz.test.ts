@@ -17,10 +17,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startEmbeddedBroker, type EmbeddedBroker, type User } from '../../host/mqtt/broker.js';
 import { decodePayload, encodePayload, METRICS_MAX, PayloadError, PAYLOAD_MAX_BYTES } from '../../host/mqtt/codec.js';
 import { CommandError, parseCommand } from '../../host/mqtt/commands.js';
-import { Agent, type IoBinding } from '../../host/agent/agent.js';
+import { Agent } from '../../host/agent/agent.js';
 import { Coordinator } from '../../host/coordinator/coordinator.js';
 import { PARAM_IDS, type ParamName } from '../../host/runtime/abi.js';
-import { Fopdt } from '../../firmware-sim/plants/fopdt.js';
+import { chamberBinding } from '../support/bindings.js';
 import { Rng } from '../../firmware-sim/rng.js';
 import { coreBytes, freshCore } from '../support/core.js';
 import { generateFleetKey, signModule } from '../../host/deploy/signing.js';
@@ -318,14 +318,6 @@ function deepTemplate(depth: number): Buffer {
 
 // ---------------------------------------------------------------------------
 
-function thermalBinding(): IoBinding {
-  const plant = new Fopdt({ k: 1.5, tau: 60, theta: 0, ambient: 20, dt: 0.05, y0: 80 });
-  return {
-    read: () => ({ sensors: [Math.round(plant.output * 20)] }),
-    write: (u) => { plant.step(u); },
-  };
-}
-
 const USERS: User[] = [
   { username: 'gw1', password: 'gw1-secret', role: 'agent', group: GROUP, node: NODE },
   { username: 'coord', password: 'coord-secret', role: 'coordinator' },
@@ -344,7 +336,7 @@ describe(`inbound fuzz: ${COUNT} malformed messages (seed ${SEED})`, () => {
     core.configure({ s0_scale: 0.05, range_min: -10, range_max: 200, kp: 10, ti: 16, out_min: 0, out_max: 100,
       model_gain: 1.5, model_tau: 60, model_offset: 20, resid_sigma: 0.12, period_min_us: 50_000, period_max_us: 50_000 });
     core.setSetpoint(80, Math.round(performance.now() * 1000));
-    const agent = new Agent({ group: GROUP, node: NODE, device: DEVICE, core, binding: thermalBinding(), primaryHost: HOST,
+    const agent = new Agent({ group: GROUP, node: NODE, device: DEVICE, core, binding: chamberBinding(0.05), primaryHost: HOST,
       broker: broker.url, username: 'gw1', password: 'gw1-secret', fleetKey: FLEET.publicKeyPem });
     const version = agent.coreVersion;
     agent.start();

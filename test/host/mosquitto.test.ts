@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../host/agent/agent.js';
 import { decodePayload } from '../../host/mqtt/codec.js';
 import { freshCore } from '../support/core.js';
+import { steadyBinding } from '../support/bindings.js';
 
 const have = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const MISSING = ['mosquitto', 'mosquitto_sub'].filter((c) => !have(c) && !have(`/usr/sbin/${c}`));
@@ -60,7 +61,7 @@ describe.skipIf(MISSING.length > 0)('agent on a real Mosquitto', () => {
     core.setSetpoint(50, 0);
     let now = 0;
     const agent = new Agent({ group: 'plant1', node: 'gw9', device: 'loop1', core, broker: `mqtt://127.0.0.1:${port}`, clockUs: () => now,
-      binding: { read: () => ({ sensors: [1000] }), write: () => {} } });
+      binding: steadyBinding() });
     for (let i = 0; i < 40 && out.split('\n').filter(Boolean).length < 3; i++) {
       now += 100_000;
       agent.tick();

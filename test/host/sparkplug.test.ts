@@ -3,7 +3,7 @@
 // is wrong, and nothing else is thrown.
 import { describe, expect, it } from 'vitest';
 import { deviceTopic, nodeTopic, parseTopic, stateTopic, TopicError } from '../../host/mqtt/topics.js';
-import { decodePayload, encodePayload, PayloadError, SeqCounter, PAYLOAD_MAX_BYTES } from '../../host/mqtt/codec.js';
+import { decodePayload, encodePayload, PayloadError, SeqCounter, PAYLOAD_MAX_BYTES, PROPERTIES_MAX } from '../../host/mqtt/codec.js';
 import { CommandError, parseCommand } from '../../host/mqtt/commands.js';
 import { Rng } from '../../firmware-sim/rng.js';
 
@@ -41,6 +41,28 @@ describe('Sparkplug B payloads', () => {
     expect(d.metrics.map((m) => [m.name, m.value])).toEqual(p.metrics.map((m) => [m.name, m.value]));
   });
 
+  it('carries metric properties (engUnit, a bit table) both ways; inbound, only plain finite values are kept', () => {
+    const p = { timestamp: 1, metrics: [
+      { name: 'envelope/max', type: 'Double' as const, value: 95, properties: { engUnit: { type: 'String' as const, value: 'C' } } },
+      { name: 'predicted', type: 'Float' as const, value: 80.5, properties: { engUnit: { type: 'String' as const, value: 'C' }, engHigh: { type: 'Double' as const, value: 200 } } },
+      { name: 'plain', type: 'Boolean' as const, value: true },
+    ] };
+    const d = decodePayload(encodePayload(p));
+    expect(d.metrics[0]).toEqual({ name: 'envelope/max', type: 'Double', value: 95, properties: { engUnit: { type: 'String', value: 'C' } } });
+    expect(d.metrics[1]).toMatchObject({ type: 'Float', value: 80.5, properties: { engUnit: { type: 'String', value: 'C' }, engHigh: { type: 'Double', value: 200 } } });
+    expect(d.metrics[2]).toEqual({ name: 'plain', type: 'Boolean', value: true });
+    // A property that is not a plain finite value is left out; __proto__ is only a key; at most PROPERTIES_MAX are kept.
+    const odd = decodePayload(encodePayload({ timestamp: 1, metrics: [{ name: 'x', type: 'Double', value: 1, properties: {
+      nan: { type: 'Double', value: Number.NaN }, ok: { type: 'Int32', value: 3 }, ['__proto__']: { type: 'String', value: 'polluted' },
+      ...Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`k${i}`, { type: 'Int32', value: i }])),
+    } as never }] }));
+    const props = odd.metrics[0].properties!;
+    expect(props.nan).toBeUndefined();
+    expect(props.ok).toEqual({ type: 'Int32', value: 3 });
+    expect(Object.keys(props)).toHaveLength(PROPERTIES_MAX);
+    expect(({} as Record<string, unknown>).type).toBeUndefined();
+  });
+
   it('seq runs 0..255 and wraps', () => {
     const s = new SeqCounter();
     const got = Array.from({ length: 258 }, () => s.next());
@@ -71,6 +93,8 @@ describe('inbound commands', () => {
   it('parses each kind of command', () => {
     expect(parseCommand(cmd(['command/id', 'c-1'], ['command/setpoint', 75.5]))).toEqual({ id: 'c-1', kind: 'setpoint', value: 75.5 });
     expect(parseCommand(cmd(['command/id', 'c-2'], ['command/mode', 'fallback']))).toEqual({ id: 'c-2', kind: 'mode', value: 'fallback' });
+    expect(parseCommand(cmd(['command/id', 'c-5'], ['command/mode', 'trip']))).toEqual({ id: 'c-5', kind: 'mode', value: 'trip' });
+    expect(parseCommand(cmd(['command/id', 'c-6'], ['command/mode', 'release']))).toEqual({ id: 'c-6', kind: 'mode', value: 'release' });
     expect(parseCommand(cmd(['command/id', 'c-3'], ['command/reset', true]))).toEqual({ id: 'c-3', kind: 'reset' });
     expect(parseCommand(cmd(['command/id', 'c-4'], ['command/param', 'kp=2.5']))).toEqual({ id: 'c-4', kind: 'param', name: 'kp', value: 2.5 });
   });
@@ -78,7 +102,9 @@ describe('inbound commands', () => {
   it('rejects malformed commands, naming the field', () => {
     expect(() => parseCommand(cmd(['command/setpoint', 1]))).toThrow(/command\/id: expected a command id/);
     expect(() => parseCommand(cmd(['command/id', 'x'], ['command/setpoint', 'hot']))).toThrow(/command\/setpoint: expected a finite number, received "hot"/);
-    expect(() => parseCommand(cmd(['command/id', 'x'], ['command/mode', 'panic']))).toThrow(/command\/mode: expected 'fallback' or 'release'/);
+    expect(() => parseCommand(cmd(['command/id', 'x'], ['command/mode', 'panic']))).toThrow(/command\/mode: expected one of 'fallback', 'trip', 'release', received "panic"/);
+    // The core's own word for "no demand" is not the command's: an operator releases.
+    expect(() => parseCommand(cmd(['command/id', 'x'], ['command/mode', 'none']))).toThrow(/command\/mode: expected one of/);
     expect(() => parseCommand(cmd(['command/id', 'x'], ['command/param', 'warp=9']))).toThrow(/command\/param: expected a known core parameter name, received "warp"/);
     expect(() => parseCommand(cmd(['command/id', 'x'], ['command/reset', true], ['command/setpoint', 3]))).toThrow(CommandError);
   });

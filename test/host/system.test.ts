@@ -11,10 +11,10 @@ import { Coordinator } from '../../host/coordinator/coordinator.js';
 import { Recorder } from '../../host/telemetry/recorder.js';
 import { TelemetryStore } from '../../host/telemetry/store.js';
 import { decodePayload } from '../../host/mqtt/codec.js';
-import { runLine, LINE_ZONES } from '../../host/system/line.js';
+import { runLine, LINE_DRAG_C, LINE_ZONES, type LineResult } from '../../host/cli/line.js';
 import { freshCore } from '../support/core.js';
 import { BROKER_KINDS, startBroker, wait, type TestBroker } from '../support/brokers.js';
-import { Fopdt } from '../../firmware-sim/plants/fopdt.js';
+import { chamberBinding } from '../support/bindings.js';
 
 const KEEPALIVE_S = 2;
 let broker: TestBroker | null = null;
@@ -30,9 +30,7 @@ function plantAgent(url: string, node: string, extra: Partial<ConstructorParamet
   core.configure({ s0_scale: 0.05, range_min: -10, range_max: 200, kp: 10, ti: 16, out_min: 0, out_max: 100,
     model_gain: 1.5, model_tau: 60, model_offset: 20, resid_sigma: 0.12, period_min_us: 100_000, period_max_us: 100_000 });
   core.setSetpoint(80, 0);
-  const plant = new Fopdt({ k: 1.5, tau: 60, theta: 0, ambient: 20, dt: 0.1, y0: 80 });
-  const agent = new Agent({ group: 'plant1', node, device: 'loop', core, broker: url,
-    binding: { read: () => ({ sensors: [Math.round(plant.output * 20)] }), write: (u) => { plant.step(u); } }, ...extra });
+  const agent = new Agent({ group: 'plant1', node, device: 'loop', core, broker: url, binding: chamberBinding(), ...extra });
   cleanup.push(() => agent.stop());
   return { core, agent };
 }
@@ -160,19 +158,41 @@ describe.each(BROKER_KINDS)('the host on %s', (kind) => {
     expect(coord.decisions[0].reason).toMatch(/plant1\/upstream\/loop left control \(dead\)/);
   }, 40_000);
 
-  it('cascade containment on the six-zone line: fewer downstream zones leave NOMINAL with coordination than without', async () => {
+  it('the six-zone line: zone 1 trips and keeps its envelope; holding its dependent keeps the line at its operating point, switching it to its fallback does not', async () => {
+    // zone 1's heater driver reversed at t=120 s -> its core trips (the heater's power cut) -> zone 1 cools toward ambient,
+    // inside its 10..95 C envelope -> without coordination every follower follows it down; holding zone 2 keeps them at 80 C.
     broker = await startBroker(kind);
     const without = await runLine({ broker: broker.url, contain: false, seconds: 300 });
-    const withC = await runLine({ broker: broker.url, contain: true, seconds: 300 });
-    console.log(`[${kind}] downstream zones out of NOMINAL: ${without.downstreamOutOfNominal} of ${LINE_ZONES - 1} without coordination, ` +
-      `${withC.downstreamOutOfNominal} with; outside their envelope: ${without.downstreamEnvelopeViolations} without, ${withC.downstreamEnvelopeViolations} with`);
-    expect(without.zones[0].leftNominal).toBe(true);
-    expect(withC.zones[0].leftNominal).toBe(true);
-    expect(withC.downstreamOutOfNominal).toBeLessThan(without.downstreamOutOfNominal);
-    expect(withC.downstreamEnvelopeViolations).toBeLessThan(without.downstreamEnvelopeViolations);
-    expect(withC.decisions[0]).toMatchObject({ agent: 'line1/zone2/loop', action: 'hold' });
-    expect(withC.decisions[0].reason).toMatch(/line1\/zone1\/loop left control \(SAFE_STOP\)/);
+    const held = await runLine({ broker: broker.url, contain: 'hold', seconds: 300 });
+    const fallback = await runLine({ broker: broker.url, contain: 'fallback', seconds: 300 });
+    const line = (r: LineResult) => `zone 1 ${r.zones[0].tripped ? `tripped at ${r.zones[0].trippedAtS} s (${r.zones[0].tripCause})` : 'not tripped'}, ` +
+      `max ${r.zones[0].maxTemperature.toFixed(1)} C; downstream dragged over ${LINE_DRAG_C} C: ${r.downstreamDragged} of ${LINE_ZONES - 1}, ` +
+      `out of NOMINAL ${r.downstreamOutOfNominal}, outside the envelope ${r.downstreamEnvelopeViolations}, lowest ${Math.min(...r.zones.slice(1).map((z) => z.minTemperature)).toFixed(1)} C`;
+    console.log(`[${kind}] without coordination: ${line(without)}\n[${kind}] hold: ${line(held)}\n[${kind}] fallback: ${line(fallback)}`);
+    for (const r of [without, held, fallback]) {
+      expect(r.zones[0]).toMatchObject({ tripped: true, tripCause: 'act_reversed/actuation', envelopeViolated: false });
+      expect(r.zones[0].trippedAtS!).toBeLessThan(125);
+      expect(r.zones[0].modes).toContain('SAFE_STOP');
+      expect(r.downstreamEnvelopeViolations).toBe(0);
+    }
+    // Without coordination the cascade costs production: every follower dragged far off 80 C.
+    expect(without.downstreamDragged).toBe(LINE_ZONES - 1);
     expect(without.decisions).toEqual([]);
-  }, 60_000);
+    // Holding zone 2 cuts the chain at the first link: nobody downstream moves.
+    expect(held.downstreamDragged).toBe(0);
+    expect(held.downstreamOutOfNominal).toBe(0);
+    expect(held.decisions.map((d) => `${d.action} ${d.agent}`)).toEqual(['hold line1/zone2/loop']);
+    expect(held.decisions[0].reason).toMatch(/line1\/zone1\/loop left control \(SAFE_STOP\)/);
+    expect(held.zones[1]).toMatchObject({ held: true, contained: 'hold' });
+    // Switching zone 2 to its fallback (toward its safe 40 C) drags the rest after it: worse on this line than holding.
+    expect(fallback.decisions.map((d) => `${d.action} ${d.agent}`)).toEqual(['fallback line1/zone2/loop']);
+    expect(fallback.zones[1]).toMatchObject({ contained: 'fallback', modes: ['NOMINAL', 'FALLBACK'] });
+    expect(fallback.downstreamDragged).toBeGreaterThan(held.downstreamDragged);
+
+    // Contrapositive: the same line without the fault, coordinated: nothing trips, nothing is contained, nobody moves.
+    const quiet = await runLine({ broker: broker.url, contain: 'hold', fault: null, seconds: 150 });
+    expect(quiet.zones.map((z) => z.tripped || z.leftNominal || z.maxDeviation > LINE_DRAG_C)).toEqual([false, false, false, false, false, false]);
+    expect(quiet.decisions).toEqual([]);
+  }, 120_000);
 });
 

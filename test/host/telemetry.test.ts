@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import { decodePayload, encodePayload, type Metric, type Payload } from '../../host/mqtt/codec.js';
 import { DEDUP_SAMPLES, Recorder } from '../../host/telemetry/recorder.js';
 import { TelemetryStore } from '../../host/telemetry/store.js';
+import { GUARD_STATUS } from '../../host/runtime/abi.js';
 
 describe('telemetry store (SQLite)', () => {
   it('stores batches, reads one agent back in order, keeps alarms, and enforces retention', () => {
@@ -38,7 +39,9 @@ describe('telemetry store (SQLite)', () => {
 
 // ---- the recorder: Sparkplug payloads (real codec) to rows and alarms ----
 
-interface Tick { sample?: number; mode?: string; cause?: string; setpoint?: number; measurement?: number; output?: number }
+interface Tick { sample?: number; mode?: string; cause?: string; setpoint?: number; measurement?: number; output?: number;
+  /** The trip output (absent: an agent that does not report one), its cause, and the guard's status bits. */
+  trip?: boolean; tripCause?: string; guard?: number }
 
 /** An agent's DDATA payload as it crosses the wire: encoded and decoded by the real codec. */
 function wire(tMs: number, t: Tick): Payload {
@@ -51,6 +54,10 @@ function wire(tMs: number, t: Tick): Payload {
     { name: 'tick_us', type: 'UInt64', value: tMs * 1000 },
   ];
   if (t.sample !== undefined) metrics.push({ name: 'sample', type: 'UInt64', value: t.sample });
+  if (t.trip !== undefined) {
+    metrics.push({ name: 'trip', type: 'Boolean', value: t.trip }, { name: 'trip/cause', type: 'String', value: t.tripCause ?? '' },
+      { name: 'guard/status', type: 'Int32', value: t.guard ?? (t.trip ? GUARD_STATUS.tripped : 0) });
+  }
   return decodePayload(encodePayload({ timestamp: tMs, metrics }));
 }
 
@@ -140,6 +147,50 @@ describe('recorder', () => {
     rec.record('p/gw/late', wire(T0, { sample: 7, mode: 'SAFE_STOP', cause: 'core_integrity/core' }), T0);
     rec.flush();
     expect(store.alarms(0)).toEqual([{ agent: 'p/gw/late', tMs: T0, kind: 'trip', monitor: 'core_integrity', stage: 'core' }]);
+    rec.close();
+    store.close();
+  });
+
+  it('writes the trip output\'s changes as alarm rows with the cause it tripped for: de-energized, failed, energized again', () => {
+    const store = new TelemetryStore(':memory:');
+    const rec = new Recorder(store, { flushMs: 0 });
+    const at = (i: number) => T0 + i * 100;
+    const tripped = GUARD_STATUS.tripped | GUARD_STATUS.latched;
+    // 0..9 nominal -> a reversed heater trips at 10 (act_reversed/actuation) -> at 20 the heater's meter still
+    // shows power: the trip failed -> at 30 it shows none (the contactor opened late) -> at 40 released, NOMINAL.
+    for (let i = 0; i < 50; i++) {
+      if (i === 25) continue;   // spooled: it comes later
+      const tick: Tick = i < 10 || i >= 40 ? { sample: i, trip: false }
+        : { sample: i, mode: 'SAFE_STOP', trip: true, tripCause: 'act_reversed/actuation', guard: i >= 20 && i < 30 ? tripped | GUARD_STATUS.trip_failed : tripped };
+      rec.record('p/gw/a', wire(at(i), tick), at(i) + 2);
+    }
+    // The spooled sample from the failed trip arrives late: stored with its trip state, no alarm moved back.
+    rec.record('p/gw/a', wire(at(25), { sample: 25, mode: 'SAFE_STOP', trip: true, tripCause: 'act_reversed/actuation', guard: tripped | GUARD_STATUS.trip_failed }), at(50));
+    rec.flush();
+    expect(store.alarms(0).filter((a) => a.kind !== 'mode')).toEqual([
+      { agent: 'p/gw/a', tMs: at(10), kind: 'trip_out', monitor: 'act_reversed', stage: 'actuation' },
+      { agent: 'p/gw/a', tMs: at(20), kind: 'trip_failed', monitor: 'act_reversed', stage: 'actuation' },
+      { agent: 'p/gw/a', tMs: at(40), kind: 'trip_release', monitor: 'act_reversed', stage: 'actuation' },
+    ]);
+    expect(store.history('p/gw/a', at(9), at(10)).map((r) => r.tripped)).toEqual([false, true]);
+    expect(store.history('p/gw/a', at(25), at(25))[0].tripped).toBe(true);
+    expect(rec.counts.late).toBe(1);
+    rec.close();
+    store.close();
+  });
+
+  it('contrapositive: an agent that never trips, or reports no trip at all, writes no trip row; one first seen tripped raises it at once', () => {
+    const store = new TelemetryStore(':memory:');
+    const rec = new Recorder(store, { flushMs: 0 });
+    for (let i = 0; i < 200; i++) {
+      rec.record('p/gw/ok', wire(T0 + i * 100, { sample: i, trip: false }), T0 + i * 100);
+      rec.record('p/gw/old', wire(T0 + i * 100, { sample: i }), T0 + i * 100);
+    }
+    rec.record('p/gw/late', wire(T0, { sample: 7, mode: 'SAFE_STOP', trip: true, tripCause: 'host' }), T0);
+    rec.flush();
+    expect(store.alarms(0)).toEqual([{ agent: 'p/gw/late', tMs: T0, kind: 'trip_out', monitor: 'host', stage: '' }]);
+    expect(store.latest('p/gw/old', 1)[0].tripped).toBeNull();
+    expect(store.latest('p/gw/ok', 1)[0].tripped).toBe(false);
     rec.close();
     store.close();
   });
@@ -238,6 +289,21 @@ describe('recorder', () => {
     rec.record('a', { timestamp: 2, metrics: [] }, 3);
     rec.close();
     expect(store.history('a', 0, 10)).toMatchObject([{ tMs: 1, mode: 'NOMINAL', sample: null }, { tMs: 2, mode: null, recvMs: 3 }]);
+    store.close();
+  });
+
+  it('opens a file written before the trip was recorded: its rows read the trip as not known', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'edgeloop-tel-')), 'v2.db');
+    const v2 = new Database(path);
+    v2.exec(`CREATE TABLE samples (agent TEXT NOT NULL, t_ms INTEGER NOT NULL, setpoint REAL, measurement REAL, output REAL, mode TEXT,
+        sample INTEGER, recv_ms INTEGER, cause TEXT, stored_ms INTEGER);
+      INSERT INTO samples VALUES ('a', 1, 80, 79, 40, 'NOMINAL', 0, 2, '', 3);`);
+    v2.close();
+    const store = new TelemetryStore(path);
+    const rec = new Recorder(store, { flushMs: 0 });
+    rec.record('a', wire(5, { sample: 1, mode: 'SAFE_STOP', trip: true, tripCause: 'host' }), 6);
+    rec.close();
+    expect(store.history('a', 0, 10)).toMatchObject([{ tMs: 1, sample: 0, tripped: null }, { tMs: 5, sample: 1, tripped: true }]);
     store.close();
   });
 });

@@ -3,9 +3,15 @@
 // beyond this server (uPlot is served from node_modules).
 //
 // Every element a test or an operator's script may look for has a stable
-// id or data attribute: #agents tr[data-agent][data-health],
-// #first-out tr[data-agent] td[data-field=cause], .chart[data-agent][data-points],
+// id or data attribute: #agents tr[data-agent][data-health][data-tripped],
+// #first-out tr[data-agent] td[data-field=cause],
+// .chart[data-agent][data-points][data-env-min][data-env-max][data-trips],
 // #rollout[data-phase], #status[data-polls].
+//
+// Each chart draws the agent's safety envelope (its DBIRTH's envelope/min
+// and envelope/max) as dashed horizontal lines, with the y axis stretched to
+// show them, shades the modes out of NOMINAL behind the lines, and marks
+// where the trip output was de-energized with a strip along the top.
 //
 // Query parameters: poll (ms, default 1000), charts (at most this many
 // charts, default 24), window (ms of history per chart, default 10 min).
@@ -17,16 +23,18 @@
   const CHARTS_MAX = intParam('charts', 24, 1, 500);
   const WINDOW_MS = intParam('window', 10 * 60 * 1000, 1000, 7 * 24 * 3600 * 1000);
   const ALARM_LOG_MAX = 100;
-  const STROKE = { setpoint: '#7b1fa2', measurement: '#1f77b4', output: '#2ca02c' };
+  const STROKE = { setpoint: '#7b1fa2', measurement: '#1f77b4', output: '#2ca02c', envelope: '#c2185b' };
   const MODE_FILL = {
     DEGRADED: 'rgba(255, 193, 7, 0.35)',
     FALLBACK: 'rgba(255, 112, 67, 0.35)',
     SAFE_STOP: 'rgba(229, 57, 53, 0.35)',
-    WARMUP: 'rgba(144, 164, 174, 0.35)',
   };
   const MODE_FILL_OTHER = 'rgba(171, 71, 188, 0.25)';
+  const TRIP_FILL = 'rgba(183, 28, 28, 0.85)';
+  /** The core's "no limit" (its envelope parameters' defaults, +-30000): such a limit is not drawn. */
+  const ENVELOPE_OPEN = 30000;
 
-  /** key -> { el, plot, t, setpoint, measurement, output, modes, lastMs } */
+  /** key -> { el, plot, t, setpoint, measurement, output, modes, trips, env, lastMs } */
   const charts = new Map();
   let polls = 0;
 
@@ -68,15 +76,36 @@
 
   // ---- agents ----
 
+  /** The trip cell: de-energized and why, a trip that did not take effect, or 'no'. */
+  function tripText(a) {
+    const failed = (a.guard || []).includes('trip_failed');
+    if (!a.tripped) return { text: 'no', cls: '' };
+    const why = a.tripCause ? ` (${a.tripCause})` : '';
+    return failed ? { text: `TRIP FAILED${why}`, cls: 'trip-failed' } : { text: `TRIPPED${why}`, cls: 'trip-yes' };
+  }
+
+  /** The guard's causes now, with those latched until a reset marked. */
+  function causesText(a) {
+    const causes = a.causes || [];
+    const latched = a.latched || [];
+    const all = causes.concat(latched.filter((c) => !causes.includes(c)));
+    return all.length ? all.map((c) => (latched.includes(c) ? `${c} (latched)` : c)).join(', ') : '-';
+  }
+
   function renderAgents(s) {
     const rows = s.agents.map((a) => {
-      const tr = el('tr', { 'data-agent': a.key, 'data-health': a.health, 'data-mode': a.mode, 'data-held': a.held ? 'yes' : 'no' });
+      const contained = a.contained || (a.held ? 'hold' : null);
+      const trip = tripText(a);
+      const tr = el('tr', { 'data-agent': a.key, 'data-health': a.health, 'data-mode': a.mode, 'data-held': a.held ? 'yes' : 'no',
+        'data-tripped': a.tripped ? 'yes' : 'no' });
       tr.append(
         el('td', { class: 'key', 'data-field': 'key' }, a.key),
         td('health', a.health, `health-${a.health}`),
         td('mode', a.mode, `mode-${a.mode}`),
+        td('trip', trip.text, trip.cls),
+        td('causes', causesText(a), 'mono'),
         td('cause', a.cause || '-'),
-        td('held', a.held ? 'held' : 'no', a.held ? 'held-yes' : ''),
+        td('held', contained === 'hold' ? 'held' : contained === 'fallback' ? 'fallback' : 'no', contained ? 'held-yes' : ''),
         td('last-seen', age(s.nowMs, a.lastSeenMs)),
       );
       return tr;
@@ -101,8 +130,10 @@
     });
     document.querySelector('#first-out tbody').replaceChildren(...rows);
     document.getElementById('first-out-empty').hidden = rows.length > 0;
+    const TRIP_WORDS = { trip_out: 'trip output de-energized:', trip_release: 'trip output energized again after', trip_failed: 'TRIP FAILED (feedback does not show it):' };
     const log = s.alarms.slice(-ALARM_LOG_MAX).reverse().map((a) => {
-      const what = a.kind === 'mode' ? `mode ${a.stage || '?'} -> ${a.monitor}` : `${a.kind} ${a.monitor}${a.stage ? '/' + a.stage : ''}`;
+      const cause = `${a.monitor}${a.stage ? '/' + a.stage : ''}`;
+      const what = a.kind === 'mode' ? `mode ${a.stage || '?'} -> ${a.monitor}` : TRIP_WORDS[a.kind] ? `${TRIP_WORDS[a.kind]} ${cause}` : `${a.kind} ${cause}`;
       return el('li', { 'data-agent': a.agent, 'data-kind': a.kind }, `${clock(a.tMs)} ${a.agent} ${what}`);
     });
     document.getElementById('alarm-log').replaceChildren(...log);
@@ -187,20 +218,85 @@
     ctx.restore();
   }
 
+  /** Where the trip output was de-energized: a strip along the top of the plot, over the lines. */
+  function drawTrips(chart, u) {
+    const t = u.data[0];
+    const { left, top, width, height } = u.bbox;
+    const strip = Math.max(6, Math.round(height * 0.06));
+    const ctx = u.ctx;
+    ctx.save();
+    ctx.fillStyle = TRIP_FILL;
+    for (let i = 0; i < t.length;) {
+      const on = chart.trips[i] === true;
+      let j = i + 1;
+      while (j < t.length && (chart.trips[j] === true) === on) j++;
+      if (on) {
+        const x0 = Math.max(left, u.valToPos(t[i], 'x', true));
+        const x1 = Math.min(left + width, j < t.length ? u.valToPos(t[j], 'x', true) : left + width);
+        if (x1 > x0) ctx.fillRect(x0, top, x1 - x0, strip);
+        // The moment it tripped: a marker down the whole plot.
+        if (x0 > left) ctx.fillRect(x0 - 1, top, 2, height);
+      }
+      i = j;
+    }
+    ctx.restore();
+  }
+
+  /** A limit the core actually enforces (not its open default). */
+  function limited(v) {
+    return typeof v === 'number' && Number.isFinite(v) && Math.abs(v) < ENVELOPE_OPEN;
+  }
+
+  /** The envelope's limits as dashed horizontal lines across the plot. */
+  function drawEnvelope(chart, u) {
+    const { left, top, width, height } = u.bbox;
+    const ctx = u.ctx;
+    ctx.save();
+    ctx.strokeStyle = STROKE.envelope;
+    ctx.lineWidth = 2 * (window.devicePixelRatio || 1);
+    ctx.setLineDash([10, 6]);
+    for (const v of [chart.env.min, chart.env.max]) {
+      if (!limited(v)) continue;
+      const y = Math.round(u.valToPos(v, 'y', true));
+      if (y < top || y > top + height) continue;
+      ctx.beginPath();
+      ctx.moveTo(left, y);
+      ctx.lineTo(left + width, y);
+      ctx.stroke();
+    }
+    ctx.restore();
+  }
+
+  /** The y range: the data and the envelope's limits, with a little room. */
+  function yRange(chart, min, max) {
+    let lo = min;
+    let hi = max;
+    for (const v of [chart.env.min, chart.env.max]) {
+      if (!limited(v)) continue;
+      lo = lo === null || lo === undefined ? v : Math.min(lo, v);
+      hi = hi === null || hi === undefined ? v : Math.max(hi, v);
+    }
+    if (lo === null || lo === undefined || hi === null || hi === undefined) return [0, 1];
+    const pad = Math.max(1e-6, (hi - lo) * 0.05);
+    return [lo - pad, hi + pad];
+  }
+
   /** The chart's own grid cell decides its width, so a canvas never spills into the next cell. */
   function chartWidth(cell) {
     return Math.max(300, (cell.clientWidth || 460) - 4);
   }
 
   function makeChart(key) {
-    const el_ = el('div', { class: 'chart', 'data-agent': key, 'data-points': 0 });
-    el_.append(el('h3', {}, key));
+    const el_ = el('div', { class: 'chart', 'data-agent': key, 'data-points': 0, 'data-trips': 0, 'data-env-min': '', 'data-env-max': '' });
+    const h3 = el('h3', {}, key);
+    h3.append(el('span', { class: 'unit' }));
+    el_.append(h3);
     document.getElementById('charts').append(el_);
-    const chart = { el: el_, plot: null, t: [], setpoint: [], measurement: [], output: [], modes: [], lastMs: null };
+    const chart = { el: el_, plot: null, t: [], setpoint: [], measurement: [], output: [], modes: [], trips: [], env: { min: null, max: null }, lastMs: null };
     chart.plot = new uPlot({
       width: chartWidth(el_),
       height: 220,
-      scales: { x: { time: true } },
+      scales: { x: { time: true }, y: { range: (u, min, max) => yRange(chart, min, max) } },
       series: [
         {},
         { label: 'setpoint', stroke: STROKE.setpoint, width: 1.5, dash: [6, 4], scale: 'y' },
@@ -208,7 +304,8 @@
         { label: 'output', stroke: STROKE.output, width: 1, scale: 'out' },
       ],
       axes: [{}, { scale: 'y' }, { scale: 'out', side: 1, grid: { show: false } }],
-      hooks: { drawClear: [(u) => drawModes(chart, u)] },
+      // The limits last: a trip strip never hides them.
+      hooks: { drawClear: [(u) => drawModes(chart, u)], draw: [(u) => { drawTrips(chart, u); drawEnvelope(chart, u); }] },
     }, [[], [], [], []], el_);
     charts.set(key, chart);
     return chart;
@@ -220,7 +317,21 @@
     return agents.slice().sort((a, b) => trouble(a) - trouble(b) || a.key.localeCompare(b.key)).slice(0, CHARTS_MAX).map((a) => a.key);
   }
 
-  async function updateChart(chart, key) {
+  /** The envelope from the agent's birth: kept on the chart and in its data attributes; a change redraws. */
+  function setEnvelope(chart, agent) {
+    const env = (agent && agent.envelope) || {};
+    const min = limited(env.min) ? env.min : null;
+    const max = limited(env.max) ? env.max : null;
+    chart.el.querySelector('h3 .unit').textContent = env.unit ? ` (${env.unit})` : '';
+    if (min === chart.env.min && max === chart.env.max) return;
+    chart.env = { min, max };
+    chart.el.setAttribute('data-env-min', min === null ? '' : String(min));
+    chart.el.setAttribute('data-env-max', max === null ? '' : String(max));
+    if (chart.t.length) chart.plot.setData([chart.t, chart.setpoint, chart.measurement, chart.output]);
+  }
+
+  async function updateChart(chart, key, agent) {
+    setEnvelope(chart, agent);
     const q = `agent=${encodeURIComponent(key)}` + (chart.lastMs === null ? '' : `&since=${chart.lastMs + 1}`);
     const h = await getJson(`/api/history?${q}`);
     if (h.samples.length === 0) return;
@@ -230,15 +341,17 @@
       chart.measurement.push(s.measurement);
       chart.output.push(s.output);
       chart.modes.push(s.mode);
+      chart.trips.push(s.tripped === true);
     }
     chart.lastMs = h.samples[h.samples.length - 1].tMs;
     // Keep a moving window so a page left open does not grow without bound.
     const from = (chart.lastMs - WINDOW_MS) / 1000;
     let cut = 0;
     while (cut < chart.t.length && chart.t[cut] < from) cut++;
-    if (cut > 0) for (const k of ['t', 'setpoint', 'measurement', 'output', 'modes']) chart[k].splice(0, cut);
+    if (cut > 0) for (const k of ['t', 'setpoint', 'measurement', 'output', 'modes', 'trips']) chart[k].splice(0, cut);
     chart.plot.setData([chart.t, chart.setpoint, chart.measurement, chart.output]);
     chart.el.setAttribute('data-points', String(chart.t.length));
+    chart.el.setAttribute('data-trips', String(chart.trips.filter((x, i) => x && !chart.trips[i - 1]).length));
     chart.el.setAttribute('data-last-ms', String(chart.lastMs));
     chart.el.setAttribute('data-mode', chart.modes[chart.modes.length - 1] || '');
   }
@@ -253,7 +366,8 @@
     }
     const note = document.getElementById('charts-note');
     note.textContent = s.agents.length > keys.length ? `Charts for ${keys.length} of ${s.agents.length} agents (loops in trouble first).` : '';
-    await Promise.all(keys.map((key) => updateChart(charts.get(key) || makeChart(key), key)));
+    const byKey = new Map(s.agents.map((a) => [a.key, a]));
+    await Promise.all(keys.map((key) => updateChart(charts.get(key) || makeChart(key), key, byKey.get(key))));
   }
 
   // ---- the loop ----

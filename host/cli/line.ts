@@ -1,23 +1,33 @@
-// The chain demo: a line of thermal zones, each its own loop on its own
+// The chain demo (wiring, so it lives with the other composition roots in
+// host/cli/): a line of thermal zones, each its own loop on its own
 // simulated MCU (firmware-sim device) and its own agent, coordinated over
 // MQTT. Zone 1 is the lead: it holds its setpoint. Every other zone follows
 // the zone before it (master-slave zone control): its setpoint is the
 // upstream zone's temperature, wired to it from the upstream transmitter.
-// That wire is how a fault cascades: a runaway upstream drags each follower
-// after it, one after another, and each one leaves NOMINAL in turn.
+// That wire is how a fault cascades: whatever happens upstream, a runaway
+// or a trip that lets the zone cool, drags each follower after it, one
+// after another.
+//
+// The scripted fault: zone 1's heater driver fails reversed (it heats when
+// told to stop). Zone 1's core classes the actuator reversed and trips: the
+// trip output cuts the heater's power, whatever its driver does, and zone 1
+// cools toward ambient, inside its envelope. Its followers follow it down:
+// the cascade now costs production, not safety.
 //
 // The coordinator contains it by scoped escalation: when a zone leaves
 // control, its direct dependent is held (it stops following and keeps its
-// setpoint, as a slave zone sheds to a local setpoint); the scope widens
-// only if a held zone leaves NOMINAL too.
+// setpoint, as a slave zone sheds to a local setpoint) or, with contain
+// 'fallback', switched to its fallback controller; the scope widens only if
+// a contained zone leaves NOMINAL of its own accord.
 //
 // Time is simulated (so a 10-minute run takes seconds) but the messages
 // are real: agents, coordinator and broker talk over MQTT on loopback, and
 // each step yields to the event loop so commands arrive as they would.
 
 import { Agent } from '../agent/agent.js';
-import { Coordinator, type Decision } from '../coordinator/coordinator.js';
-import { Core } from '../runtime/core.js';
+import { Coordinator, type ContainAction, type Decision } from '../coordinator/coordinator.js';
+import { Core, type CoreEvent } from '../runtime/core.js';
+import { describeCause } from '../runtime/causes.js';
 import { SimDevice } from '../../firmware-sim/device.js';
 import type { FaultSpec } from '../../firmware-sim/types.js';
 import type { Payload } from '../mqtt/codec.js';
@@ -26,13 +36,17 @@ export const LINE_GROUP = 'line1';
 export const LINE_ZONES = 6;
 export const LINE_HOST = 'edgeloop-coordinator';
 
-/** The scripted fault: the lead zone's heater driver fails reversed (lo + hi - command), a runaway no command can stop. */
+/**
+ * The scripted fault: the lead zone's heater driver fails reversed (lo + hi -
+ * command): told to stop heating, it heats at full power. No command through
+ * the driver stops it; the trip output, which cuts the heater's power, does.
+ */
 export const LINE_FAULT: FaultSpec = { kind: 'actuator.reversed', onsetS: 120, durationS: null, magnitude: 0 };
 
 export interface LineOptions {
   broker: string;
-  /** Coordinate (contain the cascade) or only observe. */
-  contain: boolean;
+  /** Coordinate (contain the cascade: true or 'hold' holds a dependent, 'fallback' switches it to its fallback) or only observe (false). */
+  contain: boolean | ContainAction;
   zones?: number;
   seconds?: number;
   seed?: number;
@@ -61,17 +75,30 @@ export interface ZoneResult {
   /** First time (s) it left NOMINAL, or null. */
   leftAtS: number | null;
   held: boolean;
+  /** How the coordinator contained it at the end of the run (held, switched to its fallback), or null. */
+  contained: ContainAction | null;
+  /** The trip output was de-energized after the fault's onset: when first (s), and why (`<cause>/<stage>`). */
+  tripped: boolean;
+  trippedAtS: number | null;
+  tripCause: string;
   maxTemperature: number;
+  minTemperature: number;
+  /** The farthest the zone's temperature went from the line's operating point (the lead's setpoint), C. */
+  maxDeviation: number;
   /** The zone's safety envelope (from the plant spec) was left. */
   envelopeViolated: boolean;
 }
 
 export interface LineResult {
-  contain: boolean;
+  contain: boolean | ContainAction;
   zones: ZoneResult[];
   /** Zones downstream of the faulty one that left NOMINAL. */
   downstreamOutOfNominal: number;
   downstreamEnvelopeViolations: number;
+  /** Zones downstream of the faulty one dragged more than LINE_DRAG_C off the operating point (production lost). */
+  downstreamDragged: number;
+  /** The line's operating point: the lead zone's setpoint, C. */
+  operatingPoint: number;
   decisions: Decision[];
   ticks: number;
   lateCommands: number;
@@ -88,6 +115,36 @@ const LAG_TICKS = 2;
 export const ZONE_HEATER_MAX = 70;
 const yieldIo = () => new Promise<void>((r) => setImmediate(r));
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * How far off the operating point a zone may go before its product is lost,
+ * C: the loops' own tracking threshold (track_thr, 10 C), which the zones
+ * may be pushed to by a wandering reference without any alarm of their own.
+ */
+export const LINE_DRAG_C = 10;
+
+/** A core event as one line of narration, or null for the events the line does not narrate. */
+function narrate(zone: number, e: CoreEvent, tripWhat: string): string | null {
+  const where = e.stage ? ` at the ${e.stage} stage` : '';
+  switch (e.kind) {
+    case 'trip_out':
+      return e.tripped
+        ? `zone ${zone + 1}: TRIP: the trip output is de-energized (${tripWhat}); cause ${describeCause(e.reason)}${where}`
+        : `zone ${zone + 1}: trip released: the trip output is energized again`;
+    case 'trip_failed':
+      return `zone ${zone + 1}: TRIP FAILED: the actuator's feedback (${e.value / 65536}) does not show the trip; cause ${describeCause(e.reason)}`;
+    case 'handback': return `zone ${zone + 1}: handed back to the primary controller (hand-back ${e.value})`;
+    case 'demand': return `zone ${zone + 1}: the host demands ${e.demand === 'none' ? 'a return to normal' : e.demand === 'trip' ? 'the trip' : 'the fallback'}`;
+    default: return null;
+  }
+}
+
+/** A mode change with the cause that decided it (the guard's) and the first-out monitor (the cascade's). */
+function narrateMode(zone: number, e: CoreEvent, firstOut: { monitor: string; stage: string } | null): string {
+  const why = e.reason === 'cleared' ? 'its cause cleared' : e.reason === 'reset' ? "an operator's reset" : `${describeCause(e.reason)}${e.stage ? ` at the ${e.stage} stage` : ''}`;
+  const first = firstOut && e.reason !== 'cleared' && e.reason !== 'reset' ? ` (first out: ${firstOut.monitor} at the ${firstOut.stage} stage)` : '';
+  return `zone ${zone + 1}: ${e.from} -> ${e.to}: ${why}${first}`;
+}
 
 export function lineKey(zone: number): string {
   return `${LINE_GROUP}/zone${zone + 1}/loop`;
@@ -121,6 +178,8 @@ export async function runLine(opts: LineOptions): Promise<LineResult> {
 
   const devices: SimDevice[] = [];
   const agents: Agent[] = [];
+  /** Each zone's core events of the current tick, narrated after it. */
+  const events: CoreEvent[][] = Array.from({ length: zones }, () => []);
   for (let z = 0; z < zones; z++) {
     const upstream = z > 0 ? devices[z - 1] : null;
     const device = new SimDevice({
@@ -136,7 +195,8 @@ export async function runLine(opts: LineOptions): Promise<LineResult> {
     agents.push(new Agent({
       group: LINE_GROUP, node: `zone${z + 1}`, device: 'loop', core, binding: device, broker: opts.broker,
       clockUs: () => nowUs, wallMs, primaryHost: LINE_HOST,
-      dependsOn: z > 0 ? [lineKey(z - 1)] : [],
+      dependsOn: z > 0 ? [lineKey(z - 1)] : [], units: device.spec.units,
+      onCoreEvent: (e) => { events[z].push(e); },
       ...opts.credentials?.agent?.(z),
     }));
   }
@@ -145,6 +205,7 @@ export async function runLine(opts: LineOptions): Promise<LineResult> {
     // Everyone born and seen before the clock starts.
     for (let i = 0; i < 500 && coord.agents.size < zones; i++) {
       for (const a of agents) a.tick();
+      for (const e of events) e.length = 0;
       nowUs += TICK_US;
       await sleep(10);
       coord.cycle();
@@ -155,8 +216,9 @@ export async function runLine(opts: LineOptions): Promise<LineResult> {
     const startUs = nowUs;
     // Fault windows count from the devices' t = 0, the agents' clock (discovery included).
     const onsetUs = fault ? fault.onsetS * 1e6 : Infinity;
-    const results: ZoneResult[] = agents.map((_, z) => ({ key: lineKey(z), modes: [], leftNominal: false, leftAtS: null, held: false, maxTemperature: -Infinity, envelopeViolated: false }));
-    const lastMode = agents.map((a) => a.core.mode as string);
+    const operatingPoint = devices[0].spec.setpoint;
+    const results: ZoneResult[] = agents.map((_, z) => ({ key: lineKey(z), modes: [], leftNominal: false, leftAtS: null, held: false, contained: null,
+      tripped: false, trippedAtS: null, tripCause: '', maxTemperature: -Infinity, minTemperature: Infinity, maxDeviation: 0, envelopeViolated: false }));
     const endUs = startUs + seconds * 1e6;
     let ticks = 0;
     let announcedFault = false;
@@ -176,13 +238,20 @@ export async function runLine(opts: LineOptions): Promise<LineResult> {
         if (nowUs >= onsetUs) {
           if (!r.modes.includes(mode)) r.modes.push(mode);
           if (mode !== 'NOMINAL' && !r.leftNominal) { r.leftNominal = true; r.leftAtS = tS; }
-          if (y > r.maxTemperature) r.maxTemperature = y;
+          r.maxTemperature = Math.max(r.maxTemperature, y);
+          r.minTemperature = Math.min(r.minTemperature, y);
+          r.maxDeviation = Math.max(r.maxDeviation, Math.abs(y - operatingPoint));
           if (y > devices[z].spec.envelope.max || y < devices[z].spec.envelope.min) r.envelopeViolated = true;
         }
-        if (mode !== lastMode[z]) {
-          const cause = agents[z].core.cause;
-          say(`t=${tS.toFixed(1)} s  zone ${z + 1}: ${lastMode[z]} -> ${mode}${cause ? ` (first out: ${cause.monitor} at the ${cause.stage} stage)` : ''}`);
-          lastMode[z] = mode;
+        for (const e of events[z].splice(0)) {
+          if (e.kind === 'trip_out' && e.tripped && nowUs >= onsetUs && !r.tripped) {
+            r.tripped = true;
+            r.trippedAtS = tS;
+            r.tripCause = `${e.reason ?? ''}${e.stage ? `/${e.stage}` : ''}`;
+          }
+          // What the trip does, in its first words (the plant's description goes on with the physics).
+          const line = e.kind === 'mode' ? narrateMode(z, e, agents[z].core.cause) : narrate(z, e, devices[z].tripDescription.split(':')[0]);
+          if (line) say(`t=${tS.toFixed(1)} s  ${line}`);
         }
       }
       ticks++;
@@ -195,13 +264,18 @@ export async function runLine(opts: LineOptions): Promise<LineResult> {
         || [...coord.commands.values()].some((c) => c.state === 'sent' && ticks - sentAt.get(c.id)! > LAG_TICKS);
       for (let i = 0; i < 400 && lagging(); i++) { await sleep(1); coord.cycle(); }
     }
-    for (let z = 0; z < zones; z++) results[z].held = !agents[z].followingReference;
+    for (let z = 0; z < zones; z++) {
+      results[z].held = !agents[z].followingReference;
+      results[z].contained = coord.agents.get(lineKey(z))?.contained ?? null;
+    }
     const downstream = results.filter((_, z) => z > faultZone);
     const result: LineResult = {
       contain: opts.contain,
       zones: results,
       downstreamOutOfNominal: downstream.filter((r) => r.leftNominal).length,
       downstreamEnvelopeViolations: downstream.filter((r) => r.envelopeViolated).length,
+      downstreamDragged: downstream.filter((r) => r.maxDeviation > LINE_DRAG_C).length,
+      operatingPoint,
       decisions: [...coord.decisions],
       ticks,
       lateCommands: [...coord.commands.values()].filter((c) => c.state === 'timeout').length,
