@@ -4,9 +4,9 @@
 // -> first-order low-pass.
 
 import { p, MON_BASE, MF_ACTION, P_N_SENSORS, P_ADC_MIN, P_ADC_MAX, P_S0_SCALE, P_RANGE_MIN, P_RANGE_MAX,
-  P_MEDIAN3, P_SPIKE_THR, P_SPIKE_COUNT, P_STUCK_BAND, P_DISAGREE_THR, P_LPF_TAU } from "./params";
+  P_MEDIAN3, P_SPIKE_THR, P_SPIKE_COUNT, P_STUCK_BAND, P_DISAGREE_THR, P_LPF_TAU, P_GUARD } from "./params";
 import { sat, abs_q16, sub_q16, median3, clamp_i32, lerp_q32, q32_to_q16 } from "./fixed";
-import { ACT_DEGRADE, SENSORS_MAX, M_SENS_STALE, M_SENS_RANGE, M_SENS_SPIKE, M_SENS_STUCK, M_SENS_DISAGREE } from "./monitor/ids";
+import { LEVEL_ALARM, SENSORS_MAX, M_SENS_STALE, M_SENS_RANGE, M_SENS_SPIKE, M_SENS_STUCK, M_SENS_DISAGREE } from "./monitor/ids";
 import { debounce_sensor, sensor_busy, sensor_bits } from "./monitor/debounce";
 import { rate_step, lpf_a } from "./levels";
 import { SAMPLE_NONE } from "./state";
@@ -21,6 +21,9 @@ const SPIKES = memory.data(SENSORS_MAX << 2);  // spike history, one bit per sam
 const SEEN = memory.data(SENSORS_MAX << 2);    // samples seen (saturating at 3)
 
 export let trusted_mask: i32 = 0;
+// Every sensor left is excluded only for spikes or noise: rather than none,
+// they stay in the vote (heavier filtering follows; guard/react.ts).
+export let noisy_kept: bool = false;
 let filtered_q32: i64 = 0;     // low-pass state, Q32 (see fixed.ts lerp_q32)
 let filter_primed = false;
 
@@ -35,6 +38,7 @@ export function condition_reset(): void {
   memory.fill(SPIKES, 0, <usize>(SENSORS_MAX << 2));
   memory.fill(SEEN, 0, <usize>(SENSORS_MAX << 2));
   trusted_mask = 0;
+  noisy_kept = false;
   filtered_q32 = 0;
   filter_primed = false;
 }
@@ -68,21 +72,31 @@ function sense_one(i: i32, raw: i32, level: i32): void {
   if (seen < 3) put(SEEN, i, seen + 1);
 }
 
-// A sensing check takes a sensor out of the vote only when its action in the
-// failsafe table is DEGRADE or worse (a check set to none or warn only reports).
+// A sensing check takes a sensor out of the vote only when it is at alarm
+// level (a check set to none or warn only reports).
 @inline function excludes(m: i32): bool {
-  return p(MON_BASE + m * 4 + MF_ACTION) >= ACT_DEGRADE;
+  return p(MON_BASE + m * 4 + MF_ACTION) >= LEVEL_ALARM;
 }
 
 @inline function excluding_bits(m: i32): i32 {
   return excludes(m) ? sensor_bits(m) : 0;
 }
 
-// Sensors (bit i) out of the vote by their own checks, or never seen.
+// Sensors (bit i) out of the vote by their own checks other than spikes, or never seen.
 @inline function excluded_by_own_checks(): i32 {
-  let bad = excluding_bits(M_SENS_STALE) | excluding_bits(M_SENS_RANGE) | excluding_bits(M_SENS_SPIKE) | excluding_bits(M_SENS_STUCK);
+  let bad = excluding_bits(M_SENS_STALE) | excluding_bits(M_SENS_RANGE) | excluding_bits(M_SENS_STUCK);
   for (let i = 0; i < SENSORS_MAX; i++) if (get(SEEN, i) == 0) bad |= 1 << i;
   return bad;
+}
+
+// The candidates for the vote: without the spiky ones, unless that leaves
+// none (then the spiky ones, kept: noisy_kept).
+function candidates(n: i32): i32 {
+  let usable = ((1 << n) - 1) & ~excluded_by_own_checks();
+  let spiky = excluding_bits(M_SENS_SPIKE);
+  let cand = usable & ~spiky;
+  noisy_kept = cand == 0 && (usable & spiky) != 0 && p(P_GUARD) != 0;
+  return noisy_kept ? usable : cand;
 }
 
 // Vote among the sensors that pass their own checks; the disagreement check
@@ -105,7 +119,7 @@ function vote_of(mask: i32, thr: i32, pred: i32): i32 {
 }
 
 function vote(n: i32, pred: i32): i32 {
-  let cand = ((1 << n) - 1) & ~excluded_by_own_checks();
+  let cand = candidates(n);
   let k = <i32>popcnt(cand);
   let thr = p(P_DISAGREE_THR);
   let voted = k > 0 ? vote_of(cand, thr, pred) : 0;

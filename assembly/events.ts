@@ -22,13 +22,18 @@ export const EV_CONFIG: i32 = 7;        // configuration committed; value = chec
 export const EV_SENSOR_OUT: i32 = 8;    // sensor excluded from the vote; value = sensor index
 export const EV_SENSOR_IN: i32 = 9;     // sensor back in the vote; value = sensor index
 export const EV_EPISODE_END: i32 = 10;  // all alarms of an episode cleared; value = suppressed count
-export const EV_ISOLATED: i32 = 11;     // an estimation root's stage settled; stage = final, value = provisional
+export const EV_ISOLATED: i32 = 11;     // (not written since ABI 2: an estimation root's trip is logged once its stage settles)
+export const EV_TRIP_OUT: i32 = 12;     // the trip output changed; value = 1 tripped (de-energized), 0 released; monitor = reason
+export const EV_TRIP_FAILED: i32 = 13;  // tripped, but the actuator feedback does not show it; value = the feedback (Q16)
+export const EV_HANDBACK: i32 = 14;     // back to the primary controller after the envelope cleared; value = hand-backs this episode
+export const EV_DEMAND: i32 = 15;       // a host's demand; value = 0 none, 1 fallback, 2 trip
 
 // Reason codes beyond monitor ids, for EV_MODE.
 export const EV_STAGE_NONE: i32 = 255;  // stage field of events not tied to a stage
 export const REASON_CLEARED: i32 = 32;
 export const REASON_RESET: i32 = 33;
 export const REASON_INIT: i32 = 34;
+export const REASON_CAUSE_BASE: i32 = 40; // + cause id (monitor/ids.ts): the cause that decided it
 
 // Counters.
 export const C_TICKS: i32 = 0;
@@ -48,6 +53,9 @@ export const C_WARNINGS: i32 = 13;
 export const C_INVARIANT_FAILS: i32 = 14;
 export const C_SETPOINT_REJECTS: i32 = 15;
 export const C_REPAIRS: i32 = 16;        // configuration blocks repaired from the shadow copy
+export const C_TRIPS_OUT: i32 = 17;      // changes of the trip output (trips and releases)
+export const C_HANDBACKS: i32 = 18;      // hand-backs to the primary controller
+export const C_LOADS: i32 = 19;          // estimation alarms isolated as a load disturbance (warnings)
 export const C_MON_TRIPS: i32 = 32;      // + monitor id: trips of that monitor (root or not)
 export const C_MON_SUPPRESSED: i32 = 64; // + monitor id: of which consequential
 export const COUNTERS_MAX: i32 = 96;

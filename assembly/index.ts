@@ -18,18 +18,21 @@ import { debounce_reset, debounce_release } from "./monitor/debounce";
 import { timing_reset } from "./monitor/timing";
 import { control_monitors_reset } from "./monitor/control";
 import { actuation_reset } from "./monitor/actuation";
-import { supervisor_reset, supervisor_note_reset, active_mask } from "./supervisor";
+import { supervisor_reset, active_mask } from "./supervisor";
+import { react_reset, react_release, react_demand, trip_out, causes, guard_status_bits, latched_causes } from "./guard/react";
+import { envelope_reset, envelope_derive, predicted_q16 } from "./guard/envelope";
 import { root_monitor, root_stage } from "./monitor/cascade";
-import { stage_of, MONITORS_MAX, M_CORE_INTEGRITY, M_EST_CUSUM, M_EST_EWMA, M_EW_CSD } from "./monitor/ids";
+import { stage_of, MONITORS_MAX, CAUSES_MAX, M_CORE_INTEGRITY, M_EST_CUSUM, M_EST_EWMA, M_EW_CSD } from "./monitor/ids";
 import { integrity_arm, integrity_failed } from "./integrity";
 
-const ABI_VERSION: i32 = 1;
+const ABI_VERSION: i32 = 2;
 
 function derive(): void {
   levels_derive();
   // The interval range may have shrunk under a settled loop.
   if (S.level_next >= levels_n) S.set_level_next(levels_n - 1);
   model_derive();
+  envelope_derive();
   integrity_arm();
 }
 
@@ -49,23 +52,25 @@ export function init(): i32 {
   control_monitors_reset();
   actuation_reset();
   supervisor_reset();
+  react_reset();
+  envelope_reset();
   loop_reset();
   derive();
   return P.OK;
 }
 init();
 
-// Release latched monitors whose condition has cleared and restart the
-// change detectors. Returns how many latches were released.
+// An operator's reset: release the latches whose condition is false now
+// (a latched trip, the fallback held by the retry limit, latched monitors),
+// and restart the change detectors. Returns how many latches were released.
 export function reset(): i32 {
   detectors_reset();
   loop_clear_invariant();
   let restarted = (<u64>1 << <u64>M_EST_CUSUM) | (<u64>1 << <u64>M_EST_EWMA) | (<u64>1 << <u64>M_EW_CSD);
-  // The integrity latch is released only when the configuration scrub and
+  // The integrity monitor is released only when the configuration scrub and
   // the shadowed integrator both check out now.
   if (!integrity_failed() && pid_integrity_ok()) restarted |= <u64>1 << <u64>M_CORE_INTEGRITY;
-  let released = debounce_release(restarted);
-  supervisor_note_reset();
+  let released = debounce_release(restarted) + react_release();
   E.count(E.C_RESETS);
   E.event_log(S.tick_n, E.EV_RESET, E.EV_STAGE_NONE, E.REASON_RESET, released);
   return released;
@@ -119,8 +124,13 @@ export function config_shadow_addr(): i32 { return <i32>P.SHADOW_ADDR; }
 // ---- running -------------------------------------------------------------
 
 // The host's setpoint, with the time it was issued (for the stale check).
+// Refused (ERR_RANGE, the last good one stays) outside the sensors' range
+// or within env_margin of the safety envelope's limits: a setpoint the guard
+// would have to fight is bad input.
 export function set_setpoint(sp_q16: i32, now_us: i64): i32 {
-  if (sp_q16 < P.p(P.P_RANGE_MIN) || sp_q16 > P.p(P.P_RANGE_MAX)) {
+  let margin = <i64>P.p(P.P_ENV_MARGIN);
+  if (sp_q16 < P.p(P.P_RANGE_MIN) || sp_q16 > P.p(P.P_RANGE_MAX)
+    || <i64>sp_q16 < <i64>P.p(P.P_ENV_MIN) + margin || <i64>sp_q16 > <i64>P.p(P.P_ENV_MAX) - margin) {
     E.count(E.C_SETPOINT_REJECTS);
     return P.ERR_RANGE;
   }
@@ -133,6 +143,17 @@ export function set_setpoint(sp_q16: i32, now_us: i64): i32 {
 // Returns the actuator command (Q16).
 export function tick(now_us: i64, s0: i32, s1: i32, s2: i32, fb_q16: i32): i32 {
   return loop_tick(now_us, s0, s1, s2, fb_q16);
+}
+
+// The trip output after the last tick: 1 = tripped (de-energize the
+// contactor, safe torque off, close the isolation valves), 0 = run permitted.
+// Independent of the actuator command; a host drives it every tick.
+export function trip(): i32 { return trip_out ? 1 : 0; }
+
+// A host's demand from the next tick: 0 none (return), 1 fallback, 2 trip.
+// Returns 0, or ERR_RANGE for an unknown kind (nothing changes).
+export function demand(kind: i32): i32 {
+  return react_demand(S.tick_n, kind) ? P.OK : P.ERR_RANGE;
 }
 
 // ---- state readers -------------------------------------------------------
@@ -156,6 +177,13 @@ export function cause_monitor(): i32 { return root_monitor; }
 export function cause_stage(): i32 { return root_monitor >= 0 ? root_stage : -1; }
 export function monitor_stage(m: i32): i32 { return m >= 0 && m < MONITORS_MAX ? stage_of(m) : -1; }
 export function monitor_count(): i32 { return MONITORS_MAX; }
+// The guard: status bits (docs/core.md), the causes active (bit per cause),
+// the latched causes, and the envelope's prediction at the horizon (Q16).
+export function guard_status(): i32 { return guard_status_bits(); }
+export function guard_causes(): i32 { return causes; }
+export function guard_latched(): i32 { return latched_causes(); }
+export function predicted(): i32 { return predicted_q16; }
+export function cause_count(): i32 { return CAUSES_MAX; }
 export function stat_cusum(): i32 { return cusum_pos_q16 > cusum_neg_q16 ? cusum_pos_q16 : -cusum_neg_q16; }
 export function counter(id: i32): i64 { return E.counter_get(id); }
 

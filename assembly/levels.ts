@@ -7,7 +7,7 @@
 // dt; jitter inside a level is a timing disturbance, watched by the timing
 // monitors, not something the controller integrates.
 
-import { p, P_PERIOD_MIN_US, P_PERIOD_MAX_US, P_LPF_TAU, P_MODEL_TAU, P_KP, P_TI, P_TD, P_TF,
+import { p, P_PERIOD_MIN_US, P_PERIOD_MAX_US, P_LPF_TAU, P_NOISY_TAU, P_MODEL_GAIN, P_OUT_MIN, P_OUT_MAX, P_RESID_SIGMA, P_MODEL_TAU, P_KP, P_TI, P_TD, P_TF,
   P_FB_KP, P_FB_TI, P_SLEW, P_RATE_MAX } from "./params";
 import { q16_to_f64, f64_to_q16, f64_to_q32_frac, exp_neg } from "./fixed";
 
@@ -16,6 +16,7 @@ export const LEVELS_MAX: i32 = 8;
 const INTERVAL_US = memory.data(LEVELS_MAX << 3);   // i64
 const SPLIT_US = memory.data(LEVELS_MAX << 3);      // i64: dt above this uses the next level
 const LPF_A = memory.data(LEVELS_MAX << 3);         // Q32 dt/(tau+dt) (exact: 1-exp(-dt/tau))
+const NOISY_A = memory.data(LEVELS_MAX << 3);       // Q32 the same for NOISY_TAU
 const MODEL_A = memory.data(LEVELS_MAX << 3);       // Q32 1-exp(-dt/tau_model)
 const KI_DT = memory.data(LEVELS_MAX << 3);         // Q32 Kp*dt/Ti
 const D_A = memory.data(LEVELS_MAX << 3);           // Q32 Tf/(Tf+dt)
@@ -23,6 +24,7 @@ const D_B = memory.data(LEVELS_MAX << 2);           // Q16 Kp*Td/(Tf+dt)
 const FB_KI_DT = memory.data(LEVELS_MAX << 3);      // Q32 Kp_fb*dt/Ti_fb
 const SLEW_STEP = memory.data(LEVELS_MAX << 2);     // Q16 slew*dt; 0 = unlimited
 const RATE_STEP = memory.data(LEVELS_MAX << 2);     // Q16 rate_max*dt; 0 = off
+const REACH = memory.data(LEVELS_MAX << 2);         // Q16 the most the process moves in one interval (below)
 
 export let levels_n: i32 = 1;
 
@@ -31,6 +33,7 @@ export let levels_n: i32 = 1;
 
 @inline export function interval_us(l: i32): i64 { return i64_at(INTERVAL_US, l); }
 @inline export function lpf_a(l: i32): i64 { return i64_at(LPF_A, l); }
+@inline export function noisy_a(l: i32): i64 { return i64_at(NOISY_A, l); }
 @inline export function model_a(l: i32): i64 { return i64_at(MODEL_A, l); }
 @inline export function ki_dt(l: i32): i64 { return i64_at(KI_DT, l); }
 @inline export function d_a(l: i32): i64 { return i64_at(D_A, l); }
@@ -38,6 +41,9 @@ export let levels_n: i32 = 1;
 @inline export function fb_ki_dt(l: i32): i64 { return i64_at(FB_KI_DT, l); }
 @inline export function slew_step(l: i32): i32 { return i32_at(SLEW_STEP, l); }
 @inline export function rate_step(l: i32): i32 { return i32_at(RATE_STEP, l); }
+// The most the process can move in one interval: the model's full swing,
+// a |K| (out_max - out_min), plus 4 sigma of the residual's noise.
+@inline export function reach(l: i32): i32 { return i32_at(REACH, l); }
 
 // The level whose interval is nearest the measured dt.
 export function level_for_dt(dt_us: i64): i32 {
@@ -66,13 +72,18 @@ export function levels_derive(): void {
   let tf = q16_to_f64(p(P_TF));
   let fb_kp = q16_to_f64(p(P_FB_KP));
   let fb_ti = q16_to_f64(p(P_FB_TI));
+  let span = Math.abs(q16_to_f64(p(P_MODEL_GAIN))) * (q16_to_f64(p(P_OUT_MAX)) - q16_to_f64(p(P_OUT_MIN)));
+  let noise = 4.0 * q16_to_f64(p(P_RESID_SIGMA));
   for (let l = 0; l < LEVELS_MAX; l++) {
     let iv = interval_us(l);
     let next = l + 1 < LEVELS_MAX ? interval_us(l + 1) : iv;
     store<i64>(SPLIT_US + (<usize>l << 3), (iv + next) >> 1);
     let dt = <f64>iv / 1.0e6;
     store<i64>(LPF_A + (<usize>l << 3), frac_exp(dt, q16_to_f64(p(P_LPF_TAU))));
-    store<i64>(MODEL_A + (<usize>l << 3), frac_exp(dt, q16_to_f64(p(P_MODEL_TAU))));
+    store<i64>(NOISY_A + (<usize>l << 3), frac_exp(dt, q16_to_f64(p(P_NOISY_TAU))));
+    let model_a_l = frac_exp(dt, q16_to_f64(p(P_MODEL_TAU)));
+    store<i64>(MODEL_A + (<usize>l << 3), model_a_l);
+    store<i32>(REACH + (<usize>l << 2), f64_to_q16(<f64>model_a_l / 4294967296.0 * span + noise));
     store<i64>(KI_DT + (<usize>l << 3), ti > 0.0 ? f64_to_q32_frac(kp * dt / ti) : 0);
     store<i64>(FB_KI_DT + (<usize>l << 3), fb_ti > 0.0 ? f64_to_q32_frac(fb_kp * dt / fb_ti) : 0);
     store<i64>(D_A + (<usize>l << 3), f64_to_q32_frac(tf / (tf + dt)));

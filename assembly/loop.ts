@@ -1,10 +1,12 @@
 // One tick of the loop, stage by stage:
 //   timing -> estimation (predict) -> sensing -> estimation (correct, detect)
-//   -> control and actuation checks -> integrity -> supervisor -> controller
-//   for the mode (bumpless) -> slew limit -> next sampling interval.
+//   -> control and actuation checks -> integrity -> monitors (debounce,
+//   first-out) -> guard (causes, envelope, reaction, trip) -> controller for
+//   the mode (bumpless) -> slew limit -> next sampling interval.
 
 import * as S from "./state";
-import { p, P_MEDIAN3, P_N_SENSORS, P_OUT_MIN, P_OUT_MAX, P_KP, P_FB_KP, P_FB_SETPOINT, P_SETTLE_BAND, P_SETTLE_TICKS } from "./params";
+import { p, P_MEDIAN3, P_N_SENSORS, P_OUT_MIN, P_OUT_MAX, P_KP, P_FB_KP, P_FB_SETPOINT, P_SETTLE_BAND, P_SETTLE_TICKS,
+  P_ENV_MIN, P_ENV_MAX, P_SP_MARGIN } from "./params";
 import { sat, abs_q16, sub_q16, clamp_i32 } from "./fixed";
 import { levels_n, slew_step } from "./levels";
 import * as ids from "./monitor/ids";
@@ -12,12 +14,13 @@ import { pending_any, sensor_check_active, debounce_set_tick } from "./monitor/d
 import { timing_step, timing_level, clock_bad, overrun, missed, sp_stale } from "./monitor/timing";
 import { control_monitors_step, tracking, oscillating, oscillation_near } from "./monitor/control";
 import { actuation_step, saturated, mismatch } from "./monitor/actuation";
-import { condition_step, voted_out, filtered_out, trusted_mask } from "./condition";
+import { condition_step, voted_out, filtered_out, trusted_mask, noisy_kept } from "./condition";
 import { model_push_command, model_predict, model_prime, model_primed, model_update, model_estimate, cusum_alarm, ewma_alarm,
-  cusum_near, ewma_near, early_warning, cusum_pos_q16, cusum_neg_q16, ewma_q16 } from "./model";
+  cusum_near, ewma_near, early_warning, cusum_pos_q16, cusum_neg_q16 } from "./model";
 import { pid_step, pid_track, integ_held, pid_integrity_ok } from "./control/pid";
 import { fallback_step, fallback_track, safe_output } from "./control/fallback";
 import { supervisor_step, active_mask } from "./supervisor";
+import { react_step, best_estimate, trip_out, pin_dir, distrust } from "./guard/react";
 import { integrity_step } from "./integrity";
 import { count, event_log, C_TICKS, C_SUBSTITUTED_TICKS, C_INVARIANT_FAILS, EV_SENSOR_OUT, EV_SENSOR_IN } from "./events";
 
@@ -27,6 +30,7 @@ let invariant_bad = false;
 export function loop_reset(): void {
   settle_count = 0;
   invariant_bad = false;
+  primary_was = true;
 }
 
 // reset(): the invariant is checked again on the next tick.
@@ -55,42 +59,63 @@ export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
   let voted = voted_out();
   if (!model_primed() && trusted > 0) { model_prime(voted); pred = voted; }
   if (trusted == 0) count(C_SUBSTITUTED_TICKS);
-  let r = model_update(pred, voted, trusted > 0, p(P_MEDIAN3) != 0, level);
+  // While the sensors are blamed the model runs open loop; its residual
+  // still feeds the detectors, which clear when the sensors agree again.
+  let r = model_update(pred, voted, trusted > 0, p(P_MEDIAN3) != 0, level, !distrust);
   let y = filtered_out();
-  S.set_measurement(voted, y, trusted);
   S.set_estimate(model_estimate(), r);
 
+  let raw = monitor_conditions(first, fb, best_estimate(y, trusted, noisy_kept), trusted);
+  let stat = cusum_pos_q16 > cusum_neg_q16 ? cusum_pos_q16 : cusum_neg_q16;
+  let prev_mode = S.mode;
+  let active = supervisor_step(S.tick_n, raw, prev_mode, stat);
+  let mode = react_step(S.tick_n, active, trusted, p(P_N_SENSORS), noisy_kept, prev_mode, fb, y, S.output_q16, level);
+  S.set_mode(mode);
+  // The controller sees the best estimate as the guard decided it this tick.
+  let y_ctl = best_estimate(y, trusted, noisy_kept);
+  S.set_measurement(voted, y_ctl, trusted);
+
+  let u = command_for(mode, prev_mode, first, fb, y_ctl, level);
+  S.set_output(u);
+  model_push_command(now, u);
+  check_invariants(u, mode);
+  propose_interval(mode, S.error_q16);
+  count(C_TICKS);
+  S.tick_done();
+  return u;
+}
+
+// The setpoint the primary controller follows: the host's (the last good one
+// when it is stale), kept SP_MARGIN inside the envelope while the model
+// estimate stands in for the sensors.
+function setpoint_for(trusted: i32): i32 {
+  let sp = S.setpoint_q16;
+  if (!distrust && trusted > 0) return sp;
+  let margin = p(P_SP_MARGIN);
+  let lo = sat(<i64>p(P_ENV_MIN) + <i64>margin);
+  let hi = sat(<i64>p(P_ENV_MAX) - <i64>margin);
+  return lo < hi ? clamp_i32(sp, lo, hi) : sp;
+}
+
+// The control, actuation and integrity checks, as this tick's raw conditions.
+function monitor_conditions(first: bool, fb: i32, y: i32, trusted: i32): i32 {
   // Control and actuation checks see the controller that is in charge.
-  let in_fallback = S.mode >= S.MODE_FALLBACK;
-  let sp = in_fallback ? p(P_FB_SETPOINT) : S.setpoint_q16;
+  let in_fallback = S.mode == S.MODE_FALLBACK && pin_dir == 0;
+  let sp = in_fallback ? p(P_FB_SETPOINT) : setpoint_for(trusted);
   let e = sub_q16(sp, y);
   S.set_error(e);
   // The control-stage checks watch the primary controller; the fallback's
   // slow approach to its safe setpoint is not a tracking fault.
-  control_monitors_step(in_fallback ? 0 : e);
+  control_monitors_step(S.mode >= S.MODE_FALLBACK ? 0 : e);
   let direct = (in_fallback ? p(P_FB_KP) : p(P_KP)) >= 0;
-  actuation_step(S.output_q16, fb, e, !first, direct);
+  actuation_step(S.output_q16, fb, e, !first, direct, trip_out || pin_dir != 0);
   let integrity_bad = integrity_step() || !pid_integrity_ok() || invariant_bad;
-
-  let raw = bit(integrity_bad, ids.M_CORE_INTEGRITY) | bit(clock_bad, ids.M_TIM_CLOCK)
+  return bit(integrity_bad, ids.M_CORE_INTEGRITY) | bit(clock_bad, ids.M_TIM_CLOCK)
     | bit(overrun, ids.M_TIM_OVERRUN) | bit(missed, ids.M_TIM_MISSED) | bit(sp_stale, ids.M_TIM_SP_STALE)
     | bit(trusted == 0, ids.M_SENS_LOST) | bit(cusum_alarm(), ids.M_EST_CUSUM) | bit(ewma_alarm(), ids.M_EST_EWMA)
     | bit(tracking, ids.M_CTL_TRACKING) | bit(integ_held && S.mode < S.MODE_FALLBACK, ids.M_CTL_INTEG_SAT)
     | bit(oscillating, ids.M_CTL_OSCILLATION) | bit(saturated, ids.M_ACT_SATURATION)
     | bit(mismatch, ids.M_ACT_MISMATCH) | bit(early_warning(), ids.M_EW_CSD);
-  let stat = cusum_pos_q16 > cusum_neg_q16 ? cusum_pos_q16 : cusum_neg_q16;
-  let prev_mode = S.mode;
-  let mode = supervisor_step(S.tick_n, raw, prev_mode, trusted < p(P_N_SENSORS), stat);
-  S.set_mode(mode);
-
-  let u = command_for(mode, prev_mode, first, fb, y, level);
-  S.set_output(u);
-  model_push_command(now, u);
-  check_invariants(u, mode);
-  propose_interval(mode, e);
-  count(C_TICKS);
-  S.tick_done();
-  return u;
 }
 
 // A sensor that leaves or rejoins the vote, with the check that removed it.
@@ -107,22 +132,27 @@ function log_vote_change(before: i32, after: i32): void {
 }
 
 // The controller for the mode, with bumpless transfer and the slew limit.
+// Tripped: the safe output (the actuator is de-energized anyway). Held by
+// the envelope: the limit in the safe direction, at once (the slew limit
+// protects the actuator in normal operation, not the process at its limit).
 function command_for(mode: i32, prev_mode: i32, first: bool, fb: i32, y: i32, level: i32): i32 {
   let out_min = p(P_OUT_MIN);
   let out_max = p(P_OUT_MAX);
   // Where the actuator is now: the last command, or on the first tick its
   // feedback if it has any, else the safe output.
   let prev = first ? clamp_i32(fb != S.SAMPLE_NONE ? fb : safe_output(), out_min, out_max) : S.output_q16;
-  let was_primary = prev_mode <= S.MODE_DEGRADED;
+  if (trip_out) { primary_was = false; return clamp_i32(safe_output(), out_min, out_max); }
+  if (pin_dir != 0) { primary_was = false; return pin_dir > 0 ? out_max : out_min; }
   let u: i32;
-  if (mode == S.MODE_SAFE_STOP) {
-    u = safe_output();
-  } else if (mode == S.MODE_FALLBACK) {
-    if (was_primary || first) fallback_track(prev, y);
+  if (mode == S.MODE_FALLBACK) {
+    if (primary_was || first) fallback_track(prev, y);
     u = fallback_step(y, level);
+    primary_was = false;
   } else {
-    if (!was_primary || first) pid_track(prev, S.setpoint_q16, y);
-    u = pid_step(S.setpoint_q16, y, level);
+    let sp = setpoint_for(S.trusted_n);
+    if (!primary_was || first) pid_track(prev, sp, y);
+    u = pid_step(sp, y, level);
+    primary_was = true;
   }
   let step = slew_step(level);
   if (step > 0) {
@@ -130,6 +160,7 @@ function command_for(mode: i32, prev_mode: i32, first: bool, fb: i32, y: i32, le
   }
   return clamp_i32(u, out_min, out_max);
 }
+let primary_was = true;   // the primary controller made the last command (bumpless transfer)
 
 // Style rule: an invariant that breaks is a bug; in the field it becomes a
 // fault that latches the safe stop, and the counter tells the tests.

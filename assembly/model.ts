@@ -4,6 +4,11 @@
 //   prediction  x+ = x + a (K u + offset - x),  a = 1 - exp(-dt / tau)
 //   residual    r  = y - x+            (y: voted measurement, unfiltered)
 //   correction  x  = x+ + L r          (L = MODEL_CORR; 0 = pure simulation)
+//   disturbance d  = d + G r           (G = DIST_GAIN): an unmeasured load
+//               shifts the target, x+ = x + a (K u + offset + d - x), so a
+//               load step that the primary controller rejects leaves no
+//               lasting residual. It is frozen while the residual is blamed
+//               on the sensors (it would learn the fault).
 //   z = r / sigma, clamped to +-Z_CLAMP
 //   CUSUM (two-sided, Page; Lucas & Crosier 1982):
 //       S+ = max(0, S+ + z - k), S- = max(0, S- - z - k), alarm when S > h
@@ -12,7 +17,7 @@
 //   Early warning (critical slowing down): variance and lag-1
 //   autocorrelation of z over a rolling window; warn only when both are high.
 
-import { p, P_OUT_MIN, P_OUT_MAX, P_MODEL_DELAY_US, P_MODEL_GAIN, P_MODEL_OFFSET, P_MODEL_CORR, P_RESID_SIGMA, P_CUSUM_K, P_CUSUM_H,
+import { p, P_DIST_GAIN, P_DIST_MAX, P_OUT_MIN, P_OUT_MAX, P_MODEL_DELAY_US, P_MODEL_GAIN, P_MODEL_OFFSET, P_MODEL_CORR, P_RESID_SIGMA, P_CUSUM_K, P_CUSUM_H,
   P_EWMA_LAMBDA, P_EWMA_L, P_EW_WINDOW, P_EW_VAR_RATIO, P_EW_AC1 } from "./params";
 import { sat, mul_q16, mul_q16_q32, sub_q16, add_q16, q16_to_f64, f64_to_q16, f64_to_q32_frac, clamp_i32, lerp_q32, q32_to_q16, Q32_ONE, abs_q16 } from "./fixed";
 import { model_a, LEVELS_MAX } from "./levels";
@@ -27,6 +32,10 @@ export const WARMUP_TICKS: i32 = 16;
 export const EW_WINDOW_MAX: i32 = 64;
 
 let x_q32: i64 = 0;           // model state (estimate), Q32 (no stall; see fixed.ts)
+let dist_q32: i64 = 0;        // load-disturbance estimate, output units, Q32
+let dist_gain_q32: i64 = 0;
+let corr_clamp_q16: i32 = 0;  // CORR_CLAMP sigmas, Q16
+export const CORR_CLAMP: f64 = 8.0;
 let primed = false;
 let warm: i32 = 0;            // trusted samples seen, up to WARMUP_TICKS
 let inv_sigma_q16: i32 = 65536;
@@ -53,8 +62,10 @@ export let ew_ac1_q16: i32 = 0;   // last computed lag-1 autocorrelation of z
 export function model_derive(): void {
   let sigma = q16_to_f64(p(P_RESID_SIGMA));
   inv_sigma_q16 = f64_to_q16(1.0 / sigma);
+  corr_clamp_q16 = f64_to_q16(CORR_CLAMP * sigma);
   isolation_derive(sigma);
   corr_q32 = f64_to_q32_frac(q16_to_f64(p(P_MODEL_CORR)));
+  dist_gain_q32 = f64_to_q32_frac(q16_to_f64(p(P_DIST_GAIN)));
   let lambda = q16_to_f64(p(P_EWMA_LAMBDA));
   lambda_q32 = f64_to_q32_frac(lambda);
   ewma_limit_q16 = f64_to_q16(q16_to_f64(p(P_EWMA_L)) * Math.sqrt(lambda / (2.0 - lambda)));
@@ -64,14 +75,14 @@ export function model_derive(): void {
 }
 
 export function model_reset(): void {
-  x_q32 = 0; primed = false; pred_prev_q16 = 0; pred_q32 = 0; warm = 0;
+  x_q32 = 0; dist_q32 = 0; primed = false; pred_prev_q16 = 0; pred_q32 = 0; warm = 0;
   delay_n = 0; delay_read = 0;
   detectors_reset();
 }
 
 // Called by reset(): detectors restart after an alarm, as the ARL tables assume.
 export function detectors_reset(): void {
-  z_prev_q16 = 0; jump_age = JUMP_MEMORY + 1; dz_prev_q16 = 0; alt_q16 = -(1 << 16); level_1 = 0; level_2 = 0; iso_peak_q16 = 0;
+  z_prev_q16 = 0; r_prev_q16 = 0; jump_age = JUMP_MEMORY + 1; dz_prev_q16 = 0; alt_q16 = -(1 << 16); level_1 = 0; level_2 = 0; iso_peak_q16 = 0;
   cusum_pos_q16 = 0; cusum_neg_q16 = 0; ewma_q16 = 0; z_q16 = 0;
   memory.fill(EW_RING, 0, <usize>(EW_WINDOW_MAX << 2));
   ew_fill = 0; ew_head = 0; ew_s1 = 0; ew_s2 = 0; ew_s11 = 0; ew_last = 0;
@@ -113,9 +124,19 @@ function delayed_command(now: i64, fallback_u: i32): i32 {
 export function model_predict(prev: i64, now: i64, u_last_q16: i32, level: i32): i32 {
   let u_q16 = delayed_command(prev + ((now - prev) >> 1), u_last_q16);
   if (u_q16 == NO_COMMAND) { pred_q32 = x_q32; return q32_to_q16(x_q32); }
-  let target = add_q16(mul_q16(p(P_MODEL_GAIN), u_q16), p(P_MODEL_OFFSET));
-  pred_q32 = lerp_q32(x_q32, target, model_a(level));
+  pred_q32 = lerp_q32(x_q32, model_target(u_q16), model_a(level));
   return q32_to_q16(pred_q32);
+}
+
+// Where the model settles under a command held: K u + offset + d.
+function model_target(u_q16: i32): i32 {
+  return add_q16(add_q16(mul_q16(p(P_MODEL_GAIN), u_q16), p(P_MODEL_OFFSET)), q32_to_q16(dist_q32));
+}
+
+// The model's state after a fraction a_q32 of its settling under command u
+// (a = 1 - exp(-horizon / tau)): the envelope's look ahead.
+export function model_ahead(u_q16: i32, a_q32: i64): i32 {
+  return q32_to_q16(lerp_q32(x_q32, model_target(u_q16), a_q32));
 }
 let pred_q32: i64 = 0;   // the last prediction, full precision
 
@@ -131,12 +152,20 @@ export function model_primed(): bool { return primed; }
 // ramp by one sample, so it is compared with the previous prediction.
 // Returns the residual.
 let pred_prev_q16: i32 = 0;
-export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: bool, level: i32): i32 {
+// `correct`: the measurement may pull the estimate (false while the sensors
+// are blamed: the model runs open loop, and the detectors keep watching the
+// residual, so they clear once the measurement agrees with the model again).
+export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: bool, level: i32, correct: bool): i32 {
   let ref = lagged && primed ? pred_prev_q16 : pred_q16;
   pred_prev_q16 = pred_q16;
   if (!trusted) { x_q32 = pred_q32; return 0; }
   isolate_measurement(y_q16);
   let r = sub_q16(y_q16, ref);
+  if (!correct) {
+    x_q32 = pred_q32;
+    if (warm >= WARMUP_TICKS) detect_residual(r, level);
+    return r;
+  }
   // x = prediction + L r; r (Q16) * L (Q32) >> 16 is Q32.
   if (warm < WARMUP_TICKS) {
     warm++;
@@ -144,11 +173,35 @@ export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: b
     x_q32 = pred_q32 + ((<i64>r * (gain > corr_q32 ? gain : corr_q32)) >> 16);
     return r;
   }
-  x_q32 = pred_q32 + ((<i64>r * corr_q32) >> 16);
+  // The correction is robust (Huber): a residual beyond CORR_CLAMP sigmas,
+  // a spike or a step in a reading, pulls the estimate no harder than that;
+  // the detectors still see all of it.
+  let rc = clamp_i32(r, -corr_clamp_q16, corr_clamp_q16);
+  x_q32 = pred_q32 + ((<i64>rc * corr_q32) >> 16);
+  dist_q32 += (<i64>rc * dist_gain_q32) >> 16;
+  detect_residual(r, level);
+  return r;
+}
+
+function detect_residual(r: i32, level: i32): void {
   let z = clamp_i32(mul_q16(r, inv_sigma_q16), -Z_CLAMP_Q16, Z_CLAMP_Q16);
   z_q16 = z;
-  detect(z, level);
-  return r;
+  detect(z, r, level);
+}
+
+// The part of the disturbance estimate beyond DIST_MAX, the largest load
+// the plant can see (0 within it, or with no bound): what no plausible load
+// explains, and a slow common-mode sensor fault would.
+export function dist_excess(): i32 {
+  let bound = p(P_DIST_MAX);
+  if (bound == 0) return 0;
+  let d = q32_to_q16(dist_q32);
+  return d > bound ? d - bound : d < -bound ? d + bound : 0;
+}
+
+// The residual looks like zero-mean noise (differences that alternate in sign).
+export function isolated_noisy(): bool {
+  return alt_q16 < -NOISY_VAR_Q16;
 }
 
 export function model_estimate(): i32 { return q32_to_q16(x_q32); }
@@ -167,8 +220,12 @@ export function model_estimate(): i32 { return q32_to_q16(x_q32); }
 export const JUMP_Z: f64 = 5.66;                // 4 sigma of the difference of two samples
 export const JUMP_MEMORY: i32 = 64;
 export const NOISY_VAR_Q16: i32 = 3 << 16;      // noise of about 1.7 times the nominal rms
-const JUMP_BOUND = memory.data(LEVELS_MAX << 2); // per level: the largest plant-explained jump of z, Q16
+// Per level: the largest plant-explained jump of the residual, in its own
+// units (not in clamped z: at a slow sampling level the bound can exceed the
+// clamp, and a jump would never show), Q16.
+const JUMP_BOUND = memory.data(LEVELS_MAX << 2);
 let z_prev_q16: i32 = 0;
+let r_prev_q16: i32 = 0;
 let jump_age: i32 = JUMP_MEMORY + 1;            // ticks since the residual last jumped beyond the bound
 let dz_prev_q16: i32 = 0;
 let alt_q16: i32 = -(1 << 16);                  // EWMA of dz(k) * dz(k-1), weight 1/8
@@ -177,20 +234,23 @@ function isolation_derive(sigma: f64): void {
   let reach = Math.abs(q16_to_f64(p(P_MODEL_GAIN))) * (q16_to_f64(p(P_OUT_MAX)) - q16_to_f64(p(P_OUT_MIN)));
   for (let l = 0; l < LEVELS_MAX; l++) {
     let a = <f64>model_a(l) / 4294967296.0;
-    store<i32>(JUMP_BOUND + (<usize>l << 2), f64_to_q16(a * reach / sigma + JUMP_Z));
+    store<i32>(JUMP_BOUND + (<usize>l << 2), f64_to_q16(a * reach + JUMP_Z * sigma));
   }
 }
 
 let level_1: i32 = 0;   // sampling levels of the two previous ticks: the
 let level_2: i32 = 0;   // median of 3 can carry a change over the longest of them
 
-function isolate_step(z: i32, level: i32): void {
+function isolate_step(z: i32, r: i32, level: i32): void {
   let dz = sub_q16(z, z_prev_q16);
+  let dr = sub_q16(r, r_prev_q16);
   z_prev_q16 = z;
+  r_prev_q16 = r;
   let span = max<i32>(level, max<i32>(level_1, level_2));
   level_2 = level_1;
   level_1 = level;
-  if (abs_q16(dz) > load<i32>(JUMP_BOUND + (<usize>span << 2))) jump_age = 0;
+  // A jump is a step, not noise: it does not enter the noise test.
+  if (abs_q16(dr) > load<i32>(JUMP_BOUND + (<usize>span << 2))) { jump_age = 0; dz = 0; }
   else if (jump_age <= JUMP_MEMORY) jump_age++;
   alt_q16 = add_q16(alt_q16, sub_q16(mul_q16(dz, dz_prev_q16), alt_q16) >> 3);
   dz_prev_q16 = dz;
@@ -236,8 +296,8 @@ export function isolated_stage(): i32 {
   return step || noisy ? STAGE_SENSING : STAGE_ACTUATION;
 }
 
-function detect(z: i32, level: i32): void {
-  isolate_step(z, level);
+function detect(z: i32, r: i32, level: i32): void {
+  isolate_step(z, r, level);
   let k = p(P_CUSUM_K);
   let cap = p(P_CUSUM_H) << 1;   // bounded so that a cleared fault can decay back
   cusum_pos_q16 = clamp_i32(sat(<i64>cusum_pos_q16 + <i64>z - <i64>k), 0, cap);

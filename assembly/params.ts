@@ -8,13 +8,15 @@
 // host/runtime/abi.ts names the same ids; test/core/abi.test.ts checks that
 // both agree.
 
-import { MONITOR_DEFAULTS, MONITORS_MAX } from "./monitor/ids";
+import { MONITOR_DEFAULTS, MONITORS_MAX, REACTION_DEFAULTS, CAUSES_MAX } from "./monitor/ids";
 
 export const FMT_INT: u8 = 0;
 export const FMT_Q16: u8 = 1;
 export const FMT_US: u8 = 2;
 export const FMT_BOOL: u8 = 3;
 export const FMT_ACTION: u8 = 4;
+export const FMT_LEVEL: u8 = 5;
+export const FMT_DIR: u8 = 6;
 
 // Status codes returned by every setter.
 export const OK: i32 = 0;
@@ -81,16 +83,37 @@ export const P_SETTLE_TICKS: i32 = 53;    // INT settled ticks before the interv
 export const P_MODEL_DELAY_US: i32 = 54;  // US plant model dead time (up to DELAY_MAX ticks of history)
 export const P_CASCADE_WINDOW: i32 = 55;  // INT a trip whose condition began within this many ticks of the
                                           // episode's last trip is consequential; later ones open a new episode; 0 = no limit
-export const PARAMS_BASIC: i32 = 56;
+// The safety envelope and the guard (assembly/guard/).
+export const P_ENV_MIN: i32 = 56;         // Q16 lowest safe value of the controlled variable (true process, not a sensor's range)
+export const P_ENV_MAX: i32 = 57;         // Q16 highest safe value
+export const P_ENV_MARGIN: i32 = 58;      // Q16 the guard acts when the prediction comes within this of a limit
+export const P_ENV_RATE_MAX: i32 = 59;    // Q16 units/s fastest safe rate of change; 0 = no rate limit
+export const P_ENV_HORIZON_US: i32 = 60;  // US prediction horizon: dead time plus the fallback's reaction; 0 = model dead time + 4 periods
+export const P_ENV_HI_DIR: i32 = 61;      // DIR command direction that moves the variable away from ENV_MAX (-1 down, +1 up, 0 none: trip)
+export const P_ENV_LO_DIR: i32 = 62;      // DIR the same for ENV_MIN
+export const P_TRIP_FB: i32 = 63;         // Q16 actuator feedback while the trip output is de-energized (what proves the trip)
+export const P_TRIP_VERIFY_US: i32 = 64;  // US the feedback must show the trip within this; 0 = not checked
+export const P_HANDBACK_TICKS: i32 = 65;  // INT well inside the envelope, cause cleared, this long: back to the primary controller
+export const P_HANDBACK_RETRIES: i32 = 66;// INT hand-backs per episode before the fallback holds until reset()
+export const P_DIST_GAIN: i32 = 67;       // Q16 observer's load-disturbance gain per tick, 0..1; 0 = no disturbance estimate
+export const P_GUARD: i32 = 68;           // BOOL 1 = the guard acts; 0 = the primary controller alone (monitors still report)
+export const P_NOISY_TAU: i32 = 69;       // Q16 s low-pass while a kept sensor is noisy (heavier filtering); 0 = off
+export const P_SP_MARGIN: i32 = 70;       // Q16 on the model estimate, the setpoint is kept this far inside the envelope
+export const P_DIST_MAX: i32 = 71;        // Q16 the largest load the plant can see, in output units; a disturbance
+                                          // estimate that needs more blames the sensors; 0 = unbounded
+export const PARAMS_BASIC: i32 = 72;
 
-// Per-monitor supervisor table, as data: id = MON_BASE + monitor * 4 + field.
-export const MON_BASE: i32 = 64;
-export const MF_ACTION: i32 = 0;          // ACTION 0 none, 1 warn, 2 degrade, 3 fallback, 4 safe stop
+// The reaction table: id = REACT_BASE + cause, one ACTION per cause (monitor/ids.ts).
+export const REACT_BASE: i32 = 72;
+
+// Per-monitor table, as data: id = MON_BASE + monitor * 4 + field.
+export const MON_BASE: i32 = 96;
+export const MF_ACTION: i32 = 0;          // LEVEL 0 none, 1 warn, 2 alarm
 export const MF_LATCHED: i32 = 1;         // BOOL clear policy: 1 = latched until reset, 0 = auto-clear
 export const MF_TRIP_TICKS: i32 = 2;      // INT consecutive ticks of the condition before a trip
 export const MF_CLEAR_TICKS: i32 = 3;     // INT consecutive healthy ticks before an auto-clear (dwell)
 
-export const PARAMS_MAX: i32 = MON_BASE + MONITORS_MAX * 4; // 140
+export const PARAMS_MAX: i32 = MON_BASE + MONITORS_MAX * 4; // 172
 
 const I32_MIN: i32 = i32.MIN_VALUE;
 const I32_MAX: i32 = i32.MAX_VALUE;
@@ -154,10 +177,27 @@ const META_BASIC = memory.data<i32>([
   1, 1000000, 50,  // SETTLE_TICKS
   0, 600000000, 0,  // MODEL_DELAY_US
   0, 1000000000, 600,  // CASCADE_WINDOW
+  -30000 * Q, 30000 * Q, -30000 * Q,  // ENV_MIN
+  -30000 * Q, 30000 * Q, 30000 * Q,  // ENV_MAX
+  0, I32_MAX, 0,  // ENV_MARGIN
+  0, I32_MAX, 0,  // ENV_RATE_MAX
+  0, 600000000, 0,  // ENV_HORIZON_US
+  -1, 1, -1,  // ENV_HI_DIR
+  -1, 1, 1,  // ENV_LO_DIR
+  -30000 * Q, 30000 * Q, 0,  // TRIP_FB
+  0, 600000000, 1000000,  // TRIP_VERIFY_US
+  1, 1000000, 50,  // HANDBACK_TICKS
+  0, 100, 3,  // HANDBACK_RETRIES
+  0, Q, 0,  // DIST_GAIN
+  0, 1, 1,  // GUARD
+  0, 3600 * Q, 0,  // NOISY_TAU
+  0, I32_MAX, 0,  // SP_MARGIN
+  0, I32_MAX, 0,  // DIST_MAX
 ]);
 
 const FORMAT_BASIC = memory.data<u8>([
   FMT_INT, FMT_INT, FMT_INT, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_BOOL, FMT_Q16, FMT_Q16, FMT_INT, FMT_INT, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_INT, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_INT, FMT_INT, FMT_Q16, FMT_US, FMT_INT, FMT_US, FMT_US, FMT_US, FMT_Q16, FMT_INT, FMT_US, FMT_INT,
+  FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_US, FMT_DIR, FMT_DIR, FMT_Q16, FMT_US, FMT_INT, FMT_INT, FMT_Q16, FMT_BOOL, FMT_Q16, FMT_Q16, FMT_Q16,
 ]);
 
 
@@ -172,7 +212,7 @@ let error_param: i32 = -1;
 }
 
 export function param_known(id: i32): bool {
-  return (id >= 0 && id < PARAMS_BASIC) || (id >= MON_BASE && id < PARAMS_MAX);
+  return (id >= 0 && id < PARAMS_BASIC) || (id >= REACT_BASE && id < REACT_BASE + CAUSES_MAX) || (id >= MON_BASE && id < PARAMS_MAX);
 }
 
 // field: 0 min, 1 max, 2 default, 3 format. Caller checks param_known().
@@ -180,11 +220,17 @@ export function param_meta(id: i32, field: i32): i32 {
   if (id < PARAMS_BASIC) {
     return field < 3 ? load<i32>(META_BASIC + (<usize>(id * 3 + field) << 2)) : <i32>load<u8>(FORMAT_BASIC + <usize>id);
   }
+  if (id < MON_BASE) {
+    if (field == 0) return 0;
+    if (field == 1) return 4;
+    if (field == 2) return <i32>load<u8>(REACTION_DEFAULTS + <usize>(id - REACT_BASE));
+    return FMT_ACTION;
+  }
   let f = (id - MON_BASE) & 3;
   if (field == 0) return f == MF_TRIP_TICKS ? 1 : 0;
-  if (field == 1) return f == MF_ACTION ? 4 : f == MF_LATCHED ? 1 : 65535;
+  if (field == 1) return f == MF_ACTION ? 2 : f == MF_LATCHED ? 1 : 65535;
   if (field == 2) return <i32>load<u16>(MONITOR_DEFAULTS + (<usize>(id - MON_BASE) << 1));
-  return f == MF_ACTION ? FMT_ACTION : f == MF_LATCHED ? FMT_BOOL : FMT_INT;
+  return f == MF_ACTION ? FMT_LEVEL : f == MF_LATCHED ? FMT_BOOL : FMT_INT;
 }
 
 export function params_reset(): void {
@@ -237,6 +283,7 @@ function staged_conflict(): i32 {
   if (s(P_PERIOD_MIN_US) > s(P_PERIOD_MAX_US)) return P_PERIOD_MIN_US;
   if (s(P_EW_WINDOW) != 0 && s(P_EW_WINDOW) < 8) return P_EW_WINDOW;
   if (s(P_TD) > 0 && s(P_TF) == 0 && s(P_PERIOD_MIN_US) < 1000) return P_TF;
+  if (s(P_ENV_MIN) >= s(P_ENV_MAX)) return P_ENV_MIN;
   return -1;
 }
 
@@ -303,12 +350,48 @@ export const SCRUB_FAILED: i32 = 2;
 export function scrub_check(block: i32): i32 {
   let want = load<u32>(BLOCK_SUM + (<usize>block << 2));
   if (block_sum_at(ACTIVE, block) == want) return SCRUB_OK;
-  if (block_sum_at(SHADOW, block) != want) return SCRUB_FAILED;
-  let end = min<i32>((block + 1) * SCRUB_WORDS, PARAMS_MAX);
-  for (let id = block * SCRUB_WORDS; id < end; id++) {
-    store<i32>(ACTIVE + (<usize>id << 2), load<i32>(SHADOW + (<usize>id << 2)));
+  let start = block * SCRUB_WORDS;
+  let end = min<i32>(start + SCRUB_WORDS, PARAMS_MAX);
+  let pick = block_sum_at(SHADOW, block) == want ? -1 : repair_mix(block, want);
+  if (pick == 0) return SCRUB_FAILED;
+  for (let id = start; id < end; id++) {
+    let from = ((pick >> (id - start)) & 1) != 0 ? SHADOW : ACTIVE;
+    let v = load<i32>(from + (<usize>id << 2));
+    store<i32>(ACTIVE + (<usize>id << 2), v);
+    store<i32>(SHADOW + (<usize>id << 2), v);
   }
   return SCRUB_REPAIRED;
+}
+
+// Both copies of a block fail their sum: when the soft errors hit different
+// words in the two copies, some mix of words from each matches the sum taken
+// at commit. Returns the words to take from the shadow (a bit per word), or
+// 0 when no mix matches (the same word corrupted in both).
+function repair_mix(block: i32, want: u32): i32 {
+  let start = block * SCRUB_WORDS;
+  let end = min<i32>(start + SCRUB_WORDS, PARAMS_MAX);
+  let diff = 0;
+  for (let id = start; id < end; id++) {
+    if (load<i32>(ACTIVE + (<usize>id << 2)) != load<i32>(SHADOW + (<usize>id << 2))) diff |= 1 << (id - start);
+  }
+  // Every nonempty subset of the differing words (at most 2^SCRUB_WORDS - 1).
+  let sub = diff;
+  while (sub != 0) {
+    if (mixed_sum(start, end, sub) == want) return sub;
+    sub = (sub - 1) & diff;
+  }
+  return 0;
+}
+
+function mixed_sum(start: i32, end: i32, pick: i32): u32 {
+  let a: u32 = 1;
+  let b: u32 = 0;
+  for (let id = start; id < end; id++) {
+    let from = ((pick >> (id - start)) & 1) != 0 ? SHADOW : ACTIVE;
+    a += load<u32>(from + (<usize>id << 2));
+    b += a;
+  }
+  return a ^ (b << 7 | b >> 25);
 }
 
 export const CONFIG_ADDR: usize = ACTIVE;

@@ -1,25 +1,18 @@
-// The Simplex decision module. Each tick it debounces every monitor's
-// condition under that monitor's row of the failsafe table (action, clear
-// policy, trip and clear dwell), attributes trips first-out, and picks the
-// mode from the most severe active action:
-//
-//   action    NONE/WARN -> NOMINAL, DEGRADE -> DEGRADED,
-//             FALLBACK -> FALLBACK, SAFE_STOP -> SAFE_STOP
-//
-// plus: a sensor out of the vote (or the model standing in for all of them)
-// is at least DEGRADED; SAFE_STOP holds until reset(). Every mode change is
-// logged with its reason: the monitor that decided it, REASON_CLEARED when
-// the loop recovers, or REASON_RESET after an explicit reset.
+// The monitors' half of the supervisor. Each tick it debounces every
+// monitor's condition under that monitor's row of the table (level, clear
+// policy, trip and clear dwell), attributes alarm trips first-out
+// (cascade.ts) and logs warnings and clears. It returns the monitors that
+// are active; what the loop does about them is decided from their causes
+// (guard/react.ts).
 
 import { p, MON_BASE, MF_ACTION } from "./params";
 import { MONITORS_MAX, M_CORE_INTEGRITY, M_SENS_STALE, M_SENS_DISAGREE, SENSORS_MAX, stage_of,
-  ACT_WARN, ACT_DEGRADE, ACT_FALLBACK, ACT_SAFE_STOP } from "./monitor/ids";
+  LEVEL_WARN, LEVEL_ALARM } from "./monitor/ids";
 import { debounce, debounce_force, slots_busy, sensor_bits, sensor_slots_active, corroborate, slot_onset, sensor_slot, is_active } from "./monitor/debounce";
 import { cascade_trip, cascade_end, cascade_reset, cascade_isolate, root_monitor } from "./monitor/cascade";
 import { integrity_full_check } from "./integrity";
-import { MODE_NOMINAL, MODE_DEGRADED, MODE_FALLBACK, MODE_SAFE_STOP } from "./state";
-import { event_log, count, C_MON_TRIPS, C_CLEARS, C_MODE_CHANGES, C_WARNINGS,
-  EV_WARN, EV_CLEAR, EV_MODE, EV_STAGE_NONE, REASON_CLEARED, REASON_RESET } from "./events";
+import { MODE_NOMINAL } from "./state";
+import { event_log, count, C_MON_TRIPS, C_CLEARS, C_WARNINGS, EV_WARN, EV_CLEAR } from "./events";
 
 export let active_mask: i32 = 0;
 const SENSING_BITS: i32 = ((1 << (M_SENS_DISAGREE + 1)) - 1) & ~((1 << M_SENS_STALE) - 1);
@@ -27,7 +20,7 @@ const SENSING_BITS: i32 = ((1 << (M_SENS_DISAGREE + 1)) - 1) & ~((1 << M_SENS_ST
 // Monitors whose action makes them alarms (degrade or worse).
 function alarm_bits(): i32 {
   let bits = 0;
-  for (let m = 0; m < MONITORS_MAX; m++) if (action_of(m) >= ACT_DEGRADE) bits |= 1 << m;
+  for (let m = 0; m < MONITORS_MAX; m++) if (action_of(m) >= LEVEL_ALARM) bits |= 1 << m;
   return bits;
 }
 
@@ -73,16 +66,10 @@ function order_by_onset(rising: i32): i32 {
   }
   return n;
 }
-let reset_pending = false;
 
 export function supervisor_reset(): void {
   active_mask = 0;
-  reset_pending = false;
   cascade_reset();
-}
-
-export function supervisor_note_reset(): void {
-  reset_pending = true;
 }
 
 @inline function action_of(m: i32): i32 {
@@ -99,13 +86,14 @@ function with_sensing(now: i32): i32 {
 }
 
 // raw: one bit per monitor, the conditions seen this tick (sensor checks are
-// debounced per sensor by the sensing stage and ignored here).
-// Returns the new mode.
-export function supervisor_step(tick: i64, raw: i32, mode: i32, sensors_short: bool, stat: i32): i32 {
+// debounced per sensor by the sensing stage and ignored here). mode: the
+// loop's mode on the previous tick (an episode ends back in NOMINAL);
+// stat: the CUSUM statistic, logged with a trip.
+// Returns the monitors active now.
+export function supervisor_step(tick: i64, raw: i32, mode: i32, stat: i32): i32 {
   cascade_isolate(tick);
-  // Healthy and quiet, nearly every tick: nothing to debounce, log or decide.
-  if (raw == 0 && active_mask == 0 && mode == MODE_NOMINAL && !sensors_short && !reset_pending
-    && slots_busy(0) == 0 && root_monitor < 0) return MODE_NOMINAL;
+  // Healthy and quiet, nearly every tick: nothing to debounce or log.
+  if (raw == 0 && active_mask == 0 && slots_busy(0) == 0 && root_monitor < 0) return 0;
   // Monitors that need a debounce step: only those with something going on.
   let now: i32 = active_mask & SENSING_BITS;
   let busy = <i32>slots_busy(<u64>raw) & ~SENSING_BITS & ((1 << MONITORS_MAX) - 1);
@@ -124,48 +112,31 @@ export function supervisor_step(tick: i64, raw: i32, mode: i32, sensors_short: b
     let promoted = corroborate(alarm_slots(alarms));
     now = with_sensing(now | <i32>(promoted & ((<u64>1 << <u64>MONITORS_MAX) - 1)));
   }
+  log_changes(tick, now, stat);
+  if ((now & alarms) == 0 && mode == MODE_NOMINAL) cascade_end(tick);
+  return now;
+}
+
+// Rising alarms go to first-out attribution, rising warnings and every
+// clear are logged.
+function log_changes(tick: i64, now: i32, stat: i32): void {
   let rising = now & ~active_mask;
   let falling = active_mask & ~now;
   active_mask = now;
   let n = rising != 0 ? order_by_onset(rising) : 0;
   for (let k = 0; k < n; k++) {
     let m = load<i32>(ORDER + (<usize>k << 2));
-    let act = action_of(m);
+    let level = action_of(m);
     count(C_MON_TRIPS + m);
-    if (act >= ACT_DEGRADE) cascade_trip(tick, m, stat, monitor_onset(m));
-    else if (act == ACT_WARN) { count(C_WARNINGS); event_log(tick, EV_WARN, stage_of(m), m, stat); }
+    if (level >= LEVEL_ALARM) cascade_trip(tick, m, stat, monitor_onset(m));
+    else if (level == LEVEL_WARN) { count(C_WARNINGS); event_log(tick, EV_WARN, stage_of(m), m, stat); }
   }
   while (falling != 0) {
     let m = ctz(falling);
     falling &= falling - 1;
-    if (action_of(m) >= ACT_WARN) {
+    if (action_of(m) >= LEVEL_WARN) {
       count(C_CLEARS);
       event_log(tick, EV_CLEAR, stage_of(m), m, 0);
     }
   }
-  let severity = 0;
-  let reason = -1;
-  let on = now;
-  while (on != 0) {
-    let m = ctz(on);
-    on &= on - 1;
-    let act = action_of(m);
-    if (act > severity) { severity = act; reason = m; }
-  }
-  // The root cause names the transition when it is what decides the mode.
-  if (root_monitor >= 0 && (now & (1 << root_monitor)) != 0 && action_of(root_monitor) == severity) reason = root_monitor;
-  let next = MODE_NOMINAL;
-  if (severity >= ACT_SAFE_STOP || (mode == MODE_SAFE_STOP && !reset_pending)) next = MODE_SAFE_STOP;
-  else if (severity == ACT_FALLBACK) next = MODE_FALLBACK;
-  else if (severity == ACT_DEGRADE || sensors_short) next = MODE_DEGRADED;
-  if (next == MODE_SAFE_STOP && severity < ACT_SAFE_STOP) reason = -1; // held by the latch
-  if (next != mode) {
-    let why = next < mode ? (reset_pending ? REASON_RESET : REASON_CLEARED) : reason;
-    if (why < 0) why = REASON_CLEARED;
-    count(C_MODE_CHANGES);
-    event_log(tick, EV_MODE, why < MONITORS_MAX ? stage_of(why) : EV_STAGE_NONE, why, (mode << 8) | next);
-  }
-  if (next == MODE_NOMINAL && severity < ACT_DEGRADE) cascade_end(tick);
-  reset_pending = false;
-  return next;
 }

@@ -97,9 +97,10 @@ export interface RunResult {
 }
 
 /** Monitor actions that turn the guard off: the primary controller alone. */
-const UNGUARDED: Partial<Record<ParamName, ParamValue>> = Object.fromEntries(
-  MONITORS.map((m) => [`${m}.action`, 'none']),
-) as Partial<Record<ParamName, ParamValue>>;
+const UNGUARDED: Partial<Record<ParamName, ParamValue>> = {
+  guard: false,
+  ...Object.fromEntries(MONITORS.map((m) => [`${m}.level`, 'none'])),
+} as Partial<Record<ParamName, ParamValue>>;
 
 /** The full core configuration for a plant and scenario. */
 export function coreConfig(spec: PlantSpec, sc: Scenario, adc: Adc): Partial<Record<ParamName, ParamValue>> {

@@ -151,5 +151,10 @@ export const tank: PlantSpec = {
     fb_setpoint: TANK.setpoint * MM_PER_M, fb_kp: 0.002, fb_ti: 60,
     safe_output: TANK_U_NOMINAL,
     settle_band: 5,        // mm: settled within 5 x the noise
+    // The guard: overflow and dry run (the envelope below), acted on 20 mm
+    // before a limit; less inflow lowers the level. The trip closes the
+    // isolation valves (inflow and outflow stop), and the flow meter reads 0.
+    env_min: 150, env_max: 850, env_margin: 20, env_hi_dir: 'down', env_lo_dir: 'up',
+    trip_fb: 0, sp_margin: 50, dist_gain: 0.01, noisy_tau: 1, dist_max: 120,
   },
 };

@@ -105,5 +105,11 @@ export const thermal: PlantSpec = {
     fb_setpoint: 40, fb_kp: 2, fb_ti: 60,
     safe_output: 0,
     settle_band: 0.5,      // C: settled within 5 x the noise, then the interval doubles
+    // The guard: the envelope on the chamber's temperature (below), acted on
+    // 3 C before a limit at the horizon (dead time + 4 periods, 2.4 s): less
+    // heat moves it away from the top, more from the bottom. The trip cuts
+    // the heater's power, which its meter then reads as 0 %.
+    env_min: 10, env_max: 95, env_margin: 3, env_hi_dir: 'down', env_lo_dir: 'up',
+    trip_fb: 0, sp_margin: 5, dist_gain: 0.002, noisy_tau: 1, dist_max: 18,
   },
 };

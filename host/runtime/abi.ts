@@ -6,7 +6,7 @@
 export const MODES = ['NOMINAL', 'DEGRADED', 'FALLBACK', 'SAFE_STOP'] as const;
 export type Mode = (typeof MODES)[number];
 
-export const STAGES = ['core', 'timing', 'sensing', 'estimation', 'control', 'actuation', 'early_warning'] as const;
+export const STAGES = ['core', 'timing', 'sensing', 'estimation', 'control', 'actuation', 'early_warning', 'envelope'] as const;
 export type Stage = (typeof STAGES)[number];
 
 // Monitor ids, upstream first (assembly/monitor/ids.ts).
@@ -18,12 +18,43 @@ export const MONITORS = [
 ] as const;
 export type MonitorName = (typeof MONITORS)[number];
 
+/** Reactions of the guard, least severe first (the reaction table's cells). */
 export const ACTIONS = ['none', 'warn', 'degrade', 'fallback', 'safe_stop'] as const;
 export type Action = (typeof ACTIONS)[number];
 
-/** How a parameter's i32 is read: Q16.16 engineering units, integer, microseconds, flag or action. */
-export type ParamFormat = 'int' | 'q16' | 'us' | 'bool' | 'action';
-export const FORMATS: readonly ParamFormat[] = ['int', 'q16', 'us', 'bool', 'action'];
+/** A monitor's level: off, a warning, or an alarm (first-out, feeds the cause isolation). */
+export const LEVELS = ['none', 'warn', 'alarm'] as const;
+export type Level = (typeof LEVELS)[number];
+
+/** A command direction: the one that moves the controlled variable away from an envelope limit. */
+export const DIRECTIONS = ['down', 'none', 'up'] as const;
+export type Direction = (typeof DIRECTIONS)[number];
+
+/**
+ * Causes, as the core's isolation names them (assembly/monitor/ids.ts): what
+ * failed, whichever monitor saw it. The reaction table maps each to an action
+ * (parameters `react.<cause>`).
+ */
+export const CAUSES = [
+  'soft_repaired', 'soft_failed', 'timing', 'setpoint', 'sensor_noisy', 'sensor_voted_out', 'sensor_untrusted',
+  'act_weak', 'act_stuck', 'act_reversed', 'load', 'control', 'oscillation', 'envelope', 'host', 'early_warning',
+] as const;
+export type CauseName = (typeof CAUSES)[number];
+
+/** What a host may demand of the guard (`demand()`): return to normal, the fallback controller, or the trip. */
+export const DEMANDS = ['none', 'fallback', 'trip'] as const;
+export type Demand = (typeof DEMANDS)[number];
+
+/** guard_status() bits. */
+export const GUARD_STATUS = {
+  heading_over: 1, heading_under: 2, outside: 4, holding: 8, tripped: 16, trip_failed: 32, latched: 64,
+  demanded: 128, sensors_blamed: 256, handbacks_used: 512, noisy: 1024,
+} as const;
+export type GuardFlag = keyof typeof GUARD_STATUS;
+
+/** How a parameter's i32 is read: Q16.16 engineering units, integer, microseconds, flag, reaction, monitor level or direction. */
+export type ParamFormat = 'int' | 'q16' | 'us' | 'bool' | 'action' | 'level' | 'dir';
+export const FORMATS: readonly ParamFormat[] = ['int', 'q16', 'us', 'bool', 'action', 'level', 'dir'];
 
 // Basic parameters in id order (assembly/params.ts).
 const BASIC = [
@@ -34,19 +65,25 @@ const BASIC = [
   'out_min', 'out_max', 'slew', 'fb_setpoint', 'fb_kp', 'fb_ti', 'safe_output', 'track_thr', 'osc_amp',
   'osc_crossings', 'osc_window', 'mismatch_thr', 'overrun_tol_us', 'missed_count', 'sp_timeout_us',
   'period_min_us', 'period_max_us', 'settle_band', 'settle_ticks', 'model_delay_us', 'cascade_window',
+  'env_min', 'env_max', 'env_margin', 'env_rate_max', 'env_horizon_us', 'env_hi_dir', 'env_lo_dir',
+  'trip_fb', 'trip_verify_us', 'handback_ticks', 'handback_retries', 'dist_gain', 'guard', 'noisy_tau', 'sp_margin',
+  'dist_max',
 ] as const;
 
-export const MON_BASE = 64;
-const MONITOR_FIELDS = ['action', 'latched', 'trip_ticks', 'clear_ticks'] as const;
+export const REACT_BASE = 72;
+export const MON_BASE = 96;
+const MONITOR_FIELDS = ['level', 'latched', 'trip_ticks', 'clear_ticks'] as const;
 export type MonitorField = (typeof MONITOR_FIELDS)[number];
 
 export type BasicParamName = (typeof BASIC)[number];
 export type MonitorParamName = `${MonitorName}.${MonitorField}`;
-export type ParamName = BasicParamName | MonitorParamName;
+export type ReactionParamName = `react.${CauseName}`;
+export type ParamName = BasicParamName | ReactionParamName | MonitorParamName;
 
 /** Parameter name -> id. */
 export const PARAM_IDS: ReadonlyMap<ParamName, number> = new Map<ParamName, number>([
   ...BASIC.map((n, i) => [n, i] as [ParamName, number]),
+  ...CAUSES.map((c, i) => [`react.${c}` as ParamName, REACT_BASE + i] as [ParamName, number]),
   ...MONITORS.flatMap((m, mi) =>
     MONITOR_FIELDS.map((f, fi) => [`${m}.${f}` as ParamName, MON_BASE + mi * 4 + fi] as [ParamName, number])),
 ]);
@@ -55,19 +92,21 @@ export const BASIC_PARAM_COUNT = BASIC.length;
 
 export const EVENT_KINDS = [
   'none', 'trip', 'consequential', 'clear', 'mode', 'warn', 'reset', 'config',
-  'sensor_out', 'sensor_in', 'episode_end', 'isolated',
+  'sensor_out', 'sensor_in', 'episode_end', 'isolated', 'trip_out', 'trip_failed', 'handback', 'demand',
 ] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
 export const REASON_CLEARED = 32;
 export const REASON_RESET = 33;
+/** Mode, trip and demand events: reason = REASON_CAUSE_BASE + the cause's index in CAUSES. */
+export const REASON_CAUSE_BASE = 40;
 export const STAGE_NONE = 255;
 export const EVENT_BYTES = 16;
 
 export const COUNTERS = {
   ticks: 0, events: 1, root_trips: 2, consequential: 3, clears: 4, mode_changes: 5, missed_ticks: 6,
   overruns: 7, param_rejects: 8, resets: 9, spikes_rejected: 10, substituted_ticks: 11, invalid_samples: 12,
-  warnings: 13, invariant_fails: 14, setpoint_rejects: 15, repairs: 16,
+  warnings: 13, invariant_fails: 14, setpoint_rejects: 15, repairs: 16, trip_changes: 17, handbacks: 18, loads: 19,
 } as const;
 export type CounterName = keyof typeof COUNTERS;
 export const C_MON_TRIPS = 32;
@@ -130,6 +169,13 @@ export interface CoreExports {
   event_stage(seq: bigint): number;
   event_monitor(seq: bigint): number;
   event_value(seq: bigint): number;
+  trip(): number;
+  demand(kind: number): number;
+  guard_status(): number;
+  guard_causes(): number;
+  guard_latched(): number;
+  predicted(): number;
+  cause_count(): number;
 }
 
 /** The exported functions of the core: every export but the memory. */
@@ -203,6 +249,13 @@ export const CORE_FUNCTIONS: { readonly [K in CoreFunctionName]: AbiSignatureOf<
   event_stage: { params: ['i64'], result: 'i32' },
   event_monitor: { params: ['i64'], result: 'i32' },
   event_value: { params: ['i64'], result: 'i32' },
+  trip: { params: [], result: 'i32' },
+  demand: { params: ['i32'], result: 'i32' },
+  guard_status: { params: [], result: 'i32' },
+  guard_causes: { params: [], result: 'i32' },
+  guard_latched: { params: [], result: 'i32' },
+  predicted: { params: [], result: 'i32' },
+  cause_count: { params: [], result: 'i32' },
 };
 
 /** The names of CORE_FUNCTIONS, in a fixed order (the Wasmtime child's call table is indexed by it). */

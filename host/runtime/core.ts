@@ -9,10 +9,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { instantiateSync } from '@assemblyscript/loader';
 import {
-  ACTIONS, COUNTERS, C_MON_SUPPRESSED, C_MON_TRIPS, EVENT_BYTES, EVENT_KINDS, FORMATS, MODES, MONITORS,
-  PARAM_IDS, PARAM_NAMES, Q16, REASON_CLEARED, REASON_RESET, SAMPLE_NONE, STAGES, STATUS,
-  type Action, type CoreExports, type CoreFunctions, type CounterName, type EventKind, type Mode, type MonitorName,
-  type ParamFormat, type ParamName, type Stage,
+  ACTIONS, CAUSES, COUNTERS, C_MON_SUPPRESSED, C_MON_TRIPS, DEMANDS, DIRECTIONS, EVENT_BYTES, EVENT_KINDS, FORMATS,
+  GUARD_STATUS, LEVELS, MODES, MONITORS, PARAM_IDS, PARAM_NAMES, Q16, REASON_CAUSE_BASE, REASON_CLEARED, REASON_RESET,
+  SAMPLE_NONE, STAGES, STATUS,
+  type Action, type CauseName, type CoreExports, type CoreFunctions, type CounterName, type Demand, type Direction,
+  type EventKind, type GuardFlag, type Level, type Mode, type MonitorName, type ParamFormat, type ParamName, type Stage,
 } from './abi.js';
 import { assertCoreModule } from './validate.js';
 
@@ -36,8 +37,8 @@ function packageRoot(): string {
 /** Where `npm run build` puts the core. */
 export const DEFAULT_CORE_PATH = join(packageRoot(), 'build', 'core.wasm');
 
-/** A parameter value as a user writes it: a number in engineering units, a flag, or an action name. */
-export type ParamValue = number | boolean | Action;
+/** A parameter value as a user writes it: a number in engineering units, a flag, a reaction, a monitor level or a direction. */
+export type ParamValue = number | boolean | Action | Level | Direction;
 
 /** A rejected configuration: names the field, what was expected and what was received. */
 export class ParamError extends Error {
@@ -57,10 +58,14 @@ export interface CoreEvent {
   tick: number;
   kind: EventKind;
   stage: Stage | null;
-  /** Monitor for trips/clears; for mode events the reason's monitor (null for cleared/reset). */
+  /** Monitor for trips, warnings and clears (null for guard events). */
   monitor: MonitorName | null;
-  /** For mode events: 'cleared', 'reset' or the monitor name. */
+  /** For mode, trip_out, trip_failed and handback events: 'cleared', 'reset' or the cause (CAUSES) that decided it. */
   reason?: string;
+  /** For trip_out events: whether the trip output is now de-energized. */
+  tripped?: boolean;
+  /** For demand events: what the host demanded. */
+  demand?: Demand;
   from?: Mode;
   to?: Mode;
   value: number;
@@ -78,11 +83,19 @@ export interface TickInput {
   feedback?: number | null;
 }
 
+const NAMED: Partial<Record<ParamFormat, readonly string[]>> = { action: ACTIONS, level: LEVELS };
+
 function toRaw(format: ParamFormat, value: ParamValue): number {
-  if (format === 'action') {
-    const i = typeof value === 'string' ? ACTIONS.indexOf(value) : Number(value);
-    return i;
+  const names = NAMED[format];
+  if (names) {
+    if (typeof value === 'string') return names.indexOf(value);
+    return typeof value === 'number' && Number.isInteger(value) ? value : NaN;
   }
+  if (format === 'dir') {
+    if (typeof value === 'string') return DIRECTIONS.includes(value as Direction) ? DIRECTIONS.indexOf(value as Direction) - 1 : NaN;
+    return typeof value === 'number' && Number.isInteger(value) ? value : NaN;
+  }
+  if (typeof value === 'string') return NaN;
   if (format === 'bool') return value === true || value === 1 ? 1 : value === false || value === 0 ? 0 : NaN;
   if (typeof value !== 'number') return NaN;
   return format === 'q16' ? Math.round(value * Q16) : value;
@@ -95,6 +108,8 @@ function fromRaw(format: ParamFormat, raw: number): number {
 function describe(format: ParamFormat, min: number, max: number): string {
   switch (format) {
     case 'action': return `one of ${ACTIONS.join(', ')}`;
+    case 'level': return `one of ${LEVELS.join(', ')}`;
+    case 'dir': return `one of ${DIRECTIONS.join(', ')} (the command direction that moves the variable away from the limit)`;
     case 'bool': return 'true or false';
     case 'q16': return `a number in [${min / Q16}, ${max / Q16}]`;
     case 'us': return `an integer number of microseconds in [${min}, ${max}]`;
@@ -207,8 +222,8 @@ export class Core {
 
   /** Host setpoint (engineering units) with the time it was issued. */
   setSetpoint(value: number, nowUs: number): void {
-    const lo = this.param('range_min');
-    const hi = this.param('range_max');
+    const lo = Math.max(this.param('range_min'), this.param('env_min') + this.param('env_margin'));
+    const hi = Math.min(this.param('range_max'), this.param('env_max') - this.param('env_margin'));
     // Checked here too: a value outside i32 would wrap on its way into the core.
     if (typeof value !== 'number' || !Number.isFinite(value) || value < lo || value > hi) {
       throw new ParamError('setpoint', `a number in [${lo}, ${hi}]`, value, -2);
@@ -245,6 +260,27 @@ export class Core {
   get ticks(): number { return Number(this.raw.tick_count()); }
   /** The sampling interval the core proposes for the next tick (action-to-sensing). */
   get nextIntervalUs(): number { return Number(this.raw.next_interval_us()); }
+
+  /** The trip output after the last tick: true = de-energize (contactor open, safe torque off, isolation valves closed). */
+  get tripped(): boolean { return this.raw.trip() === 1; }
+  /** The envelope's prediction at the horizon, engineering units. */
+  get predicted(): number { return this.raw.predicted() / Q16; }
+  /** The guard's status flags that are set. */
+  get guardFlags(): GuardFlag[] {
+    const bits = this.raw.guard_status();
+    return (Object.keys(GUARD_STATUS) as GuardFlag[]).filter((k) => (bits & GUARD_STATUS[k]) !== 0);
+  }
+  /** The causes the guard sees now (CAUSES), and those latched until reset(). */
+  get causes(): CauseName[] { return causeNames(this.raw.guard_causes()); }
+  get latchedCauses(): CauseName[] { return causeNames(this.raw.guard_latched()); }
+
+  /** A host's demand from the next tick: 'fallback', 'trip', or 'none' to return. */
+  demand(kind: Demand): void {
+    const i = DEMANDS.indexOf(kind);
+    if (i < 0) throw new ParamError('demand', `one of ${DEMANDS.join(', ')}`, kind, -2);
+    const st = this.raw.demand(i);
+    if (st !== 0) throw new ParamError('demand', `one of ${DEMANDS.join(', ')}`, kind, st);
+  }
 
   /** The root cause of the current episode (first-out), or null. */
   get cause(): Cause | null {
@@ -300,7 +336,7 @@ export class Core {
   /** Events that were overwritten before events() read them. */
   get eventsLost(): number { return this.lost; }
 
-  /** Release latched monitors whose condition has cleared. Returns how many. */
+  /** An operator's reset: release the latches whose condition is false now. Returns how many. */
   reset(): number { return this.raw.reset(); }
 }
 
@@ -331,12 +367,30 @@ export function decodeEvent(seq: number, tick: bigint, kind: number, stage: numb
     seq, tick: Number(tick), kind: k,
     stage: STAGES[stage] ?? null, monitor: hasMonitor ? MONITORS[monitor] ?? null : null, value,
   };
-  if (ev.kind === 'mode') {
+  const guard = k === 'mode' || k === 'trip_out' || k === 'trip_failed' || k === 'handback' || k === 'demand';
+  if (guard) {
+    ev.monitor = null;
+    ev.reason = reasonName(monitor);
+  }
+  if (k === 'mode') {
     ev.from = MODES[(value >> 8) & 0xff];
     ev.to = MODES[value & 0xff];
-    ev.reason = monitor === REASON_CLEARED ? 'cleared' : monitor === REASON_RESET ? 'reset' : MONITORS[monitor] ?? `#${monitor}`;
+  } else if (k === 'trip_out') {
+    ev.tripped = value === 1;
+  } else if (k === 'demand') {
+    ev.demand = DEMANDS[value];
   }
   return ev;
+}
+
+function reasonName(code: number): string {
+  if (code === REASON_CLEARED) return 'cleared';
+  if (code === REASON_RESET) return 'reset';
+  return CAUSES[code - REASON_CAUSE_BASE] ?? `#${code}`;
+}
+
+function causeNames(bits: number): CauseName[] {
+  return CAUSES.filter((_, i) => (bits >> i) & 1);
 }
 
 function conflictHint(name: string): string {
@@ -346,6 +400,7 @@ function conflictHint(name: string): string {
     case 'out_min': return 'out_min < out_max';
     case 'safe_output': return 'safe_output within [out_min, out_max]';
     case 'fb_setpoint': return 'fb_setpoint within [range_min, range_max]';
+    case 'env_min': return 'env_min < env_max';
     case 'period_min_us': return 'period_min_us <= period_max_us';
     case 'ew_window': return 'ew_window 0 (off) or at least 8';
     case 's0_scale': case 's1_scale': case 's2_scale': return 'a nonzero scale';

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  ACTIONS, FORMATS, MODES, MONITORS, MON_BASE, PARAM_IDS, PARAM_NAMES, STAGES,
+  ACTIONS, CAUSES, FORMATS, LEVELS, MODES, MONITORS, MON_BASE, PARAM_IDS, PARAM_NAMES, REACT_BASE, STAGES,
   type CoreExports, type ParamFormat,
 } from '../../host/runtime/abi.js';
 import { coreBytes, freshCore } from '../support/core.js';
@@ -116,12 +116,15 @@ describe('core.wasm: the binary obeys the ABI rules', () => {
 
 // The formats host/runtime/abi.ts implies for each parameter name, from the
 // comments in assembly/params.ts: *_us are microseconds; median3 and
-// <monitor>.latched flags; <monitor>.action actions; counts, ticks, windows,
-// crossings and raw codes integers; everything else Q16.16.
-const INT_PARAMS = new Set(['n_sensors', 'adc_min', 'adc_max', 'stuck_band']);
+// <monitor>.latched, median3 and guard flags; <monitor>.level levels;
+// react.<cause> reactions; env_*_dir directions; counts, ticks, retries,
+// windows, crossings and raw codes integers; everything else Q16.16.
+const INT_PARAMS = new Set(['n_sensors', 'adc_min', 'adc_max', 'stuck_band', 'handback_retries']);
 function expectedFormat(name: string): ParamFormat {
-  if (name.endsWith('.action')) return 'action';
-  if (name.endsWith('.latched') || name === 'median3') return 'bool';
+  if (name.endsWith('.level')) return 'level';
+  if (name.startsWith('react.')) return 'action';
+  if (name.endsWith('_dir')) return 'dir';
+  if (name.endsWith('.latched') || name === 'median3' || name === 'guard') return 'bool';
   if (INT_PARAMS.has(name) || /(_ticks|_count|_window|_crossings)$/.test(name)) return 'int';
   if (name.endsWith('_us')) return 'us';
   return 'q16';
@@ -178,35 +181,50 @@ describe('host/runtime/abi.ts agrees with the binary', () => {
   it('MONITORS matches monitor_count(), and the monitor fields sit at MON_BASE + 4 m', () => {
     expect(MONITORS.length).toBe(c.monitor_count());
     expect(MON_BASE + 4 * MONITORS.length).toBe(count);
-    expect(PARAM_IDS.get('core_integrity.action')).toBe(MON_BASE);
+    expect(PARAM_IDS.get('core_integrity.level')).toBe(MON_BASE);
     expect(PARAM_IDS.get(`${MONITORS[MONITORS.length - 1]}.clear_ticks`)).toBe(count - 1);
   });
 
-  it('monitor_stage(m) and the default failsafe table match docs/core.md', () => {
-    // | id | monitor | stage | default action | clear policy | trip / clear ticks |
+  it('monitor_stage(m) and the default monitor table match docs/core.md', () => {
+    // | id | monitor | stage | default level | clear policy | trip / clear ticks |
     const doc = readFileSync(new URL('../../docs/core.md', import.meta.url), 'utf8');
     const rows = doc.split('\n')
       .map((l) => /^\|\s*(\d+)\s*\|\s*(\w+)\s*\|\s*(\w+)\s*\|\s*(\w+)\s*\|\s*(\w+)\s*\|\s*(\d+)\s*\/\s*([\d-]+)\s*\|/.exec(l))
       .filter((m): m is RegExpExecArray => m !== null);
     expect(rows.length, 'monitor rows in the docs/core.md table').toBe(MONITORS.length);
-    for (const [, idText, name, stage, action, policy, trip, clear] of rows) {
+    for (const [, idText, name, stage, level, policy, trip, clear] of rows) {
       const m = Number(idText);
       expect(MONITORS[m], `docs row ${m}`).toBe(name);
       expect(STAGES[c.monitor_stage(m)], `monitor_stage(${m}) (${name})`).toBe(stage);
       const field = (f: string) => c.param_default(PARAM_IDS.get(`${MONITORS[m]}.${f}` as never)!);
-      expect(ACTIONS[field('action')], `${name}.action default`).toBe(action);
+      expect(LEVELS[field('level')], `${name}.level default`).toBe(level);
       expect(field('latched') === 1 ? 'latched' : 'auto', `${name}.latched default`).toBe(policy);
       expect(field('trip_ticks'), `${name}.trip_ticks default`).toBe(Number(trip));
       if (clear !== '-') expect(field('clear_ticks'), `${name}.clear_ticks default`).toBe(Number(clear));
     }
     for (const m of [-1, MONITORS.length, 255, -2147483648, 2147483647]) expect(c.monitor_stage(m), `monitor_stage(${m})`).toBe(-1);
   });
+
+  it('CAUSES matches cause_count(), and the default reaction table matches docs/core.md', () => {
+    // | cause | when | default reaction | what the loop does |
+    expect(CAUSES.length).toBe(c.cause_count());
+    const doc = readFileSync(new URL('../../docs/core.md', import.meta.url), 'utf8');
+    const rows = doc.split('\n')
+      .map((l) => /^\|\s*([a-z_]+)\s*\|[^|]*\|\s*(none|warn|degrade|fallback|safe_stop|as demanded)\s*\|/.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null);
+    expect(rows.map((r) => r[1]), 'cause rows in docs/core.md').toEqual([...CAUSES]);
+    for (const [, cause, reaction] of rows) {
+      const id = PARAM_IDS.get(`react.${cause}` as never)!;
+      expect(id, `react.${cause}`).toBe(REACT_BASE + CAUSES.indexOf(cause as never));
+      if (reaction !== 'as demanded') expect(ACTIONS[c.param_default(id)], `react.${cause} default`).toBe(reaction);
+    }
+  });
 });
 
 describe('the default core', () => {
   it('loads through the host wrapper and runs one tick', () => {
     const core = freshCore();
-    expect(core.raw.abi_version()).toBe(1);
+    expect(core.raw.abi_version()).toBe(2);
     expect(core.mode).toBe('NOMINAL');
     const u = core.tick(10_000, { sensors: [20] });
     expect(Number.isFinite(u)).toBe(true);

@@ -60,7 +60,7 @@ function detectorCore(): Core {
   // The detectors keep their default (fallback, latched) rows; every other
   // monitor stands down. Nothing else feeds the detectors: the mode only
   // changes the command, which a model with gain 0 ignores.
-  for (const m of MONITORS) if (m !== 'est_cusum' && m !== 'est_ewma') params[`${m}.action`] = 'none';
+  for (const m of MONITORS) if (m !== 'est_cusum' && m !== 'est_ewma') params[`${m}.level`] = 'none';
   c.configure(params);
   return c;
 }

@@ -8,7 +8,7 @@ import { freshCore } from '../support/core.js';
 
 const DIRECT = { s0_scale: 1 / Q16, adc_min: -2147483647, adc_max: 2147483647, range_min: -1000, range_max: 1000, median3: false } as const;
 const QUIET = Object.fromEntries(
-  ['sens_stuck', 'est_cusum', 'est_ewma', 'ctl_tracking', 'ctl_integ_sat', 'act_saturation'].map((m) => [`${m}.action`, 'none']),
+  ['sens_stuck', 'est_cusum', 'est_ewma', 'ctl_tracking', 'ctl_integ_sat', 'act_saturation'].map((m) => [`${m}.level`, 'none']),
 );
 
 describe('filters converge to their input (no fixed-point stall)', () => {

@@ -36,7 +36,7 @@ const I64_MAX = 2n ** 63n - 1n;
 // Parameter ids, by name (test/core/abi.test.ts checks the names against the binary).
 const paramId = (name: ParamName) => PARAM_IDS.get(name)!;
 const P = {
-  range_min: paramId('range_min'), range_max: paramId('range_max'), resid_sigma: paramId('resid_sigma'),
+  range_min: paramId('range_min'), range_max: paramId('range_max'), env_min: paramId('env_min'), env_max: paramId('env_max'), env_margin: paramId('env_margin'), resid_sigma: paramId('resid_sigma'),
   out_min: paramId('out_min'), out_max: paramId('out_max'), period_min_us: paramId('period_min_us'),
   period_max_us: paramId('period_max_us'), settle_band: paramId('settle_band'), settle_ticks: paramId('settle_ticks'),
 } as const;
@@ -308,10 +308,11 @@ class CoreFuzzer {
         return;
       }
       case 'set_setpoint': {
-        // set_setpoint(sp_q16, now_us): in [range_min, range_max] or rejected.
+        // set_setpoint(sp_q16, now_us): in [range_min, range_max] and in the
+        // envelope [env_min, env_max], or rejected.
         const sp = args[0] as number;
-        const lo = before.params[P.range_min];
-        const hi = before.params[P.range_max];
+        const lo = Math.max(before.params[P.range_min], before.params[P.env_min] + before.params[P.env_margin]);
+        const hi = Math.min(before.params[P.range_max], before.params[P.env_max] - before.params[P.env_margin]);
         const want = sp < lo || sp > hi ? ERR_RANGE : OK;
         if (status !== want) this.fail(`${call}: expected status ${want} for range [${lo}, ${hi}]`);
         if (status === OK && this.read('setpoint') !== sp) this.fail(`${call}: setpoint() is ${this.read('setpoint')}`);
@@ -478,8 +479,11 @@ class CoreFuzzer {
         return;
       }
       case 'setpoint': {
-        const lo = this.read('param_get', P.range_min) as number;
-        const hi = this.read('param_get', P.range_max) as number;
+        const clampI32 = (v: number) => Math.max(I32_MIN, Math.min(I32_MAX, v));
+        const lo = clampI32(Math.max(this.read('param_get', P.range_min) as number,
+          (this.read('param_get', P.env_min) as number) + (this.read('param_get', P.env_margin) as number)));
+        const hi = clampI32(Math.min(this.read('param_get', P.range_max) as number,
+          (this.read('param_get', P.env_max) as number) - (this.read('param_get', P.env_margin) as number)));
         const sp = rng.next() < 0.7
           ? Math.round(Math.max(lo, Math.min(hi, (p.center + rng.gauss() * 50) * 65536)))
           : rng.next() < 0.5 ? pick(rng, [lo, hi, lo - 1, hi + 1].filter((v) => v >= I32_MIN && v <= I32_MAX)) : randI32(rng);

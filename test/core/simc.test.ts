@@ -137,7 +137,7 @@ function configureCore(c: Core, t: Tuning): void {
   // Only the controller is under test: every monitor but the integrity
   // check stands down (the model cannot hold a 1 s dead time at 1 ms, so
   // the estimation monitors would otherwise switch to the fallback).
-  for (const m of MONITORS) if (m !== 'core_integrity') params[`${m}.action`] = 'none';
+  for (const m of MONITORS) if (m !== 'core_integrity') params[`${m}.level`] = 'none';
   // A noise-free simulated measurement holds its raw code exactly (at rest,
   // through the 1 s dead time, once settled): the stuck check would take the
   // sensor out of the vote (and the model would stand in) whatever its action.

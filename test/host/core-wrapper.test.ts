@@ -8,11 +8,11 @@ import { freshCore } from '../support/core.js';
 describe('Core wrapper', () => {
   it('reads parameters back in engineering units', () => {
     const c = freshCore();
-    c.configure({ kp: 2.5, ti: 12, out_max: 80, 'est_cusum.action': 'warn', median3: false, period_min_us: 20_000, period_max_us: 40_000 });
+    c.configure({ kp: 2.5, ti: 12, out_max: 80, 'est_cusum.level': 'warn', median3: false, period_min_us: 20_000, period_max_us: 40_000 });
     expect(c.param('kp')).toBe(2.5);
     expect(c.param('ti')).toBe(12);
     expect(c.param('out_max')).toBe(80);
-    expect(c.param('est_cusum.action')).toBe(1);
+    expect(c.param('est_cusum.level')).toBe(1);
     expect(c.param('median3')).toBe(0);
     expect(c.param('period_min_us')).toBe(20_000);
   });
@@ -50,7 +50,7 @@ describe('Core wrapper', () => {
   it('rejects unknown names, wrong types and non-integer integers', () => {
     const c = freshCore();
     expect(() => c.configure({ kq: 1 } as never)).toThrow(/parameter 'kq': expected a known parameter name/);
-    expect(() => c.configure({ 'est_cusum.action': 'explode' as never })).toThrow(/est_cusum.action.*one of none, warn, degrade, fallback, safe_stop/);
+    expect(() => c.configure({ 'est_cusum.level': 'explode' as never })).toThrow(/est_cusum.level.*one of none, warn, alarm/);
     expect(() => c.configure({ n_sensors: 2.5 })).toThrow(/n_sensors/);
     expect(() => c.configure({ kp: Number.NaN })).toThrow(/kp/);
     expect(() => c.setSetpoint(1e9, 0)).toThrow(/setpoint/);

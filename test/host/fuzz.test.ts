@@ -444,7 +444,7 @@ describe('holes the fuzz found, closed at the boundary', () => {
     expect(parseCommand(cmd(id, m('command/param', 'String', 'kp=2.5')))).toMatchObject({ name: 'kp', value: 2.5 });
     expect(parseCommand(cmd(id, m('command/param', 'String', 'kp=-1e-3')))).toMatchObject({ name: 'kp', value: -0.001 });
     expect(parseCommand(cmd(id, m('command/param', 'String', 'median3=true')))).toMatchObject({ name: 'median3', value: true });
-    expect(parseCommand(cmd(id, m('command/param', 'String', 'sens_stuck.action=fallback')))).toMatchObject({ name: 'sens_stuck.action', value: 'fallback' });
+    expect(parseCommand(cmd(id, m('command/param', 'String', 'sens_stuck.level=alarm')))).toMatchObject({ name: 'sens_stuck.level', value: 'alarm' });
   });
 
   it('a command carries its id and exactly one command, each once, nothing unknown under command/, and few metrics', () => {

@@ -333,7 +333,7 @@ describe('the plant specs', () => {
       const k = Number(spec.core.model_gain);
       expect(k * spec.uNominal + Number(spec.core.model_offset ?? 0)).toBeCloseTo(spec.setpoint, 6);
       // Every monitor keeps its default action (the guard is on).
-      for (const m of MONITORS) expect(spec.core[`${m}.action`]).toBeUndefined();
+      for (const m of MONITORS) expect(spec.core[`${m}.level`]).toBeUndefined();
     });
   }
 });

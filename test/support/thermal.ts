@@ -44,6 +44,8 @@ export const ALL_CHECKS: Partial<Record<ParamName, ParamValue>> = {
   osc_amp: 2,            // C swings both ways, 6 of them each within 20 s
   mismatch_thr: 5,       // % between command and measured heater power
   sp_timeout_us: 5_000_000,
+  // The safety envelope of the chamber: 10..95 C, acted on 3 C before a limit.
+  env_min: 10, env_max: 95, env_margin: 3, env_hi_dir: 'down', env_lo_dir: 'up', trip_fb: 0,
   ew_window: 64,
   ew_var_ratio: 2,       // residual variance 2 sigma^2 (nominal: under 0.8) with lag-1 autocorrelation > 0.75
 };
@@ -106,6 +108,10 @@ export class Thermal {
   tempDisturbance?: (tUs: number) => number;
   /** The host stops refreshing its setpoint while this is true. */
   spRefreshFault?: (tUs: number) => boolean;
+  /** The contactor is welded: a demanded trip does not cut the power. */
+  tripFails?: (tUs: number) => boolean;
+  /** Whether the heater's power was cut over the last interval. */
+  tripped = false;
 
   private sp: number;
   private lateUs = 0;
@@ -212,7 +218,10 @@ export class Thermal {
       if (this.record) this.log.push(...this.core.events());
       if (this.followAdaptive) this.intervalUs = this.core.nextIntervalUs;
     }
-    const u = this.actuatorFault ? this.actuatorFault(this.command, t) : this.command;
+    // The trip output cuts the heater's power at the contactor, whatever the
+    // driver (and a fault in it) would have applied; the power meter reads 0.
+    this.tripped = this.core.tripped && !(this.tripFails && this.tripFails(t));
+    const u = this.tripped ? 0 : this.actuatorFault ? this.actuatorFault(this.command, t) : this.command;
     // A late tick leaves the previous power on for its lateness: the plant's
     // fixed step sees the average power over the interval.
     const f = this.lateUs / PERIOD_US;

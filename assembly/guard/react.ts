@@ -1,0 +1,318 @@
+// The guard's decision: from what failed (the causes) to what the loop does.
+//
+// Every tick the alarms that are active, the state of the sensors and of the
+// actuator, the envelope's look ahead and the host's demand are turned into
+// a set of causes (monitor/ids.ts), each with its reaction from the reaction
+// table (configuration, one named cell per cause). The most severe reaction
+// sets the mode:
+//
+//   WARN -> NOMINAL   DEGRADE -> DEGRADED   FALLBACK -> FALLBACK   SAFE_STOP -> SAFE_STOP
+//
+// SAFE_STOP is the trip output de-energized (trip() reads 1), checked from
+// the actuator's feedback; never an open-loop command through an actuator
+// known to be faulty. The envelope cause holds the command in the safe
+// direction (ENV_HI_DIR / ENV_LO_DIR); it escalates to the trip when the
+// state is already outside, when no command direction helps, when the
+// actuator is not to be trusted, or when holding the command did not turn
+// the state within the horizon.
+//
+// The way back: every mode but a latched trip returns by itself once its
+// cause clears. Down from FALLBACK or SAFE_STOP only after HANDBACK_TICKS
+// well inside the envelope, bumpless, at most 1 + HANDBACK_RETRIES times per
+// episode (then the fallback holds until reset()). A trip latches only for
+// the causes a person must inspect (CAUSES_LATCHING), or when the actuator
+// did not obey the envelope's hold; reset() releases a latch only when its
+// condition is false.
+
+import { p, P_GUARD, P_ENV_HI_DIR, P_ENV_LO_DIR, P_HANDBACK_TICKS, P_HANDBACK_RETRIES, P_TRIP_FB, P_MISMATCH_THR,
+  P_OUT_MIN, P_OUT_MAX, REACT_BASE, MON_BASE, MF_ACTION } from "../params";
+import { abs_q16, sub_q16 } from "../fixed";
+import * as ids from "../monitor/ids";
+import { mismatch, disagreeing, act_class, act_class_clear, ACT_CLASS_WEAK, ACT_CLASS_STUCK, ACT_CLASS_REVERSED } from "../monitor/actuation";
+import { isolated_stage, isolated_noisy, isolation_arm, isolation_final, ISOLATE_TICKS } from "../model";
+import { integrity_failed } from "../integrity";
+import { consequential_mask } from "../monitor/cascade";
+import { env_side, env_outside, env_clear, heading, horizon_ticks, verify_ticks, envelope_step } from "./envelope";
+import { model_estimate } from "../model";
+import { MODE_NOMINAL, MODE_SAFE_STOP, SAMPLE_NONE } from "../state";
+import { event_log, count, C_MODE_CHANGES, C_TRIPS_OUT, C_HANDBACKS, EV_MODE, EV_TRIP_OUT, EV_TRIP_FAILED, EV_HANDBACK,
+  EV_DEMAND, EV_STAGE_NONE, REASON_CLEARED, REASON_RESET, REASON_CAUSE_BASE } from "../events";
+
+export const DEMAND_NONE: i32 = 0;
+export const DEMAND_FALLBACK: i32 = 1;
+export const DEMAND_TRIP: i32 = 2;
+
+export let causes: i32 = 0;          // bit per cause, this tick
+export let trip_out: bool = false;   // the trip output de-energized
+export let pin_dir: i32 = 0;         // the envelope holds the command: -1 at out_min, +1 at out_max, 0 not held
+export let distrust: bool = false;   // the sensors are blamed: the model estimate stands in
+export let noisy: bool = false;      // a kept sensor is noisy: heavier filtering
+export let trip_failed: bool = false;// tripped, and the feedback does not show it
+export let held: bool = false;       // hand-backs used up: the fallback holds until reset()
+let latched: i32 = 0;                // causes whose trip holds until reset()
+let demand_kind: i32 = DEMAND_NONE;
+let pin_ticks: i32 = 0;
+let calm_ticks: i32 = 0;
+let handbacks: i32 = 0;
+let nominal_ticks: i32 = 0;
+let tripped_ticks: i32 = 0;
+let reset_pending = false;
+let est_was = false;                 // an estimation alarm was active on the previous tick
+let est_settled = false;
+let est_settle_at: i64 = 0;
+let est_stage: i32 = -1;
+
+// The stage each cause is named at (events).
+const CAUSE_STAGE = memory.data<u8>([0, 0, 1, 1, 2, 2, 2, 5, 5, 5, 3, 4, 4, 7, 255, 6]);
+
+export function react_reset(): void {
+  causes = 0; trip_out = false; pin_dir = 0; distrust = false; noisy = false; trip_failed = false; held = false;
+  latched = 0; demand_kind = DEMAND_NONE; pin_ticks = 0; calm_ticks = 0; handbacks = 0; nominal_ticks = 0;
+  tripped_ticks = 0; reset_pending = false; est_was = false; est_settled = false; est_settle_at = 0; est_stage = -1;
+}
+
+@inline function bit(c: i32): i32 { return 1 << c; }
+@inline function reaction(c: i32): i32 { return p(REACT_BASE + c); }
+@inline function mbit(m: i32): i32 { return 1 << m; }
+
+// Monitors at alarm level feed the causes, except the control-stage ones
+// that are consequential in the open episode: a tracking error or a ringing
+// loop downstream of a bad reading is that reading's symptom, not a reason
+// to take the primary controller away.
+const CONTROL_STAGE: i32 = (1 << ids.M_CTL_TRACKING) | (1 << ids.M_CTL_INTEG_SAT) | (1 << ids.M_CTL_OSCILLATION);
+function alarm_monitors(active: i32): i32 {
+  active &= ~(consequential_mask & CONTROL_STAGE);
+  let on = active;
+  let alarms = 0;
+  while (on != 0) {
+    let m = ctz(on);
+    on &= on - 1;
+    if (p(MON_BASE + m * 4 + MF_ACTION) >= ids.LEVEL_ALARM) alarms |= mbit(m);
+  }
+  return alarms;
+}
+
+const TIMING_BITS: i32 = (1 << ids.M_TIM_CLOCK) | (1 << ids.M_TIM_OVERRUN) | (1 << ids.M_TIM_MISSED);
+const EST_BITS: i32 = (1 << ids.M_EST_CUSUM) | (1 << ids.M_EST_EWMA);
+const CONTROL_BITS: i32 = (1 << ids.M_CTL_TRACKING) | (1 << ids.M_CTL_INTEG_SAT);
+
+function causes_of(a: i32, trusted: i32, n: i32, noisy_kept: bool): i32 {
+  let c = 0;
+  if ((a & mbit(ids.M_CORE_INTEGRITY)) != 0) c |= bit(integrity_failed() ? ids.CAUSE_SOFT_FAILED : ids.CAUSE_SOFT_REPAIRED);
+  if ((a & TIMING_BITS) != 0) c |= bit(ids.CAUSE_TIMING);
+  if ((a & mbit(ids.M_TIM_SP_STALE)) != 0) c |= bit(ids.CAUSE_SETPOINT);
+  if (noisy_kept) c |= bit(ids.CAUSE_SENSOR_NOISY);
+  if (trusted > 0 && trusted < n) c |= bit(ids.CAUSE_SENSOR_VOTED_OUT);
+  if (trusted == 0 || (a & mbit(ids.M_SENS_LOST)) != 0) c |= bit(ids.CAUSE_SENSOR_UNTRUSTED);
+  if ((a & mbit(ids.M_ACT_MISMATCH)) != 0) c |= actuator_cause();
+  if ((a & mbit(ids.M_ACT_SATURATION)) != 0) c |= bit(ids.CAUSE_ACT_WEAK);
+  if ((a & CONTROL_BITS) != 0) c |= bit(ids.CAUSE_CONTROL);
+  if ((a & mbit(ids.M_CTL_OSCILLATION)) != 0) c |= bit(ids.CAUSE_OSCILLATION);
+  if ((a & mbit(ids.M_EW_CSD)) != 0) c |= bit(ids.CAUSE_EARLY_WARNING);
+  return c;
+}
+
+function actuator_cause(): i32 {
+  let k = act_class();
+  return k == ACT_CLASS_REVERSED ? bit(ids.CAUSE_ACT_REVERSED) : k == ACT_CLASS_STUCK ? bit(ids.CAUSE_ACT_STUCK)
+    : k == ACT_CLASS_WEAK ? bit(ids.CAUSE_ACT_WEAK) : 0;
+}
+
+// An estimation alarm points where its residual points (model.ts): at the
+// sensors (a step or a freeze: the model stands in; noise: heavier
+// filtering), or through the plant: the actuator when its feedback
+// disagrees with its command, otherwise a load the primary controller
+// rejects. The stage is provisional for ISOLATE_TICKS, then settled.
+function estimation_cause(tick: i64, on: bool): i32 {
+  if (!on) { est_was = false; distrust = false; est_stage = -1; return 0; }
+  if (!est_was) {
+    est_stage = isolated_stage();
+    est_settle_at = tick + <i64>ISOLATE_TICKS;
+    est_settled = false;
+    isolation_arm();
+  } else if (!est_settled && tick >= est_settle_at) {
+    est_stage = est_stage != ids.STAGE_SENSING && disagreeing ? ids.STAGE_ACTUATION : isolation_final(est_stage);
+    est_settled = true;
+  }
+  est_was = true;
+  if (est_stage == ids.STAGE_SENSING) {
+    if (isolated_noisy()) { distrust = false; return bit(ids.CAUSE_SENSOR_NOISY); }
+    distrust = true;
+    return bit(ids.CAUSE_SENSOR_UNTRUSTED);
+  }
+  distrust = false;
+  if (!est_settled) return 0;
+  if (disagreeing || mismatch) { let k = actuator_cause(); if (k != 0) return k; }
+  return bit(ids.CAUSE_LOAD);
+}
+
+// The severity the causes ask for, and the cause that decides it.
+let decided_by: i32 = -1;
+function severity_of(c: i32): i32 {
+  let sev = ids.ACT_NONE;
+  decided_by = -1;
+  let rest = c;
+  while (rest != 0) {
+    let k = ctz(rest);
+    rest &= rest - 1;
+    let act = k == ids.CAUSE_HOST ? (demand_kind == DEMAND_TRIP ? ids.ACT_SAFE_STOP : ids.ACT_FALLBACK) : reaction(k);
+    if (act > sev) { sev = act; decided_by = k; }
+  }
+  return sev;
+}
+
+// The envelope's hold escalates to the trip (see the header).
+function envelope_trip(c: i32): bool {
+  let dir = env_side > 0 ? p(P_ENV_HI_DIR) : p(P_ENV_LO_DIR);
+  let actuator_bad = (c & (bit(ids.CAUSE_ACT_STUCK) | bit(ids.CAUSE_ACT_REVERSED))) != 0;
+  let hold_failed = pin_ticks >= 2 * horizon_ticks + 16 && heading(env_side);
+  if (actuator_bad || hold_failed) latched |= bit(ids.CAUSE_ENVELOPE);
+  return env_outside || dir == 0 || actuator_bad || hold_failed;
+}
+
+@inline function sev_of_mode(mode: i32): i32 {
+  return mode == MODE_NOMINAL ? ids.ACT_WARN : mode + 1;
+}
+
+@inline function mode_of_sev(sev: i32): i32 {
+  return sev <= ids.ACT_WARN ? MODE_NOMINAL : sev - 1;
+}
+
+// Down from FALLBACK or SAFE_STOP: well inside for HANDBACK_TICKS, within the retry limit.
+function way_back(tick: i64, target: i32, cur: i32): i32 {
+  if (target >= cur || cur < ids.ACT_FALLBACK) { calm_ticks = 0; return target; }
+  if (held || !env_clear) { calm_ticks = 0; return cur; }
+  calm_ticks++;
+  if (calm_ticks < p(P_HANDBACK_TICKS)) return cur;
+  calm_ticks = 0;
+  if (handbacks > p(P_HANDBACK_RETRIES)) { held = true; return cur; }
+  handbacks++;
+  count(C_HANDBACKS);
+  event_log(tick, EV_HANDBACK, ids.STAGE_ENVELOPE, REASON_CLEARED, handbacks);
+  return target;
+}
+
+// The controlled variable as best known: the measurement, or the model
+// estimate while the sensors are blamed (open loop), none is trusted, or the
+// ones kept are noisy (the observer, whose robust correction makes it a
+// model-based filter: the heavier filtering of a noisy sensor).
+export function best_estimate(y_meas: i32, trusted: i32, noisy_now: bool): i32 {
+  return distrust || noisy || noisy_now || trusted == 0 ? model_estimate() : y_meas;
+}
+
+// One decision. active: the monitors active this tick; trusted/n: sensors
+// in the vote and configured; prev: the mode of the previous tick; fb: the
+// actuator feedback (the trip check); y_meas: the conditioned measurement;
+// u: the command being applied. Returns the mode.
+export function react_step(tick: i64, active: i32, trusted: i32, n: i32, noisy_kept: bool, prev: i32, fb: i32,
+  y_meas: i32, u: i32, level: i32): i32 {
+  if (p(P_GUARD) == 0) { causes = 0; distrust = false; noisy = false; pin_dir = 0; trip_out = false; return MODE_NOMINAL; }
+  // The estimation alarms decide first whether the sensors are believed; the
+  // envelope then looks ahead from the best estimate.
+  let alarms = active != 0 ? alarm_monitors(active) : 0;
+  let est = estimation_cause(tick, (alarms & EST_BITS) != 0);
+  envelope_step(best_estimate(y_meas, trusted, noisy_kept), u, level);
+  // Healthy and quiet, nearly every tick: nothing to decide.
+  if (active == 0 && env_side == 0 && !env_outside && prev == MODE_NOMINAL && latched == 0 && demand_kind == 0
+    && trusted == n && !noisy_kept && !trip_out && pin_dir == 0 && est == 0 && !reset_pending) {
+    causes = 0; distrust = false; noisy = false;
+    if (nominal_ticks < i32.MAX_VALUE) nominal_ticks++;
+    if (handbacks != 0 && nominal_ticks >= 10 * p(P_HANDBACK_TICKS)) handbacks = 0;
+    return MODE_NOMINAL;
+  }
+  nominal_ticks = 0;
+  let c = causes_of(alarms, trusted, n, noisy_kept) | est;
+  if (env_side != 0 || env_outside) c |= bit(ids.CAUSE_ENVELOPE);
+  if (demand_kind != DEMAND_NONE) c |= bit(ids.CAUSE_HOST);
+  causes = c;
+  noisy = (c & bit(ids.CAUSE_SENSOR_NOISY)) != 0;
+  let sev = severity_of(c);
+  let why = decided_by;
+  if ((c & bit(ids.CAUSE_ENVELOPE)) != 0 && reaction(ids.CAUSE_ENVELOPE) == ids.ACT_FALLBACK && envelope_trip(c)) {
+    sev = ids.ACT_SAFE_STOP;
+    why = ids.CAUSE_ENVELOPE;
+  }
+  if (sev >= ids.ACT_SAFE_STOP && why >= 0 && ((ids.CAUSES_LATCHING >> why) & 1) != 0) latched |= bit(why);
+  if (latched != 0 && sev < ids.ACT_SAFE_STOP) { sev = ids.ACT_SAFE_STOP; why = ctz(latched); }
+  if (held && sev < ids.ACT_FALLBACK) sev = ids.ACT_FALLBACK;
+  let next = mode_of_sev(way_back(tick, sev, sev_of_mode(prev)));
+  hold_in_safe_direction(c, next);
+  trip_step(tick, next == MODE_SAFE_STOP, why, fb);
+  if (next != prev) log_mode(tick, prev, next, why);
+  reset_pending = false;
+  return next;
+}
+
+// FALLBACK because the state heads out: the command is held in the safe direction.
+function hold_in_safe_direction(c: i32, mode: i32): void {
+  let hold = mode == mode_of_sev(ids.ACT_FALLBACK) && (c & bit(ids.CAUSE_ENVELOPE)) != 0 && env_side != 0;
+  pin_dir = hold ? (env_side > 0 ? p(P_ENV_HI_DIR) : p(P_ENV_LO_DIR)) : 0;
+  pin_ticks = pin_dir != 0 ? pin_ticks + 1 : 0;
+}
+
+// The trip output, and its check: once tripped for the verify time, the
+// actuator's feedback must read what it reads with the power cut, every tick
+// for as long as the trip lasts (a contactor can weld later).
+function trip_step(tick: i64, on: bool, why: i32, fb: i32): void {
+  if (on != trip_out) {
+    trip_out = on;
+    tripped_ticks = 0;
+    trip_failed = false;
+    count(C_TRIPS_OUT);
+    event_log(tick, EV_TRIP_OUT, why >= 0 ? <i32>load<u8>(CAUSE_STAGE + <usize>why) : EV_STAGE_NONE,
+      on && why >= 0 ? REASON_CAUSE_BASE + why : REASON_CLEARED, on ? 1 : 0);
+  }
+  if (!on) return;
+  if (tripped_ticks < i32.MAX_VALUE) tripped_ticks++;
+  let thr = p(P_MISMATCH_THR);
+  if (thr == 0) thr = (p(P_OUT_MAX) - p(P_OUT_MIN)) >> 6;
+  let failed = verify_ticks > 0 && tripped_ticks >= verify_ticks && fb != SAMPLE_NONE && abs_q16(sub_q16(fb, p(P_TRIP_FB))) > thr;
+  if (failed && !trip_failed) event_log(tick, EV_TRIP_FAILED, ids.STAGE_ACTUATION, why >= 0 ? REASON_CAUSE_BASE + why : REASON_CLEARED, fb);
+  trip_failed = failed;
+}
+
+function log_mode(tick: i64, prev: i32, next: i32, why: i32): void {
+  let worse = next > prev && why >= 0;
+  let reason = worse ? REASON_CAUSE_BASE + why : reset_pending ? REASON_RESET : REASON_CLEARED;
+  count(C_MODE_CHANGES);
+  event_log(tick, EV_MODE, worse ? <i32>load<u8>(CAUSE_STAGE + <usize>why) : EV_STAGE_NONE, reason, (prev << 8) | next);
+}
+
+// A host's demand (coordinator, operator): fallback, trip, or none (return).
+export function react_demand(tick: i64, kind: i32): bool {
+  if (kind < DEMAND_NONE || kind > DEMAND_TRIP) return false;
+  if (kind != demand_kind) event_log(tick, EV_DEMAND, EV_STAGE_NONE, REASON_CAUSE_BASE + ids.CAUSE_HOST, kind);
+  demand_kind = kind;
+  return true;
+}
+
+export function demanded(): i32 {
+  return demand_kind;
+}
+
+// reset(): release the latches whose condition is false now, and the
+// fallback held by the retry limit. Returns how many were released.
+export function react_release(): i32 {
+  let released = 0;
+  if ((latched & bit(ids.CAUSE_SOFT_FAILED)) != 0 && !integrity_failed()) { latched &= ~bit(ids.CAUSE_SOFT_FAILED); released++; }
+  // A reversed actuator behind a verified trip: while de-energized nothing
+  // contradicts it; back in control it is classified again from scratch.
+  if ((latched & bit(ids.CAUSE_ACT_REVERSED)) != 0 && !trip_failed) { latched &= ~bit(ids.CAUSE_ACT_REVERSED); act_class_clear(); released++; }
+  if ((latched & bit(ids.CAUSE_ENVELOPE)) != 0 && env_clear) { latched &= ~bit(ids.CAUSE_ENVELOPE); released++; }
+  if (held) { held = false; released++; }
+  handbacks = 0;
+  calm_ticks = 0;
+  reset_pending = true;
+  return released;
+}
+
+export function latched_causes(): i32 {
+  return latched;
+}
+
+// Guard status bits for hosts (docs/core.md).
+export function guard_status_bits(): i32 {
+  return (env_side > 0 ? 1 : 0) | (env_side < 0 ? 2 : 0) | (env_outside ? 4 : 0) | (pin_dir != 0 ? 8 : 0)
+    | (trip_out ? 16 : 0) | (trip_failed ? 32 : 0) | (latched != 0 ? 64 : 0) | (demand_kind != 0 ? 128 : 0)
+    | (distrust ? 256 : 0) | (held ? 512 : 0) | (noisy ? 1024 : 0);
+}
