@@ -3,7 +3,7 @@
 // lines by calling core.wasm's exports in V8 (or any engine's raw exports).
 // Every other target must give the same replies, bit for bit.
 
-import { ACTIONS, Core, PARAM_IDS, Q16, type Action, type ParamName, type ParamValue } from '../../host/runtime/core.js';
+import { Core, PARAM_IDS, toRaw, type ParamName, type ParamValue } from '../../host/runtime/core.js';
 import type { LineTarget } from './target.js';
 
 /** The exports the protocol calls (as Core.raw has them on every engine). */
@@ -86,10 +86,8 @@ export function configLines(meta: Core, config: Partial<Record<ParamName, ParamV
   const lines: string[] = [];
   for (const [name, value] of Object.entries(config) as [ParamName, ParamValue][]) {
     const format = meta.paramFormat(name);
-    let raw: number;
-    if (format === 'action') raw = typeof value === 'string' ? ACTIONS.indexOf(value as Action) : Number(value);
-    else if (format === 'bool') raw = value === true || value === 1 ? 1 : 0;
-    else raw = format === 'q16' ? Math.round(Number(value) * Q16) : Number(value);
+    const raw = toRaw(format, value);
+    if (!Number.isInteger(raw)) throw new RangeError(`parameter '${name}': ${JSON.stringify(value)} is not a ${format} value`);
     lines.push(cmd.set(paramId(name), raw));
   }
   lines.push(cmd.commit());

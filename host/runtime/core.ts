@@ -85,7 +85,8 @@ export interface TickInput {
 
 const NAMED: Partial<Record<ParamFormat, readonly string[]>> = { action: ACTIONS, level: LEVELS };
 
-function toRaw(format: ParamFormat, value: ParamValue): number {
+/** A parameter value as the core stores it (NaN for a value of the wrong kind): what configure() sets and the line protocol's C carries. */
+export function toRaw(format: ParamFormat, value: ParamValue): number {
   const names = NAMED[format];
   if (names) {
     if (typeof value === 'string') return names.indexOf(value);
