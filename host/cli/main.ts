@@ -147,10 +147,10 @@ export async function run(argv: string[]): Promise<number> {
       '',
       'Exit codes:',
       `  ${CAMPAIGN_EXIT.ok}  the campaign ran (with --fail-on-harm: and harmed no run)`,
-      `  ${CAMPAIGN_EXIT.error}  an error stopped it`,
-      `  ${CAMPAIGN_EXIT.usage}  a bad argument`,
+      `  ${CAMPAIGN_EXIT.error}  an error stopped it, or an argument was bad`,
       `  ${CAMPAIGN_EXIT.falseTrips}  false trips: a monitor tripped before any fault`,
       `  ${CAMPAIGN_EXIT.harm}  harms, with --fail-on-harm (outranks ${CAMPAIGN_EXIT.falseTrips})`,
+      '',
     ].join('\n'))
     .action(async (opts: { scenarios: number; seed: number; workers: number; out: string; core: string; engine: EngineName; progress: boolean; failOnHarm: boolean }) => {
       code = await campaignCommand(opts, (line) => console.log(line));

@@ -115,12 +115,13 @@ export function simCommand(file: string | undefined, opts: SimOptions, print: Pr
 
 /**
  * How `edgeloop campaign` ends: 0 the campaign ran (and, with
- * --fail-on-harm, the guard harmed no run); 1 an error stopped it; 2 a bad
- * argument; 3 false trips (a monitor tripped before any fault); 4 harms,
- * with --fail-on-harm (a run the guard took out of the envelope that the
- * primary controller alone kept inside). Harms outrank false trips.
+ * --fail-on-harm, the guard harmed no run); 1 an error stopped it, or an
+ * argument was bad; 3 false trips (a monitor tripped before any fault); 4
+ * harms, with --fail-on-harm (a run the guard took out of the envelope
+ * that the primary controller alone kept inside). Harms outrank false
+ * trips.
  */
-export const CAMPAIGN_EXIT = { ok: 0, error: 1, usage: 2, falseTrips: 3, harm: 4 } as const;
+export const CAMPAIGN_EXIT = { ok: 0, error: 1, falseTrips: 3, harm: 4 } as const;
 
 export interface CampaignCliOptions {
   scenarios: number;
