@@ -8,7 +8,7 @@ import { p, MON_BASE, MF_ACTION, P_N_SENSORS, P_ADC_MIN, P_ADC_MAX, P_S0_SCALE, 
 import { sat, abs_q16, sub_q16, median3, clamp_i32, lerp_q32, q32_to_q16 } from "./fixed";
 import { LEVEL_ALARM, SENSORS_MAX, M_SENS_STALE, M_SENS_RANGE, M_SENS_SPIKE, M_SENS_STUCK, M_SENS_DISAGREE } from "./monitor/ids";
 import { debounce_sensor, sensor_busy, sensor_bits } from "./monitor/debounce";
-import { rate_step, lpf_a } from "./levels";
+import { rate_step, lpf_a, reach } from "./levels";
 import { SAMPLE_NONE } from "./state";
 import { count, C_SPIKES_REJECTED, C_INVALID_SAMPLES } from "./events";
 
@@ -151,6 +151,12 @@ export function condition_step(s0: i32, s1: i32, s2: i32, level: i32, pred: i32)
   if (k == 0) v = pred;
   v = clamp_i32(v, p(P_RANGE_MIN), p(P_RANGE_MAX));
   voted_q16 = v;
+  // The same value held to what the process can have done since the last
+  // one (the model's reach per interval): what the controller sees while the
+  // sensors kept are noisy (spikes move it by at most the reach).
+  plausible_q16 = filter_primed
+    ? clamp_i32(v, sat(<i64>plausible_q16 - <i64>reach(level)), sat(<i64>plausible_q16 + <i64>reach(level)))
+    : v;
   if (!filter_primed || p(P_LPF_TAU) == 0) {
     filtered_q32 = <i64>v << 16;
     filter_primed = true;
@@ -161,5 +167,7 @@ export function condition_step(s0: i32, s1: i32, s2: i32, level: i32, pred: i32)
 }
 
 export function voted_out(): i32 { return voted_q16; }
+let plausible_q16: i32 = 0;
+export function plausible_out(): i32 { return plausible_q16; }
 export function filtered_out(): i32 { return q32_to_q16(filtered_q32); }
 export function sensor_value(i: i32): i32 { return get(VALUE, i); }

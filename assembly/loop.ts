@@ -15,7 +15,7 @@ import { timing_step, timing_level, clock_bad, overrun, missed, sp_stale } from 
 import { control_monitors_step, tracking, oscillating, oscillation_near } from "./monitor/control";
 import { actuation_step, saturated, mismatch } from "./monitor/actuation";
 import { condition_step, voted_out, filtered_out, trusted_mask, noisy_kept } from "./condition";
-import { model_push_command, model_predict, model_prime, model_primed, model_update, model_estimate, cusum_alarm, ewma_alarm,
+import { model_push_command, model_predict, model_prime, model_primed, model_reanchor, model_update, model_estimate, cusum_alarm, ewma_alarm,
   cusum_near, ewma_near, early_warning, cusum_pos_q16, cusum_neg_q16 } from "./model";
 import { pid_step, pid_track, integ_held, pid_integrity_ok } from "./control/pid";
 import { fallback_step, fallback_track, safe_output } from "./control/fallback";
@@ -58,6 +58,7 @@ export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
   if (trusted_mask != trusted_before && !first) log_vote_change(trusted_before, trusted_mask);
   let voted = voted_out();
   if (!model_primed() && trusted > 0) { model_prime(voted); pred = voted; }
+  else if (trusted_mask != trusted_before && trusted > 0 && !first) { model_reanchor(voted); pred = voted; }
   if (trusted == 0) count(C_SUBSTITUTED_TICKS);
   // While the sensors are blamed the model runs open loop; its residual
   // still feeds the detectors, which clear when the sensors agree again.

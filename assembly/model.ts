@@ -82,7 +82,7 @@ export function model_reset(): void {
 
 // Called by reset(): detectors restart after an alarm, as the ARL tables assume.
 export function detectors_reset(): void {
-  z_prev_q16 = 0; r_prev_q16 = 0; jump_age = JUMP_MEMORY + 1; dz_prev_q16 = 0; alt_q16 = -(1 << 16); level_1 = 0; level_2 = 0; iso_peak_q16 = 0;
+  z_prev_q16 = 0; r_prev_q16 = 0; jump_age = JUMP_MEMORY + 1; dz_prev_q16 = 0; alt_q16 = -(1 << 16); level_1 = 0; level_2 = 0;
   cusum_pos_q16 = 0; cusum_neg_q16 = 0; ewma_q16 = 0; z_q16 = 0;
   memory.fill(EW_RING, 0, <usize>(EW_WINDOW_MAX << 2));
   ew_fill = 0; ew_head = 0; ew_s1 = 0; ew_s2 = 0; ew_s11 = 0; ew_last = 0;
@@ -146,6 +146,18 @@ export function model_prime(y_q16: i32): void {
 }
 
 export function model_primed(): bool { return primed; }
+
+// The vote changed (a sensor left or rejoined it): the voted value may step
+// by the sensors' disagreement, which is the sensing stage's finding, not
+// the plant's. The model continues from the new vote, so the step is not
+// taken for a second fault.
+export function model_reanchor(y_q16: i32): void {
+  if (!primed) return;
+  x_q32 = <i64>y_q16 << 16;
+  pred_q32 = x_q32;
+  pred_prev_q16 = y_q16;
+  r_prev_q16 = 0;
+}
 
 // Correct with the measurement (when one is trusted) and update the detectors.
 // `lagged`: the measurement went through the median-of-3, which delays a
@@ -219,7 +231,7 @@ export function model_estimate(): i32 { return q32_to_q16(x_q32); }
 // (positive products); otherwise at actuation (or the plant).
 export const JUMP_Z: f64 = 5.66;                // 4 sigma of the difference of two samples
 export const JUMP_MEMORY: i32 = 64;
-export const NOISY_VAR_Q16: i32 = 3 << 16;      // noise of about 1.7 times the nominal rms
+export const NOISY_VAR_Q16: i32 = 4 << 16;      // noise of about 2 times the nominal rms
 // Per level: the largest plant-explained jump of the residual, in its own
 // units (not in clamped z: at a slow sampling level the bound can exceed the
 // clamp, and a jump would never show), Q16.
@@ -228,7 +240,7 @@ let z_prev_q16: i32 = 0;
 let r_prev_q16: i32 = 0;
 let jump_age: i32 = JUMP_MEMORY + 1;            // ticks since the residual last jumped beyond the bound
 let dz_prev_q16: i32 = 0;
-let alt_q16: i32 = -(1 << 16);                  // EWMA of dz(k) * dz(k-1), weight 1/8
+let alt_q16: i32 = -(1 << 16);                  // EWMA of dz(k) * dz(k-1), weight 1/32
 
 function isolation_derive(sigma: f64): void {
   let reach = Math.abs(q16_to_f64(p(P_MODEL_GAIN))) * (q16_to_f64(p(P_OUT_MAX)) - q16_to_f64(p(P_OUT_MIN)));
@@ -252,15 +264,13 @@ function isolate_step(z: i32, r: i32, level: i32): void {
   // A jump is a step, not noise: it does not enter the noise test.
   if (abs_q16(dr) > load<i32>(JUMP_BOUND + (<usize>span << 2))) { jump_age = 0; dz = 0; }
   else if (jump_age <= JUMP_MEMORY) jump_age++;
-  alt_q16 = add_q16(alt_q16, sub_q16(mul_q16(dz, dz_prev_q16), alt_q16) >> 3);
+  alt_q16 = add_q16(alt_q16, sub_q16(mul_q16(dz, dz_prev_q16), alt_q16) >> 5);
   dz_prev_q16 = dz;
-  let mag = abs_q16(z);
-  if (mag > iso_peak_q16) iso_peak_q16 = mag;
 }
 
 // A measurement that stopped changing while the model expects it to move
 // is a frozen sensor: FROZEN_TICKS identical voted samples point at sensing.
-export const FROZEN_TICKS: i32 = 4;
+export const FROZEN_TICKS: i32 = 8;
 let y_last_q16: i32 = 0;
 let frozen: i32 = 0;
 
@@ -269,24 +279,19 @@ export function isolate_measurement(y: i32): void {
   y_last_q16 = y;
 }
 
-// Isolation is settled over the ISOLATE_TICKS samples after the alarm, when
-// the residual has shown which way it goes. Under the observer, a sensor
-// fault's residual jumps and then decays (the model follows the plant, and
-// the correction pulls the estimate onto the biased reading); an actuator or
-// plant fault's residual keeps building up or holds a plateau. So: sensing
-// if the alarm already pointed there, or the residual turned noisy, or it
-// fell back below DECAY_FRACTION of its peak; otherwise actuation.
+// Isolation is settled over the ISOLATE_TICKS samples after the alarm:
+// sensing if the alarm already pointed there (a jump, a freeze) or the
+// residual turned noisy since; otherwise actuation (the actuator or the
+// plant: a residual that builds up through the plant's dynamics). A residual
+// that decays afterwards is no evidence either way: under the load-
+// disturbance estimate and the primary controller's integral action a load
+// decays too. A slow drift of every sensor alike therefore looks like a load;
+// beyond DIST_MAX the envelope guards both explanations (guard/envelope.ts).
 export const ISOLATE_TICKS: i32 = 16;
-const DECAY_FRACTION_Q16: i32 = 52429;          // 0.8
-let iso_peak_q16: i32 = 0;
-
-export function isolation_arm(): void {
-  iso_peak_q16 = abs_q16(z_q16);
-}
 
 export function isolation_final(provisional: i32): i32 {
   if (provisional == STAGE_SENSING || alt_q16 < -NOISY_VAR_Q16) return STAGE_SENSING;
-  return abs_q16(z_q16) <= mul_q16(iso_peak_q16, DECAY_FRACTION_Q16) ? STAGE_SENSING : STAGE_ACTUATION;
+  return STAGE_ACTUATION;
 }
 
 // The stage an estimation alarm raised now points at (provisional).

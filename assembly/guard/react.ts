@@ -29,11 +29,12 @@ import { p, P_GUARD, P_ENV_HI_DIR, P_ENV_LO_DIR, P_HANDBACK_TICKS, P_HANDBACK_RE
 import { abs_q16, sub_q16 } from "../fixed";
 import * as ids from "../monitor/ids";
 import { mismatch, disagreeing, act_class, act_class_clear, ACT_CLASS_WEAK, ACT_CLASS_STUCK, ACT_CLASS_REVERSED } from "../monitor/actuation";
-import { isolated_stage, isolated_noisy, isolation_arm, isolation_final, ISOLATE_TICKS } from "../model";
+import { isolated_stage, isolated_noisy, isolation_final, ISOLATE_TICKS } from "../model";
 import { integrity_failed } from "../integrity";
 import { consequential_mask } from "../monitor/cascade";
 import { env_side, env_outside, env_clear, heading, horizon_ticks, verify_ticks, envelope_step } from "./envelope";
 import { model_estimate } from "../model";
+import { plausible_out } from "../condition";
 import { MODE_NOMINAL, MODE_SAFE_STOP, SAMPLE_NONE } from "../state";
 import { event_log, count, C_MODE_CHANGES, C_TRIPS_OUT, C_HANDBACKS, EV_MODE, EV_TRIP_OUT, EV_TRIP_FAILED, EV_HANDBACK,
   EV_DEMAND, EV_STAGE_NONE, REASON_CLEARED, REASON_RESET, REASON_CAUSE_BASE } from "../events";
@@ -61,6 +62,7 @@ let est_was = false;                 // an estimation alarm was active on the pr
 let est_settled = false;
 let est_settle_at: i64 = 0;
 let est_stage: i32 = -1;
+let noisy_kept_now = false;          // this tick: only spiky sensors were left to vote
 
 // The stage each cause is named at (events).
 const CAUSE_STAGE = memory.data<u8>([0, 0, 1, 1, 2, 2, 2, 5, 5, 5, 3, 4, 4, 7, 255, 6]);
@@ -129,14 +131,15 @@ function estimation_cause(tick: i64, on: bool): i32 {
     est_stage = isolated_stage();
     est_settle_at = tick + <i64>ISOLATE_TICKS;
     est_settled = false;
-    isolation_arm();
   } else if (!est_settled && tick >= est_settle_at) {
     est_stage = est_stage != ids.STAGE_SENSING && disagreeing ? ids.STAGE_ACTUATION : isolation_final(est_stage);
     est_settled = true;
   }
   est_was = true;
   if (est_stage == ids.STAGE_SENSING) {
-    if (isolated_noisy()) { distrust = false; return bit(ids.CAUSE_SENSOR_NOISY); }
+    // Spikes the sensing checks see, or a residual gone noisy: the readings
+    // scatter around the truth rather than leave it.
+    if (isolated_noisy() || noisy_kept_now) { distrust = false; return bit(ids.CAUSE_SENSOR_NOISY); }
     distrust = true;
     return bit(ids.CAUSE_SENSOR_UNTRUSTED);
   }
@@ -192,12 +195,14 @@ function way_back(tick: i64, target: i32, cur: i32): i32 {
   return target;
 }
 
-// The controlled variable as best known: the measurement, or the model
-// estimate while the sensors are blamed (open loop), none is trusted, or the
-// ones kept are noisy (the observer, whose robust correction makes it a
-// model-based filter: the heavier filtering of a noisy sensor).
+// The controlled variable as best known: the model estimate while the
+// sensors are blamed (open loop) or none is trusted; while the ones kept are
+// noisy, the reading held to what the process can physically have done
+// (heavier filtering: a spike moves it by the model's reach at most);
+// otherwise the measurement.
 export function best_estimate(y_meas: i32, trusted: i32, noisy_now: bool): i32 {
-  return distrust || noisy || noisy_now || trusted == 0 ? model_estimate() : y_meas;
+  if (distrust || trusted == 0) return model_estimate();
+  return noisy || noisy_now ? plausible_out() : y_meas;
 }
 
 // One decision. active: the monitors active this tick; trusted/n: sensors
@@ -210,6 +215,7 @@ export function react_step(tick: i64, active: i32, trusted: i32, n: i32, noisy_k
   // The estimation alarms decide first whether the sensors are believed; the
   // envelope then looks ahead from the best estimate.
   let alarms = active != 0 ? alarm_monitors(active) : 0;
+  noisy_kept_now = noisy_kept;
   let est = estimation_cause(tick, (alarms & EST_BITS) != 0);
   envelope_step(best_estimate(y_meas, trusted, noisy_kept), u, level);
   // Healthy and quiet, nearly every tick: nothing to decide.

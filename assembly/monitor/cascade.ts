@@ -19,7 +19,7 @@
 
 import { stage_of, M_EST_CUSUM, M_EST_EWMA, STAGE_SENSING, STAGE_ACTUATION, STAGE_ESTIMATION } from "./ids";
 import { disagreeing, mismatch } from "./actuation";
-import { isolated_stage, isolation_arm, isolation_final, ISOLATE_TICKS } from "../model";
+import { isolated_stage, isolation_final, ISOLATE_TICKS } from "../model";
 import { p, P_CASCADE_WINDOW } from "../params";
 import { event_log, count, C_ROOT_TRIPS, C_CONSEQUENTIAL, C_MON_SUPPRESSED, C_WARNINGS, C_LOADS,
   EV_TRIP, EV_CONSEQUENTIAL, EV_EPISODE_END, EV_WARN } from "../events";
@@ -61,7 +61,6 @@ export function cascade_trip(tick: i64, m: i32, value: i32, onset: i64): void {
     consequential_mask = 0;
     isolate_at = -1;
     if (m == M_EST_CUSUM || m == M_EST_EWMA) {
-      isolation_arm();
       isolate_at = tick + <i64>ISOLATE_TICKS;
       root_value = value;
     } else {

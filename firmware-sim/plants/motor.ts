@@ -75,7 +75,13 @@ const CACHE_SIZE = 256;
 /** Voltage that holds the setpoint, V. */
 export const MOTOR_U_NOMINAL = MOTOR.setpoint / NUM.gainRpmPerV;
 
-/** The motor: speed in rpm, voltage in V; d is a load expressed as an equivalent voltage (added to V; negative = braking load). */
+/**
+ * The motor: speed in rpm, voltage in V; d is a load expressed as an
+ * equivalent voltage (added to V; negative = a braking load, such as the
+ * pump's back-pressure). A braking load opposes the rotation: it can bring the
+ * rotor to rest but not turn it backwards (the drive never applies a negative
+ * voltage), powered or coasting.
+ */
 export class DcMotor implements Plant {
   private i: number;   // A
   private w: number;   // rad/s
@@ -116,7 +122,7 @@ export class DcMotor implements Plant {
   step(u: number, dtS: number, d = 0, tripped = false): number {
     if (tripped) return this.coast(dtS, d);
     if (dtS !== this.lastDt) this.transition(dtS);
-    const v = u + d;
+    const v = d < 0 ? Math.max(u + d, 0) : u + d;
     const di = this.i - this.gi * v;
     const dw = this.w - this.gw * v;
     this.i = this.gi * v + this.p11 * di + this.p12 * dw;
@@ -126,9 +132,12 @@ export class DcMotor implements Plant {
 
   private coast(dtS: number, d: number): number {
     if (!(dtS >= 0)) throw new RangeError(`motor: dt must be >= 0, got ${dtS}`);
-    const wSs = this.coastGw * d;
+    // The pump is a passive load: coasting, a heavier load (d < 0) brakes the
+    // rotor harder, a lighter one does not drive it.
+    const wSs = d < 0 ? this.coastGw * d : 0;
     this.i = 0;
     this.w = wSs + (this.w - wSs) * expNeg(this.coastRate * dtS);
+    if (d < 0 && this.w < 0) this.w = 0;   // a braking load stops the rotor, no more
     return this.w * RPM_PER_RAD_S;
   }
 
