@@ -240,8 +240,8 @@ function buildGuard(seed: number, results: readonly PairResult[], at: (pos: numb
         faultFree.harms++;
         faultFreeHarms.push(guardCase(seed, index, p, engine));
       }
-      const off = g.simulatedS - g.modeSeconds.NOMINAL;
-      if (off > 1e-9) faultFree.leftNominal++;
+      const off = g.modeSeconds.DEGRADED + g.modeSeconds.FALLBACK + g.modeSeconds.SAFE_STOP;
+      if (off > 0) faultFree.leftNominal++;
       faultFree.offNominalSeconds += off;
       if (g.trips > 0) faultFree.tripped++;
       faultFree.setpointRejects += g.setpointRejects + u.setpointRejects;

@@ -86,6 +86,11 @@ describe(`a bounded campaign (seed ${BOUNDED_SEED}, ${BOUNDED_SCENARIOS} scenari
     expect(g.guardedViolations).toBe(g.harms + g.misses);
     expect(g.faultFree.scenarios).toBe(report.faultFree);
     expect(g.faultFree.harms).toBeLessThanOrEqual(g.faultFree.guardedViolations);
+    const faultFree = results.filter((p) => p.guarded.faults.length === 0).map((p) => p.guarded);
+    const off = faultFree.map((r) => r.modeSeconds.DEGRADED + r.modeSeconds.FALLBACK + r.modeSeconds.SAFE_STOP);
+    expect(g.faultFree.leftNominal).toBe(off.filter((s) => s > 0).length);
+    expect(g.faultFree.offNominalSeconds).toBeCloseTo(off.reduce((a, b) => a + b, 0), 2);
+    expect(g.faultFree.tripped).toBe(faultFree.filter((r) => r.trips > 0).length);
   });
 
   it('by family, by kind and by plant, the rows add up to the whole', () => {
