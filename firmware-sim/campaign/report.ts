@@ -226,25 +226,10 @@ function buildGuard(seed: number, results: readonly PairResult[], at: (pos: numb
     const index = at(pos);
     const g = p.guarded;
     const u = p.unguarded;
-    for (const run of p.fixedRate ? [g, p.fixedRate] : [g]) {
-      falseTrips.trips += run.falseTrips;
-      falseTrips.faultFreeTicks += run.faultFreeTicks;
-      if (run.falseTrips > 0) falseTrips.runs++;
-      for (const m of run.falseTripMonitors) falseTrips.monitors[m] = (falseTrips.monitors[m] ?? 0) + 1;
-    }
+    addFalseTrips(falseTrips, p);
     if (g.faults.length === 0) {
-      faultFree.scenarios++;
-      if (g.envelope.violated) faultFree.guardedViolations++;
-      if (u.envelope.violated) faultFree.unguardedViolations++;
-      if (g.envelope.violated && !u.envelope.violated) {
-        faultFree.harms++;
-        faultFreeHarms.push(guardCase(seed, index, p, engine));
-      }
-      const off = g.modeSeconds.DEGRADED + g.modeSeconds.FALLBACK + g.modeSeconds.SAFE_STOP;
-      if (off > 0) faultFree.leftNominal++;
-      faultFree.offNominalSeconds += off;
-      if (g.trips > 0) faultFree.tripped++;
-      faultFree.setpointRejects += g.setpointRejects + u.setpointRejects;
+      addFaultFree(faultFree, p);
+      if (g.envelope.violated && !u.envelope.violated) faultFreeHarms.push(guardCase(seed, index, p, engine));
       return;
     }
     const kind = g.faults[0].kind;
@@ -279,6 +264,31 @@ function buildGuard(seed: number, results: readonly PairResult[], at: (pos: numb
     harmCases: [...harms, ...faultFreeHarms],
     missCases: misses,
   };
+}
+
+/** Root-cause trips before any fault, in the guarded runs (adaptive and fixed-rate). */
+function addFalseTrips(falseTrips: GuardReport['falseTrips'], p: PairResult): void {
+  for (const run of p.fixedRate ? [p.guarded, p.fixedRate] : [p.guarded]) {
+    falseTrips.trips += run.falseTrips;
+    falseTrips.faultFreeTicks += run.faultFreeTicks;
+    if (run.falseTrips > 0) falseTrips.runs++;
+    for (const m of run.falseTripMonitors) falseTrips.monitors[m] = (falseTrips.monitors[m] ?? 0) + 1;
+  }
+}
+
+/** A fault-free scenario: what the guard did to operations alone. */
+function addFaultFree(ff: GuardReport['faultFree'], p: PairResult): void {
+  const g = p.guarded;
+  const u = p.unguarded;
+  ff.scenarios++;
+  if (g.envelope.violated) ff.guardedViolations++;
+  if (u.envelope.violated) ff.unguardedViolations++;
+  if (g.envelope.violated && !u.envelope.violated) ff.harms++;
+  const off = g.modeSeconds.DEGRADED + g.modeSeconds.FALLBACK + g.modeSeconds.SAFE_STOP;
+  if (off > 0) ff.leftNominal++;
+  ff.offNominalSeconds += off;
+  if (g.trips > 0) ff.tripped++;
+  ff.setpointRejects += g.setpointRejects + u.setpointRejects;
 }
 
 function get<K, V>(m: Map<K, V>, k: K, make: () => V): V {
