@@ -64,6 +64,7 @@ function summary(r: RunResult): string[] {
     `  envelope [${r.envelope.min}, ${r.envelope.max}]: ${r.envelope.violated ? `VIOLATED at ${r.envelope.firstS} s (by ${r.envelope.worstExcursion.toFixed(3)})` : 'kept'}`,
     `  IAE ${r.iae.toFixed(3)}; final mode ${r.finalMode}; time in modes: ${Object.entries(r.modeSeconds).filter(([, s]) => s > 0).map(([m, s]) => `${m} ${s.toFixed(1)} s`).join(', ')}`,
   ];
+  if (r.oracle && r.faults.length === 0) lines.push(`  no fault: the oracle '${r.oracle}' never engages`);
   if (r.faults.length) {
     lines.push(r.detection
       ? `  fault ${r.faults.map((f) => f.kind).join(', ')} detected after ${r.detection.latencyS.toFixed(3)} s by ${r.detection.monitor} (${r.detection.stage} stage; injected at ${r.expectedStage}: ${r.attributionCorrect ? 'attribution right' : 'attribution WRONG'})`
