@@ -41,7 +41,7 @@ export const MCU_TARGETS = {
 };
 
 /** Bump when what this script generates changes (forces regeneration). */
-const GENERATOR = 'firmware.mjs/1';
+const GENERATOR = 'firmware.mjs/2';
 
 class ToolMissing extends Error {}
 
@@ -363,17 +363,12 @@ async function generateHeaders(layout, analysis, wasmHash) {
 ${lines.join('\n')}#endif
 `);
 
-  // Configuration tables, converted to raw values with the core's own formats.
+  // Configuration tables, converted to raw values with the core's own formats
+  // (Core.rawParam: Q16, flags, actions, levels, directions).
   const core = Core.load(CORE_WASM);
-  const toRaw = (name, value) => {
-    const format = core.paramFormat(name);
-    if (format === 'action') return typeof value === 'string' ? abi.ACTIONS.indexOf(value) : Number(value);
-    if (format === 'bool') return value === true || value === 1 ? 1 : 0;
-    return format === 'q16' ? Math.round(value * 65536) : value;
-  };
   const table = (cname, cfg, comment) => {
     core.configure(cfg); // throws a ParamError naming the field if the table is bad
-    const rows = Object.entries(cfg).map(([n, v]) => `  {EL_P_${cName(n)}, ${toRaw(n, v)}}, /* ${n} = ${v} */`);
+    const rows = Object.entries(cfg).map(([n, v]) => `  {EL_P_${cName(n)}, ${core.rawParam(n, v)}}, /* ${n} = ${v} */`);
     return `/* ${comment} */\nstatic const edgeloop_param_t ${cname}[] = {\n${rows.join('\n')}\n};\n#define ${cName(cname)}_COUNT ${rows.length}u\n`;
   };
   // bench/core.ts makeCore(sensors): the loop of the V8 benchmark.

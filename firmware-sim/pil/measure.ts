@@ -45,36 +45,67 @@ export interface Stream {
 /**
  * The bench/core.ts loop on the V8 reference, as lines: I, the
  * configuration, the setpoint, `settle` ticks, then `ticks` measured ticks
- * (same plant, same noise: Rng(7), 2 counts rms).
+ * (same plant, same noise: Rng(7), 2 counts rms). The loop ends NOMINAL.
  */
 export function benchStream(sensors: 1 | 3, settle: number, ticks: number): Stream {
+  const s = benchLoopStream(sensors, settle, ticks);
+  const last = parseReply(s.lines[s.lines.length - 1], s.replies[s.replies.length - 1]);
+  if (last.kind !== 'tick' || last.mode !== 0) throw new Error('bench stream: the loop is not NOMINAL at the end');
+  return s;
+}
+
+/** What a stream adds to the bench loop (benchLoopStream). */
+export interface LoopOptions {
+  /** Parameters over benchConfig (an envelope, say). */
+  config?: Partial<Record<ParamName, ParamValue>>;
+  /** A host's lines (`G`, `D`, `R`…) sent before tick i (0-based, settling ticks included). */
+  hostLines?: (tick: number) => readonly string[];
+  /** The heater's power (%) at tick i for the command u (a stuck heater, say); default: u. */
+  heater?: (tick: number, u: number) => number;
+}
+
+/**
+ * The loop of benchStream with a host's lines, configuration and heater
+ * faults (LoopOptions). The heater is fed through the trip output's
+ * contactor: no power while the last T reply said trip 1, and the feedback
+ * (the heater's metered power) shows it.
+ */
+export function benchLoopStream(sensors: 1 | 3, settle: number, ticks: number, opts: LoopOptions = {}): Stream {
+  const { hostLines = () => [], heater = (_: number, u: number) => u } = opts;
   const ref = ReferenceTarget.v8();
-  const lines = [cmd.init(), ...configLines(Core.load(), benchConfig(sensors)), cmd.setpoint(80 * Q16, 0)];
+  const config = { ...benchConfig(sensors), ...opts.config };
+  const lines = [cmd.init(), ...configLines(Core.load(), config), cmd.setpoint(80 * Q16, 0)];
   const replies = lines.map((l) => ref.handle(l));
+  replies.forEach((r, i) => { if (r !== 'ok 0') throw new Error(`bench stream: setup line '${lines[i]}' -> '${r}', expected 'ok 0'`); });
   const rng = new Rng(7);
   const noise = [0, 1, 2].map(() => Float64Array.from({ length: NOISE_LEN }, () => 2 * rng.gauss()));
   const a = 1 - Math.exp(-PERIOD_US / 1e6 / 60);
   let y = 80;
   let u = 40;
+  let tripped = false;
   let now = 0;
   let measuredFrom = -1;
   for (let i = 0; i < settle + ticks; i++) {
+    for (const l of hostLines(i)) {
+      lines.push(l);
+      replies.push(ref.handle(l));
+    }
     const j = i & (NOISE_LEN - 1);
+    const power = tripped ? 0 : heater(i, u);
     now += PERIOD_US;
-    y += a * (1.5 * u + 20 - y);
+    y += a * (1.5 * power + 20 - y);
     const counts = y * 20;
     if (i === settle) measuredFrom = lines.length;
     const line = cmd.tick(now, Math.round(counts + noise[0][j]), Math.round(counts + noise[1][j]), Math.round(counts + noise[2][j]),
-      Math.round(u * Q16));
+      Math.round(power * Q16));
     const reply = ref.handle(line);
     lines.push(line);
     replies.push(reply);
     const r = parseReply(line, reply);
     if (r.kind !== 'tick') throw new Error(`bench stream: ${line} -> ${reply}`);
     u = r.commandQ16 / Q16;
+    tripped = r.trip !== 0;
   }
-  const last = parseReply(lines[lines.length - 1], replies[replies.length - 1]);
-  if (last.kind !== 'tick' || last.mode !== 0) throw new Error('bench stream: the loop is not NOMINAL at the end');
   return { lines, replies, measuredFrom };
 }
 

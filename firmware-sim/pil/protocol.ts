@@ -3,7 +3,7 @@
 // lines by calling core.wasm's exports in V8 (or any engine's raw exports).
 // Every other target must give the same replies, bit for bit.
 
-import { Core, PARAM_IDS, toRaw, type ParamName, type ParamValue } from '../../host/runtime/core.js';
+import { Core, DEMANDS, PARAM_IDS, type Demand, type ParamName, type ParamValue } from '../../host/runtime/core.js';
 import type { LineTarget } from './target.js';
 
 /** The exports the protocol calls (as Core.raw has them on every engine). */
@@ -20,6 +20,8 @@ export const cmd = {
   commit: () => 'K',
   setpoint: (spQ16: number, nowUs: number | bigint) => `S ${spQ16} ${nowUs}`,
   reset: () => 'R',
+  /** A host's demand, effective from the next tick: a name of DEMANDS (its index is the kind), or any kind as a number. */
+  demand: (kind: Demand | number) => `G ${typeof kind === 'number' ? kind : DEMANDS.indexOf(kind)}`,
   tick: (nowUs: number | bigint, s0: number, s1: number, s2: number, fbQ16: number) => `T ${nowUs} ${s0} ${s1} ${s2} ${fbQ16}`,
   quit: () => 'Q',
   cost: () => 'P',
@@ -34,6 +36,8 @@ export interface TickReply {
   commandQ16: number;
   mode: number;
   nextIntervalUs: number;
+  /** 1: the core demands the trip (the trip output de-energized); 0: run permitted. */
+  trip: number;
   /** The target's measured cost of the tick (instructions under QEMU), when it reports one. */
   cost: number | null;
 }
@@ -54,13 +58,28 @@ export class ProtocolError extends Error {
   }
 }
 
-/** Parse a reply to a command line; an `err` reply throws. */
+/** Fields of a T reply: `<command_q16> <mode> <next_interval_us> <trip>`, then the optional `<cost>`. */
+const TICK_FIELDS = 4;
+
+/**
+ * Parse a reply to a command line; an `err` reply, or a T reply that is not
+ * `<command_q16> <mode> <next_interval_us> <trip>[ <cost>]`, throws.
+ * A trap reply means the target has tripped (PROTOCOL.md).
+ */
 export function parseReply(line: string, reply: string): TickReply | TrapReply | OkReply {
   const f = reply.split(' ');
   if (f[0] === 'trap' && f.length === 3) return { kind: 'trap', code: Number(f[1]), safeOutputQ16: Number(f[2]) };
   if (f[0] === 'ok') return { kind: 'ok', fields: f.slice(1) };
-  if (line.startsWith('T ') && (f.length === 3 || f.length === 4) && f.every((x) => /^-?\d+$/.test(x))) {
-    return { kind: 'tick', commandQ16: Number(f[0]), mode: Number(f[1]), nextIntervalUs: Number(f[2]), cost: f.length === 4 ? Number(f[3]) : null };
+  if (line.startsWith('T ')) {
+    if ((f.length === TICK_FIELDS || f.length === TICK_FIELDS + 1) && f.every((x) => /^-?\d+$/.test(x))) {
+      return {
+        kind: 'tick', commandQ16: Number(f[0]), mode: Number(f[1]), nextIntervalUs: Number(f[2]), trip: Number(f[3]),
+        cost: f.length > TICK_FIELDS ? Number(f[TICK_FIELDS]) : null,
+      };
+    }
+    if (f[0] !== 'err') {
+      throw new ProtocolError(line, reply, `expected <command_q16> <mode> <next_interval_us> <trip>[ <cost>] (${TICK_FIELDS} or ${TICK_FIELDS + 1} integers), received ${f.length} fields`);
+    }
   }
   throw new ProtocolError(line, reply, 'unexpected reply');
 }
@@ -74,21 +93,18 @@ export function okStatus(line: string, reply: string): number {
 
 /**
  * A reply as it must be the same on every target: a T reply without the
- * optional cost field (only measuring targets append it); everything else
- * as is.
+ * optional cost field (only measuring targets append it), its trip
+ * included; everything else as is.
  */
 export function comparable(line: string, reply: string): string {
-  return line.startsWith('T ') && /^-?\d+ \d+ \d+ \d+$/.test(reply) ? reply.slice(0, reply.lastIndexOf(' ')) : reply;
+  return line.startsWith('T ') && /^-?\d+ \d+ \d+ \d+ \d+$/.test(reply) ? reply.slice(0, reply.lastIndexOf(' ')) : reply;
 }
 
-/** A configuration as protocol lines: C per parameter, then K (raw values from the core's own formats). */
+/** A configuration as protocol lines: C per parameter, then K (raw values converted by the core's own formats, Core.rawParam). */
 export function configLines(meta: Core, config: Partial<Record<ParamName, ParamValue>>): string[] {
   const lines: string[] = [];
   for (const [name, value] of Object.entries(config) as [ParamName, ParamValue][]) {
-    const format = meta.paramFormat(name);
-    const raw = toRaw(format, value);
-    if (!Number.isInteger(raw)) throw new RangeError(`parameter '${name}': ${JSON.stringify(value)} is not a ${format} value`);
-    lines.push(cmd.set(paramId(name), raw));
+    lines.push(cmd.set(paramId(name), meta.rawParam(name, value)));
   }
   lines.push(cmd.commit());
   return lines;
@@ -132,6 +148,7 @@ export class ReferenceTarget implements LineTarget {
     const want: Record<string, [bigint, bigint][]> = {
       I: [], K: [], R: [], Q: [], P: [], D: [], M: [],
       C: [[I32_MIN, I32_MAX], [I32_MIN, I32_MAX]],
+      G: [[I32_MIN, I32_MAX]],
       S: [[I32_MIN, I32_MAX], [I64_MIN, I64_MAX]],
       T: [[I64_MIN, I64_MAX], [I32_MIN, I32_MAX], [I32_MIN, I32_MAX], [I32_MIN, I32_MAX], [I32_MIN, I32_MAX]],
       W: [[0n, I32_MAX], [0n, 255n]],
@@ -156,13 +173,14 @@ export class ReferenceTarget implements LineTarget {
       case 'K': this.open = false; return `ok ${r.config_commit()}`;
       case 'S': return `ok ${r.set_setpoint(Number(a[0]), a[1])}`;
       case 'R': return `ok ${r.reset()}`;
+      case 'G': return `ok ${r.demand(Number(a[0]))}`;
       case 'T': {
         const u = r.tick(a[0], Number(a[1]), Number(a[2]), Number(a[3]), Number(a[4]));
-        return `${u} ${r.mode()} ${r.next_interval_us()}`;
+        return `${u} ${r.mode()} ${r.next_interval_us()} ${r.trip()}`;
       }
       case 'Q': return 'ok 0';
       case 'P': return 'ok none 0 0 0 0 0';
-      case 'D': return `ok ${r.cause_monitor()} ${r.cause_stage()} ${r.monitors_active()} ${r.events_written()} ${r.tick_count()}`;
+      case 'D': return `ok ${r.cause_monitor()} ${r.cause_stage()} ${r.monitors_active()} ${r.events_written()} ${r.tick_count()} ${r.guard_status()}`;
       case 'M': return `ok ${this.memoryBytes} -1 -1`;
       case 'W': {
         const memory = (r as { memory?: WebAssembly.Memory }).memory;

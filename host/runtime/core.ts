@@ -85,8 +85,7 @@ export interface TickInput {
 
 const NAMED: Partial<Record<ParamFormat, readonly string[]>> = { action: ACTIONS, level: LEVELS };
 
-/** A parameter value as the core stores it (NaN for a value of the wrong kind): what configure() sets and the line protocol's C carries. */
-export function toRaw(format: ParamFormat, value: ParamValue): number {
+function toRaw(format: ParamFormat, value: ParamValue): number {
   const names = NAMED[format];
   if (names) {
     if (typeof value === 'string') return names.indexOf(value);
@@ -181,6 +180,22 @@ export class Core {
 
   param(name: ParamName): number {
     return fromRaw(this.paramFormat(name), this.raw.param_get(PARAM_IDS.get(name)!));
+  }
+
+  /**
+   * A parameter value as the i32 that config_set takes, converted with the
+   * parameter's format as configure() converts it (for protocol lines and C
+   * tables); the range is left to the core. A value that does not convert
+   * to an i32 is a ParamError naming the field.
+   */
+  rawParam(name: ParamName, value: ParamValue): number {
+    const format = this.paramFormat(name);
+    const raw = toRaw(format, value);
+    if (!Number.isInteger(raw) || raw < -(2 ** 31) || raw >= 2 ** 31) {
+      const id = PARAM_IDS.get(name)!;
+      throw new ParamError(name, describe(format, this.raw.param_min(id), this.raw.param_max(id)), value, -2);
+    }
+    return raw;
   }
 
   /**

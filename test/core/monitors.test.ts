@@ -379,26 +379,29 @@ describe('monitor scenarios (thermal chamber, fault at t = 80 s)', () => {
     expect(th.core.mode).toBe('DEGRADED');
   });
 
-  it('est_ewma: the thermocouple drifts at 0.03 C/s -> named within 116 ticks, at sensing once its isolation settles', () => {
+  it('est_ewma: the thermocouple drifts at 0.03 C/s -> within 116 ticks, a load by its signature: a warning, the primary keeps control', () => {
     // thermocouple drift from t=80 s, 0.03 C/s (the observer holds the
     // residual at about 1.2 sigma) -> est_ewma's condition within 100 faulty
     // ticks. A slow drift grows the way a plant change does (no jump, no
-    // noise), so it is provisionally put at actuation and nothing is done for
-    // 16 ticks; the residual falls back under the observer (the model still
-    // matches the plant), which a sensor fault does and an actuator fault does
-    // not -> named at sensing: cause est_ewma / sensing -> DEGRADED (the model
-    // stands in: sensor_untrusted). The CUSUM, slower on small shifts, follows
-    // as consequential.
+    // noise), and the heater's feedback agrees with its command: by the
+    // residual alone it is a load disturbance, which the primary controller
+    // rejects -> when its isolation settles 16 ticks later it is named a load
+    // (a warning at the estimation stage, counter 'loads'), no trip, no mode
+    // change. (Beyond the largest load the plant can see, dist_max, the
+    // envelope also guards the drifted-sensor explanation: docs/core.md.)
     const th = chamber();
     const onset = settle(th);
     const t0 = th.tUs;
     th.sensorFault = (_i, c, t) => c + Math.round((0.03 * (t - t0)) / 1e6 / 0.05);
     th.run(300);
-    const e = expectRootTrip(th, 'est_ewma', onset, 116, 'DEGRADED', 'sensor_untrusted');
-    expect(e.stage).toBe('sensing');
-    expect(th.core.cause).toEqual({ monitor: 'est_ewma', stage: 'sensing' });
-    const c = th.log.find((x) => x.monitor === 'est_cusum' && ALARMS.has(x.kind));
-    if (c) expect(c.kind).toBe('consequential');
+    const w = th.log.find((x) => x.tick >= onset && x.kind === 'warn' && x.monitor === 'est_ewma');
+    expect(w, 'a warning from est_ewma').toBeDefined();
+    record('est_ewma', 116, nth(w!, onset));
+    expect(nth(w!, onset)).toBeLessThanOrEqual(116);
+    expect(w!.stage).toBe('estimation');
+    expect(th.core.counter('loads')).toBeGreaterThanOrEqual(1);
+    expect(th.log.filter((x) => x.tick >= onset && (x.kind === 'trip' || x.kind === 'mode'))).toEqual([]);
+    expect(th.core.mode).toBe('NOMINAL');
   });
 
   it('ctl_tracking: the operator asks for more than the heater can give -> named after 500 ticks, a warning', () => {

@@ -3,10 +3,11 @@
 // MPS2 boards (mps2-an385: Cortex-M3, mps2-an386: Cortex-M4), driven over
 // UART0 with the line protocol (firmware-sim/pil/PROTOCOL.md).
 //
-// footprint -> protocol -> the V8 trace bit for bit -> traps to the safe
-// output -> a PIL scenario in the envelope -> instructions per tick.
+// footprint -> protocol -> the V8 trace bit for bit, the trip channel
+// included -> the example's trip output -> traps to the safe output -> a
+// PIL scenario in the envelope -> instructions per tick.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,21 +18,45 @@ import { parseScenario, type Scenario } from '../../firmware-sim/scenario/schema
 import { recordOnV8, runPil } from '../../firmware-sim/pil/bridge.js';
 import { benchConfig, benchStream, replay } from '../../firmware-sim/pil/measure.js';
 import { cmd, configLines, firstDifference, ReferenceTarget } from '../../firmware-sim/pil/protocol.js';
-import { MCU_TARGETS, ROOT, startQemu, tickCost, toolAvailable, type McuTarget } from '../../firmware-sim/pil/qemu.js';
+import { MCU_TARGETS, qemuArgs, ROOT, startQemu, tickCost, toolAvailable, type McuTarget } from '../../firmware-sim/pil/qemu.js';
 import type { ProcessTarget } from '../../firmware-sim/pil/target.js';
 // @ts-expect-error: a plain .mjs build script without type declarations
 import { footprint } from '../../scripts/firmware.mjs';
+import { demandProblems, demandStream, envelopeProblems, envelopeStream } from '../support/trip-streams.js';
 
 const TOOLS = ['wasm2c', 'arm-none-eabi-gcc', 'qemu-system-arm'];
 const missing = TOOLS.filter((t) => !toolAvailable(t));
 const reason = missing.length ? ` (SKIPPED: ${missing.join(', ')} not installed; the CI installs wabt, gcc-arm-none-eabi and qemu-system-arm)` : '';
 if (missing.length) console.warn(`test/targets/firmware.test.ts: skipped: ${missing.join(', ')} not installed`);
 
-const TEXT_MAX = 32 * 1024;
-const CORE_RAM_MAX = 16 * 1024;
+// The budget the guard (trip channel, envelope, reactions by cause) was given:
+// a 64 KB-flash, 20 KB-RAM Cortex-M3 part beside its HAL. ARCHITECTURE.md's
+// longer-term target (.text <= 32 KB) is reported by npm run bench:targets.
+const TEXT_MAX = 40 * 1024;
+const CORE_RAM_MAX = 12 * 1024;
 
 const scenarioFile = (name: string): Scenario =>
   parseScenario(JSON.parse(readFileSync(join(ROOT, 'firmware-sim', 'scenarios', name), 'utf8')), name);
+
+/** Boot example-<target>.elf under QEMU; its UART log once `done(log)` holds (or 20 s pass). Kills QEMU by its PID. */
+async function exampleLog(target: McuTarget, done: (log: string) => boolean): Promise<string> {
+  const elf = join(ROOT, 'build', 'firmware', `example-${target}.elf`);
+  const qemu = spawn('qemu-system-arm', qemuArgs({ target, elf }), { stdio: ['pipe', 'pipe', 'pipe'] });
+  let log = '';
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`example-${target}.elf: not done within 20 s; its log:\n${log}`)), 20_000);
+      qemu.stdout.on('data', (d: Buffer) => {
+        log += d.toString('latin1').replace(/\r/g, '');
+        if (done(log)) { clearTimeout(timer); resolve(); }
+      });
+      qemu.on('exit', (code) => { clearTimeout(timer); reject(new Error(`QEMU exited (${code}) before the example was done; its log:\n${log}`)); });
+    });
+  } finally {
+    if (qemu.pid !== undefined && qemu.exitCode === null) process.kill(qemu.pid, 'SIGKILL');
+  }
+  return log;
+}
 
 function describeDiff(d: ReturnType<typeof firstDifference>, target: string): string {
   return d ? `first difference at tick ${d.tick} (line ${d.index}: '${d.line}'): ${target} '${d.b}', V8 '${d.a}'` : 'equal';
@@ -54,7 +79,7 @@ describe.skipIf(missing.length > 0)(`Cortex-M firmware under QEMU${reason}`, () 
     await Promise.all(running.map((q) => q.close()));
   });
 
-  it('both ELFs fit: .text <= 32 KB, core RAM (linear memory + globals + stack) <= 16 KB', async () => {
+  it('both ELFs fit: .text <= 40 KB, core RAM (linear memory + globals + stack) <= 12 KB', async () => {
     for (const key of ['m3', 'm4'] as const) {
       const f = footprint(join(ROOT, 'build', 'firmware', `edgeloop-${key}.elf`));
       const q = await boot(key);
@@ -87,8 +112,12 @@ describe.skipIf(missing.length > 0)(`Cortex-M firmware under QEMU${reason}`, () 
       expect(await q.request('C 9999 1')).toBe('ok -1');
       expect(await q.request('K')).toBe('ok 0');
       expect(await q.request('S 5242880 0')).toBe('ok 0');
-      expect(await q.request('T 100000 1600 -2147483648 -2147483648 2621440')).toMatch(/^-?\d+ [0-3] \d+ \d+$/); // + instructions
+      expect(await q.request('T 100000 1600 -2147483648 -2147483648 2621440')).toMatch(/^-?\d+ [0-3] \d+ [01] \d+$/); // trip, instructions
       expect(await q.request('R')).toMatch(/^ok \d+$/);
+      expect(await q.request('G 1')).toBe('ok 0');
+      expect(await q.request('G 0')).toBe('ok 0');
+      expect(await q.request('G -5')).toBe('ok -2');
+      expect(await q.request('D')).toMatch(/^ok -?\d+ -?\d+ \d+ \d+ 1 -?\d+$/);
       expect(await q.request('P')).toMatch(/^ok insn 1 \d+ \d+ \d+ \d+ \d+ \d+$/);
       expect(await q.request('Q')).toBe('err unsupported');
       expect(await q.request('T 1 2')).toBe('err expected 5 fields');
@@ -112,7 +141,33 @@ describe.skipIf(missing.length > 0)(`Cortex-M firmware under QEMU${reason}`, () 
       }
       await q.close();
     });
+
+    it(`${key} reproduces V8's trip channel bit for bit: a demanded trip and fallback, the guard's own trip, their release`, async () => {
+      // G 2 -> trip 1 on every tick until G 0 -> released; G 1 -> FALLBACK until G 0.
+      // A stuck heater -> heading for env_max -> the hold fails -> trip 1 -> repaired, R -> NOMINAL.
+      const demands = demandStream(3);
+      const envelope = envelopeStream(3);
+      expect(demandProblems(demands.lines, demands.replies), 'V8').toEqual([]);
+      expect(envelopeProblems(envelope.lines, envelope.replies), 'V8').toEqual([]);
+      const q = await boot(key);
+      for (const s of [demands, envelope]) {
+        const replies = await q.requestMany(s.lines, 64);
+        const d = firstDifference(s.lines, s.replies, replies);
+        expect(d, describeDiff(d, key)).toBeNull();
+      }
+      await q.close();
+    });
   }
+
+  it('m3: the example firmware keeps its trip output de-energized until the first good tick, then energizes it', async () => {
+    // boot -> trip output de-energized -> configured, running -> the first
+    // tick permits the run -> energized (LED 0 lit), logged on UART0.
+    const log = await exampleLog('m3', (text) => /trip output: energized/.test(text));
+    const order = ['trip output: de-energized', 'edgeloop: running', 'trip output: energized'].map((l) => log.indexOf(l));
+    expect(order.every((i) => i >= 0), log).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    expect(log).not.toMatch(/trap|rejected|restart failed/);
+  });
 
   it('m3: a trap inside the core goes to the safe output and a fresh core; a doubly corrupted ring bound stays in bounds', async () => {
     const q = await boot('m3');
@@ -120,7 +175,7 @@ describe.skipIf(missing.length > 0)(`Cortex-M firmware under QEMU${reason}`, () 
     const setup = ['I', ...configLines(meta, { ...benchConfig(1), safe_output: 5 }), cmd.setpoint(80 * Q16, 0)];
     for (const l of setup) expect(await q.request(l)).toBe('ok 0');
     expect(await q.request('X 5')).toBe(`trap 5 ${5 * Q16}`);
-    expect(await q.request('D')).toBe('ok -1 -1 0 0 0');
+    expect(await q.request('D')).toBe(ReferenceTarget.v8().handle('D')); // a fresh core
     // One bit flipped in both copies of ew_window (the configuration and its
     // shadow): the integrity latch holds SAFE_STOP, and the early-warning
     // ring stays bounded by its 64 entries (assembly/model.ts), so the MCU

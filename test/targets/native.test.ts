@@ -12,11 +12,12 @@ import { runScenario } from '../../firmware-sim/run.js';
 import { recordOnV8, runPil } from '../../firmware-sim/pil/bridge.js';
 import { benchStream } from '../../firmware-sim/pil/measure.js';
 import { startNative } from '../../firmware-sim/pil/native.js';
-import { firstDifference } from '../../firmware-sim/pil/protocol.js';
+import { firstDifference, ReferenceTarget } from '../../firmware-sim/pil/protocol.js';
 import { ROOT, toolAvailable } from '../../firmware-sim/pil/qemu.js';
 import type { ProcessTarget } from '../../firmware-sim/pil/target.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { demandProblems, demandStream, envelopeProblems, envelopeStream } from '../support/trip-streams.js';
 
 const missing = ['wasm2c', 'gcc'].filter((t) => !toolAvailable(t));
 const reason = missing.length ? ` (SKIPPED: ${missing.join(' and ')} not installed; the CI installs wabt and gcc)` : '';
@@ -51,9 +52,14 @@ describe.skipIf(missing.length > 0)(`native harness: wasm2c + gcc -O2${reason}`,
     expect(await ask('C 0 7')).toBe('ok -2');         // out of range
     expect(await ask('K')).toBe('ok 0');
     expect(await ask('S 5242880 0')).toBe('ok 0');    // 80 C
-    expect(await ask('T 100000 1600 -2147483648 -2147483648 2621440')).toMatch(/^-?\d+ [0-3] \d+$/);
+    expect(await ask('T 100000 1600 -2147483648 -2147483648 2621440')).toMatch(/^-?\d+ [0-3] \d+ [01]$/);
     expect(await ask('R')).toMatch(/^ok \d+$/);
-    expect(await ask('D')).toMatch(/^ok -?\d+ -?\d+ \d+ \d+ 1$/);
+    expect(await ask('D')).toMatch(/^ok -?\d+ -?\d+ \d+ \d+ 1 -?\d+$/);
+    expect(await ask('G 2')).toBe('ok 0');            // demand the trip
+    expect(await ask('G 0')).toBe('ok 0');            // and release it
+    expect(await ask('G 3')).toBe('ok -2');           // unknown kind
+    expect(await ask('G')).toBe('err expected 1 fields');
+    expect(await ask('G 2147483648')).toBe('err field 1 is not an integer in range');
     expect(await ask('P')).toBe('ok none 0 0 0 0 0');
     expect(await ask('M')).toMatch(/^ok 65536 \d+ -1$/);
     expect(await ask('W 65536 1')).toBe('err address');
@@ -68,16 +74,41 @@ describe.skipIf(missing.length > 0)(`native harness: wasm2c + gcc -O2${reason}`,
     expect(await target.request('I')).toBe('ok 0');
     expect(await target.request('C 41 1310720')).toBe('ok 0'); // safe_output = 20
     expect(await target.request('K')).toBe('ok 0');
-    expect(await target.request('T 100000 1600 1600 1600 0')).toMatch(/^\d+ \d \d+$/);
-    // A trap inside a call (division by zero) -> the safe output of the committed configuration, a fresh core.
+    expect(await target.request('T 100000 1600 1600 1600 0')).toMatch(/^\d+ \d \d+ [01]$/);
+    // A trap inside a call (division by zero) -> the safe output of the
+    // committed configuration, the trip, a fresh core: the same state as a
+    // fresh V8 instance, whose next tick decides the trip again.
     expect(await target.request('X 3')).toBe('trap 3 1310720');
-    expect(await target.request('D')).toBe('ok -1 -1 0 0 0');
-    expect(await target.request('T 200000 1600 1600 1600 0')).toMatch(/^\d+ 0 \d+$/);
+    const fresh = ReferenceTarget.v8();
+    for (const l of ['D', 'T 200000 1600 1600 1600 0', 'D']) expect(await target.request(l), l).toBe(fresh.handle(l));
   });
 
   it('reproduces the V8 replies bit for bit: the bench loop, 3 and 1 sensors', async () => {
     for (const sensors of [3, 1] as const) {
       const s = benchStream(sensors, 1000, 1000);
+      const replies = await target.requestMany(s.lines, 64);
+      const d = firstDifference(s.lines, s.replies, replies);
+      expect(d, describeDiff(d)).toBeNull();
+    }
+  });
+
+  it('reproduces the V8 replies bit for bit, trip included: a demanded trip and fallback, and their release', async () => {
+    // G 2 -> trip 1 on every tick until G 0 -> released; G 1 -> FALLBACK until G 0.
+    for (const sensors of [1, 3] as const) {
+      const s = demandStream(sensors);
+      expect(demandProblems(s.lines, s.replies), 'V8').toEqual([]);
+      const replies = await target.requestMany(s.lines, 64);
+      const d = firstDifference(s.lines, s.replies, replies);
+      expect(d, describeDiff(d)).toBeNull();
+      expect(demandProblems(s.lines, replies), 'native').toEqual([]);
+    }
+  });
+
+  it('reproduces the V8 replies bit for bit, trip included: the guard trips on its envelope (a stuck heater)', async () => {
+    // heater stuck at full power -> heading for env_max -> the hold fails -> trip 1, the contactor opens -> repaired, R -> NOMINAL.
+    for (const sensors of [1, 3] as const) {
+      const s = envelopeStream(sensors);
+      expect(envelopeProblems(s.lines, s.replies), 'V8').toEqual([]);
       const replies = await target.requestMany(s.lines, 64);
       const d = firstDifference(s.lines, s.replies, replies);
       expect(d, describeDiff(d)).toBeNull();

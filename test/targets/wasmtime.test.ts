@@ -16,9 +16,13 @@ import { EngineCrashed, WasmtimeCallError, WasmtimeEngine } from '../../host/run
 import { runScenario, type RunOptions, type RunResult } from '../../firmware-sim/run.js';
 import { parseScenario, type Scenario } from '../../firmware-sim/scenario/schema.js';
 import { campaignScenario } from '../../firmware-sim/campaign/generate.js';
+import { Rng } from '../../firmware-sim/rng.js';
 import { runPair } from '../../firmware-sim/campaign/pair.js';
 import { runCampaign } from '../../firmware-sim/campaign/run.js';
+import { benchStream } from '../../firmware-sim/pil/measure.js';
+import { firstDifference as firstLineDifference, ReferenceTarget } from '../../firmware-sim/pil/protocol.js';
 import { coreBytes } from '../support/core.js';
+import { demandProblems, demandStream, envelopeProblems, envelopeStream } from '../support/trip-streams.js';
 import { stubCore } from '../support/wasm-build.js';
 
 const module = new WebAssembly.Module(coreBytes() as Uint8Array<ArrayBuffer>);
@@ -115,6 +119,64 @@ describe('one scenario, two engines, one result', () => {
   it('the MCU memory limit holds on Wasmtime too (the module\'s declared memory)', () => {
     const sc = parseScenario({ plant: 'motor', durationS: 1, mcu: { memoryLimitBytes: 4096 } });
     expect(() => runScenario(sc, { engine: onWasmtime })).toThrow(/core instance uses 65536 bytes of memory, over the MCU limit of 4096/);
+  });
+});
+
+describe('the line protocol on Wasmtime: the replies of V8, bit for bit, trip included', () => {
+  // The V8 reference target (firmware-sim/pil/protocol.ts) answers each line
+  // by calling the core's exports; the same class over the Wasmtime child's
+  // exports must give the same replies to the same recorded lines.
+  const replay = (lines: readonly string[]) => {
+    const t = new ReferenceTarget(wt.core().raw, 'wasmtime');
+    return lines.map((l) => t.handle(l));
+  };
+
+  it('a demanded trip and fallback, and their release (G 2 -> trip 1 until G 0; G 1 -> FALLBACK until G 0)', () => {
+    for (const sensors of [1, 3] as const) {
+      const s = demandStream(sensors);
+      expect(demandProblems(s.lines, s.replies), 'V8').toEqual([]);
+      const replies = replay(s.lines);
+      const d = firstLineDifference(s.lines, s.replies, replies);
+      expect(d, d ? `tick ${d.tick}, '${d.line}': wasmtime '${d.b}', V8 '${d.a}'` : '').toBeNull();
+      expect(demandProblems(s.lines, replies), 'wasmtime').toEqual([]);
+    }
+  });
+
+  it('the guard trips on its envelope: a stuck heater, the repair, the operator\'s reset', () => {
+    for (const sensors of [1, 3] as const) {
+      const s = envelopeStream(sensors);
+      expect(envelopeProblems(s.lines, s.replies), 'V8').toEqual([]);
+      const d = firstLineDifference(s.lines, s.replies, replay(s.lines));
+      expect(d, d ? `tick ${d.tick}, '${d.line}': wasmtime '${d.b}', V8 '${d.a}'` : '').toBeNull();
+    }
+  });
+
+  it('the settled bench loop', () => {
+    const s = benchStream(3, 500, 500);
+    const d = firstLineDifference(s.lines, s.replies, replay(s.lines));
+    expect(d, d ? `tick ${d.tick}, '${d.line}': wasmtime '${d.b}', V8 '${d.a}'` : '').toBeNull();
+  });
+
+  it('trip(), guard_status() and predicted() after every tick of a scenario, and demand() itself', () => {
+    // trip() is answered from the snapshot the child sends with each tick;
+    // guard_status() and predicted() cost a round trip each.
+    const v = Core.fromModule(module).raw;
+    const w = wt.core().raw;
+    const rng = new Rng(11);
+    const rows: [number, number, number, number, number][][] = [[], []];
+    for (let i = 0; i < 600; i++) {
+      const kind = i === 200 ? 2 : i === 300 ? 0 : i === 400 ? 1 : i === 450 ? 9 : i === 500 ? 0 : -1;
+      const t = BigInt((i + 1) * 100_000);
+      const s0 = 1600 + Math.round(3 * rng.gauss());
+      [v, w].forEach((raw, k) => {
+        const status = kind >= 0 ? raw.demand(kind) : 0;
+        const u = raw.tick(t, s0, SAMPLE_NONE, SAMPLE_NONE, SAMPLE_NONE);
+        rows[k].push([status, u, raw.trip(), raw.guard_status(), raw.predicted()]);
+      });
+    }
+    expect(rows[1]).toEqual(rows[0]);
+    expect(rows[0][450][0]).toBe(-2);                       // an unknown kind is refused
+    expect(rows[0].slice(200, 300).every((r) => r[2] === 1)).toBe(true); // trip demanded
   });
 });
 

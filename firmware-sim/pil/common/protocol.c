@@ -98,6 +98,8 @@ void el_proto_begin(const el_proto_env_t* env) {
   s_cost.count = s_cost.last = s_cost.max = 0;
   s_cost.min = UINT32_MAX;
   s_cost.total = 0;
+  /* De-energized until the first good tick: the core has not spoken yet. */
+  if (env->trip_output != NULL) env->trip_output(0);
 }
 
 void el_proto_banner(char* reply, size_t cap) {
@@ -126,13 +128,16 @@ static void note_cost(uint32_t cost) {
   s_cost.total += cost;
 }
 
-/* The core trapped: report it, apply the safe output, start a fresh core. */
+/* The core trapped: report it, trip (a crashed core cannot vouch for the
+ * plant), apply the safe output, start a fresh core. The trip output stays
+ * de-energized until a tick of the new core permits the run. */
 static void reply_trap(writer_t* w, edgeloop_trap_t trap) {
   int32_t safe = edgeloop_safe_output_q16();
   s_config_open = 0;
   put_str(w, "trap");
   put_field(w, trap);
   put_field(w, safe);
+  if (s_env->trip_output != NULL) s_env->trip_output(0);
   if (s_env->on_trap != NULL) s_env->on_trap(trap, safe);
   (void)edgeloop_restart();
 }
@@ -144,9 +149,11 @@ static void cmd_tick(writer_t* w, const int64_t* a) {
     reply_trap(w, trap);
     return;
   }
+  if (s_env->trip_output != NULL) s_env->trip_output(t.trip == 0);
   put_i64(w, t.command_q16);
   put_field(w, t.mode);
   put_field(w, t.next_interval_us);
+  put_field(w, t.trip);
   uint32_t cost;
   if (s_env->tick_cost != NULL && s_env->tick_cost(&cost)) {
     note_cost(cost);
@@ -182,6 +189,7 @@ static void cmd_diag(writer_t* w) {
   put_field(w, d.monitors_active);
   put_field(w, d.events_written);
   put_field(w, d.tick_count);
+  put_field(w, d.guard_status);
 }
 
 static void cmd_memory(writer_t* w) {
@@ -265,6 +273,9 @@ int el_proto_handle(const char* line, char* reply, size_t cap) {
       lo[0] = 1;
       hi[0] = 8;
       break;
+    case 'G': /* any i32: the core itself refuses an unknown kind (-2) */
+      want = 1;
+      break;
     default:
       put_str(&w, "err unknown command");
       *w.p = '\0';
@@ -313,6 +324,9 @@ int el_proto_handle(const char* line, char* reply, size_t cap) {
     case 'R':
       trap = edgeloop_reset(&st);
       break;
+    case 'G':
+      trap = edgeloop_demand((int32_t)a[0], &st);
+      break;
     case 'T':
       cmd_tick(&w, a);
       break;
@@ -343,7 +357,7 @@ int el_proto_handle(const char* line, char* reply, size_t cap) {
   }
   if (trap != 0) {
     reply_trap(&w, trap);
-  } else if (op == 'I' || op == 'C' || op == 'K' || op == 'S' || op == 'R' || op == 'Q') {
+  } else if (op == 'I' || op == 'C' || op == 'K' || op == 'S' || op == 'R' || op == 'G' || op == 'Q') {
     reply_status(&w, st);
   }
   *w.p = '\0';

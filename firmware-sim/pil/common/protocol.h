@@ -37,6 +37,12 @@ typedef struct {
   int32_t (*stack_peak)(void);
   /** Called after a trap, before the core restarts: apply the safe output. */
   void (*on_trap)(int code, int32_t safe_output_q16);
+  /**
+   * Optional: drive the target's trip output, de-energize to trip
+   * (energized = 1: run permitted). Called with 0 by el_proto_begin, with
+   * !trip after every tick, and with 0 on any trap, before on_trap.
+   */
+  void (*trip_output)(int energized);
 } el_proto_env_t;
 
 enum { EL_PROTO_CONTINUE = 0, EL_PROTO_QUIT = 1 };

@@ -1,7 +1,7 @@
 /*
  * The few peripherals of Arm's MPS2 boards (AN385: Cortex-M3, AN386:
  * Cortex-M4) that the firmware uses, as QEMU models them: the CMSDK APB
- * UART0 and TIMER0, and the system control block. Addresses from the AN385
+ * UART0 and TIMER0, the FPGA I/O LEDs, and the system control block. Addresses from the AN385
  * application note (table "APB peripherals") and QEMU's hw/arm/mps2.c.
  */
 #ifndef EDGELOOP_CMSDK_H
@@ -32,6 +32,12 @@ typedef struct {
 #define UART_STATE_RXFULL 2u
 #define UART_CTRL_TXEN 1u
 #define UART_CTRL_RXEN 2u
+
+/* MPS2 FPGA I/O: LED0 bits [1:0] drive the board's user LEDs (QEMU keeps
+ * the register; it reads back what was written). The firmware's trip
+ * output (main_pil.c, example_main.c's weak stub): bit 0, lit = energized. */
+#define MPS2_FPGAIO_LED0 (*(volatile uint32_t*)0x40028000u)
+#define MPS2_LED_TRIP_ENERGIZED 1u
 
 /* System control block: reset request, fault status. */
 #define SCB_AIRCR (*(volatile uint32_t*)0xE000ED0Cu)

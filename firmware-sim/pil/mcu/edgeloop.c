@@ -143,9 +143,12 @@ edgeloop_trap_t edgeloop_set_setpoint(int32_t setpoint_q16, int64_t now_us, int3
 
 edgeloop_trap_t edgeloop_tick(int64_t now_us, int32_t s0, int32_t s1, int32_t s2, int32_t feedback_q16,
                               edgeloop_tick_t* out) {
+  /* What holds if the core traps or is not running: a core that cannot
+   * answer demands the trip, like a cut wire on a de-energize-to-trip line. */
   out->command_q16 = s_safe_q16;
   out->mode = EDGELOOP_SAFE_STOP;
   out->next_interval_us = s_interval_us;
+  out->trip = 1;
   GUARDED({
     EDGELOOP_PROBE_BEGIN();
     u32 command = Z_edgeloopZ_tick(&s_core, (u64)now_us, (u32)s0, (u32)s1, (u32)s2, (u32)feedback_q16);
@@ -154,7 +157,12 @@ edgeloop_trap_t edgeloop_tick(int64_t now_us, int32_t s0, int32_t s1, int32_t s2
     out->mode = (int32_t)Z_edgeloopZ_mode(&s_core);
     s_interval_us = (int64_t)Z_edgeloopZ_next_interval_us(&s_core);
     out->next_interval_us = s_interval_us;
+    out->trip = (int32_t)Z_edgeloopZ_trip(&s_core);
   });
+}
+
+edgeloop_trap_t edgeloop_demand(int32_t kind, int32_t* status) {
+  GUARDED(*status = (int32_t)Z_edgeloopZ_demand(&s_core, (u32)kind));
 }
 
 edgeloop_trap_t edgeloop_diag(edgeloop_diag_t* out) {
@@ -164,6 +172,7 @@ edgeloop_trap_t edgeloop_diag(edgeloop_diag_t* out) {
     out->monitors_active = (int32_t)Z_edgeloopZ_monitors_active(&s_core);
     out->events_written = (int64_t)Z_edgeloopZ_events_written(&s_core);
     out->tick_count = (int64_t)Z_edgeloopZ_tick_count(&s_core);
+    out->guard_status = (int32_t)Z_edgeloopZ_guard_status(&s_core);
   });
 }
 

@@ -10,9 +10,17 @@
  * core (a wasm trap: out-of-bounds access, division by zero, unreachable,
  * call depth; see wasm-rt.h). A trap is the last line of defence, the core's
  * own checks latch SAFE_STOP instead. After a trap the firmware must drive
- * its actuator to edgeloop_safe_output_q16(), call edgeloop_restart() and
- * configure the core again; until then every call returns
- * EDGELOOP_NOT_RUNNING.
+ * its actuator to edgeloop_safe_output_q16(), de-energize its trip output (a
+ * core that crashed cannot vouch for the plant: a trap is a trip), call
+ * edgeloop_restart() and configure the core again; until then every call
+ * returns EDGELOOP_NOT_RUNNING.
+ *
+ * The trip output is the guard's last resort, independent of the actuator
+ * command: a contactor, safe torque off, isolation valves. It is
+ * de-energize to trip: the firmware energizes it only after a tick that
+ * returned 0 with trip == 0, and de-energizes it at boot, on trip == 1 and
+ * on any trap, so a trap, a reset (pins come up de-energized) and a cut
+ * wire all end tripped. See example_main.c.
  *
  * Numbers: Q16.16 fixed point in int32_t (value * 65536) for engineering
  * units, microseconds in int64_t, raw ADC counts in int32_t,
@@ -56,11 +64,19 @@ typedef struct {
   int32_t value;
 } edgeloop_param_t;
 
+/** Host demands (edgeloop_demand), effective from the next tick. */
+enum edgeloop_demand {
+  EDGELOOP_DEMAND_NONE = 0,      /* release any demand: the loop returns by itself */
+  EDGELOOP_DEMAND_FALLBACK = 1,  /* go to the fallback controller */
+  EDGELOOP_DEMAND_TRIP = 2,      /* trip: de-energize the trip output */
+};
+
 /** What one tick produces. */
 typedef struct {
   int32_t command_q16;       /* actuator command, Q16 output units */
   int32_t mode;              /* enum edgeloop_mode */
   int64_t next_interval_us;  /* when the core wants the next tick */
+  int32_t trip;              /* 1: the core demands the trip (de-energize the trip output), 0: run permitted */
 } edgeloop_tick_t;
 
 /** First-out diagnosis and counters. */
@@ -70,6 +86,7 @@ typedef struct {
   int32_t monitors_active;   /* bit mask of active monitors */
   int64_t events_written;    /* records ever written to the event ring */
   int64_t tick_count;
+  int32_t guard_status;      /* the guard's status bits (docs/core.md) */
 } edgeloop_diag_t;
 
 /** One event record (docs/core.md, Event log). */
@@ -102,11 +119,20 @@ edgeloop_trap_t edgeloop_configure(const edgeloop_param_t* params, size_t n, int
 edgeloop_trap_t edgeloop_set_setpoint(int32_t setpoint_q16, int64_t now_us, int32_t* status);
 /**
  * One tick at now_us with up to 3 raw samples and the actuator feedback
- * (Q16, or EDGELOOP_SAMPLE_NONE). On a trap, *out holds the safe output,
- * SAFE_STOP and the last proposed interval.
+ * (Q16, or EDGELOOP_SAMPLE_NONE). Write out->command_q16 to the actuator and
+ * !out->trip to the trip output, every tick. On a trap (or while the core is
+ * not running), *out holds the safe output, SAFE_STOP, the last proposed
+ * interval and trip = 1.
  */
 edgeloop_trap_t edgeloop_tick(int64_t now_us, int32_t s0, int32_t s1, int32_t s2, int32_t feedback_q16,
                               edgeloop_tick_t* out);
+/**
+ * A host's (coordinator's) demand, effective from the next tick: one of
+ * enum edgeloop_demand. *status is 0, or -2 for an unknown kind (nothing
+ * changes). Once a demand is released, the loop returns the way it returns
+ * from the guard's own causes (docs/core.md).
+ */
+edgeloop_trap_t edgeloop_demand(int32_t kind, int32_t* status);
 edgeloop_trap_t edgeloop_diag(edgeloop_diag_t* out);
 edgeloop_trap_t edgeloop_events_written(int64_t* written);
 /** The record seq (valid while seq > events_written - capacity); 0 with out->kind = -1 if gone. */

@@ -1,10 +1,12 @@
 /*
  * The processor-in-the-loop firmware: the core behind the line protocol
  * (PROTOCOL.md) on UART0. The host (firmware-sim/pil/qemu.ts) sends sensor
- * samples and the time, the firmware answers with the actuator command.
- * Each tick's instructions are measured (insn_counter.h) and appended to
- * the T reply.
+ * samples and the time, the firmware answers with the actuator command
+ * and the trip, and drives its trip output pin (LED 0) as real firmware
+ * would. Each tick's instructions are measured (insn_counter.h) and
+ * appended to the T reply.
  */
+#include "cmsdk.h"
 #include "edgeloop.h"
 #include "insn_counter.h"
 #include "protocol.h"
@@ -31,6 +33,13 @@ static void on_trap(int code, int32_t safe_output_q16) {
   (void)safe_output_q16;
 }
 
+/* The trip output on a pin all the same (the board's LED 0, lit = energized),
+ * as firmware drives its contactor: the host reads the trip from the T reply. */
+static void trip_output(int energized) {
+  uint32_t led = MPS2_FPGAIO_LED0 & ~MPS2_LED_TRIP_ENERGIZED;
+  MPS2_FPGAIO_LED0 = energized ? led | MPS2_LED_TRIP_ENERGIZED : led;
+}
+
 static const el_proto_env_t s_env = {
     .target = EDGELOOP_TARGET_NAME,
     .can_quit = 0,
@@ -39,6 +48,7 @@ static const el_proto_env_t s_env = {
     .cost_calibration = calibration,
     .stack_peak = stack_peak_bytes,
     .on_trap = on_trap,
+    .trip_output = trip_output,
 };
 
 int main(void) {

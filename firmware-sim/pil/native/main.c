@@ -25,6 +25,7 @@
 static int serve(void) {
   static const el_proto_env_t env = {
       .target = "native", .can_quit = 1, .tick_cost = NULL, .cost_unit = "none", .cost_calibration = NULL, .stack_peak = NULL, .on_trap = NULL,
+      .trip_output = NULL, /* no pin: the T reply carries the trip */
   };
   char line[4096];
   char reply[EL_PROTO_REPLY_MAX];

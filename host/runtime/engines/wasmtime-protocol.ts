@@ -49,7 +49,7 @@ export const MESSAGE_BYTES_MAX = 4096;
  * rarely read ones are left out and cost a round trip when read.
  */
 export const SNAPSHOT: readonly CoreFunctionName[] = [
-  'mode', 'output', 'measurement', 'setpoint', 'tick_count', 'next_interval_us', 'monitors_active',
+  'mode', 'trip', 'output', 'measurement', 'setpoint', 'tick_count', 'next_interval_us', 'monitors_active',
   'cause_monitor', 'cause_stage', 'events_written', 'events_capacity', 'config_error_param',
 ];
 export const SNAPSHOT_BYTES = 8 * SNAPSHOT.length;
