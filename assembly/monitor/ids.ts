@@ -78,10 +78,10 @@ export const MONITOR_DEFAULTS = memory.data<u16>([
   2, 0, 100, 10,     // SENS_LOST
   2, 0, 1, 20,       // EST_CUSUM
   2, 0, 1, 20,       // EST_EWMA
-  2, 0, 500, 100,    // CTL_TRACKING
+  1, 0, 500, 100,    // CTL_TRACKING     (warning: the primary does what it can)
   1, 0, 200, 10,     // CTL_INTEG_SAT    (warning)
   2, 0, 1, 200,      // CTL_OSCILLATION
-  2, 0, 500, 50,     // ACT_SATURATION
+  1, 0, 500, 50,     // ACT_SATURATION   (warning: an actuator at the end of its authority)
   2, 0, 20, 20,      // ACT_MISMATCH
   1, 0, 1, 50,       // EW_CSD           (warning)
 ]);
