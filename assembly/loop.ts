@@ -20,7 +20,7 @@ import { model_push_command, model_predict, model_prime, model_primed, model_rea
 import { pid_step, pid_track, integ_held, pid_integrity_ok } from "./control/pid";
 import { fallback_step, fallback_track, safe_output } from "./control/fallback";
 import { supervisor_step, active_mask } from "./supervisor";
-import { react_step, best_estimate, trip_out, pin_dir, distrust } from "./guard/react";
+import { react_step, best_estimate, trip_out, pin_dir, distrust, comp_on, comp_capture, bias_q16 } from "./guard/react";
 import { integrity_step } from "./integrity";
 import { count, event_log, C_TICKS, C_SUBSTITUTED_TICKS, C_INVARIANT_FAILS, EV_SENSOR_OUT, EV_SENSOR_IN } from "./events";
 
@@ -62,7 +62,9 @@ export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
   if (trusted == 0) count(C_SUBSTITUTED_TICKS);
   // While the sensors are blamed the model runs open loop; its residual
   // still feeds the detectors, which clear when the sensors agree again.
-  let r = model_update(pred, voted, trusted > 0, p(P_MEDIAN3) != 0, level, !distrust);
+  // A compensated bias is taken off the reading the model is corrected with.
+  let y_model = comp_on && comp_capture == 0 ? sat(<i64>voted - <i64>bias_q16) : voted;
+  let r = model_update(pred, y_model, trusted > 0, p(P_MEDIAN3) != 0, level, !distrust && comp_capture == 0);
   let y = filtered_out();
   S.set_estimate(model_estimate(), r);
 
@@ -91,7 +93,7 @@ export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
 // estimate stands in for the sensors.
 function setpoint_for(trusted: i32): i32 {
   let sp = S.setpoint_q16;
-  if (!distrust && trusted > 0) return sp;
+  if (!distrust && !comp_on && trusted > 0) return sp;
   let margin = p(P_SP_MARGIN);
   let lo = sat(<i64>p(P_ENV_MIN) + <i64>margin);
   let hi = sat(<i64>p(P_ENV_MAX) - <i64>margin);

@@ -212,6 +212,11 @@ export function dist_excess(): i32 {
   return d > bound ? d - bound : d < -bound ? d + bound : 0;
 }
 
+// The measurement froze while the model moved.
+export function isolated_frozen(): bool {
+  return frozen >= FROZEN_TICKS;
+}
+
 // The residual looks like zero-mean noise (differences that alternate in sign).
 export function isolated_noisy(): bool {
   return alt_q16 < -NOISY_VAR_Q16;

@@ -24,12 +24,12 @@
 // did not obey the envelope's hold; reset() releases a latch only when its
 // condition is false.
 
-import { p, P_GUARD, P_ENV_HI_DIR, P_ENV_LO_DIR, P_HANDBACK_TICKS, P_HANDBACK_RETRIES, P_TRIP_FB, P_MISMATCH_THR,
+import { p, P_GUARD, P_RESID_SIGMA, P_ENV_HI_DIR, P_ENV_LO_DIR, P_HANDBACK_TICKS, P_HANDBACK_RETRIES, P_TRIP_FB, P_MISMATCH_THR,
   P_OUT_MIN, P_OUT_MAX, REACT_BASE, MON_BASE, MF_ACTION } from "../params";
-import { abs_q16, sub_q16 } from "../fixed";
+import { abs_q16, sub_q16, sat } from "../fixed";
 import * as ids from "../monitor/ids";
 import { mismatch, disagreeing, act_class, act_class_clear, ACT_CLASS_WEAK, ACT_CLASS_STUCK, ACT_CLASS_REVERSED } from "../monitor/actuation";
-import { isolated_stage, isolated_noisy, isolation_final, ISOLATE_TICKS } from "../model";
+import { isolated_stage, isolated_noisy, isolated_frozen, isolation_final, model_reanchor, ISOLATE_TICKS } from "../model";
 import { integrity_failed } from "../integrity";
 import { consequential_mask } from "../monitor/cascade";
 import { env_side, env_outside, env_clear, heading, horizon_ticks, verify_ticks, envelope_step } from "./envelope";
@@ -46,7 +46,19 @@ export const DEMAND_TRIP: i32 = 2;
 export let causes: i32 = 0;          // bit per cause, this tick
 export let trip_out: bool = false;   // the trip output de-energized
 export let pin_dir: i32 = 0;         // the envelope holds the command: -1 at out_min, +1 at out_max, 0 not held
-export let distrust: bool = false;   // the sensors are blamed: the model estimate stands in
+export let distrust: bool = false;   // the sensors are blamed: the model estimate stands in, open loop
+// A reading that stepped away from the process (a bias, common to every
+// sensor left in the vote): the step is measured over COMP_CAPTURE_TICKS
+// with the model open loop, then subtracted from the reading, which the
+// controller and the envelope use (its changes are still the process's, so
+// even an integrating plant stays observed), until the raw reading agrees
+// with the estimate again for COMP_AGREE_TICKS (the bias went away).
+export let comp_on: bool = false;
+export let comp_capture: i32 = 0;
+export let bias_q16: i32 = 0;
+let comp_agree: i32 = 0;
+export const COMP_CAPTURE_TICKS: i32 = 8;
+export const COMP_AGREE_TICKS: i32 = 16;
 export let noisy: bool = false;      // a kept sensor is noisy: heavier filtering
 export let trip_failed: bool = false;// tripped, and the feedback does not show it
 export let held: bool = false;       // hand-backs used up: the fallback holds until reset()
@@ -69,6 +81,7 @@ const CAUSE_STAGE = memory.data<u8>([0, 0, 1, 1, 2, 2, 2, 5, 5, 5, 3, 4, 4, 7, 2
 
 export function react_reset(): void {
   causes = 0; trip_out = false; pin_dir = 0; distrust = false; noisy = false; trip_failed = false; held = false;
+  comp_on = false; comp_capture = 0; bias_q16 = 0; comp_agree = 0;
   latched = 0; demand_kind = DEMAND_NONE; pin_ticks = 0; calm_ticks = 0; handbacks = 0; nominal_ticks = 0;
   tripped_ticks = 0; reset_pending = false; est_was = false; est_settled = false; est_settle_at = 0; est_stage = -1;
 }
@@ -140,7 +153,10 @@ function estimation_cause(tick: i64, on: bool): i32 {
     // Spikes the sensing checks see, or a residual gone noisy: the readings
     // scatter around the truth rather than leave it.
     if (isolated_noisy() || noisy_kept_now) { distrust = false; return bit(ids.CAUSE_SENSOR_NOISY); }
-    distrust = true;
+    // Frozen: the reading carries nothing; the model stands in, open loop.
+    // A step: measure it and take it off the reading.
+    distrust = isolated_frozen();
+    if (!distrust && !comp_on) { comp_on = true; comp_capture = COMP_CAPTURE_TICKS; comp_agree = 0; }
     return bit(ids.CAUSE_SENSOR_UNTRUSTED);
   }
   distrust = false;
@@ -201,7 +217,8 @@ function way_back(tick: i64, target: i32, cur: i32): i32 {
 // (heavier filtering: a spike moves it by the model's reach at most);
 // otherwise the measurement.
 export function best_estimate(y_meas: i32, trusted: i32, noisy_now: bool): i32 {
-  if (distrust || trusted == 0) return model_estimate();
+  if (distrust || trusted == 0 || comp_capture > 0) return model_estimate();
+  if (comp_on) return sat(<i64>y_meas - <i64>bias_q16);
   return noisy || noisy_now ? plausible_out() : y_meas;
 }
 
@@ -217,10 +234,11 @@ export function react_step(tick: i64, active: i32, trusted: i32, n: i32, noisy_k
   let alarms = active != 0 ? alarm_monitors(active) : 0;
   noisy_kept_now = noisy_kept;
   let est = estimation_cause(tick, (alarms & EST_BITS) != 0);
+  if (comp_on) compensation_step(y_meas, trusted);
   envelope_step(best_estimate(y_meas, trusted, noisy_kept), u, level);
   // Healthy and quiet, nearly every tick: nothing to decide.
   if (active == 0 && env_side == 0 && !env_outside && prev == MODE_NOMINAL && latched == 0 && demand_kind == 0
-    && trusted == n && !noisy_kept && !trip_out && pin_dir == 0 && est == 0 && !reset_pending) {
+    && trusted == n && !noisy_kept && !trip_out && pin_dir == 0 && est == 0 && !reset_pending && !comp_on) {
     causes = 0; distrust = false; noisy = false;
     if (nominal_ticks < i32.MAX_VALUE) nominal_ticks++;
     if (handbacks != 0 && nominal_ticks >= 10 * p(P_HANDBACK_TICKS)) handbacks = 0;
@@ -228,6 +246,7 @@ export function react_step(tick: i64, active: i32, trusted: i32, n: i32, noisy_k
   }
   nominal_ticks = 0;
   let c = causes_of(alarms, trusted, n, noisy_kept) | est;
+  if (comp_on) c |= bit(ids.CAUSE_SENSOR_UNTRUSTED);
   if (env_side != 0 || env_outside) c |= bit(ids.CAUSE_ENVELOPE);
   if (demand_kind != DEMAND_NONE) c |= bit(ids.CAUSE_HOST);
   causes = c;
@@ -247,6 +266,36 @@ export function react_step(tick: i64, active: i32, trusted: i32, n: i32, noisy_k
   if (next != prev) log_mode(tick, prev, next, why);
   reset_pending = false;
   return next;
+}
+
+// The bias: measured while capturing (the model open loop), then held; the
+// compensation ends once the raw reading agrees with the estimate again.
+function compensation_step(y: i32, trusted: i32): void {
+  if (trusted == 0) return;
+  let gap = sub_q16(y, model_estimate());
+  if (comp_capture > 0) { capture(gap); return; }
+  comp_agree = abs_q16(gap) < (p(P_RESID_SIGMA) << 2) ? comp_agree + 1 : 0;
+  if (comp_agree < COMP_AGREE_TICKS) return;
+  comp_on = false;
+  bias_q16 = 0;
+  comp_agree = 0;
+  model_reanchor(y);
+}
+
+// A step holds still: over the capture the gap stays within 8 sigma, and the
+// bias is the middle of its range. A gap that scatters more is spikes, not a
+// step: the compensation is dropped (the sensing checks and the noise test
+// take it from there).
+let gap_min: i32 = 0;
+let gap_max: i32 = 0;
+function capture(gap: i32): void {
+  if (comp_capture == COMP_CAPTURE_TICKS) { gap_min = gap; gap_max = gap; }
+  gap_min = min<i32>(gap_min, gap);
+  gap_max = max<i32>(gap_max, gap);
+  comp_capture--;
+  if (comp_capture > 0) return;
+  if (<i64>gap_max - <i64>gap_min > <i64>p(P_RESID_SIGMA) << 3) { comp_on = false; bias_q16 = 0; return; }
+  bias_q16 = <i32>((<i64>gap_min + <i64>gap_max) >> 1);
 }
 
 // FALLBACK because the state heads out: the command is held in the safe direction.
@@ -320,5 +369,5 @@ export function latched_causes(): i32 {
 export function guard_status_bits(): i32 {
   return (env_side > 0 ? 1 : 0) | (env_side < 0 ? 2 : 0) | (env_outside ? 4 : 0) | (pin_dir != 0 ? 8 : 0)
     | (trip_out ? 16 : 0) | (trip_failed ? 32 : 0) | (latched != 0 ? 64 : 0) | (demand_kind != 0 ? 128 : 0)
-    | (distrust ? 256 : 0) | (held ? 512 : 0) | (noisy ? 1024 : 0);
+    | (distrust || comp_on ? 256 : 0) | (held ? 512 : 0) | (noisy ? 1024 : 0);
 }
