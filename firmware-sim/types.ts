@@ -53,7 +53,11 @@ export interface PlantSpec {
   readonly periodMaxUs: number;
   /** The safety envelope on the true output; leaving it is a violation. */
   readonly envelope: { readonly min: number; readonly max: number; readonly description: string };
-  /** Fault kinds that this plant's fallback is meant to keep inside the envelope. */
+  /**
+   * Fault kinds that this plant's fallback was tuned to keep inside the
+   * envelope. Documentation only: the campaign judges the guard against its
+   * absence (saves, harms, misses), whatever the kind.
+   */
   readonly covered: readonly FaultKind[];
   /**
    * The tuned core configuration for this loop (guarded). The runner adds the

@@ -56,7 +56,9 @@ export class EnginePort implements ControllerPort<'sync'> {
     }
     r.mode = raw.mode();
     r.nextIntervalUs = Number(raw.next_interval_us());
-    r.trip = this.hasTrip ? (raw as TripExport).trip!() : 0;
+    // De-energize to trip: a core that trapped has its trip output
+    // de-energized until the fresh core's first good tick (PROTOCOL.md).
+    r.trip = r.trapped ? 1 : this.hasTrip ? (raw as TripExport).trip!() : 0;
     return r;
   }
 

@@ -71,7 +71,7 @@ export class LinePort implements ControllerPort<'async'> {
       r.command = reply.safeOutputQ16 / Q16;
       r.mode = 0;                              // the fresh core's mode
       r.nextIntervalUs = this.freshIntervalUs; // and its first proposed interval
-      r.trip = 0;                              // and its trip output, until its first tick
+      r.trip = 1;                              // a trap de-energizes the trip output until the next good tick
       r.trapped = true;
       r.cost = null;
     } else {

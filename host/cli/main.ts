@@ -2,7 +2,9 @@
 // to the core and picks what to run.
 import { Command, InvalidArgumentError } from 'commander';
 import { runDemo, DEMO_FAULTS, type DemoFault } from './demo.js';
-import { campaignCommand, simCommand, DEFAULT_CORE_PATH, DEFAULT_WORKERS } from './sim.js';
+import { campaignCommand, simCommand, CAMPAIGN_EXIT, DEFAULT_CORE_PATH, DEFAULT_WORKERS } from './sim.js';
+import { ORACLES } from '../../firmware-sim/campaign/pair.js';
+import type { Oracle } from '../../firmware-sim/run.js';
 import { ScenarioError } from '../../firmware-sim/scenario/schema.js';
 import { ENGINE_NAMES, parseEngineName, type EngineName } from '../runtime/engines/engine.js';
 import { agentCommand, brokerCommand, coordinatorCommand, idArg, parseFaultArg, type CoordinatorCommandOptions } from './system.js';
@@ -70,6 +72,13 @@ function containArg(value: string): ContainAction {
   return value as ContainAction;
 }
 
+function oracleArg(value: string): Oracle {
+  if (!(ORACLES as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`--oracle must be one of ${ORACLES.join(', ')}, got '${value}'`);
+  }
+  return value as Oracle;
+}
+
 const ENGINE_HELP = `where the core runs: ${ENGINE_NAMES.join(' or ')} (wasmtime: a supervised child process, events through getter exports, no memory faults)`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -121,7 +130,8 @@ export async function run(argv: string[]): Promise<number> {
     .option('--schema', 'print the scenario JSON Schema and exit', false)
     .option('--core <path>', 'core.wasm to run', DEFAULT_CORE_PATH)
     .option('--engine <name>', ENGINE_HELP, engineArg, 'v8' as EngineName)
-    .action((file: string | undefined, opts: { out: string; unguarded: boolean; campaign?: string; schema: boolean; core: string; engine: EngineName }) => {
+    .option('--oracle <kind>', `an oracle run: from the first fault's onset the command pinned at the actuator's min or max, or the trip asserted (${ORACLES.join(', ')}); a campaign's misses name the one that prevents them`, oracleArg)
+    .action((file: string | undefined, opts: { out: string; unguarded: boolean; campaign?: string; schema: boolean; core: string; engine: EngineName; oracle?: Oracle }) => {
       code = simCommand(file, opts, (line) => console.log(line));
     });
 
@@ -135,7 +145,21 @@ export async function run(argv: string[]): Promise<number> {
     .option('--core <path>', 'core.wasm to run', DEFAULT_CORE_PATH)
     .option('--engine <name>', `${ENGINE_HELP}; each worker thread owns its own engine`, engineArg, 'v8' as EngineName)
     .option('--no-progress', 'no progress bar')
-    .action(async (opts: { scenarios: number; seed: number; workers: number; out: string; core: string; engine: EngineName; progress: boolean }) => {
+    .option('--fail-on-harm', `exit ${CAMPAIGN_EXIT.harm} on any harm (a run the guard takes out of the envelope that the primary controller alone keeps inside), with a one-line summary on stderr`, false)
+    .addHelpText('after', [
+      '',
+      'Every scenario runs guarded and unguarded under operations (setpoint changes, load disturbances); the report',
+      '(report.md, report.json) counts saves, harms and misses, tries each miss against the oracles, and lists every',
+      'harm and miss with the line that re-runs it (npx edgeloop sim --campaign <seed>:<index>).',
+      '',
+      'Exit codes:',
+      `  ${CAMPAIGN_EXIT.ok}  the campaign ran (with --fail-on-harm: and harmed no run)`,
+      `  ${CAMPAIGN_EXIT.error}  an error stopped it, or an argument was bad`,
+      `  ${CAMPAIGN_EXIT.falseTrips}  false trips: a monitor tripped before any fault`,
+      `  ${CAMPAIGN_EXIT.harm}  harms, with --fail-on-harm (outranks ${CAMPAIGN_EXIT.falseTrips})`,
+      '',
+    ].join('\n'))
+    .action(async (opts: { scenarios: number; seed: number; workers: number; out: string; core: string; engine: EngineName; progress: boolean; failOnHarm: boolean }) => {
       code = await campaignCommand(opts, (line) => console.log(line));
     });
 

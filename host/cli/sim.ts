@@ -8,11 +8,11 @@ import { availableParallelism } from 'node:os';
 import cliProgress from 'cli-progress';
 import { DEFAULT_CORE_PATH, compileCoreModule } from '../runtime/core.js';
 import { openEngine, type EngineName } from '../runtime/engines/index.js';
-import { runScenario, type RunResult } from '../../firmware-sim/run.js';
+import { runScenario, type Oracle, type RunResult } from '../../firmware-sim/run.js';
 import { parseScenario, ScenarioError, scenarioJsonSchema, type Scenario } from '../../firmware-sim/scenario/schema.js';
 import { campaignScenario } from '../../firmware-sim/campaign/generate.js';
 import { runCampaign, type NotRun } from '../../firmware-sim/campaign/run.js';
-import { buildReport, reportMarkdown, reproduceCommand, type CampaignReport } from '../../firmware-sim/campaign/report.js';
+import { buildReport, FAMILIES, IAE_WORSE_FACTOR, reportMarkdown, reproduceCommand, type CampaignReport, type Share } from '../../firmware-sim/campaign/report.js';
 import { plotRun } from '../../firmware-sim/report/svg.js';
 import { PLANTS } from '../../firmware-sim/plants/index.js';
 
@@ -26,6 +26,8 @@ export interface SimOptions {
   core: string;
   /** Where the core runs (default v8). */
   engine?: EngineName;
+  /** An oracle run: from the first fault's onset the command pinned at the actuator's min or max, or the trip asserted. */
+  oracle?: Oracle;
 }
 
 /** The core's bytes from a file, with an error naming the file. */
@@ -58,10 +60,11 @@ const slug = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$
 
 function summary(r: RunResult): string[] {
   const lines = [
-    `${r.name}: ${r.plant}, ${r.guarded ? 'guarded' : 'unguarded'}, ${r.simulatedS} s simulated, ${r.ticks} ticks`,
+    `${r.name}: ${r.plant}, ${r.guarded ? 'guarded' : 'unguarded'}${r.oracle ? `, oracle '${r.oracle}' from the fault's onset` : ''}, ${r.simulatedS} s simulated, ${r.ticks} ticks`,
     `  envelope [${r.envelope.min}, ${r.envelope.max}]: ${r.envelope.violated ? `VIOLATED at ${r.envelope.firstS} s (by ${r.envelope.worstExcursion.toFixed(3)})` : 'kept'}`,
     `  IAE ${r.iae.toFixed(3)}; final mode ${r.finalMode}; time in modes: ${Object.entries(r.modeSeconds).filter(([, s]) => s > 0).map(([m, s]) => `${m} ${s.toFixed(1)} s`).join(', ')}`,
   ];
+  if (r.oracle && r.faults.length === 0) lines.push(`  no fault: the oracle '${r.oracle}' never engages`);
   if (r.faults.length) {
     lines.push(r.detection
       ? `  fault ${r.faults.map((f) => f.kind).join(', ')} detected after ${r.detection.latencyS.toFixed(3)} s by ${r.detection.monitor} (${r.detection.stage} stage; injected at ${r.expectedStage}: ${r.attributionCorrect ? 'attribution right' : 'attribution WRONG'})`
@@ -93,15 +96,15 @@ export function simCommand(file: string | undefined, opts: SimOptions, print: Pr
   const engine = openEngine(opts.engine ?? 'v8', readCore(opts.core), opts.core);
   let r: RunResult;
   try {
-    r = runScenario(sc, { engine: () => engine.core(), record: true });
+    r = runScenario(sc, { engine: () => engine.core(), record: true, oracle: opts.oracle });
   } finally {
     engine.dispose();
   }
   mkdirSync(opts.out, { recursive: true });
-  const base = join(opts.out, slug(`${r.name}${r.guarded ? '' : '-unguarded'}`));
+  const base = join(opts.out, slug(`${r.name}${r.guarded ? '' : '-unguarded'}${r.oracle ? `-oracle-${r.oracle}` : ''}`));
   const spec = PLANTS[sc.plant];
   writeFileSync(`${base}.svg`, plotRun(r.trace!, {
-    title: `${r.name} (${r.guarded ? 'guarded' : 'unguarded'})`, units: spec.units,
+    title: `${r.name} (${r.guarded ? 'guarded' : 'unguarded'}${r.oracle ? `, oracle ${r.oracle}` : ''})`, units: spec.units,
     envelope: spec.envelope, faultOnsetS: sc.faults[0]?.onsetS, events: r.events,
   }));
   writeFileSync(`${base}.events.jsonl`, r.events!.map((e) => JSON.stringify(e)).join('\n') + '\n');
@@ -110,6 +113,16 @@ export function simCommand(file: string | undefined, opts: SimOptions, print: Pr
   print(`  wrote ${base}.svg, ${base}.events.jsonl and ${base}.scenario.json`);
   return 0;
 }
+
+/**
+ * How `edgeloop campaign` ends: 0 the campaign ran (and, with
+ * --fail-on-harm, the guard harmed no run); 1 an error stopped it, or an
+ * argument was bad; 3 false trips (a monitor tripped before any fault); 4
+ * harms, with --fail-on-harm (a run the guard took out of the envelope
+ * that the primary controller alone kept inside). Harms outrank false
+ * trips.
+ */
+export const CAMPAIGN_EXIT = { ok: 0, error: 1, falseTrips: 3, harm: 4 } as const;
 
 export interface CampaignCliOptions {
   scenarios: number;
@@ -120,9 +133,14 @@ export interface CampaignCliOptions {
   /** Where the core runs (default v8); with wasmtime each worker thread owns its own child process. */
   engine?: EngineName;
   progress: boolean;
+  /** Exit with CAMPAIGN_EXIT.harm on any harm, with a one-line summary on stderr. */
+  failOnHarm?: boolean;
 }
 
-export async function campaignCommand(opts: CampaignCliOptions, print: Print): Promise<number> {
+/** Where the stderr summaries go (console.error unless a test captures them). */
+type Warn = (line: string) => void;
+
+export async function campaignCommand(opts: CampaignCliOptions, print: Print, warn: Warn = (l) => console.error(l)): Promise<number> {
   const started = process.hrtime.bigint();
   const bar = opts.progress ? new cliProgress.SingleBar({
     format: 'campaign [{bar}] {percentage}% | {value}/{total} scenarios | {eta_formatted} left',
@@ -137,19 +155,72 @@ export async function campaignCommand(opts: CampaignCliOptions, print: Print): P
     onProgress: (done) => bar?.update(done),
   }).finally(() => bar?.stop());
   const { results, notRun } = run;
-  const report = notRun.length ? reindexReport(buildReport(opts.seed, results), run.indices, opts.seed, engineName)
-    : buildReport(opts.seed, results);
-  bar?.stop();
+  const report = buildReport(opts.seed, results, { indices: run.indices, engine: engineName });
   const wallS = Number(process.hrtime.bigint() - started) / 1e9;
   mkdirSync(join(opts.out, 'plots'), { recursive: true });
-  // Plots of the worst cases: re-run them with a trace (deterministic), on the same engine.
+  const plots = writePlots(opts, report, engineName, module);
+  const json = engineName === 'v8' ? report : { ...report, engine: engineName, notRun };
+  writeFileSync(join(opts.out, 'report.json'), JSON.stringify(json, null, 2) + '\n');
+  writeFileSync(join(opts.out, 'report.md'), reportMarkdown(report, plots) + notRunMarkdown(engineName, notRun));
+  const ticks = results.reduce((s, p) => s + p.guarded.ticks + p.unguarded.ticks + (p.fixedRate?.ticks ?? 0) +
+    (p.oracles ? p.oracles.min.ticks + p.oracles.max.ticks + p.oracles.trip.ticks : 0), 0);
+  print(`campaign seed ${opts.seed}${engineName === 'v8' ? '' : ` on ${engineName}`}: ${report.scenarios} scenarios (${report.faulty} faulty, ${report.faultFree} fault-free), ${opts.workers} worker(s), ${wallS.toFixed(1)} s wall, ${(ticks / wallS / 1e6).toFixed(2)} M ticks/s`);
+  if (notRun.length) print(`  not run on ${engineName}: ${notRun.length} scenario(s) with a memory fault (${engineName} does not expose the core's memory): ${notRun.slice(0, 10).map((n) => `#${n.index}`).join(', ')}${notRun.length > 10 ? ', ...' : ''}`);
+  for (const line of summaryLines(report)) print(line);
+  for (const c of report.guard.harmCases.slice(0, 20)) print(`  HARM #${c.index} ${c.name}\n    ${c.reproduce}`);
+  for (const c of report.guard.missCases.slice(0, 20)) print(`  MISS #${c.index} ${c.name}${c.preventable ? ` (preventable: ${c.preventedBy.join(', ')})` : ''}\n    ${c.reproduce}`);
+  const more = Math.max(0, report.guard.harmCases.length - 20) + Math.max(0, report.guard.missCases.length - 20);
+  if (more) print(`  ... ${more} more harms and misses in ${join(opts.out, 'report.md')}`);
+  print(`  report: ${join(opts.out, 'report.md')} and report.json`);
+  return exitCode(opts, report, warn);
+}
+
+function summaryLines(report: CampaignReport): string[] {
+  const g = report.guard;
+  const ff = g.faultFree;
+  const pctOf = (s: Share | undefined) => (s ? `${s.count} of ${s.runs}` : '-');
+  const byFamily = (m: Partial<Record<string, Share>>) => FAMILIES.filter((f) => m[f]).map((f) => `${f} ${pctOf(m[f])}`).join(', ');
+  const a = report.actionToSensing;
+  return [
+    `  guard, ${g.faultyRuns} faulty runs: ${g.saves} saves, ${g.harms} harms, ${g.misses} misses (${g.preventable.count} preventable by an oracle), ${g.bothInside} both inside`,
+    `  fault-free, ${ff.scenarios} runs: ${ff.harms} harms; envelope left guarded ${ff.guardedViolations}, unguarded ${ff.unguardedViolations}; ${ff.leftNominal} left NOMINAL, ${ff.tripped} tripped`,
+    `  guarded IAE over ${IAE_WORSE_FACTOR} x unguarded (unguarded inside): ${byFamily(g.iaeWorseShare)}`,
+    `  off NOMINAL at the end after the fault cleared: ${byFamily(g.offNominalAfterClear)}`,
+    `  false trips: ${g.falseTrips.trips} in ${g.falseTrips.runs} runs over ${g.falseTrips.faultFreeTicks} fault-free ticks`,
+    `  first-out attribution: ${report.attribution.correct} of ${report.attribution.detected} detected faults (${report.attribution.accuracy === null ? '-' : (100 * report.attribution.accuracy).toFixed(1) + ' %'})`,
+    `  action-to-sensing: ${a.ticksAdaptive} samples vs ${a.ticksFixed} fixed-rate (ratio ${a.sampleRatio}), IAE ratio ${a.iaeRatio}`,
+  ];
+}
+
+/** The campaign's exit code (CAMPAIGN_EXIT), with a one-line summary on stderr for a failure. */
+function exitCode(opts: CampaignCliOptions, report: CampaignReport, warn: Warn): number {
+  const g = report.guard;
+  const harms = g.harms + g.faultFree.harms;
+  const where = join(opts.out, 'report.md');
+  const list = (xs: number[]) => `${xs.slice(0, 10).map((i) => `#${i}`).join(', ')}${xs.length > 10 ? ', ...' : ''}`;
+  if (opts.failOnHarm && harms > 0) {
+    warn(`edgeloop campaign: seed ${opts.seed}: ${harms} harm(s) (${g.harms} faulty, ${g.faultFree.harms} fault-free): ${list(g.harmCases.map((c) => c.index))}; see ${where}`);
+    return CAMPAIGN_EXIT.harm;
+  }
+  if (g.falseTrips.trips > 0) {
+    const runs = [...new Set(report.failing.filter((f) => f.why.startsWith('false trip')).map((f) => f.index))];
+    warn(`edgeloop campaign: seed ${opts.seed}: ${g.falseTrips.trips} false trip(s) in ${g.falseTrips.runs} run(s): ${list(runs)}; see ${where}`);
+    return CAMPAIGN_EXIT.falseTrips;
+  }
+  return CAMPAIGN_EXIT.ok;
+}
+
+/** Plots of the harms first, then the worst misses (guarded and unguarded), re-run with a trace on the campaign's engine. */
+function writePlots(opts: CampaignCliOptions, report: CampaignReport, engineName: EngineName, module: WebAssembly.Module): { file: string; title: string }[] {
+  const g = report.guard;
+  const misses = [...g.missCases].sort((a, b) => b.guarded.excursion - a.guarded.excursion || a.index - b.index);
+  const picked = [...g.harmCases, ...misses].slice(0, 3).map((c) => c.index);
+  const indices = picked.length ? picked : report.worst.slice(0, 3).map((w) => w.index);
   const plotEngine = engineName === 'v8' ? null : openEngine(engineName, readCore(opts.core), opts.core);
   const runOpts = plotEngine ? { engine: () => plotEngine.core(), record: true } : { module, record: true };
   const plots: { file: string; title: string }[] = [];
-  const worstIdx = report.worst.length ? report.worst.slice(0, 3).map((w) => w.index)
-    : report.failing.slice(0, 3).map((f) => f.index);
   try {
-    for (const index of worstIdx) {
+    for (const index of indices) {
       const sc = campaignScenario(opts.seed, index);
       for (const guarded of [true, false]) {
         const r = runScenario({ ...sc, guarded }, runOpts);
@@ -163,39 +234,7 @@ export async function campaignCommand(opts: CampaignCliOptions, print: Print): P
   } finally {
     plotEngine?.dispose();
   }
-  const json = engineName === 'v8' ? report : { ...report, engine: engineName, notRun };
-  writeFileSync(join(opts.out, 'report.json'), JSON.stringify(json, null, 2) + '\n');
-  writeFileSync(join(opts.out, 'report.md'), reportMarkdown(report, plots) + notRunMarkdown(engineName, notRun));
-  const ticks = results.reduce((s, p) => s + p.guarded.ticks + p.unguarded.ticks + (p.fixedRate?.ticks ?? 0), 0);
-  print(`campaign seed ${opts.seed}${engineName === 'v8' ? '' : ` on ${engineName}`}: ${report.scenarios} scenarios (${report.faulty} faulty, ${report.faultFree} fault-free), ${opts.workers} worker(s), ${wallS.toFixed(1)} s wall, ${(ticks / wallS / 1e6).toFixed(2)} M ticks/s`);
-  if (notRun.length) print(`  not run on ${engineName}: ${notRun.length} scenario(s) with a memory fault (${engineName} does not expose the core's memory): ${notRun.slice(0, 10).map((n) => `#${n.index}`).join(', ')}${notRun.length > 10 ? ', ...' : ''}`);
-  print(`  guarded envelope violations: ${report.guarded.violationsCovered} on covered faults, ${report.guarded.violationsUncovered} on uncovered ones`);
-  print(`  unguarded envelope violations: ${report.unguarded.violations} of ${report.faulty} (${(100 * report.unguarded.violationShare).toFixed(1)} %)`);
-  print(`  false trips: ${report.falseTrips.trips} over ${report.falseTrips.faultFreeTicks} fault-free ticks`);
-  print(`  first-out attribution: ${report.attribution.correct} of ${report.attribution.detected} detected faults (${report.attribution.accuracy === null ? '-' : (100 * report.attribution.accuracy).toFixed(1) + ' %'})`);
-  print(`  action-to-sensing: ${report.actionToSensing.ticksAdaptive} samples vs ${report.actionToSensing.ticksFixed} fixed-rate (ratio ${report.actionToSensing.sampleRatio}), IAE ratio ${report.actionToSensing.iaeRatio}`);
-  for (const f of report.failing.slice(0, 20)) print(`  FAIL #${f.index} ${f.name}: ${f.why}\n    ${f.reproduce}`);
-  if (report.failing.length > 20) print(`  ... ${report.failing.length - 20} more failing cases in ${join(opts.out, 'report.md')}`);
-  print(`  report: ${join(opts.out, 'report.md')} and report.json`);
-  const ok = report.guarded.violationsCovered === 0 && report.falseTrips.trips === 0;
-  return ok ? 0 : 1;
-}
-
-/**
- * A report built over the scenarios an engine ran (results in scenario
- * order, `indices` their scenario numbers) names each case by its number in
- * the campaign, with a reproduce command on the same engine.
- */
-function reindexReport(report: CampaignReport, indices: readonly number[], seed: number, engine: EngineName): CampaignReport {
-  const at = (i: number) => indices[i];
-  return {
-    ...report,
-    failing: report.failing.map((f) => ({
-      ...f, index: at(f.index),
-      reproduce: `${f.reproduce.replace(`--campaign ${seed}:${f.index}`, `--campaign ${seed}:${at(f.index)}`)} --engine ${engine}`,
-    })),
-    worst: report.worst.map((w) => ({ ...w, index: at(w.index) })),
-  };
+  return plots;
 }
 
 function notRunMarkdown(engine: EngineName, notRun: readonly NotRun[]): string {

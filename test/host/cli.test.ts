@@ -139,15 +139,49 @@ describe('edgeloop sim and campaign', () => {
     expect(j.stderr).toMatch(/missing\.json: invalid scenario\n  - \(file\): cannot read it: ENOENT/);
   });
 
-  it('campaign: a small seeded campaign writes its report and prints one-line reproductions', () => {
+  it('campaign: a small seeded campaign writes its report and prints one-line reproductions; its exit code says what failed', () => {
     const out = mkdtempSync(join(tmpdir(), 'edgeloop-camp-'));
     const r = run('campaign', '--scenarios', '24', '--seed', '3', '--workers', '0', '--out', out, '--no-progress');
-    expect([0, 1]).toContain(r.status);
     expect(r.stdout).toMatch(/campaign seed 3: 24 scenarios/);
+    expect(r.stdout).toMatch(/guard, \d+ faulty runs: \d+ saves, \d+ harms, \d+ misses \(\d+ preventable by an oracle\), \d+ both inside/);
     const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
     expect(report.scenarios).toBe(24);
     expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(/# Fault campaign, seed 3: 24 scenarios/);
     for (const f of report.failing) expect(f.reproduce).toBe(`npx edgeloop sim --campaign 3:${f.index}`);
-    expect(r.status).toBe(report.guarded.violationsCovered === 0 && report.falseTrips.trips === 0 ? 0 : 1);
+    for (const c of [...report.guard.harmCases, ...report.guard.missCases]) expect(c.reproduce).toBe(`npx edgeloop sim --campaign 3:${c.index}`);
+    // Without --fail-on-harm, harms do not fail it; false trips do (exit 3), with one line on stderr.
+    const falseTrips = report.guard.falseTrips.trips > 0;
+    expect(r.status, r.stderr).toBe(falseTrips ? 3 : 0);
+    if (falseTrips) expect(r.stderr).toMatch(/^edgeloop campaign: seed 3: \d+ false trip\(s\) in \d+ run\(s\): #\d+/m);
+    // With --fail-on-harm, a harm fails it (exit 4), with one line on stderr naming the scenarios.
+    const harmful = run('campaign', '--scenarios', '24', '--seed', '3', '--workers', '0', '--out', out, '--no-progress', '--fail-on-harm');
+    const harms = report.guard.harms + report.guard.faultFree.harms;
+    expect(harmful.status, harmful.stderr).toBe(harms > 0 ? 4 : falseTrips ? 3 : 0);
+    if (harms > 0) {
+      const lines = harmful.stderr.split('\n').filter((l) => l.startsWith('edgeloop campaign:'));
+      expect(lines).toEqual([expect.stringMatching(new RegExp(`^edgeloop campaign: seed 3: ${harms} harm\\(s\\) .*#${report.guard.harmCases[0].index}\\b`))]);
+    }
+  });
+
+  it('campaign --help documents --fail-on-harm and the exit codes; sim --help documents --oracle, and a bad one is named', () => {
+    const c = run('campaign', '--help');
+    expect(c.status).toBe(0);
+    expect(c.stdout).toMatch(/--fail-on-harm\s+exit 4 on any harm/);
+    expect(c.stdout).toMatch(/Exit codes:\n\s+0 .*\n\s+1 .*\n\s+3 +false trips.*\n\s+4 +harms, with --fail-on-harm/);
+    const s = run('sim', '--help');
+    expect(s.stdout).toMatch(/--oracle <kind>\s+an oracle run/);
+    const bad = run('sim', '--campaign', '1:0', '--oracle', 'maybe');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/--oracle must be one of min, max, trip, got 'maybe'/);
+  });
+
+  it('sim --oracle: the oracle run of a campaign scenario, named as such', () => {
+    const out = mkdtempSync(join(tmpdir(), 'edgeloop-oracle-'));
+    // 1:0 has a fault (sensor or otherwise): from its onset the trip is asserted.
+    const r = run('sim', '--campaign', '1:0', '--oracle', 'trip', '--out', out);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/oracle 'trip' from the fault's onset/);
+    expect(r.stdout).toMatch(/trip output asserted 1 time\(s\)/);
+    expect(readdirSync(out).some((f) => f.endsWith('-oracle-trip.svg'))).toBe(true);
   });
 });
