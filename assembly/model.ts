@@ -82,7 +82,7 @@ export function model_reset(): void {
 
 // Called by reset(): detectors restart after an alarm, as the ARL tables assume.
 export function detectors_reset(): void {
-  z_prev_q16 = 0; r_prev_q16 = 0; jump_age = JUMP_MEMORY + 1; dz_prev_q16 = 0; alt_q16 = -(1 << 16); level_1 = 0; level_2 = 0;
+  z_prev_q16 = 0; r_prev_q16 = 0; r_seen = false; jump_age = JUMP_MEMORY + 1; dz_prev_q16 = 0; alt_q16 = -(1 << 16); level_1 = 0; level_2 = 0;
   cusum_pos_q16 = 0; cusum_neg_q16 = 0; ewma_q16 = 0; z_q16 = 0;
   memory.fill(EW_RING, 0, <usize>(EW_WINDOW_MAX << 2));
   ew_fill = 0; ew_head = 0; ew_s1 = 0; ew_s2 = 0; ew_s11 = 0; ew_last = 0;
@@ -156,7 +156,7 @@ export function model_reanchor(y_q16: i32): void {
   x_q32 = <i64>y_q16 << 16;
   pred_q32 = x_q32;
   pred_prev_q16 = y_q16;
-  r_prev_q16 = 0;
+  r_seen = false;
 }
 
 // Correct with the measurement (when one is trusted) and update the detectors.
@@ -244,6 +244,7 @@ export const NOISY_VAR_Q16: i32 = 4 << 16;      // noise of about 2 times the no
 const JUMP_BOUND = memory.data(LEVELS_MAX << 2);
 let z_prev_q16: i32 = 0;
 let r_prev_q16: i32 = 0;
+let r_seen = false;
 let jump_age: i32 = JUMP_MEMORY + 1;            // ticks since the residual last jumped beyond the bound
 let dz_prev_q16: i32 = 0;
 let alt_q16: i32 = -(1 << 16);                  // EWMA of dz(k) * dz(k-1), weight 1/32
@@ -260,6 +261,9 @@ let level_1: i32 = 0;   // sampling levels of the two previous ticks: the
 let level_2: i32 = 0;   // median of 3 can carry a change over the longest of them
 
 function isolate_step(z: i32, r: i32, level: i32): void {
+  // The first residual the detectors see (after the warm-up, or a restart)
+  // has nothing before it to have jumped from.
+  if (!r_seen) { r_prev_q16 = r; z_prev_q16 = z; r_seen = true; }
   let dz = sub_q16(z, z_prev_q16);
   let dr = sub_q16(r, r_prev_q16);
   z_prev_q16 = z;

@@ -284,8 +284,9 @@ function compensation_step(y: i32, trusted: i32): void {
 
 // A step holds still: over the capture the gap stays within 8 sigma, and the
 // bias is the middle of its range. A gap that scatters more is spikes, not a
-// step: the compensation is dropped (the sensing checks and the noise test
-// take it from there).
+// step, and one under 8 sigma is no step worth taking off: the compensation
+// is dropped (the sensing checks, the noise test and the observer take it
+// from there).
 let gap_min: i32 = 0;
 let gap_max: i32 = 0;
 function capture(gap: i32): void {
@@ -294,8 +295,12 @@ function capture(gap: i32): void {
   gap_max = max<i32>(gap_max, gap);
   comp_capture--;
   if (comp_capture > 0) return;
-  if (<i64>gap_max - <i64>gap_min > <i64>p(P_RESID_SIGMA) << 3) { comp_on = false; bias_q16 = 0; return; }
-  bias_q16 = <i32>((<i64>gap_min + <i64>gap_max) >> 1);
+  let sigma8 = <i64>p(P_RESID_SIGMA) << 3;
+  let mid = (<i64>gap_min + <i64>gap_max) >> 1;
+  // Scattered (spikes), or too small to be a step worth taking off (a
+  // transient of the model, which the observer absorbs by itself): dropped.
+  if (<i64>gap_max - <i64>gap_min > sigma8 || (mid < sigma8 && mid > -sigma8)) { comp_on = false; bias_q16 = 0; return; }
+  bias_q16 = <i32>mid;
 }
 
 // FALLBACK because the state heads out: the command is held in the safe direction.
