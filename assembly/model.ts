@@ -169,9 +169,10 @@ let pred_prev_q16: i32 = 0;
 // residual, so they clear once the measurement agrees with the model again).
 export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: bool, level: i32, correct: bool): i32 {
   let ref = lagged && primed ? pred_prev_q16 : pred_q16;
+  let moving = abs_q16(sub_q16(pred_q16, pred_prev_q16)) > (corr_clamp_q16 >> 5);   // by more than sigma / 4
   pred_prev_q16 = pred_q16;
   if (!trusted) { x_q32 = pred_q32; return 0; }
-  isolate_measurement(y_q16);
+  isolate_measurement(y_q16, moving);
   let r = sub_q16(y_q16, ref);
   if (!correct) {
     x_q32 = pred_q32;
@@ -269,13 +270,16 @@ function isolate_step(z: i32, r: i32, level: i32): void {
 }
 
 // A measurement that stopped changing while the model expects it to move
-// is a frozen sensor: FROZEN_TICKS identical voted samples point at sensing.
+// is a frozen sensor: FROZEN_TICKS identical voted samples, each while the
+// model's prediction moved by more than sigma / 4, point at sensing (a
+// settled loop's reading repeats too, and means nothing).
 export const FROZEN_TICKS: i32 = 8;
 let y_last_q16: i32 = 0;
 let frozen: i32 = 0;
 
-export function isolate_measurement(y: i32): void {
-  if (y == y_last_q16) { if (frozen < FROZEN_TICKS) frozen++; } else frozen = 0;
+export function isolate_measurement(y: i32, moving: bool): void {
+  if (y != y_last_q16) frozen = 0;
+  else if (moving && frozen < FROZEN_TICKS) frozen++;
   y_last_q16 = y;
 }
 
