@@ -74,7 +74,7 @@ let est_was = false;                 // an estimation alarm was active on the pr
 let est_settled = false;
 let est_settle_at: i64 = 0;
 let est_stage: i32 = -1;
-let noisy_kept_now = false;          // this tick: only spiky sensors were left to vote
+let est_scatter = false;             // this estimation alarm's step scattered: spikes, not a step
 
 // The stage each cause is named at (events).
 const CAUSE_STAGE = memory.data<u8>([0, 0, 1, 1, 2, 2, 2, 5, 5, 5, 3, 4, 4, 7, 255, 6]);
@@ -139,7 +139,7 @@ function actuator_cause(): i32 {
 // disagrees with its command, otherwise a load the primary controller
 // rejects. The stage is provisional for ISOLATE_TICKS, then settled.
 function estimation_cause(tick: i64, on: bool): i32 {
-  if (!on) { est_was = false; distrust = false; est_stage = -1; return 0; }
+  if (!on) { est_was = false; distrust = false; est_stage = -1; est_scatter = false; return 0; }
   if (!est_was) {
     est_stage = isolated_stage();
     est_settle_at = tick + <i64>ISOLATE_TICKS;
@@ -150,9 +150,10 @@ function estimation_cause(tick: i64, on: bool): i32 {
   }
   est_was = true;
   if (est_stage == ids.STAGE_SENSING) {
-    // Spikes the sensing checks see, or a residual gone noisy: the readings
-    // scatter around the truth rather than leave it.
-    if (isolated_noisy() || noisy_kept_now) { distrust = false; return bit(ids.CAUSE_SENSOR_NOISY); }
+    // A residual gone noisy, or a reading that scattered while its step was
+    // being measured (spikes): the readings scatter around the truth rather
+    // than leave it.
+    if (isolated_noisy() || est_scatter) { distrust = false; return bit(ids.CAUSE_SENSOR_NOISY); }
     // Frozen: the reading carries nothing; the model stands in, open loop.
     // A step: measure it and take it off the reading.
     distrust = isolated_frozen();
@@ -232,7 +233,6 @@ export function react_step(tick: i64, active: i32, trusted: i32, n: i32, noisy_k
   // The estimation alarms decide first whether the sensors are believed; the
   // envelope then looks ahead from the best estimate.
   let alarms = active != 0 ? alarm_monitors(active) : 0;
-  noisy_kept_now = noisy_kept;
   let est = estimation_cause(tick, (alarms & EST_BITS) != 0);
   if (comp_on) compensation_step(y_meas, trusted);
   envelope_step(best_estimate(y_meas, trusted, noisy_kept), u, level);
@@ -299,7 +299,7 @@ function capture(gap: i32): void {
   let mid = (<i64>gap_min + <i64>gap_max) >> 1;
   // Scattered (spikes), or too small to be a step worth taking off (a
   // transient of the model, which the observer absorbs by itself): dropped.
-  if (<i64>gap_max - <i64>gap_min > sigma8 || (mid < sigma8 && mid > -sigma8)) { comp_on = false; bias_q16 = 0; return; }
+  if (<i64>gap_max - <i64>gap_min > sigma8 || (mid < sigma8 && mid > -sigma8)) { comp_on = false; bias_q16 = 0; est_scatter = true; return; }
   bias_q16 = <i32>mid;
 }
 
