@@ -52,13 +52,14 @@ export let distrust: bool = false;   // the sensors are blamed: the model estima
 // with the model open loop, then subtracted from the reading, which the
 // controller and the envelope use (its changes are still the process's, so
 // even an integrating plant stays observed), until the raw reading agrees
-// with the estimate again for COMP_AGREE_TICKS (the bias went away).
+// with the estimate again (nearer it than the bias) for COMP_AGREE_TICKS:
+// the bias went away.
 export let comp_on: bool = false;
 export let comp_capture: i32 = 0;
 export let bias_q16: i32 = 0;
 let comp_agree: i32 = 0;
 export const COMP_CAPTURE_TICKS: i32 = 8;
-export const COMP_AGREE_TICKS: i32 = 16;
+export const COMP_AGREE_TICKS: i32 = 2;
 export let noisy: bool = false;      // a kept sensor is noisy: heavier filtering
 export let trip_failed: bool = false;// tripped, and the feedback does not show it
 export let held: bool = false;       // hand-backs used up: the fallback holds until reset()
@@ -274,7 +275,10 @@ function compensation_step(y: i32, trusted: i32): void {
   if (trusted == 0) return;
   let gap = sub_q16(y, model_estimate());
   if (comp_capture > 0) { capture(gap); return; }
-  comp_agree = abs_q16(gap) < (p(P_RESID_SIGMA) << 2) ? comp_agree + 1 : 0;
+  // The raw reading is nearer the estimate than the estimate plus the bias:
+  // the step went away (a sensor repaired); the compensated reading would now
+  // be off by the whole bias, so this must not wait long.
+  comp_agree = abs_q16(gap) < (abs_q16(bias_q16) >> 1) ? comp_agree + 1 : 0;
   if (comp_agree < COMP_AGREE_TICKS) return;
   comp_on = false;
   bias_q16 = 0;
@@ -282,17 +286,19 @@ function compensation_step(y: i32, trusted: i32): void {
   model_reanchor(y);
 }
 
-// A step holds still: over the capture the gap stays within 8 sigma, and the
+// A step holds still: over the capture (after the two samples the median of
+// 3 takes to pass it) the gap stays within 8 sigma, and the
 // bias is the middle of its range. A gap that scatters more is spikes, not a
 // step, and one under 8 sigma is no step worth taking off: the compensation
 // is dropped (the sensing checks, the noise test and the observer take it
 // from there).
 let gap_min: i32 = 0;
 let gap_max: i32 = 0;
+const CAPTURE_SETTLE_TICKS: i32 = 2;   // the median of 3 passes a step over two samples
 function capture(gap: i32): void {
-  if (comp_capture == COMP_CAPTURE_TICKS) { gap_min = gap; gap_max = gap; }
-  gap_min = min<i32>(gap_min, gap);
-  gap_max = max<i32>(gap_max, gap);
+  let k = COMP_CAPTURE_TICKS - comp_capture;   // 0, 1, ... within the capture
+  if (k == CAPTURE_SETTLE_TICKS) { gap_min = gap; gap_max = gap; }
+  if (k >= CAPTURE_SETTLE_TICKS) { gap_min = min<i32>(gap_min, gap); gap_max = max<i32>(gap_max, gap); }
   comp_capture--;
   if (comp_capture > 0) return;
   let sigma8 = <i64>p(P_RESID_SIGMA) << 3;
