@@ -7,7 +7,7 @@
 // dt; jitter inside a level is a timing disturbance, watched by the timing
 // monitors, not something the controller integrates.
 
-import { p, P_PERIOD_MIN_US, P_PERIOD_MAX_US, P_LPF_TAU, P_NOISY_TAU, P_MODEL_GAIN, P_OUT_MIN, P_OUT_MAX, P_RESID_SIGMA, P_MODEL_TAU, P_KP, P_TI, P_TD, P_TF,
+import { p, P_PERIOD_MIN_US, P_PERIOD_MAX_US, P_LPF_TAU, P_MODEL_GAIN, P_OUT_MIN, P_OUT_MAX, P_RESID_SIGMA, P_MODEL_TAU, P_KP, P_TI, P_TD, P_TF,
   P_FB_KP, P_FB_TI, P_SLEW, P_RATE_MAX } from "./params";
 import { q16_to_f64, f64_to_q16, f64_to_q32_frac, exp_neg } from "./fixed";
 
@@ -16,7 +16,6 @@ export const LEVELS_MAX: i32 = 8;
 const INTERVAL_US = memory.data(LEVELS_MAX << 3);   // i64
 const SPLIT_US = memory.data(LEVELS_MAX << 3);      // i64: dt above this uses the next level
 const LPF_A = memory.data(LEVELS_MAX << 3);         // Q32 dt/(tau+dt) (exact: 1-exp(-dt/tau))
-const NOISY_A = memory.data(LEVELS_MAX << 3);       // Q32 the same for NOISY_TAU
 const MODEL_A = memory.data(LEVELS_MAX << 3);       // Q32 1-exp(-dt/tau_model)
 const KI_DT = memory.data(LEVELS_MAX << 3);         // Q32 Kp*dt/Ti
 const D_A = memory.data(LEVELS_MAX << 3);           // Q32 Tf/(Tf+dt)
@@ -33,7 +32,6 @@ export let levels_n: i32 = 1;
 
 @inline export function interval_us(l: i32): i64 { return i64_at(INTERVAL_US, l); }
 @inline export function lpf_a(l: i32): i64 { return i64_at(LPF_A, l); }
-@inline export function noisy_a(l: i32): i64 { return i64_at(NOISY_A, l); }
 @inline export function model_a(l: i32): i64 { return i64_at(MODEL_A, l); }
 @inline export function ki_dt(l: i32): i64 { return i64_at(KI_DT, l); }
 @inline export function d_a(l: i32): i64 { return i64_at(D_A, l); }
@@ -80,7 +78,6 @@ export function levels_derive(): void {
     store<i64>(SPLIT_US + (<usize>l << 3), (iv + next) >> 1);
     let dt = <f64>iv / 1.0e6;
     store<i64>(LPF_A + (<usize>l << 3), frac_exp(dt, q16_to_f64(p(P_LPF_TAU))));
-    store<i64>(NOISY_A + (<usize>l << 3), frac_exp(dt, q16_to_f64(p(P_NOISY_TAU))));
     let model_a_l = frac_exp(dt, q16_to_f64(p(P_MODEL_TAU)));
     store<i64>(MODEL_A + (<usize>l << 3), model_a_l);
     store<i32>(REACH + (<usize>l << 2), f64_to_q16(<f64>model_a_l / 4294967296.0 * span + noise));

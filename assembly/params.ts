@@ -97,11 +97,10 @@ export const P_HANDBACK_TICKS: i32 = 65;  // INT well inside the envelope, cause
 export const P_HANDBACK_RETRIES: i32 = 66;// INT hand-backs per episode before the fallback holds until reset()
 export const P_DIST_GAIN: i32 = 67;       // Q16 observer's load-disturbance gain per tick, 0..1; 0 = no disturbance estimate
 export const P_GUARD: i32 = 68;           // BOOL 1 = the guard acts; 0 = the primary controller alone (monitors still report)
-export const P_NOISY_TAU: i32 = 69;       // Q16 s low-pass while a kept sensor is noisy (heavier filtering); 0 = off
-export const P_SP_MARGIN: i32 = 70;       // Q16 on the model estimate, the setpoint is kept this far inside the envelope
-export const P_DIST_MAX: i32 = 71;        // Q16 the largest load the plant can see, in output units; a disturbance
+export const P_SP_MARGIN: i32 = 69;       // Q16 on the model estimate, the setpoint is kept this far inside the envelope
+export const P_DIST_MAX: i32 = 70;        // Q16 the largest load the plant can see, in output units; a disturbance
                                           // estimate that needs more blames the sensors; 0 = unbounded
-export const PARAMS_BASIC: i32 = 72;
+export const PARAMS_BASIC: i32 = 71;
 
 // The reaction table: id = REACT_BASE + cause, one ACTION per cause (monitor/ids.ts).
 export const REACT_BASE: i32 = 72;
@@ -190,14 +189,13 @@ const META_BASIC = memory.data<i32>([
   0, 100, 3,  // HANDBACK_RETRIES
   0, Q, 0,  // DIST_GAIN
   0, 1, 1,  // GUARD
-  0, 3600 * Q, 0,  // NOISY_TAU
   0, I32_MAX, 0,  // SP_MARGIN
   0, I32_MAX, 0,  // DIST_MAX
 ]);
 
 const FORMAT_BASIC = memory.data<u8>([
   FMT_INT, FMT_INT, FMT_INT, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_BOOL, FMT_Q16, FMT_Q16, FMT_INT, FMT_INT, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_INT, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_INT, FMT_INT, FMT_Q16, FMT_US, FMT_INT, FMT_US, FMT_US, FMT_US, FMT_Q16, FMT_INT, FMT_US, FMT_INT,
-  FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_US, FMT_DIR, FMT_DIR, FMT_Q16, FMT_US, FMT_INT, FMT_INT, FMT_Q16, FMT_BOOL, FMT_Q16, FMT_Q16, FMT_Q16,
+  FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_US, FMT_DIR, FMT_DIR, FMT_Q16, FMT_US, FMT_INT, FMT_INT, FMT_Q16, FMT_BOOL, FMT_Q16, FMT_Q16,
 ]);
 
 

@@ -5,7 +5,7 @@
 // processor-in-the-loop bridge drives over the line protocol; here it runs
 // synchronously through an EnginePort.
 
-import { Core, MONITORS, type Mode, type ParamName, type ParamValue } from '../host/runtime/core.js';
+import { Core, MONITORS, type ParamName, type ParamValue } from '../host/runtime/core.js';
 import { mcuFor, type Adc } from './mcu.js';
 import { PLANTS } from './plants/index.js';
 import { FAULT_STAGE, type FaultKind, type McuSpec, type PlantSpec } from './types.js';
@@ -54,7 +54,12 @@ export interface Trace {
   trip: number[];
 }
 
-export interface RunResult {
+/**
+ * One scenario's result: the loop's outcome (firmware-sim/loop/simulation.ts:
+ * ticks, envelope, IAE, modes, watchdog, trip) with what the engine's events
+ * tell (detection, attribution, false trips) and the scenario it ran.
+ */
+export interface RunResult extends Omit<Outcome, 'events' | 'trace'> {
   name: string;
   plant: string;
   guarded: boolean;
@@ -62,13 +67,6 @@ export interface RunResult {
   /** The oracle this run ran under, or null for a run of the controller itself. */
   oracle: Oracle | null;
   faults: { kind: FaultKind; onsetS: number; durationS: number | null; magnitude: number; scope?: string }[];
-  simulatedS: number;
-  ticks: number;
-  /** Ticks before the first fault's onset (all of them in a fault-free run). */
-  faultFreeTicks: number;
-  envelope: { min: number; max: number; violated: boolean; firstS: number | null; worstExcursion: number };
-  /** Integral of |setpoint - true output| dt over the run. */
-  iae: number;
   /** The first root-cause trip at or after the first fault's onset. */
   detection: { tS: number; latencyS: number; monitor: string; stage: string } | null;
   /** Whether the stage named first-out is where the fault was injected (null when nothing was detected or no fault). */
@@ -77,21 +75,7 @@ export interface RunResult {
   /** Root trips before the first fault's onset (false trips). */
   falseTrips: number;
   falseTripMonitors: string[];
-  finalMode: Mode;
-  modeSeconds: Record<Mode, number>;
   consequential: number;
-  /** Watchdog resets: after a trap, or after too many ticks over budget in a row. */
-  watchdogResets: number;
-  /** Traps inside the core (each one also a watchdog reset). */
-  traps: number;
-  overBudgetTicks: number;
-  setpointRejects: number;
-  /** Simulated seconds with the core's trip output asserted (demanded; a failed trip, trip.fail, still counts). */
-  tripSeconds: number;
-  /** How many times the trip output was asserted (rising edges). */
-  trips: number;
-  /** The trip output at the end of the run: 1 = trip demanded, 0 = run permitted. */
-  finalTrip: number;
   events?: TimedEvent[];
   trace?: Trace;
 }

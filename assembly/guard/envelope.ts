@@ -118,6 +118,3 @@ export function heading(side: i32): bool {
   return side > 0 ? rate_q16 > 0 : side < 0 ? rate_q16 < 0 : false;
 }
 
-export function envelope_rate(): i32 {
-  return rate_q16;
-}

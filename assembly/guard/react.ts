@@ -352,10 +352,6 @@ export function react_demand(tick: i64, kind: i32): bool {
   return true;
 }
 
-export function demanded(): i32 {
-  return demand_kind;
-}
-
 // reset(): release the latches whose condition is false now, and the
 // fallback held by the retry limit. Returns how many were released.
 export function react_release(): i32 {

@@ -129,8 +129,14 @@ export function drawOperations(spec: PlantSpec, rng: Rng, durationS: number): Op
   // The load's levels (0 before the first change) and its largest change.
   const levels = [0, ...loads.map((l) => l.magnitude)];
   let step = 0;
-  for (let j = 1; j < levels.length; j++) step = Math.max(step, Math.abs(levels[j] - levels[j - 1]));
-  const w = setpointWindow(spec, Math.min(...levels), Math.max(...levels), step);
+  let lowest = 0;
+  let highest = 0;
+  for (let j = 1; j < levels.length; j++) {
+    step = Math.max(step, Math.abs(levels[j] - levels[j - 1]));
+    lowest = Math.min(lowest, levels[j]);
+    highest = Math.max(highest, levels[j]);
+  }
+  const w = setpointWindow(spec, lowest, highest, step);
   const q = setpointQuantum(spec);
   const lo = Math.ceil(w.lo / q) * q;
   const hi = Math.floor(w.hi / q) * q;

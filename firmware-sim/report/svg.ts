@@ -79,15 +79,13 @@ export function plotRun(trace: Trace, opts: PlotOptions): string {
   const span = Math.max(t1 - t0, 1e-9);
   const x = (t: number) => L + ((t - t0) / span) * (W - L - R);
   const series1 = [trace.setpoint, trace.measurement, trace.truth];
-  let lo = Math.min(...series1.map((s) => Math.min(...s)));
-  let hi = Math.max(...series1.map((s) => Math.max(...s)));
+  let { lo, hi } = extent(series1);
   if (opts.envelope) { lo = Math.min(lo, opts.envelope.min); hi = Math.max(hi, opts.envelope.max); }
   if (!(hi > lo)) { hi = lo + 1; }
   const pad = (hi - lo) * 0.05;
   lo -= pad; hi += pad;
   const y1 = (v: number) => top1 + H1 - ((v - lo) / (hi - lo)) * H1;
-  const uLo = Math.min(...trace.command);
-  const uHi = Math.max(...trace.command);
+  const { lo: uLo, hi: uHi } = extent([trace.command]);
   const uSpan = uHi > uLo ? uHi - uLo : 1;
   const y2 = (v: number) => top2 + H2 - ((v - uLo) / uSpan) * H2;
   const path = (t: readonly number[], ys: readonly number[], fy: (v: number) => number) =>
@@ -159,4 +157,17 @@ export function plotRun(trace: Trace, opts: PlotOptions): string {
   });
   parts.push('</svg>');
   return parts.join('\n');
+}
+
+/** The smallest and largest value over some series, in one pass (no spread: a long run has more points than the stack allows arguments). */
+function extent(series: readonly (readonly number[])[]): { lo: number; hi: number } {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const s of series) {
+    for (const v of s) {
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+  }
+  return { lo, hi };
 }

@@ -66,7 +66,7 @@ const BASIC = [
   'osc_crossings', 'osc_window', 'mismatch_thr', 'overrun_tol_us', 'missed_count', 'sp_timeout_us',
   'period_min_us', 'period_max_us', 'settle_band', 'settle_ticks', 'model_delay_us', 'cascade_window',
   'env_min', 'env_max', 'env_margin', 'env_rate_max', 'env_horizon_us', 'env_hi_dir', 'env_lo_dir',
-  'trip_fb', 'trip_verify_us', 'handback_ticks', 'handback_retries', 'dist_gain', 'guard', 'noisy_tau', 'sp_margin',
+  'trip_fb', 'trip_verify_us', 'handback_ticks', 'handback_retries', 'dist_gain', 'guard', 'sp_margin',
   'dist_max',
 ] as const;
 
