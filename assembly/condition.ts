@@ -26,6 +26,7 @@ export let trusted_mask: i32 = 0;
 export let noisy_kept: bool = false;
 let filtered_q32: i64 = 0;     // low-pass state, Q32 (see fixed.ts lerp_q32)
 let filter_primed = false;
+let last_level: i32 = 0;       // the previous sample's level (the rate check, below)
 
 @inline function get(base: usize, i: i32): i32 { return load<i32>(base + (<usize>i << 2)); }
 @inline function put(base: usize, i: i32, v: i32): void { store<i32>(base + (<usize>i << 2), v); }
@@ -41,6 +42,7 @@ export function condition_reset(): void {
   noisy_kept = false;
   filtered_q32 = 0;
   filter_primed = false;
+  last_level = 0;
 }
 
 // One sensor's sample: conditioning and the per-sensor checks.
@@ -63,7 +65,11 @@ function sense_one(i: i32, raw: i32, level: i32): void {
   if (spike) count(C_SPIKES_REJECTED);
   let hist = ((get(SPIKES, i) << 1) | (spike ? 1 : 0)) & 0xFFFF;
   put(SPIKES, i, hist);
-  let step = rate_step(level);
+  // The median of 3 lags a ramp by one sample, so its change since the last
+  // sample spans the interval before it as well as this one: with action-to-
+  // sensing, a long interval followed by a short one would otherwise hold a
+  // move over 16 ms to the rate allowed in 2 ms. The larger of the two steps.
+  let step = p(P_MEDIAN3) != 0 ? max<i32>(rate_step(level), rate_step(last_level)) : rate_step(level);
   let fast = step > 0 && seen > 0 && abs_q16(sub_q16(med, get(VALUE, i))) > step;
   debounce_sensor(busy, M_SENS_SPIKE, i, fast || (hist != 0 && <i32>popcnt(hist) >= p(P_SPIKE_COUNT)));
   debounce_sensor(busy, M_SENS_RANGE, i, med < p(P_RANGE_MIN) || med > p(P_RANGE_MAX));
@@ -146,6 +152,7 @@ export function condition_step(s0: i32, s1: i32, s2: i32, level: i32, pred: i32)
   sense_one(0, s0, level);
   if (n > 1) sense_one(1, s1, level);
   if (n > 2) sense_one(2, s2, level);
+  last_level = level;
   let v = vote(n, pred);
   let k = <i32>popcnt(trusted_mask);
   if (k == 0) v = pred;

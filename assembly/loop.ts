@@ -20,7 +20,8 @@ import { model_push_command, model_predict, model_prime, model_primed, model_rea
 import { pid_step, pid_track, integ_held, pid_integrity_ok } from "./control/pid";
 import { fallback_step, fallback_track, safe_output } from "./control/fallback";
 import { supervisor_step, active_mask } from "./supervisor";
-import { react_step, best_estimate, trip_out, pin_dir, distrust, comp_on, comp_capture, bias_q16 } from "./guard/react";
+import { react_step, best_estimate, trip_out, pin_dir, distrust, comp_on, comp_capture, bias_q16, closed_hold, hold_map, hold_want,
+  hold_ticks, set_hold_want } from "./guard/react";
 import { integrity_step } from "./integrity";
 import { count, event_log, C_TICKS, C_SUBSTITUTED_TICKS, C_INVARIANT_FAILS, EV_SENSOR_OUT, EV_SENSOR_IN } from "./events";
 
@@ -57,6 +58,10 @@ export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
   let trusted = condition_step(s0, s1, s2, level, model_primed() ? pred : S.meas_q16);
   if (trusted_mask != trusted_before && !first) log_vote_change(trusted_before, trusted_mask);
   let voted = voted_out();
+  // The last sensor left the vote: the model goes on from the last voted
+  // value (what the process was), not from an estimate a load may have
+  // pulled aside.
+  if (trusted == 0 && trusted_before != 0 && !first) model_reanchor(S.voted_q16);
   if (!model_primed() && trusted > 0) { model_prime(voted); pred = voted; }
   else if (trusted_mask != trusted_before && trusted > 0 && !first) { model_reanchor(voted); pred = voted; }
   if (trusted == 0) count(C_SUBSTITUTED_TICKS);
@@ -80,7 +85,7 @@ export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
 
   let u = command_for(mode, prev_mode, first, fb, y_ctl, level);
   S.set_output(u);
-  model_push_command(now, u);
+  model_push_command(now, hold_map(u));
   check_invariants(u, mode);
   propose_interval(mode, S.error_q16);
   count(C_TICKS);
@@ -111,7 +116,7 @@ function monitor_conditions(first: bool, fb: i32, y: i32, trusted: i32): i32 {
   // slow approach to its safe setpoint is not a tracking fault.
   control_monitors_step(S.mode >= S.MODE_FALLBACK ? 0 : e);
   let direct = (in_fallback ? p(P_FB_KP) : p(P_KP)) >= 0;
-  actuation_step(S.output_q16, fb, e, !first, direct, trip_out || pin_dir != 0);
+  actuation_step(S.output_q16, fb, e, !first, direct, trip_out || pin_dir != 0 || closed_hold);
   let integrity_bad = integrity_step() || !pid_integrity_ok() || invariant_bad;
   return bit(integrity_bad, ids.M_CORE_INTEGRITY) | bit(clock_bad, ids.M_TIM_CLOCK)
     | bit(overrun, ids.M_TIM_OVERRUN) | bit(missed, ids.M_TIM_MISSED) | bit(sp_stale, ids.M_TIM_SP_STALE)
@@ -146,6 +151,15 @@ function command_for(mode: i32, prev_mode: i32, first: bool, fb: i32, y: i32, le
   let prev = first ? clamp_i32(fb != S.SAMPLE_NONE ? fb : safe_output(), out_min, out_max) : S.output_q16;
   if (trip_out) { primary_was = false; return clamp_i32(safe_output(), out_min, out_max); }
   if (pin_dir != 0) { primary_was = false; return pin_dir > 0 ? out_max : out_min; }
+  if (closed_hold) {
+    // The stop's hold closed on the feedback (guard/react.ts): the fallback
+    // from what the actuator delivers now, through the verified mapping.
+    if (hold_ticks == 0) fallback_track(hold_want, y);
+    primary_was = false;
+    let want = fallback_step(y, level);
+    set_hold_want(want);
+    return clamp_i32(hold_map(want), out_min, out_max);
+  }
   let u: i32;
   if (mode == S.MODE_FALLBACK) {
     if (primary_was || first) fallback_track(prev, y);

@@ -100,7 +100,9 @@ export const P_GUARD: i32 = 68;           // BOOL 1 = the guard acts; 0 = the pr
 export const P_SP_MARGIN: i32 = 69;       // Q16 on the model estimate, the setpoint is kept this far inside the envelope
 export const P_DIST_MAX: i32 = 70;        // Q16 the largest load the plant can see, in output units; a disturbance
                                           // estimate that needs more blames the sensors; 0 = unbounded
-export const PARAMS_BASIC: i32 = 71;
+export const P_TRIP_DIR: i32 = 71;        // DIR the way the tripped process moves (-1 down, +1 up, 0 it holds or
+                                          // settles inside): a limit on that side is kept by the verified hold
+export const PARAMS_BASIC: i32 = 72;
 
 // The reaction table: id = REACT_BASE + cause, one ACTION per cause (monitor/ids.ts).
 export const REACT_BASE: i32 = 72;
@@ -191,11 +193,13 @@ const META_BASIC = memory.data<i32>([
   0, 1, 1,  // GUARD
   0, I32_MAX, 0,  // SP_MARGIN
   0, I32_MAX, 0,  // DIST_MAX
+  -1, 1, 0,  // TRIP_DIR
 ]);
 
 const FORMAT_BASIC = memory.data<u8>([
   FMT_INT, FMT_INT, FMT_INT, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_BOOL, FMT_Q16, FMT_Q16, FMT_INT, FMT_INT, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_INT, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_INT, FMT_INT, FMT_Q16, FMT_US, FMT_INT, FMT_US, FMT_US, FMT_US, FMT_Q16, FMT_INT, FMT_US, FMT_INT,
   FMT_Q16, FMT_Q16, FMT_Q16, FMT_Q16, FMT_US, FMT_DIR, FMT_DIR, FMT_Q16, FMT_US, FMT_INT, FMT_INT, FMT_Q16, FMT_BOOL, FMT_Q16, FMT_Q16,
+  FMT_DIR,
 ]);
 
 

@@ -18,6 +18,14 @@
 // drifting alike, which no vote sees): then the state is y - excess, and the
 // guard keeps that inside the envelope too.
 //
+// While the model stands in for the sensors (none trusted, or all blamed),
+// nothing corrects it: an unmeasured load moves the process away from it by
+// up to LOAD_SHARE of the model's full swing per sample (a |K| (out_max -
+// out_min); loads up to 18.75 % of the actuator's range). That uncertainty
+// accumulates from the last trusted sample; once y plus or minus it comes
+// within ENV_MARGIN of a limit the state is no longer known to be inside
+// (env_unsure), and the guard trips: it does not steer on a guess.
+//
 // The worst of y, trend and model toward each limit is the prediction. The
 // state is heading out (side +1 over ENV_MAX, -1 under ENV_MIN) when the
 // prediction comes within ENV_MARGIN of a limit, or the rate exceeds
@@ -45,10 +53,12 @@ export let predicted_q16: i32 = 0; // the prediction toward the nearer limit
 export let env_side: i32 = 0;      // +1 heading out over ENV_MAX, -1 under ENV_MIN, 0 inside the margin
 export let env_outside: bool = false; // the state itself is beyond a limit
 export let env_clear: bool = true;    // well inside: two margins from both limits at the horizon
+export let env_unsure: bool = false;  // open loop long enough that the state may be near a limit
+let unsure_q16: i32 = 0;              // how far the process may be from the open-loop estimate
 
 export function envelope_reset(): void {
   rate_q16 = 0; y_last_q16 = 0; primed = false; predicted_q16 = 0; warm = 0;
-  env_side = 0; env_outside = false; env_clear = true;
+  env_side = 0; env_outside = false; env_clear = true; env_unsure = false; unsure_q16 = 0;
 }
 
 export function envelope_derive(): void {
@@ -79,13 +89,17 @@ function rate_step(y: i32, level: i32): void {
   rate_q16 = sat(<i64>rate_q16 + ((<i64>inst - <i64>rate_q16) >> 4));
 }
 
-// y: the best knowledge of the controlled variable; u: the command being applied.
-export function envelope_step(y_in: i32, u: i32, level: i32): void {
+// y: the best knowledge of the controlled variable; u: the command being
+// applied; open_loop: y is the model's estimate, uncorrected.
+export function envelope_step(y_in: i32, u: i32, level: i32, open_loop: bool): void {
   let y = plausible(y_in, level);
   rate_step(y, level);
   let lo = p(P_ENV_MIN);
   let hi = p(P_ENV_MAX);
   let margin = p(P_ENV_MARGIN);
+  let drift = reach(level);
+  unsure_q16 = open_loop ? sat(<i64>unsure_q16 + <i64>(drift >> 3) + <i64>(drift >> 4)) : 0;
+  env_unsure = open_loop && (<i64>y + <i64>unsure_q16 > <i64>hi - <i64>margin || <i64>y - <i64>unsure_q16 < <i64>lo + <i64>margin);
   let trend = sat(<i64>y + ((<i64>rate_q16 * <i64>horizon_q16) >> 16));
   // The model's move over the horizon under the command, from where the
   // process is (not from the observer's state, which a bad reading may pull).
@@ -110,7 +124,7 @@ export function envelope_step(y_in: i32, u: i32, level: i32): void {
   env_side = over && (!under || rate_q16 >= 0) ? 1 : under ? -1 : too_fast ? (rate_q16 > 0 ? 1 : -1) : 0;
   predicted_q16 = env_side < 0 ? worst_lo : worst_hi;
   env_clear = <i64>worst_hi < <i64>hi - 2 * <i64>margin && <i64>worst_lo > <i64>lo + 2 * <i64>margin
-    && (rate_max == 0 || abs_q16(rate_q16) <= (rate_max >> 1));
+    && (rate_max == 0 || abs_q16(rate_q16) <= (rate_max >> 1)) && !env_unsure;
 }
 
 // Still heading toward the side's limit (the rate points at it).

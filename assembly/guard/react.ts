@@ -25,14 +25,14 @@
 // condition is false.
 
 import { p, P_GUARD, P_RESID_SIGMA, P_ENV_HI_DIR, P_ENV_LO_DIR, P_HANDBACK_TICKS, P_HANDBACK_RETRIES, P_TRIP_FB, P_MISMATCH_THR,
-  P_OUT_MIN, P_OUT_MAX, REACT_BASE, MON_BASE, MF_ACTION } from "../params";
+  P_OUT_MIN, P_OUT_MAX, P_TRIP_DIR, REACT_BASE, MON_BASE, MF_ACTION } from "../params";
 import { abs_q16, sub_q16, sat } from "../fixed";
 import * as ids from "../monitor/ids";
 import { mismatch, disagreeing, act_class, act_class_clear, ACT_CLASS_WEAK, ACT_CLASS_STUCK, ACT_CLASS_REVERSED } from "../monitor/actuation";
 import { isolated_stage, isolated_noisy, isolated_frozen, isolation_final, model_reanchor, ISOLATE_TICKS } from "../model";
 import { integrity_failed } from "../integrity";
 import { consequential_mask } from "../monitor/cascade";
-import { env_side, env_outside, env_clear, heading, horizon_ticks, verify_ticks, envelope_step } from "./envelope";
+import { env_side, env_outside, env_clear, env_unsure, heading, horizon_ticks, verify_ticks, envelope_step } from "./envelope";
 import { model_estimate } from "../model";
 import { plausible_out } from "../condition";
 import { MODE_NOMINAL, MODE_SAFE_STOP, SAMPLE_NONE } from "../state";
@@ -82,6 +82,7 @@ const CAUSE_STAGE = memory.data<u8>([0, 0, 1, 1, 2, 2, 2, 5, 5, 5, 3, 4, 4, 7, 2
 
 export function react_reset(): void {
   causes = 0; trip_out = false; pin_dir = 0; distrust = false; noisy = false; trip_failed = false; held = false;
+  closed_hold = false; hold_sign = 1; hold_failures = 0; hold_ticks = 0; hold_want = 0;
   comp_on = false; comp_capture = 0; bias_q16 = 0; comp_agree = 0;
   latched = 0; demand_kind = DEMAND_NONE; pin_ticks = 0; calm_ticks = 0; handbacks = 0; nominal_ticks = 0;
   tripped_ticks = 0; reset_pending = false; est_was = false; est_settled = false; est_settle_at = 0; est_stage = -1;
@@ -188,7 +189,7 @@ function envelope_trip(c: i32): bool {
   let actuator_bad = (c & (bit(ids.CAUSE_ACT_STUCK) | bit(ids.CAUSE_ACT_REVERSED))) != 0;
   let hold_failed = pin_ticks >= 2 * horizon_ticks + 16 && heading(env_side);
   if (actuator_bad || hold_failed) latched |= bit(ids.CAUSE_ENVELOPE);
-  return env_outside || dir == 0 || actuator_bad || hold_failed;
+  return env_outside || dir == 0 || actuator_bad || hold_failed || env_unsure;
 }
 
 @inline function sev_of_mode(mode: i32): i32 {
@@ -230,13 +231,13 @@ export function best_estimate(y_meas: i32, trusted: i32, noisy_now: bool): i32 {
 // u: the command being applied. Returns the mode.
 export function react_step(tick: i64, active: i32, trusted: i32, n: i32, noisy_kept: bool, prev: i32, fb: i32,
   y_meas: i32, u: i32, level: i32): i32 {
-  if (p(P_GUARD) == 0) { causes = 0; distrust = false; noisy = false; pin_dir = 0; trip_out = false; return MODE_NOMINAL; }
+  if (p(P_GUARD) == 0) { causes = 0; distrust = false; noisy = false; pin_dir = 0; trip_out = false; closed_hold = false; return MODE_NOMINAL; }
   // The estimation alarms decide first whether the sensors are believed; the
   // envelope then looks ahead from the best estimate.
   let alarms = active != 0 ? alarm_monitors(active) : 0;
   let est = estimation_cause(tick, (alarms & EST_BITS) != 0);
   if (comp_on) compensation_step(y_meas, trusted);
-  envelope_step(best_estimate(y_meas, trusted, noisy_kept), u, level);
+  envelope_step(best_estimate(y_meas, trusted, noisy_kept), hold_map(u), level, distrust || trusted == 0);
   // Healthy and quiet, nearly every tick: nothing to decide.
   if (active == 0 && env_side == 0 && !env_outside && prev == MODE_NOMINAL && latched == 0 && demand_kind == 0
     && trusted == n && !noisy_kept && !trip_out && pin_dir == 0 && est == 0 && !reset_pending && !comp_on) {
@@ -248,7 +249,7 @@ export function react_step(tick: i64, active: i32, trusted: i32, n: i32, noisy_k
   nominal_ticks = 0;
   let c = causes_of(alarms, trusted, n, noisy_kept) | est;
   if (comp_on) c |= bit(ids.CAUSE_SENSOR_UNTRUSTED);
-  if (env_side != 0 || env_outside) c |= bit(ids.CAUSE_ENVELOPE);
+  if (env_side != 0 || env_outside || env_unsure) c |= bit(ids.CAUSE_ENVELOPE);
   if (demand_kind != DEMAND_NONE) c |= bit(ids.CAUSE_HOST);
   causes = c;
   noisy = (c & bit(ids.CAUSE_SENSOR_NOISY)) != 0;
@@ -263,7 +264,8 @@ export function react_step(tick: i64, active: i32, trusted: i32, n: i32, noisy_k
   if (held && sev < ids.ACT_FALLBACK) sev = ids.ACT_FALLBACK;
   let next = mode_of_sev(way_back(tick, sev, sev_of_mode(prev)));
   hold_in_safe_direction(c, next);
-  trip_step(tick, next == MODE_SAFE_STOP, why, fb);
+  let stop = next == MODE_SAFE_STOP;
+  trip_step(tick, stop && !closed_hold_step(stop, fb), why, fb);
   if (next != prev) log_mode(tick, prev, next, why);
   reset_pending = false;
   return next;
@@ -314,6 +316,56 @@ function hold_in_safe_direction(c: i32, mode: i32): void {
   let hold = mode == mode_of_sev(ids.ACT_FALLBACK) && (c & bit(ids.CAUSE_ENVELOPE)) != 0 && env_side != 0;
   pin_dir = hold ? (env_side > 0 ? p(P_ENV_HI_DIR) : p(P_ENV_LO_DIR)) : 0;
   pin_ticks = pin_dir != 0 ? pin_ticks + 1 : 0;
+}
+
+// SAFE_STOP's other verified form, the hold closed on the actuator's
+// feedback. A trip moves the process one way (TRIP_DIR: a heater whose
+// contactor opened cools); under a load that pushes the same way it would
+// take the state out over the limit on that side, which only the actuator
+// can keep. There, instead of the trip, the fallback controller acts through
+// the actuator, its command mapped so that the feedback reads what the
+// fallback asks (inverted, lo + hi - u, for an actuator classed reversed),
+// checked every tick after the verify time. A mapping the feedback does not
+// bear out is swapped for the other once; when neither holds, or the state
+// heads for the opposite limit, the trip stands. The mode stays SAFE_STOP and
+// its latches hold.
+export let closed_hold: bool = false;
+export let hold_sign: i32 = 1;       // +1 the command as asked; -1 inverted
+let hold_failures: i32 = 0;          // mappings the feedback did not bear out, this stop
+export let hold_want: i32 = 0;       // what the fallback asked last tick (the actuator's output)
+export let hold_ticks: i32 = 0;      // ticks under this mapping (0: the hold starts: the fallback tracks from the trip)
+
+function closed_hold_step(stop: bool, fb: i32): bool {
+  let tdir = p(P_TRIP_DIR);
+  if (!stop || tdir == 0 || fb == SAMPLE_NONE) { closed_hold = false; if (!stop) hold_failures = 0; return false; }
+  if (!closed_hold) {
+    if (env_side != tdir || hold_failures >= 2 || trip_failed) return false;
+    closed_hold = true;
+    hold_ticks = 0;
+    hold_want = p(P_TRIP_FB);
+    hold_sign = (latched & bit(ids.CAUSE_ACT_REVERSED)) != 0 ? -1 : 1;
+    if (hold_failures == 1) hold_sign = -hold_sign;
+    return true;
+  }
+  if (env_side == -tdir) { closed_hold = false; return false; }
+  hold_ticks++;
+  let thr = p(P_MISMATCH_THR);
+  if (thr == 0) thr = (p(P_OUT_MAX) - p(P_OUT_MIN)) >> 6;
+  if (hold_ticks <= max<i32>(verify_ticks, 2) || abs_q16(sub_q16(fb, hold_want)) <= thr) return true;
+  hold_failures++;
+  hold_sign = -hold_sign;
+  hold_ticks = 0;
+  if (hold_failures < 2) return true;
+  closed_hold = false;
+  return false;
+}
+
+// The command made under the hold: what the fallback asked (after the first tick, tracked from the trip).
+export function set_hold_want(u: i32): void { hold_want = u; hold_ticks = max<i32>(hold_ticks, 1); }
+
+// The actuator's command for what the hold wants it to deliver (and back).
+export function hold_map(u: i32): i32 {
+  return closed_hold && hold_sign < 0 ? sat(<i64>p(P_OUT_MIN) + <i64>p(P_OUT_MAX) - <i64>u) : u;
 }
 
 // The trip output, and its check: once tripped for the verify time, the
@@ -376,5 +428,5 @@ export function latched_causes(): i32 {
 export function guard_status_bits(): i32 {
   return (env_side > 0 ? 1 : 0) | (env_side < 0 ? 2 : 0) | (env_outside ? 4 : 0) | (pin_dir != 0 ? 8 : 0)
     | (trip_out ? 16 : 0) | (trip_failed ? 32 : 0) | (latched != 0 ? 64 : 0) | (demand_kind != 0 ? 128 : 0)
-    | (distrust || comp_on ? 256 : 0) | (held ? 512 : 0) | (noisy ? 1024 : 0);
+    | (distrust || comp_on ? 256 : 0) | (held ? 512 : 0) | (noisy ? 1024 : 0) | (closed_hold ? 2048 : 0);
 }

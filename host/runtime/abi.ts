@@ -67,7 +67,7 @@ const BASIC = [
   'period_min_us', 'period_max_us', 'settle_band', 'settle_ticks', 'model_delay_us', 'cascade_window',
   'env_min', 'env_max', 'env_margin', 'env_rate_max', 'env_horizon_us', 'env_hi_dir', 'env_lo_dir',
   'trip_fb', 'trip_verify_us', 'handback_ticks', 'handback_retries', 'dist_gain', 'guard', 'sp_margin',
-  'dist_max',
+  'dist_max', 'trip_dir',
 ] as const;
 
 export const REACT_BASE = 72;
