@@ -154,9 +154,11 @@ function command_for(mode: i32, prev_mode: i32, first: bool, fb: i32, y: i32, le
   if (closed_hold) {
     // The stop's hold closed on the feedback (guard/react.ts): the fallback
     // from what the actuator delivers now, through the verified mapping.
-    if (hold_ticks == 0) fallback_track(hold_want, y);
+    // Open loop (no sensor believed): the actuator stays where it was.
+    let open = distrust || S.trusted_n == 0;
+    if (hold_ticks == 0 || open) fallback_track(hold_want, y);
     primary_was = false;
-    let want = fallback_step(y, level);
+    let want = open ? hold_want : fallback_step(y, level);
     set_hold_want(want);
     return clamp_i32(hold_map(want), out_min, out_max);
   }

@@ -265,7 +265,7 @@ export function react_step(tick: i64, active: i32, trusted: i32, n: i32, noisy_k
   let next = mode_of_sev(way_back(tick, sev, sev_of_mode(prev)));
   hold_in_safe_direction(c, next);
   let stop = next == MODE_SAFE_STOP;
-  trip_step(tick, stop && !closed_hold_step(stop, fb), why, fb);
+  trip_step(tick, stop && !closed_hold_step(stop, fb, hold_map(u)), why, fb);
   if (next != prev) log_mode(tick, prev, next, why);
   reset_pending = false;
   return next;
@@ -325,7 +325,11 @@ function hold_in_safe_direction(c: i32, mode: i32): void {
 // can keep. There, instead of the trip, the fallback controller acts through
 // the actuator, its command mapped so that the feedback reads what the
 // fallback asks (inverted, lo + hi - u, for an actuator classed reversed),
-// checked every tick after the verify time. A mapping the feedback does not
+// checked every tick after the verify time. While the state is not known
+// (the sensors lost or blamed, and the open-loop uncertainty reaches a
+// margin: envelope.ts) the trip could as well take it out, so the hold keeps
+// the actuator where it was, which is what holds the process where it was
+// under the load it is under; it steers on no guess. A mapping the feedback does not
 // bear out is swapped for the other once; when neither holds, or the state
 // heads for the opposite limit, the trip stands. The mode stays SAFE_STOP and
 // its latches hold.
@@ -335,14 +339,14 @@ let hold_failures: i32 = 0;          // mappings the feedback did not bear out, 
 export let hold_want: i32 = 0;       // what the fallback asked last tick (the actuator's output)
 export let hold_ticks: i32 = 0;      // ticks under this mapping (0: the hold starts: the fallback tracks from the trip)
 
-function closed_hold_step(stop: bool, fb: i32): bool {
+function closed_hold_step(stop: bool, fb: i32, u_now: i32): bool {
   let tdir = p(P_TRIP_DIR);
   if (!stop || tdir == 0 || fb == SAMPLE_NONE) { closed_hold = false; if (!stop) hold_failures = 0; return false; }
   if (!closed_hold) {
-    if (env_side != tdir || hold_failures >= 2 || trip_failed) return false;
+    if ((env_side != tdir && !env_unsure) || hold_failures >= 2 || trip_failed) return false;
     closed_hold = true;
     hold_ticks = 0;
-    hold_want = p(P_TRIP_FB);
+    hold_want = trip_out ? p(P_TRIP_FB) : u_now;
     hold_sign = (latched & bit(ids.CAUSE_ACT_REVERSED)) != 0 ? -1 : 1;
     if (hold_failures == 1) hold_sign = -hold_sign;
     return true;
