@@ -307,11 +307,6 @@ export function isolation_final(provisional: i32): i32 {
   return STAGE_ACTUATION;
 }
 
-// The residual jumped on this very sample (a reading that stepped now).
-export function jumped_now(): bool {
-  return jump_age == 0;
-}
-
 // The stage an estimation alarm raised now points at (provisional).
 export function isolated_stage(): i32 {
   let step = jump_age <= JUMP_MEMORY || frozen >= FROZEN_TICKS;

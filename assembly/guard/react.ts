@@ -29,7 +29,7 @@ import { p, P_GUARD, P_RESID_SIGMA, P_ENV_HI_DIR, P_ENV_LO_DIR, P_HANDBACK_TICKS
 import { abs_q16, sub_q16, sat } from "../fixed";
 import * as ids from "../monitor/ids";
 import { mismatch, disagreeing, act_class, act_class_clear, ACT_CLASS_WEAK, ACT_CLASS_STUCK, ACT_CLASS_REVERSED } from "../monitor/actuation";
-import { isolated_stage, isolated_noisy, isolated_frozen, isolation_final, model_reanchor, jumped_now, ISOLATE_TICKS } from "../model";
+import { isolated_stage, isolated_noisy, isolated_frozen, isolation_final, model_reanchor, ISOLATE_TICKS } from "../model";
 import { integrity_failed } from "../integrity";
 import { consequential_mask } from "../monitor/cascade";
 import { env_side, env_outside, env_clear, env_unsure, heading, horizon_ticks, verify_ticks, envelope_step } from "./envelope";
@@ -140,14 +140,9 @@ function actuator_cause(): i32 {
 // filtering), or through the plant: the actuator when its feedback
 // disagrees with its command, otherwise a load the primary controller
 // rejects. The stage is provisional for ISOLATE_TICKS, then settled.
-function estimation_cause(tick: i64, on: bool, timing_ok: bool): i32 {
+function estimation_cause(tick: i64, on: bool): i32 {
   if (!on) { est_was = false; distrust = false; est_stage = -1; est_scatter = false; return 0; }
-  // A new alarm, or a reading that steps while an alarm already put down
-  // to a load is on (the loads that the primary controller rejects keep the
-  // detectors up for a while): isolate afresh. Not while ticks go missing:
-  // a gap longer than the slowest interval moves the plant further than one
-  // sample's bound.
-  if (!est_was || (est_stage != ids.STAGE_SENSING && timing_ok && jumped_now())) {
+  if (!est_was) {
     est_stage = isolated_stage();
     est_settle_at = tick + <i64>ISOLATE_TICKS;
     est_settled = false;
@@ -240,7 +235,7 @@ export function react_step(tick: i64, active: i32, trusted: i32, n: i32, noisy_k
   // The estimation alarms decide first whether the sensors are believed; the
   // envelope then looks ahead from the best estimate.
   let alarms = active != 0 ? alarm_monitors(active) : 0;
-  let est = estimation_cause(tick, (alarms & EST_BITS) != 0, (active & TIMING_BITS) == 0);
+  let est = estimation_cause(tick, (alarms & EST_BITS) != 0);
   if (comp_on) compensation_step(y_meas, trusted);
   envelope_step(best_estimate(y_meas, trusted, noisy_kept), hold_map(u), level, distrust || trusted == 0);
   // Healthy and quiet, nearly every tick: nothing to decide.
