@@ -544,7 +544,7 @@ async function buildMcu(gen, key) {
   // The core: constant-size static memory for the bounds checks; no inlining
   // of small functions (the same instruction count per tick, measured, and
   // about 500 bytes less code).
-  const coreFlags = ['-include', 'wasm-rt-mcu-static.h', '-fno-inline-small-functions'];
+  const coreFlags = ['-include', 'wasm-rt-mcu-static.h', '-fno-inline-small-functions', '-Os'];
   const mcu = (f) => join(PIL, 'mcu', f);
   const units = {
     core: [join(GEN, 'core.c'), CORE_WARN, coreFlags],

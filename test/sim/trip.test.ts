@@ -203,3 +203,69 @@ describe('the trip through the loop', () => {
     expect(trace.truth[trace.truth.length - 1]).toBeLessThan(40);
   });
 });
+
+// SAFE_STOP's other verified form (docs/core.md, "The hold closed on the
+// actuator's feedback"): a heater's trip cools the chamber, so under a
+// cooling load the trip alone would take it under 10 C.
+describe('the stop held closed on the actuator\'s feedback', () => {
+  const run = (input: Partial<ScenarioInput>, name: string) => runScenario(parseScenario({
+    plant: 'thermal', durationS: 600, seed: 11, guarded: true, ...input,
+  } as ScenarioInput, name), { module, record: true });
+  const reversed = { kind: 'actuator.reversed', onsetS: 190, durationS: 96, magnitude: 0 } as const;
+
+  it('thermal: a reversed heater is tripped (latched); under a 15 % cooling load the chamber heads for 10 C -> the fallback heats through the actuator, verified by its meter: kept inside, still SAFE_STOP', () => {
+    // 80 C; a cooling load of 15 % of the heater from 105 s (the PID holds
+    // it); the heater's driver runs reversed from 190 s to 286 s -> the
+    // guard trips it (latched: a person must inspect it) -> heater off, the
+    // load cools the chamber toward 20 - 22.5 = -2.5 C -> near 13 C (the
+    // margin) the trip is released for the fallback through the actuator,
+    // checked on the power meter -> never under 10 C; the latch holds.
+    const r = run({ loads: [{ atS: 105, magnitude: -15 }], faults: [reversed] }, 'reversed heater, cooling load');
+    const t = r.trace!;
+    const tripAt = t.trip.indexOf(1);
+    expect(tripAt).toBeGreaterThan(0);
+    expect(t.tS[tripAt]).toBeGreaterThan(190);
+    expect(t.tS[tripAt]).toBeLessThan(200);
+    expect(t.trip.slice(tripAt).indexOf(0)).toBeGreaterThan(0);        // released for the hold
+    expect(r.envelope.violated).toBe(false);
+    expect(Math.min(...t.truth.slice(tripAt))).toBeGreaterThan(10);
+    expect(r.finalMode).toBe('SAFE_STOP');
+  });
+
+  it('thermal, contrapositive: the same reversed heater without the cooling load -> the trip stands to the end (the chamber cools toward 20 C, inside)', () => {
+    const r = run({ faults: [reversed] }, 'reversed heater, no load');
+    const t = r.trace!;
+    const tripAt = t.trip.indexOf(1);
+    expect(tripAt).toBeGreaterThan(0);
+    expect(t.trip.slice(tripAt)).not.toContain(0);
+    expect(r.envelope.violated).toBe(false);
+    expect(r.finalTrip).toBe(1);
+  });
+
+  it('thermal: every sensor lost under a cooling load -> once the open-loop uncertainty reaches a margin the stop keeps the heater where it was (no trip): inside', () => {
+    const r = run({
+      loads: [{ atS: 105, magnitude: -15 }],
+      faults: [{ kind: 'sensor.dropout', onsetS: 200, durationS: null, magnitude: 1, scope: 'common' }],
+    }, 'sensors lost, cooling load');
+    const t = r.trace!;
+    expect(r.finalMode).toBe('SAFE_STOP');
+    expect(r.trips).toBe(0);
+    expect(r.envelope.violated).toBe(false);
+    const held = t.command.slice(t.tS.findIndex((s) => s > 260));
+    expect(Math.max(...held) - Math.min(...held)).toBeLessThan(0.5);
+  });
+
+  it('surge drum, contrapositive: every sensor lost -> the drum is isolated (its trip holds the level) within seconds', () => {
+    const r = runScenario(parseScenario({
+      plant: 'integrator', durationS: 120, seed: 11, guarded: true,
+      loads: [{ atS: 10, magnitude: 10 }],
+      faults: [{ kind: 'sensor.dropout', onsetS: 40, durationS: null, magnitude: 1, scope: 'common' }],
+    } as ScenarioInput, 'drum sensors lost'), { module, record: true });
+    const t = r.trace!;
+    const tripAt = t.trip.indexOf(1);
+    expect(t.tS[tripAt]).toBeGreaterThan(40);
+    expect(t.tS[tripAt]).toBeLessThan(55);
+    expect(r.finalTrip).toBe(1);
+    expect(r.envelope.violated).toBe(false);
+  });
+});
