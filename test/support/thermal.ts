@@ -44,8 +44,9 @@ export const ALL_CHECKS: Partial<Record<ParamName, ParamValue>> = {
   osc_amp: 2,            // C swings both ways, 6 of them each within 20 s
   mismatch_thr: 5,       // % between command and measured heater power
   sp_timeout_us: 5_000_000,
-  // The safety envelope of the chamber: 10..95 C, acted on 3 C before a limit.
-  env_min: 10, env_max: 95, env_margin: 3, env_hi_dir: 'down', env_lo_dir: 'up', trip_fb: 0,
+  // The safety envelope of the chamber: 10..95 C, acted on 3 C before a limit;
+  // its trip (the heater's contactor) cools it.
+  env_min: 10, env_max: 95, env_margin: 3, env_hi_dir: 'down', env_lo_dir: 'up', trip_fb: 0, trip_dir: 'down',
   ew_window: 64,
   ew_var_ratio: 2,       // residual variance 2 sigma^2 (nominal: under 0.8) with lag-1 autocorrelation > 0.75
 };
