@@ -8,7 +8,7 @@
 // monitors, not something the controller integrates.
 
 import { p, P_PERIOD_MIN_US, P_PERIOD_MAX_US, P_LPF_TAU, P_MODEL_GAIN, P_OUT_MIN, P_OUT_MAX, P_RESID_SIGMA, P_MODEL_TAU, P_KP, P_TI, P_TD, P_TF,
-  P_FB_KP, P_FB_TI, P_SLEW, P_RATE_MAX } from "./params";
+  P_FB_KP, P_FB_TI, P_SLEW, P_RATE_MAX, P_DIST_GAIN } from "./params";
 import { q16_to_f64, f64_to_q16, f64_to_q32_frac, exp_neg } from "./fixed";
 
 export const LEVELS_MAX: i32 = 8;
@@ -24,6 +24,7 @@ const FB_KI_DT = memory.data(LEVELS_MAX << 3);      // Q32 Kp_fb*dt/Ti_fb
 const SLEW_STEP = memory.data(LEVELS_MAX << 2);     // Q16 slew*dt; 0 = unlimited
 const RATE_STEP = memory.data(LEVELS_MAX << 2);     // Q16 rate_max*dt; 0 = off
 const REACH = memory.data(LEVELS_MAX << 2);         // Q16 the most the process moves in one interval (below)
+const DIST_K = memory.data(LEVELS_MAX << 2);        // Q16 dist_gain / a: the disturbance estimate's step per unit residual
 
 export let levels_n: i32 = 1;
 
@@ -42,6 +43,12 @@ export let levels_n: i32 = 1;
 // The most the process can move in one interval: the model's full swing,
 // a |K| (out_max - out_min), plus 4 sigma of the residual's noise.
 @inline export function reach(l: i32): i32 { return i32_at(REACH, l); }
+// The observer's disturbance estimate d moves the model's per-sample step by
+// a d, so d += (dist_gain / a) r is integral action of dist_gain per sample
+// on the residual, at every sampling level and for any tau (an integrating
+// plant's tau is long and a tiny: a gain on d itself would take ~10^6
+// samples to learn its load).
+@inline export function dist_k(l: i32): i32 { return i32_at(DIST_K, l); }
 
 // The level whose interval is nearest the measured dt.
 export function level_for_dt(dt_us: i64): i32 {
@@ -81,6 +88,8 @@ export function levels_derive(): void {
     let model_a_l = frac_exp(dt, q16_to_f64(p(P_MODEL_TAU)));
     store<i64>(MODEL_A + (<usize>l << 3), model_a_l);
     store<i32>(REACH + (<usize>l << 2), f64_to_q16(<f64>model_a_l / 4294967296.0 * span + noise));
+    let a_f = <f64>model_a_l / 4294967296.0;
+    store<i32>(DIST_K + (<usize>l << 2), a_f > 0.0 ? f64_to_q16(Math.min(q16_to_f64(p(P_DIST_GAIN)) / a_f, 32767.0)) : 0);
     store<i64>(KI_DT + (<usize>l << 3), ti > 0.0 ? f64_to_q32_frac(kp * dt / ti) : 0);
     store<i64>(FB_KI_DT + (<usize>l << 3), fb_ti > 0.0 ? f64_to_q32_frac(fb_kp * dt / fb_ti) : 0);
     store<i64>(D_A + (<usize>l << 3), f64_to_q32_frac(tf / (tf + dt)));

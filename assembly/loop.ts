@@ -13,9 +13,9 @@ import * as ids from "./monitor/ids";
 import { pending_any, sensor_check_active, debounce_set_tick } from "./monitor/debounce";
 import { timing_step, timing_level, clock_bad, overrun, missed, sp_stale } from "./monitor/timing";
 import { control_monitors_step, tracking, oscillating, oscillation_near } from "./monitor/control";
-import { actuation_step, saturated, mismatch } from "./monitor/actuation";
+import { actuation_step, saturated, mismatch, disagreeing } from "./monitor/actuation";
 import { condition_step, voted_out, filtered_out, trusted_mask, noisy_kept } from "./condition";
-import { model_push_command, model_predict, model_prime, model_primed, model_reanchor, model_update, model_estimate, cusum_alarm, ewma_alarm,
+import { model_push_command, model_amend_last, model_predict, model_prime, model_primed, model_reanchor, model_update, model_estimate, cusum_alarm, ewma_alarm,
   cusum_near, ewma_near, early_warning, cusum_pos_q16, cusum_neg_q16 } from "./model";
 import { pid_step, pid_track, integ_held, pid_integrity_ok } from "./control/pid";
 import { fallback_step, fallback_track, safe_output } from "./control/fallback";
@@ -53,6 +53,7 @@ export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
 
   // Estimation, predict: the model's view of this sample, used to arbitrate
   // between two disagreeing sensors and to stand in when none is trusted.
+  if (!first && fb != S.SAMPLE_NONE) model_amend_last(fb);
   let pred = model_predict(first ? now : prev_us, now, S.output_q16, level);
   let trusted_before = trusted_mask;
   let trusted = condition_step(s0, s1, s2, level, model_primed() ? pred : S.meas_q16);
@@ -69,7 +70,7 @@ export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
   // still feeds the detectors, which clear when the sensors agree again.
   // A compensated bias is taken off the reading the model is corrected with.
   let y_model = comp_on && comp_capture == 0 ? sat(<i64>voted - <i64>bias_q16) : voted;
-  let r = model_update(pred, y_model, trusted > 0, p(P_MEDIAN3) != 0, level, !distrust && comp_capture == 0);
+  let r = model_update(pred, y_model, trusted > 0, p(P_MEDIAN3) != 0, level, !distrust && comp_capture == 0, !disagreeing);
   let y = filtered_out();
   S.set_estimate(model_estimate(), r);
 

@@ -4,7 +4,8 @@
 //   prediction  x+ = x + a (K u + offset - x),  a = 1 - exp(-dt / tau)
 //   residual    r  = y - x+            (y: voted measurement, unfiltered)
 //   correction  x  = x+ + L r          (L = MODEL_CORR; 0 = pure simulation)
-//   disturbance d  = d + G r           (G = DIST_GAIN): an unmeasured load
+//   disturbance d  = d + (G / a) r     (G = DIST_GAIN: integral action of G
+//               per sample on the residual, since d moves each step by a d): an unmeasured load
 //               shifts the target, x+ = x + a (K u + offset + d - x), so a
 //               load step that the primary controller rejects leaves no
 //               lasting residual. It is frozen while the residual is blamed
@@ -17,10 +18,10 @@
 //   Early warning (critical slowing down): variance and lag-1
 //   autocorrelation of z over a rolling window; warn only when both are high.
 
-import { p, P_DIST_GAIN, P_DIST_MAX, P_OUT_MIN, P_OUT_MAX, P_MODEL_DELAY_US, P_MODEL_GAIN, P_MODEL_OFFSET, P_MODEL_CORR, P_RESID_SIGMA, P_CUSUM_K, P_CUSUM_H,
+import { p, P_DIST_MAX, P_OUT_MIN, P_OUT_MAX, P_MODEL_DELAY_US, P_MODEL_GAIN, P_MODEL_OFFSET, P_MODEL_CORR, P_RESID_SIGMA, P_CUSUM_K, P_CUSUM_H,
   P_EWMA_LAMBDA, P_EWMA_L, P_EW_WINDOW, P_EW_VAR_RATIO, P_EW_AC1 } from "./params";
 import { sat, mul_q16, mul_q16_q32, sub_q16, add_q16, q16_to_f64, f64_to_q16, f64_to_q32_frac, clamp_i32, lerp_q32, q32_to_q16, Q32_ONE, abs_q16 } from "./fixed";
-import { model_a, LEVELS_MAX } from "./levels";
+import { model_a, dist_k, LEVELS_MAX } from "./levels";
 import { STAGE_SENSING, STAGE_ACTUATION } from "./monitor/ids";
 
 export const Z_CLAMP_Q16: i32 = 64 << 16;
@@ -33,7 +34,6 @@ export const EW_WINDOW_MAX: i32 = 64;
 
 let x_q32: i64 = 0;           // model state (estimate), Q32 (no stall; see fixed.ts)
 let dist_q32: i64 = 0;        // load-disturbance estimate, output units, Q32
-let dist_gain_q32: i64 = 0;
 let corr_clamp_q16: i32 = 0;  // CORR_CLAMP sigmas, Q16
 export const CORR_CLAMP: f64 = 8.0;
 let primed = false;
@@ -65,7 +65,6 @@ export function model_derive(): void {
   corr_clamp_q16 = f64_to_q16(CORR_CLAMP * sigma);
   isolation_derive(sigma);
   corr_q32 = f64_to_q32_frac(q16_to_f64(p(P_MODEL_CORR)));
-  dist_gain_q32 = f64_to_q32_frac(q16_to_f64(p(P_DIST_GAIN)));
   let lambda = q16_to_f64(p(P_EWMA_LAMBDA));
   lambda_q32 = f64_to_q32_frac(lambda);
   ewma_limit_q16 = f64_to_q16(q16_to_f64(p(P_EWMA_L)) * Math.sqrt(lambda / (2.0 - lambda)));
@@ -100,6 +99,15 @@ export function model_push_command(now: i64, u_q16: i32): void {
   store<i64>(DELAY_T + (slot << 3), now);
   store<i32>(DELAY_U + (slot << 2), u_q16);
   delay_n++;
+}
+
+// What the actuator delivered on the last command, from its feedback: the
+// model follows what reached the plant (a pump that lost effect, a tripped
+// heater), so an actuator's fault is the actuation checks' finding (command
+// against feedback) and leaves the model on the process.
+export function model_amend_last(u_q16: i32): void {
+  if (delay_n == 0) return;
+  store<i32>(DELAY_U + (<usize>(<i32>((delay_n - 1) & (DELAY_MAX - 1))) << 2), u_q16);
 }
 
 // The command the plant is responding to now: the last one issued at or
@@ -167,7 +175,10 @@ let pred_prev_q16: i32 = 0;
 // `correct`: the measurement may pull the estimate (false while the sensors
 // are blamed: the model runs open loop, and the detectors keep watching the
 // residual, so they clear once the measurement agrees with the model again).
-export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: bool, level: i32, correct: bool): i32 {
+// `learn_load`: the disturbance estimate learns (false while the actuator's
+// feedback disagrees with its command: a pump or heater that does not
+// deliver is the actuator's finding, not an unmeasured load).
+export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: bool, level: i32, correct: bool, learn_load: bool): i32 {
   let ref = lagged && primed ? pred_prev_q16 : pred_q16;
   let moving = abs_q16(sub_q16(pred_q16, pred_prev_q16)) > (corr_clamp_q16 >> 5);   // by more than sigma / 4
   pred_prev_q16 = pred_q16;
@@ -191,7 +202,12 @@ export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: b
   // the detectors still see all of it.
   let rc = clamp_i32(r, -corr_clamp_q16, corr_clamp_q16);
   x_q32 = pred_q32 + ((<i64>rc * corr_q32) >> 16);
-  dist_q32 += (<i64>rc * dist_gain_q32) >> 16;
+  // Bounded: twice the largest load the plant can see (or, unbounded, half
+  // the Q16 range), so that K u + offset + d stays a number.
+  let bound = p(P_DIST_MAX) > 0 ? <i64>p(P_DIST_MAX) << 17 : <i64>16384 << 32;
+  if (learn_load) dist_q32 += <i64>rc * <i64>dist_k(level);
+  if (dist_q32 > bound) dist_q32 = bound;
+  else if (dist_q32 < -bound) dist_q32 = -bound;
   detect_residual(r, level);
   return r;
 }

@@ -37,6 +37,7 @@ import { p, P_ENV_MIN, P_ENV_MAX, P_ENV_MARGIN, P_ENV_RATE_MAX, P_ENV_HORIZON_US
 import { sat, sub_q16, abs_q16, clamp_i32, q16_to_f64, f64_to_q16, f64_to_q32_frac, exp_neg } from "../fixed";
 import { interval_us, reach, LEVELS_MAX } from "../levels";
 import { model_ahead, model_estimate, dist_excess } from "../model";
+import { disagreeing } from "../monitor/actuation";
 
 const RATE_SCALE = memory.data(LEVELS_MAX << 2);   // Q16 1 / interval in seconds, per level
 let horizon_q16: i32 = 0;          // H, seconds
@@ -107,7 +108,9 @@ export function envelope_step(y_in: i32, u: i32, level: i32, open_loop: bool): v
   // Beyond the largest plausible load, the estimate's excess may be the
   // sensors' common error instead: the state could be y - excess. The guard
   // protects against both explanations.
-  let alt = sat(<i64>y - <i64>dist_excess());
+  // (Not while the actuator's feedback disagrees with its command: then the
+  // actuator explains the estimate, a pump or heater that lost effect.)
+  let alt = disagreeing ? y : sat(<i64>y - <i64>dist_excess());
   let worst_hi = max<i32>(max<i32>(y, alt), max<i32>(trend, model));
   let worst_lo = min<i32>(min<i32>(y, alt), min<i32>(trend, model));
   env_outside = y > hi || y < lo;

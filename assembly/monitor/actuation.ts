@@ -68,7 +68,9 @@ export function actuation_step(u_prev: i32, fb: i32, e: i32, started: bool, dire
   let has_fb = fb != SAMPLE_NONE && !tripped;
   let gap = has_fb ? abs_q16(sub_q16(u_prev, fb)) : 0;
   mismatch = started && thr > 0 && gap > thr;
-  disagreeing = started && thr > 0 && gap > (thr >> 3);
+  // Held while the feedback is not compared (tripped, or the command pinned):
+  // what it last said of the actuator stands.
+  if (has_fb || !started) disagreeing = started && thr > 0 && gap > (thr >> 3);
   if (!has_fb) { have_last = false; return; }
   correlate(u_prev, fb, thr);
   if (mismatch) klass = classify(u_prev, fb, thr);
