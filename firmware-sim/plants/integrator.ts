@@ -112,6 +112,6 @@ export const integrator: PlantSpec = {
     // below), acted on 2 % before a limit; less pumping lowers the level.
     // The trip isolates the drum (inflow and draw stop), the flow meter reads 0.
     env_min: 25, env_max: 75, env_margin: 2, env_hi_dir: 'down', env_lo_dir: 'up',
-    trip_fb: 0, sp_margin: 5, dist_gain: 0.000625, dist_max: 6000,
+    trip_fb: 0, sp_margin: 5, dist_gain: 0.000625, dist_max: 7500,
   },
 };

@@ -227,6 +227,6 @@ export const motor: PlantSpec = {
     // on 100 rpm before a limit; less voltage slows it. Safe torque off
     // disconnects the drive, whose output then reads 0 V.
     env_min: -50, env_max: 3600, env_margin: 100, env_hi_dir: 'down', env_lo_dir: 'up',
-    trip_fb: 0, sp_margin: 300, dist_gain: 0.01, dist_max: 850,
+    trip_fb: 0, sp_margin: 300, dist_gain: 0.01, dist_max: 1060,
   },
 };

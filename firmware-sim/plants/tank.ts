@@ -155,6 +155,6 @@ export const tank: PlantSpec = {
     // before a limit; less inflow lowers the level. The trip closes the
     // isolation valves (inflow and outflow stop), and the flow meter reads 0.
     env_min: 150, env_max: 850, env_margin: 20, env_hi_dir: 'down', env_lo_dir: 'up',
-    trip_fb: 0, sp_margin: 50, dist_gain: 0.04, dist_max: 400,
+    trip_fb: 0, sp_margin: 50, dist_gain: 0.04, dist_max: 500,
   },
 };
