@@ -53,7 +53,9 @@ export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
 
   // Estimation, predict: the model's view of this sample, used to arbitrate
   // between two disagreeing sensors and to stand in when none is trusted.
-  if (!first && fb != S.SAMPLE_NONE) model_amend_last(fb);
+  // (Not behind the trip: there the plant's own trip physics rule (a vessel
+  // isolated, inflow and draw stopped), which safe_output stands for.)
+  if (!first && fb != S.SAMPLE_NONE && !trip_out) model_amend_last(fb);
   let pred = model_predict(first ? now : prev_us, now, S.output_q16, level);
   let trusted_before = trusted_mask;
   let trusted = condition_step(s0, s1, s2, level, model_primed() ? pred : S.meas_q16);

@@ -218,16 +218,6 @@ function detect_residual(r: i32, level: i32): void {
   detect(z, r, level);
 }
 
-// The part of the disturbance estimate beyond DIST_MAX, the largest load
-// the plant can see (0 within it, or with no bound): what no plausible load
-// explains, and a slow common-mode sensor fault would.
-export function dist_excess(): i32 {
-  let bound = p(P_DIST_MAX);
-  if (bound == 0) return 0;
-  let d = q32_to_q16(dist_q32);
-  return d > bound ? d - bound : d < -bound ? d + bound : 0;
-}
-
 // The measurement froze while the model moved.
 export function isolated_frozen(): bool {
   return frozen >= FROZEN_TICKS;
@@ -314,8 +304,8 @@ export function isolate_measurement(y: i32, moving: bool): void {
 // plant: a residual that builds up through the plant's dynamics). A residual
 // that decays afterwards is no evidence either way: under the load-
 // disturbance estimate and the primary controller's integral action a load
-// decays too. A slow drift of every sensor alike therefore looks like a load;
-// beyond DIST_MAX the envelope guards both explanations (guard/envelope.ts).
+// decays too. A slow drift of every sensor alike therefore looks like a load
+// (which no vote can see; the envelope then guards the reading it gives).
 export const ISOLATE_TICKS: i32 = 16;
 
 export function isolation_final(provisional: i32): i32 {

@@ -98,8 +98,8 @@ export const P_HANDBACK_RETRIES: i32 = 66;// INT hand-backs per episode before t
 export const P_DIST_GAIN: i32 = 67;       // Q16 observer's load-disturbance gain per tick, 0..1; 0 = no disturbance estimate
 export const P_GUARD: i32 = 68;           // BOOL 1 = the guard acts; 0 = the primary controller alone (monitors still report)
 export const P_SP_MARGIN: i32 = 69;       // Q16 on the model estimate, the setpoint is kept this far inside the envelope
-export const P_DIST_MAX: i32 = 70;        // Q16 the largest load the plant can see, in output units; a disturbance
-                                          // estimate that needs more blames the sensors; 0 = unbounded
+export const P_DIST_MAX: i32 = 70;        // Q16 the largest load the plant can see, in output units (K x the load); the
+                                          // disturbance estimate is bounded at twice it; 0 = half the Q16 range
 export const P_TRIP_DIR: i32 = 71;        // DIR the way the tripped process moves (-1 down, +1 up, 0 it holds or
                                           // settles inside): a limit on that side is kept by the verified hold
 export const PARAMS_BASIC: i32 = 72;

@@ -13,11 +13,6 @@
 // isolation's jump bound), so a spike or a step in a reading cannot throw
 // the envelope's view, while a real runaway passes at its own pace.
 //
-// Beyond DIST_MAX (the largest load the plant can see), the disturbance
-// estimate's excess could as well be the sensors' common error (all of them
-// drifting alike, which no vote sees): then the state is y - excess, and the
-// guard keeps that inside the envelope too.
-//
 // While the model stands in for the sensors (none trusted, or all blamed),
 // nothing corrects it: an unmeasured load moves the process away from it by
 // up to LOAD_SHARE of the model's full swing per sample (a |K| (out_max -
@@ -36,8 +31,7 @@ import { p, P_ENV_MIN, P_ENV_MAX, P_ENV_MARGIN, P_ENV_RATE_MAX, P_ENV_HORIZON_US
   P_PERIOD_MIN_US, P_TRIP_VERIFY_US } from "../params";
 import { sat, sub_q16, abs_q16, clamp_i32, q16_to_f64, f64_to_q16, f64_to_q32_frac, exp_neg } from "../fixed";
 import { interval_us, reach, LEVELS_MAX } from "../levels";
-import { model_ahead, model_estimate, dist_excess } from "../model";
-import { disagreeing } from "../monitor/actuation";
+import { model_ahead, model_estimate } from "../model";
 
 const RATE_SCALE = memory.data(LEVELS_MAX << 2);   // Q16 1 / interval in seconds, per level
 let horizon_q16: i32 = 0;          // H, seconds
@@ -105,14 +99,8 @@ export function envelope_step(y_in: i32, u: i32, level: i32, open_loop: bool): v
   // The model's move over the horizon under the command, from where the
   // process is (not from the observer's state, which a bad reading may pull).
   let model = sat(<i64>y + <i64>sub_q16(model_ahead(u, horizon_a_q32), model_estimate()));
-  // Beyond the largest plausible load, the estimate's excess may be the
-  // sensors' common error instead: the state could be y - excess. The guard
-  // protects against both explanations.
-  // (Not while the actuator's feedback disagrees with its command: then the
-  // actuator explains the estimate, a pump or heater that lost effect.)
-  let alt = disagreeing ? y : sat(<i64>y - <i64>dist_excess());
-  let worst_hi = max<i32>(max<i32>(y, alt), max<i32>(trend, model));
-  let worst_lo = min<i32>(min<i32>(y, alt), min<i32>(trend, model));
+  let worst_hi = max<i32>(y, max<i32>(trend, model));
+  let worst_lo = min<i32>(y, min<i32>(trend, model));
   env_outside = y > hi || y < lo;
   // Heading out: near or past a limit and still moving toward it. A state
   // that is outside but coming back (a tank filling from empty at start-up)
@@ -120,8 +108,9 @@ export function envelope_step(y_in: i32, u: i32, level: i32, open_loop: bool): v
   if (warm < ENV_WARMUP_TICKS) { warm++; env_side = 0; env_clear = false; predicted_q16 = y; return; }
   let ahead_hi = max<i32>(trend, model);
   let ahead_lo = min<i32>(trend, model);
-  let over = (<i64>max<i32>(y, ahead_hi) > <i64>hi - <i64>margin && ahead_hi > y) || <i64>alt > <i64>hi - <i64>margin;
-  let under = (<i64>min<i32>(y, ahead_lo) < <i64>lo + <i64>margin && ahead_lo < y) || <i64>alt < <i64>lo + <i64>margin;
+  // Within the margin, or heading into it.
+  let over = (<i64>max<i32>(y, ahead_hi) > <i64>hi - <i64>margin && ahead_hi > y) || <i64>y > <i64>hi - <i64>margin;
+  let under = (<i64>min<i32>(y, ahead_lo) < <i64>lo + <i64>margin && ahead_lo < y) || <i64>y < <i64>lo + <i64>margin;
   let rate_max = p(P_ENV_RATE_MAX);
   let too_fast = rate_max > 0 && abs_q16(rate_q16) > rate_max;
   env_side = over && (!under || rate_q16 >= 0) ? 1 : under ? -1 : too_fast ? (rate_q16 > 0 ? 1 : -1) : 0;

@@ -140,10 +140,13 @@ function actuator_cause(): i32 {
 // filtering), or through the plant: the actuator when its feedback
 // disagrees with its command, otherwise a load the primary controller
 // rejects. The stage is provisional for ISOLATE_TICKS, then settled.
-function estimation_cause(tick: i64, on: bool): i32 {
+function estimation_cause(tick: i64, on: bool, timing_ok: bool): i32 {
   if (!on) { est_was = false; distrust = false; est_stage = -1; est_scatter = false; return 0; }
   if (!est_was) {
-    est_stage = isolated_stage();
+    // While ticks go missing, a gap longer than the slowest interval moves
+    // the plant further than one sample's bound: a jump then is no evidence
+    // against the sensors.
+    est_stage = timing_ok ? isolated_stage() : ids.STAGE_ACTUATION;
     est_settle_at = tick + <i64>ISOLATE_TICKS;
     est_settled = false;
   } else if (!est_settled && tick >= est_settle_at) {
@@ -235,7 +238,7 @@ export function react_step(tick: i64, active: i32, trusted: i32, n: i32, noisy_k
   // The estimation alarms decide first whether the sensors are believed; the
   // envelope then looks ahead from the best estimate.
   let alarms = active != 0 ? alarm_monitors(active) : 0;
-  let est = estimation_cause(tick, (alarms & EST_BITS) != 0);
+  let est = estimation_cause(tick, (alarms & EST_BITS) != 0, (active & TIMING_BITS) == 0);
   if (comp_on) compensation_step(y_meas, trusted);
   envelope_step(best_estimate(y_meas, trusted, noisy_kept), hold_map(u), level, distrust || trusted == 0);
   // Healthy and quiet, nearly every tick: nothing to decide.
