@@ -6,7 +6,7 @@
 
 import * as S from "./state";
 import { p, P_MEDIAN3, P_N_SENSORS, P_OUT_MIN, P_OUT_MAX, P_KP, P_FB_KP, P_FB_SETPOINT, P_SETTLE_BAND, P_SETTLE_TICKS,
-  P_ENV_MIN, P_ENV_MAX, P_SP_MARGIN } from "./params";
+  P_ENV_MIN, P_ENV_MAX, P_SP_MARGIN, P_MISMATCH_THR } from "./params";
 import { sat, abs_q16, sub_q16, clamp_i32 } from "./fixed";
 import { levels_n, slew_step } from "./levels";
 import * as ids from "./monitor/ids";
@@ -53,9 +53,13 @@ export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
 
   // Estimation, predict: the model's view of this sample, used to arbitrate
   // between two disagreeing sensors and to stand in when none is trusted.
-  // (Not behind the trip: there the plant's own trip physics rule (a vessel
-  // isolated, inflow and draw stopped), which safe_output stands for.)
-  if (!first && fb != S.SAMPLE_NONE && !trip_out) model_amend_last(fb);
+  // The model follows what the actuator delivered when its feedback
+  // disagrees with the command (by half of mismatch_thr: a pump that
+  // lost effect, a welded relay); when they agree, the command (the
+  // feedback's noise stays out of the model). Not behind the trip: there the
+  // plant's own trip physics rule (a vessel isolated, inflow and draw
+  // stopped), which safe_output stands for.
+  if (!first && fb != S.SAMPLE_NONE && !trip_out && abs_q16(sub_q16(fb, S.output_q16)) > amend_thr()) model_amend_last(fb);
   let pred = model_predict(first ? now : prev_us, now, S.output_q16, level);
   let trusted_before = trusted_mask;
   let trusted = condition_step(s0, s1, s2, level, model_primed() ? pred : S.meas_q16);
@@ -183,6 +187,11 @@ function command_for(mode: i32, prev_mode: i32, first: bool, fb: i32, y: i32, le
   return clamp_i32(u, out_min, out_max);
 }
 let primary_was = true;   // the primary controller made the last command (bumpless transfer)
+
+@inline function amend_thr(): i32 {
+  let thr = p(P_MISMATCH_THR);
+  return (thr > 0 ? thr : (p(P_OUT_MAX) - p(P_OUT_MIN)) >> 6) >> 1;
+}
 
 // Style rule: an invariant that breaks is a bug; in the field it becomes a
 // fault that latches the safe stop, and the counter tells the tests.

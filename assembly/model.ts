@@ -137,7 +137,7 @@ export function model_predict(prev: i64, now: i64, u_last_q16: i32, level: i32):
 }
 
 // Where the model settles under a command held: K u + offset + d.
-function model_target(u_q16: i32): i32 {
+export function model_target(u_q16: i32): i32 {
   return add_q16(add_q16(mul_q16(p(P_MODEL_GAIN), u_q16), p(P_MODEL_OFFSET)), q32_to_q16(dist_q32));
 }
 

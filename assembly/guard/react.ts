@@ -25,11 +25,11 @@
 // condition is false.
 
 import { p, P_GUARD, P_RESID_SIGMA, P_ENV_HI_DIR, P_ENV_LO_DIR, P_HANDBACK_TICKS, P_HANDBACK_RETRIES, P_TRIP_FB, P_MISMATCH_THR,
-  P_OUT_MIN, P_OUT_MAX, P_TRIP_DIR, REACT_BASE, MON_BASE, MF_ACTION } from "../params";
+  P_OUT_MIN, P_OUT_MAX, P_TRIP_DIR, P_SAFE_OUTPUT, P_ENV_MIN, P_ENV_MAX, P_ENV_MARGIN, REACT_BASE, MON_BASE, MF_ACTION } from "../params";
 import { abs_q16, sub_q16, sat } from "../fixed";
 import * as ids from "../monitor/ids";
 import { mismatch, disagreeing, act_class, act_class_clear, ACT_CLASS_WEAK, ACT_CLASS_STUCK, ACT_CLASS_REVERSED } from "../monitor/actuation";
-import { isolated_stage, isolated_noisy, isolated_frozen, isolation_final, model_reanchor, ISOLATE_TICKS } from "../model";
+import { isolated_stage, isolated_noisy, isolated_frozen, isolation_final, model_reanchor, model_target, ISOLATE_TICKS } from "../model";
 import { integrity_failed } from "../integrity";
 import { consequential_mask } from "../monitor/cascade";
 import { env_side, env_outside, env_clear, env_unsure, heading, horizon_ticks, verify_ticks, envelope_step } from "./envelope";
@@ -330,9 +330,10 @@ function hold_in_safe_direction(c: i32, mode: i32): void {
 // fallback asks (inverted, lo + hi - u, for an actuator classed reversed),
 // checked every tick after the verify time. While the state is not known
 // (the sensors lost or blamed, and the open-loop uncertainty reaches a
-// margin: envelope.ts) the trip could as well take it out, so the hold keeps
-// the actuator where it was, which is what holds the process where it was
-// under the load it is under; it steers on no guess. A mapping the feedback does not
+// margin: envelope.ts) the trip could as well take it out: unless the
+// tripped process settles inside under the load the model knows of now, the
+// hold keeps the actuator where it was, which is what holds the process where
+// it was under that load; it steers on no guess. A mapping the feedback does not
 // bear out is swapped for the other once; when neither holds, or the state
 // heads for the opposite limit, the trip stands. The mode stays SAFE_STOP and
 // its latches hold.
@@ -346,7 +347,7 @@ function closed_hold_step(stop: bool, fb: i32, u_now: i32): bool {
   let tdir = p(P_TRIP_DIR);
   if (!stop || tdir == 0 || fb == SAMPLE_NONE) { closed_hold = false; if (!stop) hold_failures = 0; return false; }
   if (!closed_hold) {
-    if ((env_side != tdir && !env_unsure) || hold_failures >= 2 || trip_failed) return false;
+    if ((env_side != tdir && !(env_unsure && !trip_settles_inside())) || hold_failures >= 2 || trip_failed) return false;
     closed_hold = true;
     hold_ticks = 0;
     hold_want = trip_out ? p(P_TRIP_FB) : u_now;
@@ -369,6 +370,15 @@ function closed_hold_step(stop: bool, fb: i32, u_now: i32): bool {
 
 // The command made under the hold: what the fallback asked (after the first tick, tracked from the trip).
 export function set_hold_want(u: i32): void { hold_want = u; hold_ticks = max<i32>(hold_ticks, 1); }
+
+// Where the tripped process settles under the load it is under now (the
+// model at the safe output, with its disturbance estimate) keeps a margin
+// from both limits: with the state unknown, the trip is then the safe stop.
+function trip_settles_inside(): bool {
+  let s = model_target(p(P_SAFE_OUTPUT));
+  let m = p(P_ENV_MARGIN);
+  return <i64>s > <i64>p(P_ENV_MIN) + <i64>m && <i64>s < <i64>p(P_ENV_MAX) - <i64>m;
+}
 
 // The actuator's command for what the hold wants it to deliver (and back).
 export function hold_map(u: i32): i32 {

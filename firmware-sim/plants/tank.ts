@@ -130,7 +130,7 @@ export const tank: PlantSpec = {
     model_gain: TANK_GAIN, model_tau: TANK_TAU, model_offset: TANK.setpoint * MM_PER_M - TANK_GAIN * TANK_U_NOMINAL,
     // The residual's std in the nominal loop (measured, test/sim/loops.test.ts),
     // and change-detector limits for its autocorrelation (see index.ts).
-    resid_sigma: 0.55,
+    resid_sigma: 0.62,
     // The observer corrects 0.4 of the residual per tick (default 0.02): the
     // linear model's slope is off by up to 1.35 mm/s at 0.2 m (Torricelli vs
     // its tangent), which a weak observer turns into a residual of 50 x the

@@ -40,7 +40,7 @@ describe('campaign determinism', () => {
 
 // A seed no README figure uses; a few hundred scenarios on two workers.
 const BOUNDED_SEED = 4099;
-const BOUNDED_SCENARIOS = 360;
+const BOUNDED_SCENARIOS = 450;
 
 const sum = (cs: Partial<Record<string, Counterfactual>>, key: keyof Counterfactual) =>
   Object.values(cs).reduce((s, c) => s + c![key], 0);
