@@ -25,7 +25,7 @@
 // condition is false.
 
 import { p, P_GUARD, P_RESID_SIGMA, P_ENV_HI_DIR, P_ENV_LO_DIR, P_HANDBACK_TICKS, P_HANDBACK_RETRIES, P_TRIP_FB, P_MISMATCH_THR,
-  P_OUT_MIN, P_OUT_MAX, P_TRIP_DIR, P_SAFE_OUTPUT, P_ENV_MIN, P_ENV_MAX, P_ENV_MARGIN, REACT_BASE, MON_BASE, MF_ACTION } from "../params";
+  P_OUT_MIN, P_OUT_MAX, P_TRIP_DIR, P_SAFE_OUTPUT, P_ENV_MIN, P_ENV_MAX, REACT_BASE, MON_BASE, MF_ACTION } from "../params";
 import { abs_q16, sub_q16, sat } from "../fixed";
 import * as ids from "../monitor/ids";
 import { mismatch, disagreeing, act_class, act_class_clear, ACT_CLASS_WEAK, ACT_CLASS_STUCK, ACT_CLASS_REVERSED } from "../monitor/actuation";
@@ -330,10 +330,10 @@ function hold_in_safe_direction(c: i32, mode: i32): void {
 // fallback asks (inverted, lo + hi - u, for an actuator classed reversed),
 // checked every tick after the verify time. While the state is not known
 // (the sensors lost or blamed, and the open-loop uncertainty reaches a
-// margin: envelope.ts) the trip could as well take it out: unless the
-// tripped process settles inside under the load the model knows of now, the
-// hold keeps the actuator where it was, which is what holds the process where
-// it was under that load; it steers on no guess. A mapping the feedback does not
+// margin: envelope.ts) the trip could as well take it out: the stop is the
+// one that leaves the most room to the limits under the load the model knows
+// of now, the trip or the hold that keeps the actuator where it was (which
+// holds the process where it was under that load); it steers on no guess. A mapping the feedback does not
 // bear out is swapped for the other once; when neither holds, or the state
 // heads for the opposite limit, the trip stands. The mode stays SAFE_STOP and
 // its latches hold.
@@ -347,7 +347,7 @@ function closed_hold_step(stop: bool, fb: i32, u_now: i32): bool {
   let tdir = p(P_TRIP_DIR);
   if (!stop || tdir == 0 || fb == SAMPLE_NONE) { closed_hold = false; if (!stop) hold_failures = 0; return false; }
   if (!closed_hold) {
-    if ((env_side != tdir && !(env_unsure && !trip_settles_inside())) || hold_failures >= 2 || trip_failed) return false;
+    if ((env_side != tdir && !(env_unsure && !trip_keeps_more(u_now))) || hold_failures >= 2 || trip_failed) return false;
     closed_hold = true;
     hold_ticks = 0;
     hold_want = trip_out ? p(P_TRIP_FB) : u_now;
@@ -371,13 +371,18 @@ function closed_hold_step(stop: bool, fb: i32, u_now: i32): bool {
 // The command made under the hold: what the fallback asked (after the first tick, tracked from the trip).
 export function set_hold_want(u: i32): void { hold_want = u; hold_ticks = max<i32>(hold_ticks, 1); }
 
-// Where the tripped process settles under the load it is under now (the
-// model at the safe output, with its disturbance estimate) keeps a margin
-// from both limits: with the state unknown, the trip is then the safe stop.
-function trip_settles_inside(): bool {
-  let s = model_target(p(P_SAFE_OUTPUT));
-  let m = p(P_ENV_MARGIN);
-  return <i64>s > <i64>p(P_ENV_MIN) + <i64>m && <i64>s < <i64>p(P_ENV_MAX) - <i64>m;
+// With the state unknown, the stop that keeps the most margin: where the
+// process settles under the load it is under now (the model with its
+// disturbance estimate) tripped (at the safe output) against held (the
+// actuator where it is), each by its distance to the nearer limit.
+function trip_keeps_more(u_now: i32): bool {
+  return room(model_target(p(P_SAFE_OUTPUT))) >= room(model_target(u_now));
+}
+
+function room(s: i32): i64 {
+  let below = <i64>s - <i64>p(P_ENV_MIN);
+  let above = <i64>p(P_ENV_MAX) - <i64>s;
+  return below < above ? below : above;
 }
 
 // The actuator's command for what the hold wants it to deliver (and back).
