@@ -74,7 +74,7 @@ export function model_derive(): void {
 }
 
 export function model_reset(): void {
-  x_q32 = 0; dist_q32 = 0; primed = false; pred_prev_q16 = 0; pred_q32 = 0; warm = 0;
+  x_q32 = 0; dist_q32 = 0; primed = false; pred_prev_q16 = 0; pred_q32 = 0; warm = 0; repeats = 0;
   delay_n = 0; delay_read = 0;
   detectors_reset();
 }
@@ -185,7 +185,7 @@ export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: b
   if (!trusted) { x_q32 = pred_q32; return 0; }
   isolate_measurement(y_q16, moving);
   let r = sub_q16(y_q16, ref);
-  if (!correct) {
+  if (!correct || repeats >= REPEAT_SUSPEND) {
     x_q32 = pred_q32;
     if (warm >= WARMUP_TICKS) detect_residual(r, level);
     return r;
@@ -293,10 +293,23 @@ let y_last_q16: i32 = 0;
 let frozen: i32 = 0;
 
 export function isolate_measurement(y: i32, moving: bool): void {
-  if (y != y_last_q16) frozen = 0;
-  else if (moving && frozen < FROZEN_TICKS) frozen++;
+  if (y != y_last_q16) { frozen = 0; repeats = 0; }
+  else {
+    if (moving && frozen < FROZEN_TICKS) frozen++;
+    if (repeats < REPEAT_SUSPEND) repeats++;
+  }
   y_last_q16 = y;
 }
+
+// A voted reading that repeats exactly, sample after sample, carries no
+// noise: a live process's readings do. After REPEAT_SUSPEND repeats the
+// observer stops pulling the model toward it (and the disturbance estimate
+// stops learning from it): the model runs on, so that if the process moves
+// (a pump at full flow behind sensors that stuck) the model moves with it,
+// the residual grows and the freeze is seen (isolated_frozen), instead of
+// the observer taking the stuck reading for a load that holds the level.
+export const REPEAT_SUSPEND: i32 = 4;
+let repeats: i32 = 0;
 
 // Isolation is settled over the ISOLATE_TICKS samples after the alarm:
 // sensing if the alarm already pointed there (a jump, a freeze) or the
