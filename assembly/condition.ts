@@ -21,6 +21,7 @@ const SPIKES = memory.data(SENSORS_MAX << 2);  // spike history, one bit per sam
 const SEEN = memory.data(SENSORS_MAX << 2);    // samples seen (saturating at 3)
 
 export let trusted_mask: i32 = 0;
+let repeat_mask: i32 = 0;      // sensors whose raw code did not change on their last sample
 // Every sensor left is excluded only for spikes or noise: rather than none,
 // they stay in the vote (heavier filtering follows; guard/react.ts).
 export let noisy_kept: bool = false;
@@ -39,6 +40,7 @@ export function condition_reset(): void {
   memory.fill(SPIKES, 0, <usize>(SENSORS_MAX << 2));
   memory.fill(SEEN, 0, <usize>(SENSORS_MAX << 2));
   trusted_mask = 0;
+  repeat_mask = 0;
   noisy_kept = false;
   filtered_q32 = 0;
   filter_primed = false;
@@ -74,6 +76,7 @@ function sense_one(i: i32, raw: i32, level: i32): void {
   debounce_sensor(busy, M_SENS_SPIKE, i, fast || (hist != 0 && <i32>popcnt(hist) >= p(P_SPIKE_COUNT)));
   debounce_sensor(busy, M_SENS_RANGE, i, med < p(P_RANGE_MIN) || med > p(P_RANGE_MAX));
   debounce_sensor(busy, M_SENS_STUCK, i, stuck);
+  if (stuck) repeat_mask |= 1 << i; else repeat_mask &= ~(1 << i);
   put(VALUE, i, med);
   if (seen < 3) put(SEEN, i, seen + 1);
 }
@@ -174,6 +177,10 @@ export function condition_step(s0: i32, s1: i32, s2: i32, level: i32, pred: i32)
 }
 
 export function voted_out(): i32 { return voted_q16; }
+// Every sensor in the vote repeated its raw code exactly on this sample.
+export function readings_repeat(): bool {
+  return trusted_mask != 0 && (repeat_mask & trusted_mask) == trusted_mask;
+}
 let plausible_q16: i32 = 0;
 export function plausible_out(): i32 { return plausible_q16; }
 export function filtered_out(): i32 { return q32_to_q16(filtered_q32); }

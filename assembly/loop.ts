@@ -14,7 +14,7 @@ import { pending_any, sensor_check_active, debounce_set_tick } from "./monitor/d
 import { timing_step, timing_level, clock_bad, overrun, missed, sp_stale } from "./monitor/timing";
 import { control_monitors_step, tracking, oscillating, oscillation_near } from "./monitor/control";
 import { actuation_step, saturated, mismatch, disagreeing } from "./monitor/actuation";
-import { condition_step, voted_out, filtered_out, trusted_mask, noisy_kept } from "./condition";
+import { condition_step, voted_out, filtered_out, trusted_mask, noisy_kept, readings_repeat } from "./condition";
 import { model_push_command, model_amend_last, model_predict, model_prime, model_primed, model_reanchor, model_update, model_estimate, cusum_alarm, ewma_alarm,
   cusum_near, ewma_near, early_warning, cusum_pos_q16, cusum_neg_q16 } from "./model";
 import { pid_step, pid_track, integ_held, pid_integrity_ok } from "./control/pid";
@@ -76,7 +76,8 @@ export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
   // still feeds the detectors, which clear when the sensors agree again.
   // A compensated bias is taken off the reading the model is corrected with.
   let y_model = comp_on && comp_capture == 0 ? sat(<i64>voted - <i64>bias_q16) : voted;
-  let r = model_update(pred, y_model, trusted > 0, p(P_MEDIAN3) != 0, level, !distrust && comp_capture == 0, !disagreeing);
+  let r = model_update(pred, y_model, trusted > 0, p(P_MEDIAN3) != 0, level, !distrust && comp_capture == 0, !disagreeing,
+    readings_repeat());
   let y = filtered_out();
   S.set_estimate(model_estimate(), r);
 

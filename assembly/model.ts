@@ -178,12 +178,13 @@ let pred_prev_q16: i32 = 0;
 // `learn_load`: the disturbance estimate learns (false while the actuator's
 // feedback disagrees with its command: a pump or heater that does not
 // deliver is the actuator's finding, not an unmeasured load).
-export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: bool, level: i32, correct: bool, learn_load: bool): i32 {
+export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: bool, level: i32, correct: bool, learn_load: bool,
+  repeat: bool): i32 {
   let ref = lagged && primed ? pred_prev_q16 : pred_q16;
   let moving = abs_q16(sub_q16(pred_q16, pred_prev_q16)) > (corr_clamp_q16 >> 5);   // by more than sigma / 4
   pred_prev_q16 = pred_q16;
   if (!trusted) { x_q32 = pred_q32; return 0; }
-  isolate_measurement(y_q16, moving);
+  isolate_measurement(y_q16, moving, repeat);
   let r = sub_q16(y_q16, ref);
   if (!correct || repeats >= REPEAT_SUSPEND) {
     x_q32 = pred_q32;
@@ -292,17 +293,16 @@ export const FROZEN_TICKS: i32 = 8;
 let y_last_q16: i32 = 0;
 let frozen: i32 = 0;
 
-export function isolate_measurement(y: i32, moving: bool): void {
-  if (y != y_last_q16) { frozen = 0; repeats = 0; }
-  else {
-    if (moving && frozen < FROZEN_TICKS) frozen++;
-    if (repeats < REPEAT_SUSPEND) repeats++;
-  }
+export function isolate_measurement(y: i32, moving: bool, repeat: bool): void {
+  if (y != y_last_q16) frozen = 0;
+  else if (moving && frozen < FROZEN_TICKS) frozen++;
   y_last_q16 = y;
+  repeats = !repeat ? 0 : repeats < REPEAT_SUSPEND ? repeats + 1 : repeats;
 }
 
-// A voted reading that repeats exactly, sample after sample, carries no
-// noise: a live process's readings do. After REPEAT_SUSPEND repeats the
+// Readings that repeat exactly, every sensor in the vote sample after
+// sample, carry no noise: a live process's readings do (the median of three
+// noisy sensors can plateau; each of them does not). After REPEAT_SUSPEND such samples the
 // observer stops pulling the model toward it (and the disturbance estimate
 // stops learning from it): the model runs on, so that if the process moves
 // (a pump at full flow behind sensors that stuck) the model moves with it,
