@@ -25,7 +25,8 @@
 // state is heading out (side +1 over ENV_MAX, -1 under ENV_MIN) when the
 // prediction comes within ENV_MARGIN of a limit, or the rate exceeds
 // ENV_RATE_MAX; it is well inside when the prediction keeps two margins
-// from both limits (hysteresis for the way back).
+// from both limits, or stays inside one that the state is not moving toward
+// (hysteresis for the way back).
 
 import { p, P_ENV_MIN, P_ENV_MAX, P_ENV_MARGIN, P_ENV_RATE_MAX, P_ENV_HORIZON_US, P_MODEL_DELAY_US, P_MODEL_TAU,
   P_PERIOD_MIN_US, P_TRIP_VERIFY_US } from "../params";
@@ -115,8 +116,14 @@ export function envelope_step(y_in: i32, u: i32, level: i32, open_loop: bool): v
   let too_fast = rate_max > 0 && abs_q16(rate_q16) > rate_max;
   env_side = over && (!under || rate_q16 >= 0) ? 1 : under ? -1 : too_fast ? (rate_q16 > 0 ? 1 : -1) : 0;
   predicted_q16 = env_side < 0 ? worst_lo : worst_hi;
-  env_clear = <i64>worst_hi < <i64>hi - 2 * <i64>margin && <i64>worst_lo > <i64>lo + 2 * <i64>margin
-    && (rate_max == 0 || abs_q16(rate_q16) <= (rate_max >> 1)) && !env_unsure;
+  // Well inside, each side: the prediction two margins from the limit, or
+  // inside it with the trend moving toward it by less than half a margin
+  // over the horizon (a motor coasted to rest sits within two margins of
+  // its reverse-running limit, and stays there).
+  let creep = <i64>margin >> 1;
+  let hi_ok = <i64>worst_hi < <i64>hi - 2 * <i64>margin || (worst_hi < hi && <i64>trend - <i64>y < creep);
+  let lo_ok = <i64>worst_lo > <i64>lo + 2 * <i64>margin || (worst_lo > lo && <i64>y - <i64>trend < creep);
+  env_clear = hi_ok && lo_ok && (rate_max == 0 || abs_q16(rate_q16) <= (rate_max >> 1)) && !env_unsure;
 }
 
 // Still heading toward the side's limit (the rate points at it).
