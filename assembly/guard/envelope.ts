@@ -25,8 +25,7 @@
 // state is heading out (side +1 over ENV_MAX, -1 under ENV_MIN) when the
 // prediction comes within ENV_MARGIN of a limit, or the rate exceeds
 // ENV_RATE_MAX; it is well inside when the prediction keeps two margins
-// from both limits, or stays inside one that the state is not moving toward
-// (hysteresis for the way back).
+// from both limits (hysteresis for the way back).
 
 import { p, P_ENV_MIN, P_ENV_MAX, P_ENV_MARGIN, P_ENV_RATE_MAX, P_ENV_HORIZON_US, P_MODEL_DELAY_US, P_MODEL_TAU,
   P_PERIOD_MIN_US, P_TRIP_VERIFY_US } from "../params";
@@ -64,6 +63,8 @@ export function envelope_derive(): void {
   horizon_q16 = f64_to_q16(h_us / 1.0e6);
   horizon_a_q32 = f64_to_q32_frac(1.0 - exp_neg(h_us / 1.0e6 / q16_to_f64(p(P_MODEL_TAU))));
   horizon_ticks = max<i32>(1, <i32>Math.ceil(h_us / period));
+  hold_verify_ticks = 2 * horizon_ticks + 16;
+  verify_span_q16 = f64_to_q16(<f64>hold_verify_ticks * period / 1.0e6);
   verify_ticks = <i32>Math.ceil(<f64>p(P_TRIP_VERIFY_US) / period);
   for (let l = 0; l < LEVELS_MAX; l++) {
     store<i32>(RATE_SCALE + (<usize>l << 2), f64_to_q16(1.0e6 / <f64>interval_us(l)));
@@ -116,15 +117,19 @@ export function envelope_step(y_in: i32, u: i32, level: i32, open_loop: bool): v
   let too_fast = rate_max > 0 && abs_q16(rate_q16) > rate_max;
   env_side = over && (!under || rate_q16 >= 0) ? 1 : under ? -1 : too_fast ? (rate_q16 > 0 ? 1 : -1) : 0;
   predicted_q16 = env_side < 0 ? worst_lo : worst_hi;
-  // Well inside, each side: the prediction two margins from the limit, or
-  // inside it with the trend moving toward it by less than half a margin
-  // over the horizon (a motor coasted to rest sits within two margins of
-  // its reverse-running limit, and stays there).
-  let creep = <i64>margin >> 1;
-  let hi_ok = <i64>worst_hi < <i64>hi - 2 * <i64>margin || (worst_hi < hi && <i64>trend - <i64>y < creep);
-  let lo_ok = <i64>worst_lo > <i64>lo + 2 * <i64>margin || (worst_lo > lo && <i64>y - <i64>trend < creep);
-  env_clear = hi_ok && lo_ok && (rate_max == 0 || abs_q16(rate_q16) <= (rate_max >> 1)) && !env_unsure;
+  env_clear = <i64>worst_hi < <i64>hi - 2 * <i64>margin && <i64>worst_lo > <i64>lo + 2 * <i64>margin
+    && (rate_max == 0 || abs_q16(rate_q16) <= (rate_max >> 1)) && !env_unsure;
 }
+
+// At the rate it moves now the state crosses the side's limit before a
+// hold in the safe direction can be seen to work (HOLD_VERIFY_TICKS nominal
+// periods): then the trip, at once, instead of a hold that could only fail.
+export function crosses_before_verified(side: i32): bool {
+  let ahead = <i64>y_last_q16 + ((<i64>rate_q16 * <i64>verify_span_q16) >> 16);
+  return side > 0 ? ahead > <i64>p(P_ENV_MAX) : side < 0 ? ahead < <i64>p(P_ENV_MIN) : false;
+}
+export let hold_verify_ticks: i32 = 17;   // 2 H + 16 nominal periods (guard/react.ts)
+let verify_span_q16: i32 = 0;             // the same in seconds
 
 // Still heading toward the side's limit (the rate points at it).
 export function heading(side: i32): bool {

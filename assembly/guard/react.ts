@@ -13,8 +13,10 @@
 // known to be faulty. The envelope cause holds the command in the safe
 // direction (ENV_HI_DIR / ENV_LO_DIR); it escalates to the trip when the
 // state is already outside, when no command direction helps, when the
-// actuator is not to be trusted, or when holding the command did not turn
-// the state within the horizon.
+// actuator is not to be trusted, when holding the command did not turn
+// the state within the horizon, or when an actuator that does not deliver
+// what it is asked would let the state cross the limit, at its present
+// rate, before a hold could be seen to work.
 //
 // The way back: every mode but a latched trip returns by itself once its
 // cause clears. Down from FALLBACK or SAFE_STOP only after HANDBACK_TICKS
@@ -32,7 +34,8 @@ import { mismatch, disagreeing, act_class, act_class_clear, ACT_CLASS_WEAK, ACT_
 import { isolated_stage, isolated_noisy, isolated_frozen, isolation_final, model_reanchor, model_target, ISOLATE_TICKS } from "../model";
 import { integrity_failed } from "../integrity";
 import { consequential_mask } from "../monitor/cascade";
-import { env_side, env_outside, env_clear, env_unsure, heading, horizon_ticks, verify_ticks, envelope_step } from "./envelope";
+import { env_side, env_outside, env_clear, env_unsure, heading, verify_ticks, hold_verify_ticks, crosses_before_verified,
+  envelope_step } from "./envelope";
 import { model_estimate } from "../model";
 import { plausible_out } from "../condition";
 import { MODE_NOMINAL, MODE_SAFE_STOP, SAMPLE_NONE } from "../state";
@@ -190,9 +193,13 @@ function severity_of(c: i32): i32 {
 function envelope_trip(c: i32): bool {
   let dir = env_side > 0 ? p(P_ENV_HI_DIR) : p(P_ENV_LO_DIR);
   let actuator_bad = (c & (bit(ids.CAUSE_ACT_STUCK) | bit(ids.CAUSE_ACT_REVERSED))) != 0;
-  let hold_failed = pin_ticks >= 2 * horizon_ticks + 16 && heading(env_side);
+  let hold_failed = pin_ticks >= hold_verify_ticks && heading(env_side);
   if (actuator_bad || hold_failed) latched |= bit(ids.CAUSE_ENVELOPE);
-  return env_outside || dir == 0 || actuator_bad || hold_failed || env_unsure;
+  // An actuator that is not delivering what it is asked (its feedback
+  // disagrees, or it is classed weak), with the state crossing before a hold
+  // could be seen to work: the hold could only fail.
+  let undelivered = (disagreeing || act_class() == ACT_CLASS_WEAK) && crosses_before_verified(env_side);
+  return env_outside || dir == 0 || actuator_bad || hold_failed || env_unsure || undelivered;
 }
 
 @inline function sev_of_mode(mode: i32): i32 {
