@@ -269,3 +269,35 @@ describe('the stop held closed on the actuator\'s feedback', () => {
     expect(r.envelope.violated).toBe(false);
   });
 });
+
+// The envelope's hold escalates at once when it could only fail: the
+// actuator does not deliver what it is asked, and at the present rate the
+// state would cross the limit before the hold could be seen to work.
+describe('a hold that could only fail is a trip at once', () => {
+  it('surge drum: the pump loses 90 % of its effect, the level drains at 4 %/s -> tripped (isolated) before 25 %, and held there', () => {
+    // 50 % level; from 40 s the pump delivers a tenth of its command, under
+    // the 50 % draw -> the level falls at 0.1 x (10 - 50) = 4 %/s; the 2 %
+    // margin is half a second at that rate, less than the hold's 26-tick
+    // check (0.52 s) -> the trip isolates the drum inside the envelope.
+    const r = runScenario(parseScenario({
+      plant: 'integrator', durationS: 90, seed: 5, guarded: true,
+      faults: [{ kind: 'actuator.effectiveness', onsetS: 40, durationS: null, magnitude: 0.9 }],
+    } as ScenarioInput, 'weak pump'), { module, record: true });
+    const t = r.trace!;
+    const tripAt = t.trip.indexOf(1);
+    expect(tripAt).toBeGreaterThan(0);
+    expect(t.truth[tripAt]).toBeGreaterThan(25);
+    expect(r.envelope.violated).toBe(false);
+    expect(r.finalTrip).toBe(1);
+  });
+
+  it('thermal, contrapositive: a healthy heater and a setpoint ramped to 87.8 C overshoots toward 92 C -> held in the safe direction (FALLBACK), never tripped', () => {
+    const r = runScenario(parseScenario({
+      plant: 'thermal', durationS: 400, seed: 5, guarded: true,
+      setpoints: [{ atS: 286.461, value: 43.2, rampS: 26.309 }, { atS: 318.408, value: 87.8, rampS: 34.88 }],
+    } as ScenarioInput, 'ramp near the top'), { module, record: true });
+    expect(r.modeSeconds.FALLBACK).toBeGreaterThan(1);   // the hold did act
+    expect(r.trips).toBe(0);
+    expect(r.envelope.violated).toBe(false);
+  });
+});
