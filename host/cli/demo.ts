@@ -33,8 +33,9 @@ const CONFIG = {
   track_thr: 10, mismatch_thr: 5, ew_window: 32,
   period_min_us: 100_000, period_max_us: 800_000, settle_band: 0.5, settle_ticks: 50,
   'sens_stuck.trip_ticks': 20,
-  // The safety envelope, acted on 3 C before a limit; the trip cuts the heater, whose meter then reads 0 %.
-  env_min: 10, env_max: LIMIT_C, env_margin: 3, env_hi_dir: 'down', env_lo_dir: 'up', trip_fb: 0,
+  // The safety envelope, acted on 3 C before a limit; the trip cuts the heater, whose meter then
+  // reads 0 %, and the chamber cools (trip_dir: a stop heading under 10 C holds on the meter instead).
+  env_min: 10, env_max: LIMIT_C, env_margin: 3, env_hi_dir: 'down', env_lo_dir: 'up', trip_fb: 0, trip_dir: 'down',
 } as const;
 
 interface Script {
