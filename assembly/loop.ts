@@ -21,7 +21,7 @@ import { pid_step, pid_track, integ_held, pid_integrity_ok } from "./control/pid
 import { fallback_step, fallback_track, safe_output } from "./control/fallback";
 import { supervisor_step, active_mask } from "./supervisor";
 import { react_step, best_estimate, trip_out, pin_dir, distrust, comp_on, comp_capture, bias_q16, closed_hold, hold_map, hold_want,
-  hold_ticks, set_hold_want } from "./guard/react";
+  hold_ticks, set_hold_want, centre_command } from "./guard/react";
 import { integrity_step } from "./integrity";
 import { count, event_log, C_TICKS, C_SUBSTITUTED_TICKS, C_INVARIANT_FAILS, EV_SENSOR_OUT, EV_SENSOR_IN } from "./events";
 
@@ -162,11 +162,13 @@ function command_for(mode: i32, prev_mode: i32, first: bool, fb: i32, y: i32, le
   if (closed_hold) {
     // The stop's hold closed on the feedback (guard/react.ts): the fallback
     // from what the actuator delivers now, through the verified mapping.
-    // Open loop (no sensor believed): the actuator stays where it was.
+    // Open loop (no sensor believed): the command that settles the process
+    // mid-envelope under the load the model knows of, approached at the slew
+    // rate from where the actuator is.
     let open = distrust || S.trusted_n == 0;
     if (hold_ticks == 0 || open) fallback_track(hold_want, y);
     primary_was = false;
-    let want = open ? hold_want : fallback_step(y, level);
+    let want = open ? slewed(hold_want, centre_command(), level) : fallback_step(y, level);
     set_hold_want(want);
     return clamp_i32(hold_map(want), out_min, out_max);
   }
@@ -188,6 +190,12 @@ function command_for(mode: i32, prev_mode: i32, first: bool, fb: i32, y: i32, le
   return clamp_i32(u, out_min, out_max);
 }
 let primary_was = true;   // the primary controller made the last command (bumpless transfer)
+
+// u toward target by at most the slew step.
+function slewed(u: i32, target: i32, level: i32): i32 {
+  let step = slew_step(level);
+  return step > 0 ? clamp_i32(target, sat(<i64>u - <i64>step), sat(<i64>u + <i64>step)) : target;
+}
 
 @inline function amend_thr(): i32 {
   let thr = p(P_MISMATCH_THR);

@@ -27,7 +27,7 @@
 // condition is false.
 
 import { p, P_GUARD, P_RESID_SIGMA, P_ENV_HI_DIR, P_ENV_LO_DIR, P_HANDBACK_TICKS, P_HANDBACK_RETRIES, P_TRIP_FB, P_MISMATCH_THR,
-  P_OUT_MIN, P_OUT_MAX, P_TRIP_DIR, P_SAFE_OUTPUT, P_ENV_MIN, P_ENV_MAX, REACT_BASE, MON_BASE, MF_ACTION } from "../params";
+  P_OUT_MIN, P_OUT_MAX, P_TRIP_DIR, P_SAFE_OUTPUT, P_ENV_MIN, P_ENV_MAX, P_MODEL_GAIN, REACT_BASE, MON_BASE, MF_ACTION } from "../params";
 import { abs_q16, sub_q16, sat } from "../fixed";
 import * as ids from "../monitor/ids";
 import { mismatch, disagreeing, act_class, act_class_clear, ACT_CLASS_WEAK, ACT_CLASS_STUCK, ACT_CLASS_REVERSED } from "../monitor/actuation";
@@ -339,8 +339,9 @@ function hold_in_safe_direction(c: i32, mode: i32): void {
 // (the sensors lost or blamed, and the open-loop uncertainty reaches a
 // margin: envelope.ts) the trip could as well take it out: the stop is the
 // one that leaves the most room to the limits under the load the model knows
-// of now, the trip or the hold that keeps the actuator where it was (which
-// holds the process where it was under that load); it steers on no guess. A mapping the feedback does not
+// of now, the trip or the hold at the command that settles the process
+// mid-envelope (centre_command: the most room for a load that changes while
+// nothing is measured); it steers on no reading it does not have. A mapping the feedback does not
 // bear out is swapped for the other once; when neither holds, or the state
 // heads for the opposite limit, the trip stands. The mode stays SAFE_STOP and
 // its latches hold.
@@ -354,7 +355,7 @@ function closed_hold_step(stop: bool, fb: i32, u_now: i32): bool {
   let tdir = p(P_TRIP_DIR);
   if (!stop || tdir == 0 || fb == SAMPLE_NONE) { closed_hold = false; if (!stop) hold_failures = 0; return false; }
   if (!closed_hold) {
-    if ((env_side != tdir && !(env_unsure && !trip_keeps_more(u_now))) || hold_failures >= 2 || trip_failed) return false;
+    if ((env_side != tdir && !(env_unsure && !trip_keeps_more())) || hold_failures >= 2 || trip_failed) return false;
     closed_hold = true;
     hold_ticks = 0;
     hold_want = trip_out ? p(P_TRIP_FB) : u_now;
@@ -380,10 +381,26 @@ export function set_hold_want(u: i32): void { hold_want = u; hold_ticks = max<i3
 
 // With the state unknown, the stop that keeps the most margin: where the
 // process settles under the load it is under now (the model with its
-// disturbance estimate) tripped (at the safe output) against held (the
-// actuator where it is), each by its distance to the nearer limit.
-function trip_keeps_more(u_now: i32): bool {
-  return room(model_target(p(P_SAFE_OUTPUT))) >= room(model_target(u_now));
+// disturbance estimate) tripped (at the safe output) against held at the
+// command that centres it in the envelope (centre_command), each by its
+// distance to the nearer limit.
+function trip_keeps_more(): bool {
+  return room(model_target(p(P_SAFE_OUTPUT))) >= room(model_target(centre_command()));
+}
+
+// The command under which the model settles mid-envelope under the load it
+// knows of: (mid - offset - d) / K, within the actuator's range. Held open
+// loop, it leaves the most room for a load that changes while nothing is
+// measured (a chamber at 52.5 C in 10..95 C takes +-28 % of its heater).
+export function centre_command(): i32 {
+  let k = <i64>p(P_MODEL_GAIN);
+  let lo = p(P_OUT_MIN);
+  let hi = p(P_OUT_MAX);
+  if (k == 0) return p(P_SAFE_OUTPUT);
+  let mid = (<i64>p(P_ENV_MIN) + <i64>p(P_ENV_MAX)) >> 1;
+  let zero = <i64>model_target(0);            // offset + d
+  let u = ((mid - zero) << 16) / k;
+  return u < <i64>lo ? lo : u > <i64>hi ? hi : <i32>u;
 }
 
 function room(s: i32): i64 {

@@ -271,7 +271,7 @@ describe('monitor scenarios (thermal chamber, fault at t = 80 s)', () => {
     expect(worst).toBeLessThan(0.5);
   });
 
-  it('sens_stuck: the only sensor freezes -> out of the vote within 201 ticks, the model stands in (DEGRADED) until its uncertainty reaches the margin, then the stop holds the heater', () => {
+  it('sens_stuck: the only sensor freezes -> out of the vote within 201 ticks, the model stands in (DEGRADED) until its uncertainty reaches the margin, then the stop holds the heater mid-envelope', () => {
     // the ADC of the single sensor freezes at its last reading at t=80 s, a
     // few hundredths of a degree off the true temperature, which is still
     // creeping toward 80 C. The frozen code starts the stuck check (200
@@ -282,9 +282,10 @@ describe('monitor scenarios (thermal chamber, fault at t = 80 s)', () => {
     // consequential; the model stands in for the sensor (substituted ticks
     // count up) -> DEGRADED (cause sensor_untrusted: the primary controller
     // on the model estimate) -> open loop, the uncertainty about the process
-    // grows until it reaches the envelope's margin -> SAFE_STOP, the heater
-    // held where it was (the chamber's trip would cool it: trip_dir down),
-    // not tripped; the chamber held near 80 C.
+    // grows until it reaches the envelope's margin -> SAFE_STOP, not tripped
+    // (the chamber's trip would cool it to 20 C, 10 C from the lower limit):
+    // the heater is slewed to the power that settles the chamber mid-
+    // envelope (52.5 C) and held there; the chamber starts down from 80 C.
     const th = chamber();
     const onset = settle(th);
     let frozen: number | undefined;
@@ -303,7 +304,9 @@ describe('monitor scenarios (thermal chamber, fault at t = 80 s)', () => {
     expect(th.core.mode).toBe('SAFE_STOP');
     expect(th.core.tripped).toBe(false);
     expect(th.core.guardFlags).toContain('closed_hold');
-    expect(Math.abs(th.temperature - 80)).toBeLessThan(1);
+    expect(th.core.output).toBeCloseTo((52.5 - 20) / 1.5, 0);
+    expect(th.temperature).toBeLessThan(80);
+    expect(th.temperature).toBeGreaterThan(52.5);
   });
 
   it('sens_stuck on a settled loop: the frozen reading matches the model -> DEGRADED after the full 200 ticks', () => {

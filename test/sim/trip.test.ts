@@ -242,7 +242,12 @@ describe('the stop held closed on the actuator\'s feedback', () => {
     expect(r.finalTrip).toBe(1);
   });
 
-  it('thermal: every sensor lost under a cooling load -> once the open-loop uncertainty reaches a margin the stop keeps the heater where it was (no trip): inside', () => {
+  it('thermal: every sensor lost under a cooling load -> once the open-loop uncertainty reaches a margin the stop holds the heater at the power that settles the chamber mid-envelope under that load (no trip): inside, heading for 52.5 C', () => {
+    // 80 C under a 15 % cooling load (the observer has learned it: d = -22.5
+    // C); every sensor lost at 200 s -> the trip would settle the chamber at
+    // 20 - 22.5 = -2.5 C, the heater held mid-envelope at 52.5 C: (52.5 - 20
+    // + 22.5) / 1.5 = 36.7 % -> the heater is slewed there and held; the
+    // chamber falls toward 52.5 C with tau 60 s.
     const r = run({
       loads: [{ atS: 105, magnitude: -15 }],
       faults: [{ kind: 'sensor.dropout', onsetS: 200, durationS: null, magnitude: 1, scope: 'common' }],
@@ -251,8 +256,13 @@ describe('the stop held closed on the actuator\'s feedback', () => {
     expect(r.finalMode).toBe('SAFE_STOP');
     expect(r.trips).toBe(0);
     expect(r.envelope.violated).toBe(false);
-    const held = t.command.slice(t.tS.findIndex((s) => s > 260));
+    const held = t.command.slice(t.tS.findIndex((s) => s > 300));
     expect(Math.max(...held) - Math.min(...held)).toBeLessThan(0.5);
+    expect(held[held.length - 1]).toBeGreaterThan(34);
+    expect(held[held.length - 1]).toBeLessThan(39);
+    // 400 s after the loss (6.7 tau) within 3 C of mid-envelope (the load as the observer estimated it).
+    const end = t.truth[t.truth.length - 1];
+    expect(Math.abs(end - 52.5)).toBeLessThan(3);
   });
 
   it('surge drum, contrapositive: every sensor lost -> the drum is isolated (its trip holds the level) within seconds', () => {
