@@ -19,7 +19,7 @@ import { timing_reset } from "./monitor/timing";
 import { control_monitors_reset } from "./monitor/control";
 import { actuation_reset } from "./monitor/actuation";
 import { supervisor_reset, active_mask } from "./supervisor";
-import { react_reset, react_release, react_demand, trip_out, causes, guard_status_bits, latched_causes } from "./guard/react";
+import { react_reset, react_derive, react_release, react_demand, trip_out, causes, guard_status_bits, latched_causes } from "./guard/react";
 import { envelope_reset, envelope_derive, predicted_q16 } from "./guard/envelope";
 import { root_monitor, root_stage } from "./monitor/cascade";
 import { stage_of, MONITORS_MAX, CAUSES_MAX, M_CORE_INTEGRITY, M_EST_CUSUM, M_EST_EWMA, M_EW_CSD } from "./monitor/ids";
@@ -33,6 +33,7 @@ function derive(): void {
   if (S.level_next >= levels_n) S.set_level_next(levels_n - 1);
   model_derive();
   envelope_derive();
+  react_derive();
   integrity_arm();
 }
 

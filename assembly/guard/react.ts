@@ -27,8 +27,9 @@
 // condition is false.
 
 import { p, P_GUARD, P_RESID_SIGMA, P_ENV_HI_DIR, P_ENV_LO_DIR, P_HANDBACK_TICKS, P_HANDBACK_RETRIES, P_TRIP_FB, P_MISMATCH_THR,
-  P_OUT_MIN, P_OUT_MAX, P_TRIP_DIR, P_SAFE_OUTPUT, P_ENV_MIN, P_ENV_MAX, P_MODEL_GAIN, REACT_BASE, MON_BASE, MF_ACTION } from "../params";
-import { abs_q16, sub_q16, sat } from "../fixed";
+  P_OUT_MIN, P_OUT_MAX, P_TRIP_DIR, P_SAFE_OUTPUT, P_ENV_MIN, P_ENV_MAX, P_MODEL_GAIN, P_MODEL_TAU, P_PERIOD_MIN_US,
+  REACT_BASE, MON_BASE, MF_ACTION } from "../params";
+import { abs_q16, sub_q16, sat, q16_to_f64 } from "../fixed";
 import * as ids from "../monitor/ids";
 import { mismatch, disagreeing, act_class, act_class_clear, ACT_CLASS_WEAK, ACT_CLASS_STUCK, ACT_CLASS_REVERSED } from "../monitor/actuation";
 import { isolated_stage, isolated_noisy, isolated_frozen, isolation_final, model_reanchor, model_target, ISOLATE_TICKS } from "../model";
@@ -86,7 +87,7 @@ const CAUSE_STAGE = memory.data<u8>([0, 0, 1, 1, 2, 2, 2, 5, 5, 5, 3, 4, 4, 7, 2
 export function react_reset(): void {
   causes = 0; trip_out = false; pin_dir = 0; distrust = false; noisy = false; trip_failed = false; held = false;
   closed_hold = false; hold_sign = 1; hold_failures = 0; hold_ticks = 0; hold_want = 0;
-  comp_on = false; comp_capture = 0; bias_q16 = 0; comp_agree = 0;
+  comp_on = false; comp_capture = 0; bias_q16 = 0; comp_agree = 0; comp_age = 0;
   latched = 0; demand_kind = DEMAND_NONE; pin_ticks = 0; calm_ticks = 0; handbacks = 0; nominal_ticks = 0;
   tripped_ticks = 0; reset_pending = false; est_was = false; est_settled = false; est_settle_at = 0; est_stage = -1;
 }
@@ -286,7 +287,16 @@ export function react_step(tick: i64, active: i32, trusted: i32, n: i32, noisy_k
 function compensation_step(y: i32, trusted: i32): void {
   if (trusted == 0) return;
   let gap = sub_q16(y, model_estimate());
-  if (comp_capture > 0) { capture(gap); return; }
+  if (comp_capture > 0) { capture(gap); comp_age = 0; return; }
+  // Held for long enough (two model time constants, at least 30 s): the compensation ends,
+  // and is measured again if the step is still there. With the model
+  // corrected by the compensated reading, a step that faded slowly (a
+  // reading that lagged a moving process and caught up) never shows as a
+  // reading that agrees again; the raw reading then steps against the model
+  // and the estimation alarms measure it afresh, or find nothing.
+  if (comp_age < i32.MAX_VALUE) comp_age++;
+  // (The alarm that is on is isolated afresh on the next tick: est_was.)
+  if (comp_age >= comp_hold_ticks) { comp_on = false; bias_q16 = 0; comp_agree = 0; est_was = false; return; }
   // The raw reading is nearer the estimate than the estimate plus the bias:
   // the step went away (a sensor repaired); the compensated reading would now
   // be off by the whole bias, so this must not wait long.
@@ -306,6 +316,14 @@ function compensation_step(y: i32, trusted: i32): void {
 // from there).
 let gap_min: i32 = 0;
 let gap_max: i32 = 0;
+let comp_age: i32 = 0;                 // ticks the measured bias has been held
+export let comp_hold_ticks: i32 = i32.MAX_VALUE;   // two model time constants, at least COMP_HOLD_MIN_S, in nominal periods
+const COMP_HOLD_MIN_S: f64 = 30.0;                 // (a fast plant would otherwise bump its loop every fraction of a second)
+
+export function react_derive(): void {
+  let ticks = Math.max(2.0 * q16_to_f64(p(P_MODEL_TAU)), COMP_HOLD_MIN_S) * 1.0e6 / <f64>p(P_PERIOD_MIN_US);
+  comp_hold_ticks = ticks >= 2.0e9 ? i32.MAX_VALUE : max<i32>(COMP_CAPTURE_TICKS, <i32>Math.ceil(ticks));
+}
 const CAPTURE_SETTLE_TICKS: i32 = 2;   // the median of 3 passes a step over two samples
 function capture(gap: i32): void {
   let k = COMP_CAPTURE_TICKS - comp_capture;   // 0, 1, ... within the capture
