@@ -105,11 +105,13 @@ function fromRaw(format: ParamFormat, raw: number): number {
   return format === 'q16' ? raw / Q16 : raw;
 }
 
-function describe(format: ParamFormat, min: number, max: number): string {
+function describe(format: ParamFormat, min: number, max: number, name?: string): string {
   switch (format) {
     case 'action': return `one of ${ACTIONS.join(', ')}`;
     case 'level': return `one of ${LEVELS.join(', ')}`;
-    case 'dir': return `one of ${DIRECTIONS.join(', ')} (the command direction that moves the variable away from the limit)`;
+    case 'dir': return `one of ${DIRECTIONS.join(', ')} (${name === 'trip_dir'
+      ? 'the way the tripped process moves; none: it holds or settles inside'
+      : 'the command direction that moves the variable away from the limit'})`;
     case 'bool': return 'true or false';
     case 'q16': return `a number in [${min / Q16}, ${max / Q16}]`;
     case 'us': return `an integer number of microseconds in [${min}, ${max}]`;
@@ -193,7 +195,7 @@ export class Core {
     const raw = toRaw(format, value);
     if (!Number.isInteger(raw) || raw < -(2 ** 31) || raw >= 2 ** 31) {
       const id = PARAM_IDS.get(name)!;
-      throw new ParamError(name, describe(format, this.raw.param_min(id), this.raw.param_max(id)), value, -2);
+      throw new ParamError(name, describe(format, this.raw.param_min(id), this.raw.param_max(id), name), value, -2);
     }
     return raw;
   }
@@ -212,7 +214,7 @@ export class Core {
       const min = this.raw.param_min(id);
       const max = this.raw.param_max(id);
       if (!Number.isFinite(raw) || !Number.isInteger(raw) || raw < min || raw > max) {
-        throw new ParamError(name, describe(format, min, max), value, -2);
+        throw new ParamError(name, describe(format, min, max, name), value, -2);
       }
       staged.push([name, id, raw, value]);
     }
@@ -224,7 +226,7 @@ export class Core {
       if (st !== 0) {
         r.config_abort();
         const format = FORMATS[r.param_format(id)];
-        throw new ParamError(name, describe(format, r.param_min(id), r.param_max(id)), value, st);
+        throw new ParamError(name, describe(format, r.param_min(id), r.param_max(id), name), value, st);
       }
     }
     st = r.config_commit();

@@ -51,6 +51,10 @@ describe('Core wrapper', () => {
     const c = freshCore();
     expect(() => c.configure({ kq: 1 } as never)).toThrow(/parameter 'kq': expected a known parameter name/);
     expect(() => c.configure({ 'est_cusum.level': 'explode' as never })).toThrow(/est_cusum.level.*one of none, warn, alarm/);
+    expect(() => c.configure({ trip_dir: 'sideways' as never })).toThrow(/trip_dir.*one of down, none, up \(the way the tripped process moves/);
+    expect(() => c.configure({ env_hi_dir: 'sideways' as never })).toThrow(/env_hi_dir.*the command direction that moves the variable away/);
+    c.configure({ trip_dir: 'down' });
+    expect(c.param('trip_dir')).toBe(-1);
     expect(() => c.configure({ n_sensors: 2.5 })).toThrow(/n_sensors/);
     expect(() => c.configure({ kp: Number.NaN })).toThrow(/kp/);
     expect(() => c.setSetpoint(1e9, 0)).toThrow(/setpoint/);
