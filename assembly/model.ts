@@ -181,7 +181,9 @@ let pred_prev_q16: i32 = 0;
 export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: bool, level: i32, correct: bool, learn_load: bool,
   repeat: bool): i32 {
   let ref = lagged && primed ? pred_prev_q16 : pred_q16;
-  let moving = abs_q16(sub_q16(pred_q16, pred_prev_q16)) > (corr_clamp_q16 >> 5);   // by more than sigma / 4
+  let step = abs_q16(sub_q16(pred_q16, pred_prev_q16));
+  let moving = step > (corr_clamp_q16 >> 5);   // by more than sigma / 4
+  slewing = step > (corr_clamp_q16 >> 2);      // by more than 2 sigma
   pred_prev_q16 = pred_q16;
   if (!trusted) { x_q32 = pred_q32; return 0; }
   isolate_measurement(y_q16, moving, repeat);
@@ -254,6 +256,7 @@ let r_prev_q16: i32 = 0;
 let r_seen = false;
 let jump_age: i32 = JUMP_MEMORY + 1;            // ticks since the residual last jumped beyond the bound
 let dz_prev_q16: i32 = 0;
+let slewing = false;                            // the model moved by more than 2 sigma this sample
 let alt_q16: i32 = -(1 << 16);                  // EWMA of dz(k) * dz(k-1), weight 1/32
 
 function isolation_derive(sigma: f64): void {
@@ -281,7 +284,10 @@ function isolate_step(z: i32, r: i32, level: i32): void {
   // A jump is a step, not noise: it does not enter the noise test.
   if (abs_q16(dr) > load<i32>(JUMP_BOUND + (<usize>span << 2))) { jump_age = 0; dz = 0; }
   else if (jump_age <= JUMP_MEMORY) jump_age++;
-  alt_q16 = add_q16(alt_q16, sub_q16(mul_q16(dz, dz_prev_q16), alt_q16) >> 5);
+  // Not while the model itself moves by more than 2 sigma a sample: its
+  // command lookup at mid-interval flips between two commands on a steep
+  // ramp, and the residual alternates with it (that is no sensor noise).
+  if (!slewing) alt_q16 = add_q16(alt_q16, sub_q16(mul_q16(dz, dz_prev_q16), alt_q16) >> 5);
   dz_prev_q16 = dz;
 }
 
