@@ -6,7 +6,7 @@
 
 import * as S from "./state";
 import { p, P_MEDIAN3, P_N_SENSORS, P_OUT_MIN, P_OUT_MAX, P_KP, P_FB_KP, P_FB_SETPOINT, P_SETTLE_BAND, P_SETTLE_TICKS,
-  P_ENV_MIN, P_ENV_MAX, P_SP_MARGIN, P_MISMATCH_THR } from "./params";
+  P_ENV_MIN, P_ENV_MAX, P_SP_MARGIN } from "./params";
 import { sat, abs_q16, sub_q16, clamp_i32 } from "./fixed";
 import { levels_n, slew_step } from "./levels";
 import * as ids from "./monitor/ids";
@@ -21,7 +21,7 @@ import { pid_step, pid_track, integ_held, pid_integrity_ok } from "./control/pid
 import { fallback_step, fallback_track, safe_output } from "./control/fallback";
 import { supervisor_step, active_mask } from "./supervisor";
 import { react_step, best_estimate, trip_out, pin_dir, distrust, comp_on, comp_capture, bias_q16, closed_hold, hold_map, hold_want,
-  hold_ticks, set_hold_want, centre_command } from "./guard/react";
+  hold_ticks, set_hold_want, centre_command, feedback_thr } from "./guard/react";
 import { integrity_step } from "./integrity";
 import { count, event_log, C_TICKS, C_SUBSTITUTED_TICKS, C_INVARIANT_FAILS, EV_SENSOR_OUT, EV_SENSOR_IN } from "./events";
 
@@ -59,7 +59,7 @@ export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
   // feedback's noise stays out of the model). Not behind the trip: there the
   // plant's own trip physics rule (a vessel isolated, inflow and draw
   // stopped), which safe_output stands for.
-  if (!first && fb != S.SAMPLE_NONE && !trip_out && abs_q16(sub_q16(fb, S.output_q16)) > amend_thr()) model_amend_last(fb);
+  if (!first && fb != S.SAMPLE_NONE && !trip_out && abs_q16(sub_q16(fb, S.output_q16)) > (feedback_thr() >> 1)) model_amend_last(fb);
   let pred = model_predict(first ? now : prev_us, now, S.output_q16, level);
   let trusted_before = trusted_mask;
   let trusted = condition_step(s0, s1, s2, level, model_primed() ? pred : S.meas_q16);
@@ -183,11 +183,7 @@ function command_for(mode: i32, prev_mode: i32, first: bool, fb: i32, y: i32, le
     u = pid_step(sp, y, level);
     primary_was = true;
   }
-  let step = slew_step(level);
-  if (step > 0) {
-    u = clamp_i32(u, sat(<i64>prev - <i64>step), sat(<i64>prev + <i64>step));
-  }
-  return clamp_i32(u, out_min, out_max);
+  return clamp_i32(slewed(prev, u, level), out_min, out_max);
 }
 let primary_was = true;   // the primary controller made the last command (bumpless transfer)
 
@@ -197,10 +193,6 @@ function slewed(u: i32, target: i32, level: i32): i32 {
   return step > 0 ? clamp_i32(target, sat(<i64>u - <i64>step), sat(<i64>u + <i64>step)) : target;
 }
 
-@inline function amend_thr(): i32 {
-  let thr = p(P_MISMATCH_THR);
-  return (thr > 0 ? thr : (p(P_OUT_MAX) - p(P_OUT_MIN)) >> 6) >> 1;
-}
 
 // Style rule: an invariant that breaks is a bug; in the field it becomes a
 // fault that latches the safe stop, and the counter tells the tests.

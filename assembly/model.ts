@@ -34,6 +34,9 @@ export const EW_WINDOW_MAX: i32 = 64;
 
 let x_q32: i64 = 0;           // model state (estimate), Q32 (no stall; see fixed.ts)
 let dist_q32: i64 = 0;        // load-disturbance estimate, output units, Q32
+// Its bound: twice the largest load the plant can see (or, unbounded, half
+// the Q16 range), so that K u + offset + d stays a number.
+let dist_bound_q32: i64 = 0;
 let corr_clamp_q16: i32 = 0;  // CORR_CLAMP sigmas, Q16
 export const CORR_CLAMP: f64 = 8.0;
 let primed = false;
@@ -65,6 +68,7 @@ export function model_derive(): void {
   corr_clamp_q16 = f64_to_q16(CORR_CLAMP * sigma);
   isolation_derive(sigma);
   corr_q32 = f64_to_q32_frac(q16_to_f64(p(P_MODEL_CORR)));
+  dist_bound_q32 = p(P_DIST_MAX) > 0 ? <i64>p(P_DIST_MAX) << 17 : <i64>16384 << 32;
   let lambda = q16_to_f64(p(P_EWMA_LAMBDA));
   lambda_q32 = f64_to_q32_frac(lambda);
   ewma_limit_q16 = f64_to_q16(q16_to_f64(p(P_EWMA_L)) * Math.sqrt(lambda / (2.0 - lambda)));
@@ -205,12 +209,9 @@ export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: b
   // the detectors still see all of it.
   let rc = clamp_i32(r, -corr_clamp_q16, corr_clamp_q16);
   x_q32 = pred_q32 + ((<i64>rc * corr_q32) >> 16);
-  // Bounded: twice the largest load the plant can see (or, unbounded, half
-  // the Q16 range), so that K u + offset + d stays a number.
-  let bound = p(P_DIST_MAX) > 0 ? <i64>p(P_DIST_MAX) << 17 : <i64>16384 << 32;
   if (learn_load) dist_q32 += <i64>rc * <i64>dist_k(level);
-  if (dist_q32 > bound) dist_q32 = bound;
-  else if (dist_q32 < -bound) dist_q32 = -bound;
+  if (dist_q32 > dist_bound_q32) dist_q32 = dist_bound_q32;
+  else if (dist_q32 < -dist_bound_q32) dist_q32 = -dist_bound_q32;
   detect_residual(r, level);
   return r;
 }

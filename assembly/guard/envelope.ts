@@ -19,7 +19,8 @@
 // out_min); loads up to 18.75 % of the actuator's range). That uncertainty
 // accumulates from the last trusted sample; once y plus or minus it comes
 // within ENV_MARGIN of a limit the state is no longer known to be inside
-// (env_unsure), and the guard trips: it does not steer on a guess.
+// (env_unsure), and the guard stops (guard/react.ts: the trip, or the
+// actuator held where the model settles the process mid-envelope).
 //
 // The worst of y, trend and model toward each limit is the prediction. The
 // state is heading out (side +1 over ENV_MAX, -1 under ENV_MIN) when the
@@ -94,8 +95,7 @@ export function envelope_step(y_in: i32, u: i32, level: i32, open_loop: bool): v
   let lo = p(P_ENV_MIN);
   let hi = p(P_ENV_MAX);
   let margin = p(P_ENV_MARGIN);
-  let drift = reach(level);
-  unsure_q16 = open_loop ? sat(<i64>unsure_q16 + <i64>(drift >> 3) + <i64>(drift >> 4)) : 0;
+  unsure_q16 = open_loop ? sat(<i64>unsure_q16 + <i64>(reach(level) >> 3) + <i64>(reach(level) >> 4)) : 0;
   env_unsure = open_loop && (<i64>y + <i64>unsure_q16 > <i64>hi - <i64>margin || <i64>y - <i64>unsure_q16 < <i64>lo + <i64>margin);
   let trend = sat(<i64>y + ((<i64>rate_q16 * <i64>horizon_q16) >> 16));
   // The model's move over the horizon under the command, from where the

@@ -383,8 +383,7 @@ function closed_hold_step(stop: bool, fb: i32, u_now: i32): bool {
   }
   if (env_side == -tdir) { closed_hold = false; return false; }
   hold_ticks++;
-  let thr = p(P_MISMATCH_THR);
-  if (thr == 0) thr = (p(P_OUT_MAX) - p(P_OUT_MIN)) >> 6;
+  let thr = feedback_thr();
   if (hold_ticks <= max<i32>(verify_ticks, 2) || abs_q16(sub_q16(fb, hold_want)) <= thr) return true;
   hold_failures++;
   hold_sign = -hold_sign;
@@ -392,6 +391,13 @@ function closed_hold_step(stop: bool, fb: i32, u_now: i32): bool {
   if (hold_failures < 2) return true;
   closed_hold = false;
   return false;
+}
+
+// How far the actuator's feedback may be from what it should read:
+// mismatch_thr, or 1/64 of the actuator's range when that check is off.
+export function feedback_thr(): i32 {
+  let thr = p(P_MISMATCH_THR);
+  return thr > 0 ? thr : (p(P_OUT_MAX) - p(P_OUT_MIN)) >> 6;
 }
 
 // The command made under the hold: what the fallback asked (after the first tick, tracked from the trip).
@@ -446,8 +452,7 @@ function trip_step(tick: i64, on: bool, why: i32, fb: i32): void {
   }
   if (!on) return;
   if (tripped_ticks < i32.MAX_VALUE) tripped_ticks++;
-  let thr = p(P_MISMATCH_THR);
-  if (thr == 0) thr = (p(P_OUT_MAX) - p(P_OUT_MIN)) >> 6;
+  let thr = feedback_thr();
   let failed = verify_ticks > 0 && tripped_ticks >= verify_ticks && fb != SAMPLE_NONE && abs_q16(sub_q16(fb, p(P_TRIP_FB))) > thr;
   if (failed && !trip_failed) event_log(tick, EV_TRIP_FAILED, ids.STAGE_ACTUATION, why >= 0 ? REASON_CAUSE_BASE + why : REASON_CLEARED, fb);
   trip_failed = failed;

@@ -25,7 +25,7 @@
 import { CORE_FUNCTIONS, CORE_FUNCTION_NAMES, type CoreFunctionName } from '../abi.js';
 
 /** The most arguments any ABI function takes (tick: 5). */
-export const ARGS_MAX = Math.max(...Object.values(CORE_FUNCTIONS).map((s) => s.params.length));
+export const ARGS_MAX = Object.values(CORE_FUNCTIONS).reduce((most, s) => Math.max(most, s.params.length), 0);
 export const REQUEST_BYTES = 8 + 8 * ARGS_MAX;
 export const RESPONSE_BYTES = 16;
 
