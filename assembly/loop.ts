@@ -21,7 +21,7 @@ import { pid_step, pid_track, integ_held, pid_integrity_ok } from "./control/pid
 import { fallback_step, fallback_track, safe_output } from "./control/fallback";
 import { supervisor_step, active_mask } from "./supervisor";
 import { react_step, best_estimate, trip_out, pin_dir, distrust, comp_on, comp_capture, bias_q16, closed_hold, hold_map, hold_want,
-  hold_ticks, set_hold_want, centre_command, feedback_thr } from "./guard/react";
+  hold_ticks, set_hold_want, centre_command, feedback_thr, load_settled } from "./guard/react";
 import { integrity_step } from "./integrity";
 import { count, event_log, C_TICKS, C_SUBSTITUTED_TICKS, C_INVARIANT_FAILS, EV_SENSOR_OUT, EV_SENSOR_IN } from "./events";
 
@@ -77,7 +77,7 @@ export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
   // A compensated bias is taken off the reading the model is corrected with.
   let y_model = comp_on && comp_capture == 0 ? sat(<i64>voted - <i64>bias_q16) : voted;
   let r = model_update(pred, y_model, trusted > 0, p(P_MEDIAN3) != 0, level, !distrust && comp_capture == 0, !disagreeing,
-    readings_repeat());
+    readings_repeat(), load_settled);
   let y = filtered_out();
   S.set_estimate(model_estimate(), r);
 

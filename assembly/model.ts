@@ -183,7 +183,7 @@ let pred_prev_q16: i32 = 0;
 // feedback disagrees with its command: a pump or heater that does not
 // deliver is the actuator's finding, not an unmeasured load).
 export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: bool, level: i32, correct: bool, learn_load: bool,
-  repeat: bool): i32 {
+  repeat: bool, wide: bool): i32 {
   let ref = lagged && primed ? pred_prev_q16 : pred_q16;
   let step = abs_q16(sub_q16(pred_q16, pred_prev_q16));
   let moving = step > (corr_clamp_q16 >> 5);   // by more than sigma / 4
@@ -207,7 +207,13 @@ export function model_update(pred_q16: i32, y_q16: i32, trusted: bool, lagged: b
   // The correction is robust (Huber): a residual beyond CORR_CLAMP sigmas,
   // a spike or a step in a reading, pulls the estimate no harder than that;
   // the detectors still see all of it.
-  let rc = clamp_i32(r, -corr_clamp_q16, corr_clamp_q16);
+  // Once the alarm is settled on a load (`wide`), the residual is the load's
+  // and the bound widens 8-fold (Z_CLAMP sigmas): a load of a tenth of the
+  // actuator's range otherwise takes the observer minutes to learn at the
+  // robust rate, its alarm stays on as long, and a sensor fault that comes
+  // meanwhile is taken into the load's episode instead of isolated afresh.
+  let bound = wide ? corr_clamp_q16 << 3 : corr_clamp_q16;
+  let rc = clamp_i32(r, -bound, bound);
   x_q32 = pred_q32 + ((<i64>rc * corr_q32) >> 16);
   if (learn_load) dist_q32 += <i64>rc * <i64>dist_k(level);
   if (dist_q32 > dist_bound_q32) dist_q32 = dist_bound_q32;
@@ -225,6 +231,11 @@ function detect_residual(r: i32, level: i32): void {
 // The measurement froze while the model moved.
 export function isolated_frozen(): bool {
   return frozen >= FROZEN_TICKS;
+}
+
+// The residual jumped on this sample by more than the plant can move in one.
+export function residual_jumped(): bool {
+  return jump_age == 0;
 }
 
 // The residual looks like zero-mean noise (differences that alternate in sign).
@@ -294,14 +305,17 @@ function isolate_step(z: i32, r: i32, level: i32): void {
 
 // A measurement that stopped changing while the model expects it to move
 // is a frozen sensor: FROZEN_TICKS identical voted samples, each while the
-// model's prediction moved by more than sigma / 4, point at sensing (a
-// settled loop's reading repeats too, and means nothing).
+// model's prediction moved by more than sigma / 4 and every sensor in the
+// vote repeated its raw code, point at sensing (a settled loop's reading
+// repeats too, and means nothing; and the median of three live, noisy
+// sensors can plateau while a model whose load estimate is still settling
+// drifts: a stuck sensor repeats its code, a live one does not).
 export const FROZEN_TICKS: i32 = 8;
 let y_last_q16: i32 = 0;
 let frozen: i32 = 0;
 
 export function isolate_measurement(y: i32, moving: bool, repeat: bool): void {
-  if (y != y_last_q16) frozen = 0;
+  if (y != y_last_q16 || !repeat) frozen = 0;
   else if (moving && frozen < FROZEN_TICKS) frozen++;
   y_last_q16 = y;
   repeats = !repeat ? 0 : repeats < REPEAT_SUSPEND ? repeats + 1 : repeats;

@@ -32,7 +32,7 @@ import { p, P_GUARD, P_RESID_SIGMA, P_ENV_HI_DIR, P_ENV_LO_DIR, P_HANDBACK_TICKS
 import { abs_q16, sub_q16, sat, q16_to_f64 } from "../fixed";
 import * as ids from "../monitor/ids";
 import { mismatch, disagreeing, act_class, act_class_clear, ACT_CLASS_WEAK, ACT_CLASS_STUCK, ACT_CLASS_REVERSED } from "../monitor/actuation";
-import { isolated_stage, isolated_noisy, isolated_frozen, isolation_final, model_reanchor, model_target, ISOLATE_TICKS } from "../model";
+import { isolated_stage, isolated_noisy, isolated_frozen, residual_jumped, isolation_final, model_reanchor, model_target, ISOLATE_TICKS } from "../model";
 import { integrity_failed } from "../integrity";
 import { consequential_mask } from "../monitor/cascade";
 import { env_side, env_outside, env_clear, env_unsure, heading, verify_ticks, hold_verify_ticks, crosses_before_verified,
@@ -51,6 +51,10 @@ export let causes: i32 = 0;          // bit per cause, this tick
 export let trip_out: bool = false;   // the trip output de-energized
 export let pin_dir: i32 = 0;         // the envelope holds the command: -1 at out_min, +1 at out_max, 0 not held
 export let distrust: bool = false;   // the sensors are blamed: the model estimate stands in, open loop
+// The estimation alarm is settled on a load the primary controller rejects
+// (the actuator delivers, the sensors are not blamed): the observer may
+// then learn from the whole residual (model.ts), not only its robust part.
+export let load_settled: bool = false;
 // A reading that stepped away from the process (a bias, common to every
 // sensor left in the vote): the step is measured over COMP_CAPTURE_TICKS
 // with the model open loop, then subtracted from the reading, which the
@@ -89,7 +93,7 @@ export function react_reset(): void {
   closed_hold = false; hold_sign = 1; hold_failures = 0; hold_ticks = 0; hold_want = 0;
   comp_on = false; comp_capture = 0; bias_q16 = 0; comp_agree = 0; comp_age = 0;
   latched = 0; demand_kind = DEMAND_NONE; pin_ticks = 0; calm_ticks = 0; handbacks = 0; nominal_ticks = 0;
-  tripped_ticks = 0; reset_pending = false; est_was = false; est_settled = false; est_settle_at = 0; est_stage = -1;
+  tripped_ticks = 0; reset_pending = false; load_settled = false; est_was = false; est_settled = false; est_settle_at = 0; est_stage = -1;
 }
 
 @inline function bit(c: i32): i32 { return 1 << c; }
@@ -145,7 +149,14 @@ function actuator_cause(): i32 {
 // disagrees with its command, otherwise a load the primary controller
 // rejects. The stage is provisional for ISOLATE_TICKS, then settled.
 function estimation_cause(tick: i64, on: bool, timing_ok: bool): i32 {
+  let was_load = load_settled;
+  load_settled = false;
   if (!on) { est_was = false; distrust = false; est_stage = -1; est_scatter = false; return 0; }
+  // A load's alarm still on (its observer still learning) when the residual
+  // jumps by more than the plant can move in one sample: that is a new
+  // finding, a reading's step, and it is isolated afresh rather than taken
+  // into the load (whose estimate would learn the step as more load).
+  if (was_load && residual_jumped()) est_was = false;
   if (!est_was) {
     // While ticks go missing, a gap longer than the slowest interval moves
     // the plant further than one sample's bound: a jump then is no evidence
@@ -172,6 +183,7 @@ function estimation_cause(tick: i64, on: bool, timing_ok: bool): i32 {
   distrust = false;
   if (!est_settled) return 0;
   if (disagreeing || mismatch) { let k = actuator_cause(); if (k != 0) return k; }
+  load_settled = true;
   return bit(ids.CAUSE_LOAD);
 }
 
