@@ -333,8 +333,9 @@ export const REPEAT_SUSPEND: i32 = 4;
 let repeats: i32 = 0;
 
 // Isolation is settled over the ISOLATE_TICKS samples after the alarm:
-// sensing if the alarm already pointed there (a jump, a freeze) or the
-// residual turned noisy since; otherwise actuation (the actuator or the
+// sensing if the alarm already pointed there (a jump, a freeze), the
+// residual turned noisy since, or the reading froze since (a stuck reading
+// raises the alarm before FROZEN_TICKS samples have shown the freeze); otherwise actuation (the actuator or the
 // plant: a residual that builds up through the plant's dynamics). A residual
 // that decays afterwards is no evidence either way: under the load-
 // disturbance estimate and the primary controller's integral action a load
@@ -343,7 +344,7 @@ let repeats: i32 = 0;
 export const ISOLATE_TICKS: i32 = 16;
 
 export function isolation_final(provisional: i32): i32 {
-  if (provisional == STAGE_SENSING || alt_q16 < -NOISY_VAR_Q16) return STAGE_SENSING;
+  if (provisional == STAGE_SENSING || alt_q16 < -NOISY_VAR_Q16 || frozen >= FROZEN_TICKS) return STAGE_SENSING;
   return STAGE_ACTUATION;
 }
 

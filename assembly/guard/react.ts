@@ -153,10 +153,11 @@ function estimation_cause(tick: i64, on: bool, timing_ok: bool): i32 {
   load_settled = false;
   if (!on) { est_was = false; distrust = false; est_stage = -1; est_scatter = false; return 0; }
   // A load's alarm still on (its observer still learning) when the residual
-  // jumps by more than the plant can move in one sample: that is a new
-  // finding, a reading's step, and it is isolated afresh rather than taken
-  // into the load (whose estimate would learn the step as more load).
-  if (was_load && residual_jumped()) est_was = false;
+  // jumps by more than the plant can move in one sample, or the reading
+  // freezes while the model moves: that is a new finding, a reading's step
+  // or freeze, and it is isolated afresh rather than taken into the load
+  // (whose estimate would learn the fault as more load).
+  if (was_load && (residual_jumped() || isolated_frozen())) est_was = false;
   if (!est_was) {
     // While ticks go missing, a gap longer than the slowest interval moves
     // the plant further than one sample's bound: a jump then is no evidence

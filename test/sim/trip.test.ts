@@ -342,6 +342,21 @@ describe('a load, then a common-mode step in every reading', () => {
     expect(bare.envelope.violated).toBe(true);
   });
 
+  it('thermal: heating from 63 to 75.8 C, every thermocouple sticks 5 s into the step (campaign 11#4916) -> the freeze is isolated at the sensing stage although the estimation alarm came first: the model stands in, the chamber stays inside (unguarded: 163 C)', () => {
+    // The stuck readings raise the estimation alarm within 5 samples, before
+    // 8 frozen samples could show the freeze; the isolation settles on the
+    // freeze seen meanwhile instead of calling it a load.
+    const sc = (guarded: boolean) => parseScenario({
+      plant: 'thermal', durationS: 300, seed: 3253927578, guarded,
+      setpoints: [{ atS: 39.661, value: 63, rampS: 43.265 }, { atS: 199.222, value: 75.8 }],
+      faults: [{ kind: 'sensor.stuck', onsetS: 204.381, durationS: null, magnitude: 0, scope: 'common' }],
+    } as ScenarioInput, 'stuck while heating');
+    const r = runScenario(sc(true), { module });
+    expect(r.detection).toMatchObject({ stage: 'sensing' });
+    expect(r.envelope.violated).toBe(false);
+    expect(runScenario(sc(false), { module }).envelope.violated).toBe(true);
+  });
+
   it('thermal, contrapositive: a 13.9 % cooling load, then a setpoint ramp 80 -> 69.5 C (campaign 11#680, fault-free) -> no sensor is blamed, no root-cause trip, NOMINAL throughout', () => {
     // The observer learns the load; on the ramp the median of three live
     // thermocouples plateaued for 8 samples while the model moved by more
