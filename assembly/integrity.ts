@@ -1,23 +1,26 @@
 // Soft-error protection of the core's own state, cheap enough for every
 // tick: the configuration table is scrubbed one block of SCRUB_WORDS words
 // per tick against the block sums taken at commit (a flip is seen within
-// SCRUB_BLOCKS ticks) and repaired from its shadow copy; the integrator
+// SCRUB_BLOCKS ticks) and repaired from its shadow copy, whose blocks are
+// checked against the same sums and rewritten from the table; the integrator
 // carries a complemented shadow copy (checked in the loop). A detected soft
 // error raises the integrity condition for the tick it is found, repaired
 // or not; one that cannot be repaired keeps it raised.
 
-import { scrub_arm, scrub_check, SCRUB_BLOCKS, SCRUB_OK, SCRUB_REPAIRED } from "./params";
+import { scrub_arm, scrub_check, SCRUB_BLOCKS, SCRUB_OK, SCRUB_REPAIRED, SCRUB_SHADOW_REPAIRED } from "./params";
 import { count, C_REPAIRS } from "./events";
 
 let block: i32 = 0;
 let bad_blocks: u32 = 0;   // blocks that failed and could not be repaired
 let found = false;         // a soft error was found this tick
+let active_hit = false;    // ... in the active table (not only in its shadow)
 
 export function integrity_arm(): void {
   scrub_arm();
   block = 0;
   bad_blocks = 0;
   found = false;
+  active_hit = false;
 }
 
 function check(k: i32): void {
@@ -25,13 +28,15 @@ function check(k: i32): void {
   let st = scrub_check(k);
   if (st == SCRUB_OK) { bad_blocks &= ~bit; return; }
   found = true;
-  if (st == SCRUB_REPAIRED) { count(C_REPAIRS); bad_blocks &= ~bit; } else bad_blocks |= bit;
+  if (st != SCRUB_SHADOW_REPAIRED) active_hit = true;
+  if (st == SCRUB_REPAIRED || st == SCRUB_SHADOW_REPAIRED) { count(C_REPAIRS); bad_blocks &= ~bit; } else bad_blocks |= bit;
 }
 
 // One block per tick. Returns true while a soft error was found this tick
 // or a block stays unrepaired.
 export function integrity_step(): bool {
   found = false;
+  active_hit = false;
   check(block);
   block = block + 1 < SCRUB_BLOCKS ? block + 1 : 0;
   return found || bad_blocks != 0;
@@ -39,6 +44,12 @@ export function integrity_step(): bool {
 
 export function integrity_failed(): bool {
   return bad_blocks != 0;
+}
+
+// A soft error in the active table was found on this tick and every block
+// is whole again (the loop read the corrupted value until then).
+export function integrity_repaired_now(): bool {
+  return active_hit && bad_blocks == 0;
 }
 
 // Every block now, not one: run when an alarm trips, so that a corrupted

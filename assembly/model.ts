@@ -171,6 +171,18 @@ export function model_reanchor(y_q16: i32): void {
   r_seen = false;
 }
 
+// A soft error in the configuration was repaired: whatever the corrupted
+// value (a gain, an offset, a time constant) fed the model before the scrub
+// found it is in the model's state and its load estimate, not in the table.
+// Both restart, from the vote and from no load, and so do the detectors: a
+// finding made on that residual would outlive the error it came from.
+export function model_restart(y_q16: i32): void {
+  if (!primed) return;
+  model_reanchor(y_q16);
+  dist_q32 = 0;
+  detectors_reset();
+}
+
 // Correct with the measurement (when one is trusted) and update the detectors.
 // `lagged`: the measurement went through the median-of-3, which delays a
 // ramp by one sample, so it is compared with the previous prediction.

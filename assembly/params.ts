@@ -345,13 +345,22 @@ export function scrub_arm(): void {
 export const SCRUB_OK: i32 = 0;
 export const SCRUB_REPAIRED: i32 = 1;
 export const SCRUB_FAILED: i32 = 2;
+export const SCRUB_SHADOW_REPAIRED: i32 = 3;
 
 // Check one block against its commit-time sum; repair it from the shadow
-// copy when that copy is intact. Returns SCRUB_OK, SCRUB_REPAIRED or
-// SCRUB_FAILED (both copies bad).
+// copy when that copy is intact. The shadow is checked too: a flip there is
+// latent (the table still reads right) but leaves the next flip in the same
+// block unrepairable, so it is rewritten from the active copy at once.
+// Returns SCRUB_OK, SCRUB_REPAIRED, SCRUB_SHADOW_REPAIRED or SCRUB_FAILED
+// (both copies bad).
 export function scrub_check(block: i32): i32 {
   let want = load<u32>(BLOCK_SUM + (<usize>block << 2));
-  if (block_sum_at(ACTIVE, block) == want) return SCRUB_OK;
+  if (block_sum_at(ACTIVE, block) == want) {
+    if (block_sum_at(SHADOW, block) == want) return SCRUB_OK;
+    let end = min<i32>((block + 1) * SCRUB_WORDS, PARAMS_MAX);
+    for (let id = block * SCRUB_WORDS; id < end; id++) store<i32>(SHADOW + (<usize>id << 2), load<i32>(ACTIVE + (<usize>id << 2)));
+    return SCRUB_SHADOW_REPAIRED;
+  }
   let start = block * SCRUB_WORDS;
   let end = min<i32>(start + SCRUB_WORDS, PARAMS_MAX);
   let pick = block_sum_at(SHADOW, block) == want ? -1 : repair_mix(block, want);

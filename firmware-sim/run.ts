@@ -169,6 +169,7 @@ function runResult(sc: Scenario, o: Outcome, opts: RunOptions): RunResult {
     tripSeconds: o.tripSeconds,
     trips: o.trips,
     finalTrip: o.finalTrip,
+    corruptionLeft: o.corruptionLeft,
     ...(record ? { events: o.events.log ?? [], trace: runTrace(o.trace!) } : {}),
   };
 }

@@ -32,8 +32,8 @@ import { p, P_GUARD, P_RESID_SIGMA, P_ENV_HI_DIR, P_ENV_LO_DIR, P_HANDBACK_TICKS
 import { abs_q16, sub_q16, sat, q16_to_f64 } from "../fixed";
 import * as ids from "../monitor/ids";
 import { mismatch, disagreeing, act_class, act_class_clear, ACT_CLASS_WEAK, ACT_CLASS_STUCK, ACT_CLASS_REVERSED } from "../monitor/actuation";
-import { isolated_stage, isolated_noisy, isolated_frozen, residual_jumped, isolation_final, model_reanchor, model_target, ISOLATE_TICKS } from "../model";
-import { integrity_failed } from "../integrity";
+import { isolated_stage, isolated_noisy, isolated_frozen, residual_jumped, model_restart, isolation_final, model_reanchor, model_target, ISOLATE_TICKS } from "../model";
+import { integrity_failed, integrity_repaired_now } from "../integrity";
 import { consequential_mask } from "../monitor/cascade";
 import { env_side, env_outside, env_clear, env_unsure, heading, verify_ticks, hold_verify_ticks, crosses_before_verified,
   envelope_step } from "./envelope";
@@ -188,6 +188,15 @@ function estimation_cause(tick: i64, on: bool, timing_ok: bool): i32 {
   return bit(ids.CAUSE_LOAD);
 }
 
+// A repaired soft error: the model, its load estimate and detectors restart
+// (model_restart), and what was concluded from their residual is dropped
+// (a sensor blamed, a bias being compensated, a load settled).
+function estimation_restart(y: i32): void {
+  model_restart(y);
+  comp_on = false; comp_capture = 0; bias_q16 = 0; comp_agree = 0;
+  est_was = false; distrust = false; load_settled = false; est_stage = -1; est_scatter = false;
+}
+
 // The severity the causes ask for, and the cause that decides it.
 let decided_by: i32 = -1;
 function severity_of(c: i32): i32 {
@@ -258,6 +267,7 @@ export function react_step(tick: i64, active: i32, trusted: i32, n: i32, noisy_k
   if (p(P_GUARD) == 0) { causes = 0; distrust = false; noisy = false; pin_dir = 0; trip_out = false; closed_hold = false; return MODE_NOMINAL; }
   // The estimation alarms decide first whether the sensors are believed; the
   // envelope then looks ahead from the best estimate.
+  if (integrity_repaired_now()) estimation_restart(y_meas);
   let alarms = active != 0 ? alarm_monitors(active) : 0;
   let est = estimation_cause(tick, (alarms & EST_BITS) != 0, (active & TIMING_BITS) == 0);
   if (comp_on) compensation_step(y_meas, trusted);

@@ -162,7 +162,11 @@ export function reproduceCommand(seed: number, index: number, opts: { unguarded?
 
 /** Whether every fault of a run ended before the run did (a permanent fault never ends). */
 export function faultsEnded(r: RunResult): boolean {
-  return r.faults.length > 0 && r.faults.every((f) => f.durationS !== null && f.onsetS + f.durationS < r.simulatedS);
+  // A bit flip acts once, at its onset; its window's end restores nothing.
+  // It has ended when its bytes hold their values again (repaired from the
+  // shadow, or rewritten by a restart), not while the corruption is left.
+  return r.faults.length > 0 && r.faults.every((f) => f.durationS !== null && f.onsetS + f.durationS < r.simulatedS)
+    && r.corruptionLeft !== true;
 }
 
 const emptyCounterfactual = (): Counterfactual => ({ runs: 0, saves: 0, harms: 0, misses: 0, preventable: 0, bothInside: 0 });

@@ -13,7 +13,7 @@ export function driveSync(sim: Simulation, port: ControllerPort<'sync'>): Outcom
       if (sim.setpointDue()) sim.setpointAnswered(port.setSetpoint(sim.setpoint, sim.request.clockUs));
       const req = sim.sample();
       const flips = sim.flips();
-      if (flips !== null) for (const [addr, mask] of flips) port.flip(addr, mask);
+      if (flips !== null) for (const [addr, mask] of flips) { sim.flipping(addr, port.read(addr)); port.flip(addr, mask); }
       sim.reply(port.tick(req));
       const events = port.events();
       if (events !== null) sim.events(events);
@@ -26,7 +26,9 @@ export function driveSync(sim: Simulation, port: ControllerPort<'sync'>): Outcom
     }
     sim.next();
   }
-  return sim.finish(port.finalMode());
+  const left: (number | null)[] = [];
+  for (const addr of sim.flipped()) left.push(port.read(addr));
+  return sim.finish(port.finalMode(), left);
 }
 
 export async function driveAsync(sim: Simulation, port: ControllerPort<'async'>): Promise<Outcome> {
@@ -35,7 +37,7 @@ export async function driveAsync(sim: Simulation, port: ControllerPort<'async'>)
       if (sim.setpointDue()) sim.setpointAnswered(await port.setSetpoint(sim.setpoint, sim.request.clockUs));
       const req = sim.sample();
       const flips = sim.flips();
-      if (flips !== null) for (const [addr, mask] of flips) await port.flip(addr, mask);
+      if (flips !== null) for (const [addr, mask] of flips) { sim.flipping(addr, await port.read(addr)); await port.flip(addr, mask); }
       sim.reply(await port.tick(req));
       const events = await port.events();
       if (events !== null) sim.events(events);
@@ -48,5 +50,7 @@ export async function driveAsync(sim: Simulation, port: ControllerPort<'async'>)
     }
     sim.next();
   }
-  return sim.finish(await port.finalMode());
+  const left: (number | null)[] = [];
+  for (const addr of sim.flipped()) left.push(await port.read(addr));
+  return sim.finish(await port.finalMode(), left);
 }

@@ -43,6 +43,10 @@ export class EnginePort implements ControllerPort<'sync'> {
     this.memory[addr] ^= mask;
   }
 
+  read(addr: number): number | null {
+    return addr < this.memory.length ? this.memory[addr] : null;
+  }
+
   tick(req: TickRequest): TickReply {
     const raw = this.raw;
     const r = this.reply;

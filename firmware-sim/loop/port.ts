@@ -56,6 +56,12 @@ export interface ControllerPort<C extends Calling> {
   setSetpoint(value: number, clockUs: number): Answer<C, boolean>;
   /** XOR `mask` into byte `addr` of the core's linear memory (memory.bitflip). */
   flip(addr: number, mask: number): Answer<C, void>;
+  /**
+   * Byte `addr` of the core's linear memory, or null if the port cannot read
+   * it: whether a memory fault's corruption is still there at the end of the
+   * run (it ends only when the bits are restored, not when its window ends).
+   */
+  read(addr: number): Answer<C, number | null>;
   /** One tick. The reply object may be reused by the next call: read it before calling again. */
   tick(req: TickRequest): Answer<C, TickReply>;
   /** The watchdog's reset: a fresh core, configured again. */

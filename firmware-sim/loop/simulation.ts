@@ -112,6 +112,13 @@ export interface Outcome {
   trips: number;
   /** The trip output at the end of the run (0 or 1). */
   finalTrip: number;
+  /**
+   * A memory fault's corruption is still in the core's memory at the end of
+   * the run (a flipped byte differs from what it held before the flip: not
+   * repaired, not rewritten by a restart); null when the run flipped nothing
+   * or the port cannot read memory.
+   */
+  corruptionLeft: boolean | null;
   events: EventBook;
   trace: TickTrace | null;
 }
@@ -139,6 +146,8 @@ export class Simulation {
   private readonly setpoints: LevelSchedule;
   private readonly loads: LevelSchedule | null;
   private readonly shadow: Uint8Array;
+  /** Bytes a memory fault flipped, with what they held before (null: the port cannot read). */
+  private readonly before = new Map<number, number | null>();
   private readonly codes: (number | null)[] = [null, null, null];
   private readonly trace: TickTrace | null;
   private readonly measuredCost: boolean;
@@ -383,8 +392,23 @@ export class Simulation {
     this.tUs = Math.max(tUs + trueInterval + jitter, tUs + Math.ceil(this.costUs), tUs + 1);
   }
 
-  /** The run's outcome; `finalMode` from the port if it can read it, else the last reply's. */
-  finish(finalMode: number | null): Outcome {
+  /** A byte about to be flipped, as it is now (kept from its first flip). */
+  flipping(addr: number, byte: number | null): void {
+    if (!this.before.has(addr)) this.before.set(addr, byte);
+  }
+
+  /** The bytes memory faults flipped, in the order of flipped(). */
+  flipped(): number[] {
+    return [...this.before.keys()];
+  }
+
+  /**
+   * The run's outcome; `finalMode` from the port if it can read it, else the
+   * last reply's; `left`: the flipped bytes as they are now (flipped() order).
+   */
+  finish(finalMode: number | null, left: readonly (number | null)[] = []): Outcome {
+    const was = [...this.before.values()];
+    const known = was.length > 0 && was.every((b, i) => b !== null && left[i] !== null && left[i] !== undefined);
     return {
       simulatedS: this.durationS,
       ticks: this.ticks,
@@ -400,6 +424,7 @@ export class Simulation {
       tripSeconds: this.tripUs / 1e6,
       trips: this.trips,
       finalTrip: this.tripDemand,
+      corruptionLeft: known ? was.some((b, i) => left[i] !== b) : null,
       events: this.book,
       trace: this.trace,
     };

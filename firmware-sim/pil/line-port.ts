@@ -53,6 +53,11 @@ export class LinePort implements ControllerPort<'async'> {
     if (okStatus(line, await this.send(line)) !== 0) throw new ProtocolError(line, 'not ok', 'memory fault not applied');
   }
 
+  /** The line protocol has no memory read: whether a corruption is left is not known. */
+  async read(): Promise<null> {
+    return null;
+  }
+
   async tick(req: TickRequest): Promise<TickReply> {
     const line = cmd.tick(req.clockUs, req.s0, req.s1, req.s2, req.feedbackQ16);
     const reply: LineTickReply | TrapReply | OkReply = parseReply(line, await this.send(line));

@@ -72,6 +72,11 @@ function summary(r: RunResult): string[] {
   }
   if (r.falseTrips) lines.push(`  false trips before the fault: ${r.falseTripMonitors.join(', ')}`);
   if (r.watchdogResets) lines.push(`  watchdog resets: ${r.watchdogResets}`);
+  if (r.corruptionLeft !== null) {
+    lines.push(r.corruptionLeft
+      ? '  memory: the bit flips are still in the configuration at the end (not repairable from its shadow)'
+      : '  memory: every flipped byte holds its value again at the end (repaired)');
+  }
   if (r.trips) lines.push(`  trip output asserted ${r.trips} time(s), ${r.tripSeconds.toFixed(1)} s in all; ${r.finalTrip ? 'tripped' : 'run permitted'} at the end`);
   return lines;
 }

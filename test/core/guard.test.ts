@@ -4,6 +4,7 @@
 // damaged copies, and the host's trip. Each with its contrapositive.
 
 import { describe, expect, it } from 'vitest';
+import { PARAM_IDS } from '../../host/runtime/core.js';
 import { chamber, settle } from '../support/thermal.js';
 
 const modesSince = (th: ReturnType<typeof chamber>, from: number) => th.log.filter((e) => e.kind === 'mode' && e.tick >= from);
@@ -80,6 +81,56 @@ describe('the guard: reactions keyed on the cause', () => {
     expect(th.core.mode).toBe('NOMINAL');
     expect(th.core.tripped).toBe(false);
     expect(th.core.latchedCauses).toEqual([]);
+  });
+
+  it('a bit flipped in the shadow copy alone: found by the scrub and rewritten from the running table, so that a later flip in the same word of the table is still repairable', () => {
+    // the running table reads right, so nothing the loop does changes; but a
+    // latent flip in the shadow would leave the next flip of that word with
+    // no good copy -> the scrub checks the shadow against the block's sum
+    // too and rewrites it ('repairs' 1) -> the same word then flipped in the
+    // running table is repaired from the shadow ('repairs' 2): NOMINAL, no
+    // latch, both copies whole.
+    const th = chamber();
+    settle(th);
+    const r = th.core.raw;
+    const mem = new DataView(r.memory.buffer);
+    const active = r.config_addr() + 45 * 4;          // osc_window
+    const shadow = r.config_shadow_addr() + 45 * 4;   // its shadow word
+    const good = mem.getInt32(active, true);
+    mem.setInt32(shadow, good ^ 0x40, true);
+    th.run(60);
+    expect(th.core.counter('repairs')).toBe(1);
+    expect(mem.getInt32(shadow, true)).toBe(good);
+    mem.setInt32(active, good ^ 0x40, true);
+    th.run(60);
+    expect(th.core.counter('repairs')).toBe(2);
+    expect(mem.getInt32(active, true)).toBe(good);
+    expect(th.core.mode).toBe('NOMINAL');
+    expect(th.core.latchedCauses).toEqual([]);
+  });
+
+  it('a flip in the model\'s offset, repaired within the scrub\'s sweep: the model restarts from the vote, so nothing is left to blame on the sensors (NOMINAL again, no bias compensated)', () => {
+    // model_offset (ambient 20 C) gets bit 27 flipped (+2048 C) in the
+    // running table: until the scrub reaches its block the model heads for
+    // 2000 C, a few C a tick, and its residual steps -> repaired from the shadow -> the model, its load
+    // estimate and detectors restart from the vote -> the estimation alarms
+    // clear, no sensor is blamed for the step the corrupted model made, and
+    // the loop is NOMINAL with the reading uncompensated.
+    const th = chamber();
+    const onset = settle(th);
+    const r = th.core.raw;
+    const mem = new DataView(r.memory.buffer);
+    const id = PARAM_IDS.get('model_offset')!;
+    const at = r.config_addr() + id * 4;
+    const good = mem.getInt32(at, true);
+    mem.setInt32(at, good ^ (1 << 27), true);
+    th.run(600);
+    expect(th.core.counter('repairs')).toBe(1);
+    expect(mem.getInt32(at, true)).toBe(good);
+    expect(th.core.mode).toBe('NOMINAL');
+    expect((r.guard_status() & 256) === 0).toBe(true);   // sensors_blamed off
+    expect(Math.abs(th.temperature - 80)).toBeLessThan(1);
+    expect(th.log.filter((e) => e.tick >= onset && e.kind === 'trip').map((e) => e.monitor)).toEqual(['core_integrity']);
   });
 
   it('the host demands the trip: the contactor opens on the next tick, and closes after the dwell once released', () => {
