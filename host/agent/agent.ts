@@ -76,6 +76,8 @@ export interface AgentOptions {
   units?: { measurement: string; command: string };
   /** Every event the core logs, as the tick that logged it reads it (narration, logs); never called from a network callback. */
   onCoreEvent?: (event: CoreEvent, nowUs: number) => void;
+  /** A tick on which the core trapped, and what the agent did (logs); an exception it throws is counted, not raised. */
+  onTrap?: (report: TrapReport) => void;
 }
 
 export interface AgentStats {
@@ -99,6 +101,24 @@ export interface AgentStats {
   referenceRejected: number;
   /** onCoreEvent calls that threw (counted; the tick went on). */
   eventCallbackErrors: number;
+  /**
+   * Ticks on which the core trapped (a Wasm runtime error): the actuator got
+   * the safe output and the trip output was de-energized for that tick, and
+   * the core was rolled back (after a deploy) or restarted.
+   */
+  traps: number;
+  /** Recoveries after a trap that failed themselves (the safe output and the trip stay; tried again next tick). */
+  recoverFailures: number;
+}
+
+/** What the agent reports of a trap (the onTrap option): the error, and what it did about it. */
+export interface TrapReport {
+  error: Error;
+  nowUs: number;
+  /** 'rollback' (after a deploy), 'restart', or 'failed' (the safe output holds; tried again next tick). */
+  action: 'rollback' | 'restart' | 'failed';
+  /** The core version running after the recovery. */
+  version: string;
 }
 
 /** Spooled samples sent per turn of the event loop. */
@@ -122,7 +142,7 @@ interface SpooledSample {
 }
 
 export class Agent {
-  readonly stats: AgentStats = { ticks: 0, lateTicks: 0, published: 0, spooled: 0, replayed: 0, spoolDropped: 0, resent: 0, commandsApplied: 0, commandsRejected: 0, inboxDropped: 0, encodeErrors: 0, stateRejected: 0, referenceRejected: 0, eventCallbackErrors: 0 };
+  readonly stats: AgentStats = { ticks: 0, lateTicks: 0, published: 0, spooled: 0, replayed: 0, spoolDropped: 0, resent: 0, commandsApplied: 0, commandsRejected: 0, inboxDropped: 0, encodeErrors: 0, stateRejected: 0, referenceRejected: 0, eventCallbackErrors: 0, traps: 0, recoverFailures: 0 };
   private readonly client: MqttClient;
   private readonly seq = new SeqCounter();
   private readonly inbox: AgentCommand[] = [];
@@ -205,11 +225,69 @@ export class Agent {
       core.setSetpoint(core.setpoint, now);
       this.nextRefreshUs = now + (this.opts.setpointRefreshUs ?? 1_000_000);
     }
-    const u = this.slot.tick(now, io);
-    this.drive(u, this.core.tripped, now);
-    this.readEvents(now);
+    let u: number;
+    try {
+      u = this.slot.tick(now, io);
+      this.trapped = false;
+    } catch (err) {
+      u = this.trap(err as Error, now);
+    }
+    this.drive(u, this.trapped || this.core.tripped, now);
+    if (!this.trapped) this.readEvents(now);
     this.stats.ticks++;
     this.report(now, u);
+  }
+
+  /** The last tick trapped: its output was the safe one and the trip output was de-energized. */
+  private trapped = false;
+
+  /**
+   * The core trapped in its tick: the loop writes the safe output with the
+   * trip de-energized (a core that cannot compute is no reason to trust the
+   * actuator path), counts it, and gets a working core back: the one a
+   * deploy replaced (rollback), else a fresh instance of the same module.
+   * Returns the command for this tick.
+   */
+  private trap(error: Error, now: number): number {
+    this.stats.traps++;
+    this.trapped = true;
+    const safe = this.safeOutput();
+    const setpoint = this.lastSetpoint();
+    let action: TrapReport['action'];
+    try {
+      action = this.slot.recover(now, setpoint, safe).action;
+    } catch {
+      this.stats.recoverFailures++;
+      action = 'failed';
+    }
+    this.tripCause = 'trap/core';
+    try {
+      this.opts.onTrap?.({ error, nowUs: now, action, version: this.slot.version });
+    } catch {
+      this.stats.eventCallbackErrors++;
+    }
+    return safe;
+  }
+
+  /** The configured safe output (the slot's configuration, else the core's default, else 0). */
+  private safeOutput(): number {
+    const v = this.slot.config.safe_output;
+    if (typeof v === 'number' && Number.isFinite(v)) return v;
+    try {
+      return this.core.paramRange('safe_output').default;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** The setpoint the trapped core had, if it can still be read; else none (the new core keeps its default). */
+  private lastSetpoint(): number | null {
+    try {
+      const sp = this.core.setpoint;
+      return Number.isFinite(sp) ? sp : null;
+    } catch {
+      return null;
+    }
   }
 
   /**
@@ -387,12 +465,13 @@ export class Agent {
       { name: 'sample', type: 'UInt64', value: this.sample },
       { name: 'held', type: 'Boolean', value: !this.following },
       { name: 'core_version', type: 'String', value: this.slot.version },
-      { name: 'trip', type: 'Boolean', value: core.tripped },
+      { name: 'trip', type: 'Boolean', value: this.trapped || core.tripped },
       { name: 'trip/cause', type: 'String', value: this.tripCause },
       { name: 'guard/status', type: 'Int32', value: core.raw.guard_status() },
       { name: 'guard/causes', type: 'String', value: core.causes.join(',') },
       { name: 'guard/latched', type: 'String', value: core.latchedCauses.join(',') },
       { name: 'predicted', type: 'Float', value: core.predicted },
+      { name: 'watchdog/traps', type: 'UInt64', value: this.stats.traps },
     ];
   }
 

@@ -129,6 +129,29 @@ export class CoreSlot {
     return prev.version;
   }
 
+  /**
+   * The running core trapped (or was stopped past its deadline): after a
+   * deploy, back to the core it replaced (rollback()); otherwise the same
+   * module again, a fresh instance (a builtin core: its init()), configured
+   * and given `setpoint`. The actuator's next command starts bumpless from
+   * `handover` (what the loop wrote meanwhile: the safe output). Throws when
+   * neither works; the caller keeps the safe output and tries again.
+   * Returns what it did and the version now running.
+   */
+  recover(nowUs: number, setpoint: number | null, handover: number): { action: 'rollback' | 'restart'; version: string } {
+    if (this.previous) {
+      const version = this.rollback(nowUs, setpoint);
+      this.handover = handover;
+      return { action: 'rollback', version };
+    }
+    const cur = this.current;
+    const core = cur.module ? this.start(cur.module, setpoint, nowUs) : this.restart(cur.core, setpoint, nowUs);
+    this.current = { ...cur, core };
+    this.handover = handover;
+    this.lastCommand = handover;
+    return { action: 'restart', version: cur.version };
+  }
+
   /** A new, configured instance of a module with its setpoint; DeployError if any step fails. */
   private start(module: WebAssembly.Module, setpoint: number | null, nowUs: number): Core {
     let core: Core;

@@ -101,20 +101,25 @@ export async function agentCommand(o: AgentCommandOptions, print: Print, signal?
         print(`agent ${key}: demand from the host: ${e.demand}`);
       }
     },
+    onTrap: (t) => {
+      print(`agent ${key}: CORE TRAPPED (${t.error.message}): safe output written, trip output de-energized; ` +
+        (t.action === 'failed' ? 'the core could not be restarted: the safe output holds, tried again next tick' : `core ${t.action === 'rollback' ? 'rolled back to' : 'restarted,'} ${t.version}`));
+    },
   });
   print(`agent ${key}: ${device.spec.description}; setpoint ${core.setpoint} ${device.spec.units.measurement}; broker ${o.broker}` +
     (o.fault ? `; fault ${o.fault.kind} at t=${o.fault.onsetS} s` : ''));
   agent.start();
   let lastMode = core.mode as string;
   const status = setInterval(() => {
-    const mode = core.mode;
-    const cause = core.cause;
+    const mode = agent.core.mode;   // the running core: a deploy, a rollback or a trap's restart replaces it
+    const cause = agent.core.cause;
     if (mode !== lastMode) print(`agent ${key}: ${lastMode} -> ${mode}${cause ? ` (first out: ${cause.monitor} at the ${cause.stage} stage)` : ''}`);
     lastMode = mode;
   }, 100);
   const report = o.statusEvery > 0 ? setInterval(() => {
-    print(`agent ${key}: t=${(clockUs() / 1e6).toFixed(0)} s ${core.mode} measurement ${core.measurement.toFixed(2)} output ${core.output.toFixed(1)} ` +
-      `ticks ${agent.stats.ticks} published ${agent.stats.published} spooled ${agent.spoolLength}`);
+    const running = agent.core;
+    print(`agent ${key}: t=${(clockUs() / 1e6).toFixed(0)} s ${running.mode} measurement ${running.measurement.toFixed(2)} output ${running.output.toFixed(1)} ` +
+      `ticks ${agent.stats.ticks} published ${agent.stats.published} spooled ${agent.spoolLength}` + (agent.stats.traps ? ` traps ${agent.stats.traps}` : ''));
   }, o.statusEvery * 1000) : null;
   const why = await untilStopped(signal);
   clearInterval(status);

@@ -1,0 +1,113 @@
+// The watchdog around the agent's tick, for a core that traps: a signed
+// module whose tick executes `unreachable` from its 21st tick on
+// (test/assembly/trap_core.ts). A trap must not take the agent down: that
+// tick writes the safe output with the trip output de-energized, the trap is
+// counted (stats, the `watchdog/traps` metric, onTrap), and a working core
+// comes back: the one a deploy replaced (rollback), else a fresh instance of
+// the same module. Each story has its contrapositive: the real core never
+// trips the watchdog. Loopback broker, simulated clock, bounded.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startEmbeddedBroker, type EmbeddedBroker } from '../../host/mqtt/broker.js';
+import { Agent, type TrapReport } from '../../host/agent/agent.js';
+import { Core, DEFAULT_CORE_PATH } from '../../host/runtime/core.js';
+import { generateFleetKey, signModule } from '../../host/deploy/signing.js';
+import type { IoBinding } from '../../host/io/binding.js';
+import { Fopdt } from '../../firmware-sim/plants/fopdt.js';
+import { coreBytes } from '../support/core.js';
+
+const TRAP = readFileSync(join(DEFAULT_CORE_PATH, '..', 'trap_core.wasm'));
+const fleet = generateFleetKey();
+const CONFIG = {
+  s0_scale: 0.05, range_min: -10, range_max: 200, kp: 10, ti: 16, out_min: 0, out_max: 100, safe_output: 5,
+  model_gain: 1.5, model_tau: 60, model_offset: 20, resid_sigma: 0.12, period_min_us: 100_000, period_max_us: 100_000,
+} as const;
+
+let broker: EmbeddedBroker | null = null;
+afterEach(async () => { await broker?.close(); broker = null; });
+
+/**
+ * The chamber at 80 C behind one sensor; the command the agent wrote on each
+ * tick and the trip output as it left it after the tick (on a release the
+ * command is written before the trip is energized again).
+ */
+function recordingChamber(): IoBinding & { commands: number[]; trips: boolean[]; endTick: () => void } {
+  const plant = new Fopdt({ k: 1.5, tau: 60, theta: 0, ambient: 20, dt: 0.1, y0: 80 });
+  const commands: number[] = [];
+  const trips: boolean[] = [];
+  let tripped = false;
+  let u = 0;
+  return {
+    commands, trips,
+    read: () => ({ sensors: [Math.round(plant.output * 20)] }),
+    writeTrip: (t) => { tripped = t; },
+    write: (v) => { u = v; },
+    endTick: () => { commands.push(u); trips.push(tripped); plant.step(tripped ? 0 : u); },
+  };
+}
+
+async function agentOn(bytes: Uint8Array, binding: ReturnType<typeof recordingChamber>, reports: TrapReport[]) {
+  broker = await startEmbeddedBroker();
+  const core = Core.fromBytes(bytes);
+  core.configure(CONFIG);
+  core.setSetpoint(80, 0);
+  let now = 0;
+  const agent = new Agent({ group: 'plant1', node: 'gw1', device: 'loop1', core, config: CONFIG, moduleBytes: bytes, fleetKey: fleet.publicKeyPem,
+    binding, broker: broker.url, clockUs: () => now, onTrap: (r) => reports.push(r) });
+  const run = (n: number) => { for (let i = 0; i < n; i++) { now += 100_000; agent.tick(); binding.endTick(); } };
+  return { agent, run, now: () => now };
+}
+
+describe('a core that traps', () => {
+  it('running from the start: every trap tick writes the safe output (5 %) with the trip de-energized, and a fresh instance of the module takes over; the agent lives', async () => {
+    // ticks 1..20 good, 21 traps -> safe output, trip, restart (a fresh
+    // instance: 20 good ticks again, 22..41) -> 42 traps -> 60 ticks: 2 traps.
+    const binding = recordingChamber();
+    const reports: TrapReport[] = [];
+    const { agent, run } = await agentOn(TRAP, binding, reports);
+    run(60);
+    expect(agent.stats.ticks).toBe(60);
+    expect(agent.stats.traps).toBe(2);
+    expect(reports.map((r) => r.action)).toEqual(['restart', 'restart']);
+    expect(reports[0].error.message).toMatch(/unreachable/);
+    for (const i of [20, 41]) {
+      expect(binding.commands[i], `tick ${i + 1}`).toBe(5);
+      expect(binding.trips[i], `tick ${i + 1}`).toBe(true);
+    }
+    // The ticks in between ran the loop with the trip energized.
+    expect(binding.trips.filter(Boolean)).toHaveLength(2);
+    expect(agent.core.mode).toBe('NOMINAL');
+    await agent.stop();
+  });
+
+  it('contrapositive: the real core for 60 ticks never trips the watchdog', async () => {
+    const binding = recordingChamber();
+    const reports: TrapReport[] = [];
+    const { agent, run } = await agentOn(coreBytes(), binding, reports);
+    run(60);
+    expect(agent.stats.traps).toBe(0);
+    expect(reports).toEqual([]);
+    expect(binding.trips.some(Boolean)).toBe(false);
+    await agent.stop();
+  });
+
+  it('deployed over a good core: its first trap rolls the loop back to the core it replaced, which runs on', async () => {
+    const binding = recordingChamber();
+    const reports: TrapReport[] = [];
+    const { agent, run, now } = await agentOn(coreBytes(), binding, reports);
+    run(10);
+    const before = agent.coreVersion;
+    const slot = (agent as unknown as { slot: { install: (b: Uint8Array, s: Uint8Array, k: string, sp: number, t: number) => string } }).slot;
+    const v2 = slot.install(TRAP, signModule(TRAP, fleet.privateKeyPem), fleet.publicKeyPem, 80, now());
+    expect(agent.coreVersion).toBe(v2);
+    run(60);
+    expect(agent.stats.traps).toBe(1);
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({ action: 'rollback', version: before });
+    expect(agent.coreVersion).toBe(before);
+    expect(agent.core.mode).toBe('NOMINAL');
+    expect(binding.trips.filter(Boolean)).toHaveLength(1);
+    await agent.stop();
+  });
+});
