@@ -137,6 +137,14 @@ export interface CampaignReport {
   failing: FailingCase[];
   /** The largest guarded excursions of faulty runs. */
   worst: { index: number; name: string; excursion: number }[];
+  /**
+   * Whether the core under test controlled at all: runs (guarded or not) in
+   * which it trapped, or overran its tick budget without an injected
+   * overrun, and the watchdog restarted it, with the count of restarts; and
+   * whether any injected fault was detected. `dead` names why the campaign
+   * must fail, or is null.
+   */
+  health: { runsWithResets: number; resets: number; traps: number; firstIndices: number[]; dead: string | null };
 }
 
 export interface ReportOptions {
@@ -313,10 +321,21 @@ export function buildReport(seed: number, results: readonly PairResult[], opts: 
   const a2s = { scenarios: 0, ticksAdaptive: 0, ticksFixed: 0, iaeAdaptive: 0, iaeFixed: 0 };
   const a2sPlant: Record<string, { samplesAdaptive: number; samplesFixed: number; iaeA: number; iaeF: number; seconds: number }> = {};
   const worst: CampaignReport['worst'] = [];
+  const health = { runsWithResets: 0, resets: 0, traps: 0, firstIndices: [] as number[] };
 
   results.forEach((p, pos) => {
     const index = at(pos);
     const g = p.guarded;
+    // An injected overrun is meant to make ticks late enough for the watchdog
+    // (the scenario's doing); a trap, or a reset without one, is the core's.
+    const overrun = g.faults.some((f) => f.kind === 'timing.overrun');
+    for (const run of [g, p.unguarded, ...(p.fixedRate ? [p.fixedRate] : [])]) {
+      if (run.traps === 0 && (run.watchdogResets === 0 || overrun)) continue;
+      health.runsWithResets++;
+      health.resets += run.watchdogResets;
+      health.traps += run.traps;
+      if (health.firstIndices.length < 10 && !health.firstIndices.includes(index)) health.firstIndices.push(index);
+    }
     const kind: FaultKind | 'none' = g.faults.length ? g.faults[0].kind : 'none';
     rows.get(kind)!.rs.push(p);
     for (const run of p.fixedRate ? [g, p.fixedRate] : [g]) {
@@ -360,6 +379,9 @@ export function buildReport(seed: number, results: readonly PairResult[], opts: 
   });
   worst.sort((a, b) => b.excursion - a.excursion || a.index - b.index);
   failing.sort((a, b) => a.index - b.index);
+  const dead = health.runsWithResets > 0
+    ? `the core trapped or overran its tick budget in ${health.runsWithResets} run(s) (${health.resets} watchdog restarts, ${health.traps} traps)`
+    : faulty > 0 && detected === 0 ? `no injected fault was detected in ${faulty} faulty run(s)` : null;
   return {
     seed,
     scenarios: results.length,
@@ -373,6 +395,7 @@ export function buildReport(seed: number, results: readonly PairResult[], opts: 
       sampleRatio: a2s.ticksFixed ? round(a2s.ticksAdaptive / a2s.ticksFixed) : null,
       iaeRatio: a2s.iaeFixed ? round(a2s.iaeAdaptive / a2s.iaeFixed) : null,
     },
+    health: { ...health, dead },
     actionToSensingByPlant: Object.fromEntries(Object.entries(a2sPlant).map(([name, v]) => [name, {
       samplesAdaptive: v.samplesAdaptive, samplesFixed: v.samplesFixed,
       meanAbsErrorAdaptive: round(v.iaeA / v.seconds, 6), meanAbsErrorFixed: round(v.iaeF / v.seconds, 6),
@@ -472,6 +495,11 @@ export function reportMarkdown(r: CampaignReport, plots: readonly { file: string
   const g = r.guard;
   L.push(`# Fault campaign, seed ${r.seed}: ${r.scenarios} scenarios`);
   L.push('');
+  if (r.health.dead) {
+    L.push(`**CORE FAILED: the core under test is not controlling: ${r.health.dead}.** Whenever the watchdog restarted it, the loop ran on the safe output with the trip de-energized, so the figures below are the watchdog's, not the controller's.` +
+      `${r.health.firstIndices.length ? ` First runs: ${r.health.firstIndices.map((i) => `#${i}`).join(', ')}.` : ''}`);
+    L.push('');
+  }
   L.push(`${r.faulty} with an injected fault, ${r.faultFree} fault-free; every scenario runs under operations (setpoint changes and load disturbances), guarded (the core's guard) and unguarded (the primary controller alone).`);
   L.push('');
   L.push('| measure | result |');
@@ -482,6 +510,7 @@ export function reportMarkdown(r: CampaignReport, plots: readonly { file: string
   L.push(`| envelope left, guarded / unguarded | ${g.guardedViolations} / ${g.unguardedViolations} of ${g.faultyRuns} faulty runs (${pct(g.guardedViolations, g.faultyRuns)} / ${pct(g.unguardedViolations, g.faultyRuns)}) |`);
   L.push(`| false trips (guarded runs, adaptive and fixed-rate, before any fault) | **${g.falseTrips.trips}** over ${num(g.falseTrips.faultFreeTicks)} fault-free ticks |`);
   L.push(`| first-out attribution right | ${r.attribution.correct} of ${r.attribution.detected} detected (${r.attribution.accuracy === null ? '-' : pct(r.attribution.correct, r.attribution.detected)}) |`);
+  L.push(`| watchdog restarts (the core trapped or overran its tick budget) | **${r.health.resets}** (${r.health.traps} traps) in ${r.health.runsWithResets} runs |`);
   const a = r.actionToSensing;
   L.push(`| action-to-sensing, fault-free runs | ${num(a.ticksAdaptive)} samples vs ${num(a.ticksFixed)} at a fixed rate (ratio ${fmt(a.sampleRatio)}); IAE ratio ${fmt(a.iaeRatio)} |`);
   L.push('');

@@ -2,7 +2,7 @@
 // to the core and picks what to run.
 import { Command, InvalidArgumentError } from 'commander';
 import { runDemo, DEMO_FAULTS, type DemoFault } from './demo.js';
-import { campaignCommand, simCommand, CAMPAIGN_EXIT, DEFAULT_CORE_PATH, DEFAULT_WORKERS } from './sim.js';
+import { campaignCommand, simCommand, CAMPAIGN_EXIT, SIM_EXIT, DEFAULT_CORE_PATH, DEFAULT_WORKERS } from './sim.js';
 import { ORACLES } from '../../firmware-sim/campaign/pair.js';
 import type { Oracle } from '../../firmware-sim/run.js';
 import { ScenarioError } from '../../firmware-sim/scenario/schema.js';
@@ -131,6 +131,13 @@ export async function run(argv: string[]): Promise<number> {
     .option('--core <path>', 'core.wasm to run', DEFAULT_CORE_PATH)
     .option('--engine <name>', ENGINE_HELP, engineArg, 'v8' as EngineName)
     .option('--oracle <kind>', `an oracle run: from the first fault's onset the command pinned at the actuator's min or max, or the trip asserted (${ORACLES.join(', ')}); a campaign's misses name the one that prevents them`, oracleArg)
+    .addHelpText('after', [
+      '',
+      'Exit codes:',
+      `  ${SIM_EXIT.ok}  the run went through`,
+      `  ${SIM_EXIT.error}  an error stopped it, or an argument was bad`,
+      `  ${SIM_EXIT.deadCore}  the core trapped or overran its tick budget (the watchdog restarted it; the run finished on the safe output)`,
+    ].join('\n'))
     .action((file: string | undefined, opts: { out: string; unguarded: boolean; campaign?: string; schema: boolean; core: string; engine: EngineName; oracle?: Oracle }) => {
       code = simCommand(file, opts, (line) => console.log(line));
     });
@@ -157,6 +164,7 @@ export async function run(argv: string[]): Promise<number> {
       `  ${CAMPAIGN_EXIT.error}  an error stopped it, or an argument was bad`,
       `  ${CAMPAIGN_EXIT.falseTrips}  false trips: a monitor tripped before any fault`,
       `  ${CAMPAIGN_EXIT.harm}  harms, with --fail-on-harm (outranks ${CAMPAIGN_EXIT.falseTrips})`,
+      `  ${CAMPAIGN_EXIT.deadCore}  the core under test is not controlling: it trapped or overran its tick budget in some run, or no injected fault was detected (outranks the others)`,
       '',
     ].join('\n'))
     .action(async (opts: { scenarios: number; seed: number; workers: number; out: string; core: string; engine: EngineName; progress: boolean; failOnHarm: boolean }) => {

@@ -58,6 +58,11 @@ export function loadScenario(path: string): Scenario {
 
 const slug = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 80) || 'run';
 
+/** The core itself failed the run: it trapped, or the watchdog restarted it without an injected overrun to blame. */
+function coreFailed(r: RunResult): boolean {
+  return r.traps > 0 || (r.watchdogResets > 0 && !r.faults.some((f) => f.kind === 'timing.overrun'));
+}
+
 function summary(r: RunResult): string[] {
   const lines = [
     `${r.name}: ${r.plant}, ${r.guarded ? 'guarded' : 'unguarded'}${r.oracle ? `, oracle '${r.oracle}' from the fault's onset` : ''}, ${r.simulatedS} s simulated, ${r.ticks} ticks`,
@@ -71,7 +76,12 @@ function summary(r: RunResult): string[] {
       : `  fault ${r.faults.map((f) => f.kind).join(', ')} not detected`);
   }
   if (r.falseTrips) lines.push(`  false trips before the fault: ${r.falseTripMonitors.join(', ')}`);
-  if (r.watchdogResets) lines.push(`  watchdog resets: ${r.watchdogResets}`);
+  if (coreFailed(r)) {
+    lines.push(`  CORE FAILED: the watchdog restarted it ${r.watchdogResets} time(s) (${r.traps} trap(s), ${r.watchdogResets - r.traps} tick(s) over budget); ` +
+      'each time the safe output was applied and the trip de-energized: the figures above are not the controller\'s');
+  } else if (r.watchdogResets) {
+    lines.push(`  watchdog resets: ${r.watchdogResets} (the injected overrun made ticks late)`);
+  }
   if (r.corruptionLeft !== null) {
     lines.push(r.corruptionLeft
       ? '  memory: the bit flips are still in the configuration at the end (not repairable from its shadow)'
@@ -116,7 +126,7 @@ export function simCommand(file: string | undefined, opts: SimOptions, print: Pr
   writeFileSync(`${base}.scenario.json`, JSON.stringify(sc, null, 2) + '\n');
   for (const l of summary(r)) print(l);
   print(`  wrote ${base}.svg, ${base}.events.jsonl and ${base}.scenario.json`);
-  return 0;
+  return coreFailed(r) ? SIM_EXIT.deadCore : SIM_EXIT.ok;
 }
 
 /**
@@ -127,7 +137,9 @@ export function simCommand(file: string | undefined, opts: SimOptions, print: Pr
  * that the primary controller alone kept inside). Harms outrank false
  * trips.
  */
-export const CAMPAIGN_EXIT = { ok: 0, error: 1, falseTrips: 3, harm: 4 } as const;
+export const CAMPAIGN_EXIT = { ok: 0, error: 1, falseTrips: 3, harm: 4, deadCore: 5 } as const;
+/** How `edgeloop sim` ends: 0 the run went through; 1 an error or a bad argument; 5 the core trapped or overran its tick budget (the watchdog restarted it). */
+export const SIM_EXIT = { ok: 0, error: 1, deadCore: 5 } as const;
 
 export interface CampaignCliOptions {
   scenarios: number;
@@ -192,6 +204,7 @@ function summaryLines(report: CampaignReport): string[] {
     `  guarded IAE over ${IAE_WORSE_FACTOR} x unguarded (unguarded inside): ${byFamily(g.iaeWorseShare)}`,
     `  off NOMINAL at the end after the fault cleared: ${byFamily(g.offNominalAfterClear)}`,
     `  false trips: ${g.falseTrips.trips} in ${g.falseTrips.runs} runs over ${g.falseTrips.faultFreeTicks} fault-free ticks`,
+    `  watchdog: ${report.health.resets} restarts (${report.health.traps} traps) in ${report.health.runsWithResets} runs${report.health.dead ? `: CORE FAILED, ${report.health.dead}` : ''}`,
     `  first-out attribution: ${report.attribution.correct} of ${report.attribution.detected} detected faults (${report.attribution.accuracy === null ? '-' : (100 * report.attribution.accuracy).toFixed(1) + ' %'})`,
     `  action-to-sensing: ${a.ticksAdaptive} samples vs ${a.ticksFixed} fixed-rate (ratio ${a.sampleRatio}), IAE ratio ${a.iaeRatio}`,
   ];
@@ -203,6 +216,11 @@ function exitCode(opts: CampaignCliOptions, report: CampaignReport, warn: Warn):
   const harms = g.harms + g.faultFree.harms;
   const where = join(opts.out, 'report.md');
   const list = (xs: number[]) => `${xs.slice(0, 10).map((i) => `#${i}`).join(', ')}${xs.length > 10 ? ', ...' : ''}`;
+  if (report.health.dead) {
+    warn(`edgeloop campaign: seed ${opts.seed}: the core under test is not controlling: ${report.health.dead}` +
+      `${report.health.firstIndices.length ? ` (first: ${list(report.health.firstIndices)})` : ''}; see ${where}`);
+    return CAMPAIGN_EXIT.deadCore;
+  }
   if (opts.failOnHarm && harms > 0) {
     warn(`edgeloop campaign: seed ${opts.seed}: ${harms} harm(s) (${g.harms} faulty, ${g.faultFree.harms} fault-free): ${list(g.harmCases.map((c) => c.index))}; see ${where}`);
     return CAMPAIGN_EXIT.harm;

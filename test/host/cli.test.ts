@@ -163,11 +163,29 @@ describe('edgeloop sim and campaign', () => {
     }
   });
 
+  it('a core that traps (build/trap_core.wasm, signed-valid, traps from its 21st tick) cannot pass: campaign exits 5 and its report says CORE FAILED; sim exits 5 and says so; the real core exits 0', () => {
+    const trap = join(fileURLToPath(new URL('../../build/', import.meta.url)), 'trap_core.wasm');
+    const out = mkdtempSync(join(tmpdir(), 'edgeloop-dead-'));
+    const c = run('campaign', '--scenarios', '6', '--seed', '1', '--workers', '0', '--out', out, '--no-progress', '--core', trap);
+    expect(c.status, c.stderr).toBe(5);
+    expect(c.stdout).toMatch(/watchdog: \d+ restarts \(\d+ traps\) in \d+ runs: CORE FAILED/);
+    expect(c.stderr).toMatch(/^edgeloop campaign: seed 1: the core under test is not controlling: the core trapped or overran its tick budget in \d+ run\(s\)/m);
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+    expect(report.health.resets).toBeGreaterThan(0);
+    expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(/\*\*CORE FAILED: the core under test is not controlling/);
+    const s = run('sim', '--campaign', '1:4', '--core', trap, '--out', out);
+    expect(s.status).toBe(5);
+    expect(s.stdout).toMatch(/CORE FAILED: the watchdog restarted it \d+ time\(s\) \(\d+ trap\(s\)/);
+    const good = run('sim', '--campaign', '1:4', '--out', out);
+    expect(good.status).toBe(0);
+    expect(good.stdout).not.toMatch(/CORE FAILED/);
+  });
+
   it('campaign --help documents --fail-on-harm and the exit codes; sim --help documents --oracle, and a bad one is named', () => {
     const c = run('campaign', '--help');
     expect(c.status).toBe(0);
     expect(c.stdout).toMatch(/--fail-on-harm\s+exit 4 on any harm/);
-    expect(c.stdout).toMatch(/Exit codes:\n\s+0 .*\n\s+1 .*\n\s+3 +false trips.*\n\s+4 +harms, with --fail-on-harm/);
+    expect(c.stdout).toMatch(/Exit codes:\n\s+0 .*\n\s+1 .*\n\s+3 +false trips.*\n\s+4 +harms, with --fail-on-harm.*\n\s+5 +the core under test is not controlling/);
     const s = run('sim', '--help');
     expect(s.stdout).toMatch(/--oracle <kind>\s+an oracle run/);
     const bad = run('sim', '--campaign', '1:0', '--oracle', 'maybe');
