@@ -110,6 +110,8 @@ export const thermal: PlantSpec = {
     // heat moves it away from the top, more from the bottom. The trip cuts
     // the heater's power, which its meter then reads as 0 %.
     env_min: 10, env_max: 95, env_margin: 3, env_hi_dir: 'down', env_lo_dir: 'up',
-    trip_fb: 0, trip_dir: 'down', sp_margin: 5, dist_gain: 0.0001, dist_max: 37.5,
+    trip_fb: 0, trip_dir: 'down', sp_margin: 5, dist_max: 37.5,
+    // model_corr^2 / 4 = 0.0001 is not a Q16.16 value; the nearest is 7/65536.
+    dist_gain: 7 / 65536,
   },
 };

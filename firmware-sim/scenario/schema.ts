@@ -3,6 +3,7 @@
 // and what was received. `npx edgeloop sim --schema` prints the JSON Schema.
 
 import { z } from 'zod';
+import { DEFAULT_MCU } from '../mcu.js';
 import { SchemaError, schemaIssues, type SchemaIssue } from '../../host/schema-issues.js';
 import { FAULT_KINDS, PLANT_NAMES } from '../types.js';
 
@@ -44,13 +45,20 @@ export const LoadStepSchema = z.strictObject({
   rampS,
 });
 
+/** The longest tick the MCU model may cost, microseconds: a run of the shortest duration still ticks a few times. */
+export const MCU_TICK_COST_MAX_US = 1_000_000;
+
+// Bounded to what a microcontroller or a gateway can be: an absurd value
+// (a 1e-9 MHz clock, a budget of years) would run one tick and pass.
 export const McuOverridesSchema = z.strictObject({
-  cpuMhz: finite('a clock in MHz > 0').positive().optional(),
-  cyclesPerTick: finite('cycles per tick > 0').positive().optional(),
-  budgetUs: finite('a budget in microseconds > 0').positive().optional(),
-  jitterUs: finite('a jitter in microseconds >= 0').min(0).optional(),
-  watchdogTicks: z.number().int({ error: 'expected an integer number of ticks >= 1' }).min(1).optional(),
-  memoryLimitBytes: z.number().int({ error: 'expected an integer number of bytes' }).min(1024).optional(),
+  cpuMhz: finite('a clock in MHz, 1 .. 5000').min(1).max(5000).optional(),
+  cyclesPerTick: finite('cycles per tick, 1 .. 10^9').min(1).max(1e9).optional(),
+  budgetUs: finite('a budget in microseconds, 1 .. 10^7').min(1).max(1e7).optional(),
+  jitterUs: finite('a jitter in microseconds, 0 .. 10^6').min(0).max(1e6).optional(),
+  watchdogTicks: z.number().int({ error: 'expected an integer number of ticks, 1 .. 10^6' }).min(1).max(1e6).optional(),
+  memoryLimitBytes: z.number().int({ error: 'expected an integer number of bytes, 1024 .. 2^32' }).min(1024).max(2 ** 32).optional(),
+}).refine((m) => (m.cyclesPerTick ?? DEFAULT_MCU.cyclesPerTick) / (m.cpuMhz ?? DEFAULT_MCU.cpuMhz) <= MCU_TICK_COST_MAX_US, {
+  error: `expected cyclesPerTick / cpuMhz (the tick's cost in microseconds) at most ${MCU_TICK_COST_MAX_US}`, path: ['cyclesPerTick'],
 });
 
 export const ScenarioSchema = z.strictObject({
@@ -81,8 +89,21 @@ export class ScenarioError extends SchemaError {
   }
 }
 
+/** The largest scenario file read, bytes (a scenario of every schedule at its maximum is well under it). */
+export const SCENARIO_BYTES_MAX = 4 * 1024 * 1024;
+/** The most core parameters a scenario may set (the core has fewer than 200). */
+export const SCENARIO_CORE_KEYS_MAX = 512;
+
 /** Validate parsed JSON as a scenario. Throws ScenarioError naming every bad field. */
 export function parseScenario(value: unknown, source = 'scenario'): Scenario {
+  // Counted before the schema walks them: millions of keys would take minutes to refuse one by one.
+  const core = (value as { core?: unknown } | null)?.core;
+  if (core !== null && typeof core === 'object') {
+    let n = 0;
+    for (const _ in core) if (++n > SCENARIO_CORE_KEYS_MAX) {
+      throw new ScenarioError(source, [{ path: 'core', message: `expected at most ${SCENARIO_CORE_KEYS_MAX} core parameters` }]);
+    }
+  }
   const r = ScenarioSchema.safeParse(value);
   if (r.success) return r.data;
   throw new ScenarioError(source, schemaIssues(r.error, value));

@@ -5,14 +5,20 @@
 // application of its own: it finds the group's agents from their births
 // (asking for a rebirth when it sees data first) and prints every step.
 
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Coordinator } from '../coordinator/coordinator.js';
 import { acceptModule } from '../deploy/module.js';
+import { validateCoreModule } from '../runtime/validate.js';
 import { generateFleetKey, loadPrivateKey, loadPublicKey, readSignatureFile, saveFleetKey, signaturePath, signModule, writeSignatureFile } from '../deploy/signing.js';
 import { untilStopped, type Print } from './system.js';
 
 export function keygenCommand(o: { out: string }, print: Print): number {
+  try {
+    mkdirSync(o.out, { recursive: true });
+  } catch (err) {
+    throw new Error(`--out ${o.out}: cannot create the folder (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
   const privatePath = join(o.out, 'fleet.key');
   const publicPath = join(o.out, 'fleet.pub');
   saveFleetKey(generateFleetKey(), { privatePath, publicPath });
@@ -22,6 +28,9 @@ export function keygenCommand(o: { out: string }, print: Print): number {
 
 export function signCommand(module: string, o: { key: string }, print: Print): number {
   const bytes = readModule(module);
+  // A signature says the fleet stands behind a core: a file that is not one is refused, with what is wrong.
+  const valid = validateCoreModule(bytes);
+  if (!valid.ok) throw new Error(`${module}: not signed: not a valid edgeloop core (${valid.reason})`);
   const sig = signModule(bytes, loadPrivateKey(o.key));
   print(`signed ${module} (${bytes.length} bytes): ${writeSignatureFile(module, sig)}`);
   return 0;

@@ -2,14 +2,14 @@
 // event log. `edgeloop campaign`: a seeded swarm of scenarios, guarded versus
 // unguarded, with a report.
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import cliProgress from 'cli-progress';
 import { DEFAULT_CORE_PATH, compileCoreModule } from '../runtime/core.js';
 import { openEngine, type EngineName } from '../runtime/engines/index.js';
 import { runScenario, type Oracle, type RunResult } from '../../firmware-sim/run.js';
-import { parseScenario, ScenarioError, scenarioJsonSchema, type Scenario } from '../../firmware-sim/scenario/schema.js';
+import { parseScenario, ScenarioError, scenarioJsonSchema, SCENARIO_BYTES_MAX, type Scenario } from '../../firmware-sim/scenario/schema.js';
 import { campaignScenario } from '../../firmware-sim/campaign/generate.js';
 import { runCampaign, type NotRun } from '../../firmware-sim/campaign/run.js';
 import { buildReport, FAMILIES, IAE_WORSE_FACTOR, reportMarkdown, reproduceCommand, type CampaignReport, type Share } from '../../firmware-sim/campaign/report.js';
@@ -43,8 +43,13 @@ function readCore(path: string): Uint8Array {
 export function loadScenario(path: string): Scenario {
   let text: string;
   try {
+    const bytes = statSync(path).size;
+    if (bytes > SCENARIO_BYTES_MAX) {
+      throw new ScenarioError(path, [{ path: '(file)', message: `expected at most ${SCENARIO_BYTES_MAX} bytes, the file has ${bytes}` }]);
+    }
     text = readFileSync(path, 'utf8');
   } catch (err) {
+    if (err instanceof ScenarioError) throw err;
     throw new ScenarioError(path, [{ path: '(file)', message: `cannot read it: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
   }
   let json: unknown;
@@ -157,6 +162,18 @@ export interface CampaignCliOptions {
 /** Where the stderr summaries go (console.error unless a test captures them). */
 type Warn = (line: string) => void;
 
+/** `--out` exists (or is created) and takes a file: an Error naming the folder and why otherwise. */
+function writableFolder(out: string): void {
+  const probe = join(out, `.edgeloop-write-test-${process.pid}`);
+  try {
+    mkdirSync(join(out, 'plots'), { recursive: true });
+    writeFileSync(probe, '');
+    unlinkSync(probe);
+  } catch (err) {
+    throw new Error(`--out ${out}: cannot write the report there (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
 export async function campaignCommand(opts: CampaignCliOptions, print: Print, warn: Warn = (l) => console.error(l)): Promise<number> {
   const started = process.hrtime.bigint();
   const bar = opts.progress ? new cliProgress.SingleBar({
@@ -164,8 +181,10 @@ export async function campaignCommand(opts: CampaignCliOptions, print: Print, wa
     stream: process.stderr, hideCursor: true,
   }, cliProgress.Presets.shades_classic) : null;
   const engineName = opts.engine ?? 'v8';
-  // Validate the core before any worker or engine gets it.
+  // Validate the core before any worker or engine gets it, and the report's
+  // folder before the run (not after an hour of it).
   const module = compileCoreModule(readCore(opts.core), opts.core);
+  writableFolder(opts.out);
   bar?.start(opts.scenarios, 0);
   const run = await runCampaign({
     seed: opts.seed, scenarios: opts.scenarios, workers: opts.workers, corePath: opts.core, engine: engineName,

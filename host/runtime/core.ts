@@ -41,6 +41,16 @@ export const DEFAULT_CORE_PATH = join(packageRoot(), 'build', 'core.wasm');
 export type ParamValue = number | boolean | Action | Level | Direction;
 
 /** A rejected configuration: names the field, what was expected and what was received. */
+/** A received value as an error message shows it (a BigInt, a symbol or a cycle must not throw from inside the error). */
+function shown(v: unknown): string {
+  if (typeof v === 'bigint') return `${v}n (a BigInt)`;
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
 export class ParamError extends Error {
   constructor(
     readonly field: string,
@@ -48,7 +58,7 @@ export class ParamError extends Error {
     readonly received: unknown,
     readonly status: number,
   ) {
-    super(`parameter '${field}': expected ${expected}, received ${JSON.stringify(received)} (${STATUS[status] ?? `status ${status}`})`);
+    super(`parameter '${field}': expected ${expected}, received ${shown(received)} (${STATUS[status] ?? `status ${status}`})`);
     this.name = 'ParamError';
   }
 }
@@ -99,6 +109,26 @@ function toRaw(format: ParamFormat, value: ParamValue): number {
   if (format === 'bool') return value === true || value === 1 ? 1 : value === false || value === 0 ? 0 : NaN;
   if (typeof value !== 'number') return NaN;
   return format === 'q16' ? Math.round(value * Q16) : value;
+}
+
+/** Smallest step of a Q16.16 parameter. */
+const Q16_STEP = 1 / Q16;
+
+/**
+ * What a number loses as a Q16.16 parameter, as the expectation of a
+ * ParamError, or null when it is held within 1 %. A value that quantizes to
+ * 0 would mean something else (ti = 0 is no integral action at all), and one
+ * stored more than 1 % off is not what was asked.
+ */
+function quantizationLoss(format: ParamFormat, value: ParamValue, raw: number): string | null {
+  if (format !== 'q16' || typeof value !== 'number' || value === 0 || !Number.isFinite(raw)) return null;
+  const stored = raw / Q16;
+  if (raw === 0) return `0, or a value of at least the format's smallest step, 1/65536 = ${Q16_STEP.toPrecision(3)} (this one would be stored as 0)`;
+  if (Math.abs(stored - value) > 0.01 * Math.abs(value)) {
+    return `a value the Q16.16 format holds within 1 % (steps of 1/65536 = ${Q16_STEP.toPrecision(3)}: this one would be stored as ${stored}, ` +
+      `${(100 * Math.abs(stored - value) / Math.abs(value)).toFixed(1)} % off)`;
+  }
+  return null;
 }
 
 function fromRaw(format: ParamFormat, raw: number): number {
@@ -197,6 +227,8 @@ export class Core {
       const id = PARAM_IDS.get(name)!;
       throw new ParamError(name, describe(format, this.raw.param_min(id), this.raw.param_max(id), name), value, -2);
     }
+    const loss = quantizationLoss(format, value, raw);
+    if (loss) throw new ParamError(name, loss, value, -2);
     return raw;
   }
 
@@ -216,6 +248,8 @@ export class Core {
       if (!Number.isFinite(raw) || !Number.isInteger(raw) || raw < min || raw > max) {
         throw new ParamError(name, describe(format, min, max, name), value, -2);
       }
+      const loss = quantizationLoss(format, value, raw);
+      if (loss) throw new ParamError(name, loss, value, -2);
       staged.push([name, id, raw, value]);
     }
     const r = this.raw;

@@ -181,6 +181,28 @@ describe('edgeloop sim and campaign', () => {
     expect(good.stdout).not.toMatch(/CORE FAILED/);
   });
 
+  it('campaign checks --out before the run; keygen creates its folder; sign refuses a file that is not a core; sim refuses a scenario file over 4 MiB before parsing it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgeloop-small-'));
+    const notAFolder = join(dir, 'a-file');
+    writeFileSync(notAFolder, 'x');
+    const c = run('campaign', '--scenarios', '2000', '--out', join(notAFolder, 'report'), '--no-progress');
+    expect(c.status).toBe(1);
+    expect(c.stderr).toMatch(/--out .*a-file\/report: cannot write the report there \(ENOTDIR\)/);
+    expect(c.stdout).not.toMatch(/campaign seed/);   // nothing ran
+    const k = run('keygen', '--out', join(dir, 'keys', 'fleet'));
+    expect(k.status, k.stderr).toBe(0);
+    expect(existsSync(join(dir, 'keys', 'fleet', 'fleet.pub'))).toBe(true);
+    const s = run('sign', notAFolder, '--key', join(dir, 'keys', 'fleet', 'fleet.key'));
+    expect(s.status).toBe(1);
+    expect(s.stderr).toMatch(/a-file: not signed: not a valid edgeloop core \(not a WebAssembly module/);
+    expect(existsSync(`${notAFolder}.sig`)).toBe(false);
+    const big = join(dir, 'big.json');
+    writeFileSync(big, `{"plant":"thermal","durationS":60,"name":"${'x'.repeat(5 * 1024 * 1024)}"}`);
+    const b = run('sim', big, '--out', dir);
+    expect(b.status).toBe(2);
+    expect(b.stderr).toMatch(/\(file\): expected at most 4194304 bytes, the file has \d+/);
+  });
+
   it('campaign --help documents --fail-on-harm and the exit codes; sim --help documents --oracle, and a bad one is named', () => {
     const c = run('campaign', '--help');
     expect(c.status).toBe(0);

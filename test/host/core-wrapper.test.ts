@@ -60,6 +60,25 @@ describe('Core wrapper', () => {
     expect(() => c.setSetpoint(1e9, 0)).toThrow(/setpoint/);
   });
 
+  it('refuses a BigInt or a boolean where a number is meant, and a number the Q16.16 format would hold as 0 or more than 1 % off, naming the smallest step; nothing changes', () => {
+    const c = freshCore();
+    const kp = c.param('kp');
+    expect(() => c.configure({ kp: 10n as never })).toThrow(ParamError);
+    expect(() => c.configure({ kp: 10n as never })).toThrow(/parameter 'kp': expected a number in .*received 10n \(a BigInt\)/);
+    expect(() => c.configure({ guard: 1n as never })).toThrow(/parameter 'guard': expected true or false, received 1n/);
+    expect(() => c.configure({ 'sens_stuck.level': true as never })).toThrow(/sens_stuck.level.*one of none, warn, alarm.*received true/);
+    // ti = 5e-6 would be stored as 0, which means no integral action at all: the opposite of what was asked.
+    expect(() => c.configure({ ti: 5e-6 })).toThrow(/parameter 'ti': expected 0, or a value of at least the format's smallest step, 1\/65536 = 0\.0000153/);
+    expect(() => c.configure({ kp: 5e-6 })).toThrow(/parameter 'kp'.*stored as 0/);
+    // 1e-4 is 6.55 steps: stored as 7 / 65536, 6.8 % off.
+    expect(() => c.configure({ kp: 1e-4 })).toThrow(/parameter 'kp': expected a value the Q16.16 format holds within 1 % .*stored as 0\.0001068115234375, 6\.8 % off/);
+    expect(() => c.rawParam('kp', 1e-4)).toThrow(/6\.8 % off/);
+    expect(c.param('kp')).toBe(kp);
+    // Contrapositive: 1e-3 is held within 1 % (0.7 % off), and 0 is 0.
+    c.configure({ kp: 1e-3, td: 0 });
+    expect(c.param('kp')).toBeCloseTo(1e-3, 4);
+  });
+
   it('names every parameter id the core knows', () => {
     const c = freshCore();
     for (const [name, id] of PARAM_IDS) {

@@ -54,6 +54,18 @@ describe('scenario schema', () => {
     expect(issuesOf({ ...ok, mcu: { watchdogTicks: 1.5 } })).toMatch(/mcu\.watchdogTicks: expected an integer number of ticks/);
   });
 
+  it('bounds the MCU to what an MCU or a gateway can be, so that a run cannot pass in one tick', () => {
+    expect(issuesOf({ ...ok, mcu: { cpuMhz: 1e-9 } })).toMatch(/mcu\.cpuMhz: expected a clock in MHz, 1 \.\. 5000 \(received 1e-9\)/);
+    expect(issuesOf({ ...ok, mcu: { budgetUs: 1e300 } })).toMatch(/mcu\.budgetUs: expected a budget in microseconds, 1 \.\. 10\^7/);
+    expect(issuesOf({ ...ok, mcu: { cyclesPerTick: 1e9 } })).toMatch(/mcu\.cyclesPerTick: expected cyclesPerTick \/ cpuMhz .* at most 1000000/);
+    expect(parseScenario({ ...ok, mcu: { cpuMhz: 72, cyclesPerTick: 6000, budgetUs: 5000 } }).mcu).toEqual({ cpuMhz: 72, cyclesPerTick: 6000, budgetUs: 5000 });
+  });
+
+  it('counts core parameters before it checks them one by one: more than 512 are refused at once', () => {
+    const core = Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, 1]));
+    expect(issuesOf({ ...ok, core })).toMatch(/core: expected at most 512 core parameters/);
+  });
+
   it('exports a JSON Schema for editors', () => {
     const js = scenarioJsonSchema() as { properties: Record<string, unknown>; required: string[] };
     expect(Object.keys(js.properties)).toEqual(expect.arrayContaining(['plant', 'durationS', 'faults', 'mcu', 'core']));
