@@ -18,9 +18,9 @@ import { CoreSlot, type CoreConfig } from './core-slot.js';
 import type { KeyInput } from '../deploy/signing.js';
 import type { IoBinding } from '../io/binding.js';
 import { GUARD_STATUS, MODES } from '../runtime/abi.js';
-import { decodePayload, encodePayload, SeqCounter, type Metric } from '../mqtt/codec.js';
+import { decodePayload, encodePayload, SeqCounter, type Metric, type Payload } from '../mqtt/codec.js';
 import { deviceTopic, nodeTopic, stateTopic } from '../mqtt/topics.js';
-import { parseCommand, type AgentCommand } from '../mqtt/commands.js';
+import { commandIdOf, parseCommand, type AgentCommand } from '../mqtt/commands.js';
 import { noDelay } from '../mqtt/topics.js';
 
 export interface AgentOptions {
@@ -135,6 +135,8 @@ const GUARD_BITS = Object.entries(GUARD_STATUS).sort((a, b) => a[1] - b[1]).map(
 
 /** Command acknowledgements carried by one DDATA at most. */
 const ACKS_PER_SAMPLE = 16;
+/** Acknowledgements waiting for a DDATA, at most (a flood of refused commands is counted, not queued). */
+const ACKS_PENDING_MAX = 256;
 
 interface SpooledSample {
   timestamp: number;
@@ -579,17 +581,28 @@ export class Agent {
       this.onHostState(payload);
       return;
     }
+    let p: Payload;
     try {
-      const p = decodePayload(payload);
-      if (topic.includes('/NCMD/')) {
-        if (p.metrics.some((m) => m.name === 'Node Control/Rebirth' && m.value === true)) { if (this.publishing) this.birth(); }
-        else this.stats.commandsRejected++;
-        return;
-      }
+      p = decodePayload(payload);
+    } catch {
+      this.stats.commandsRejected++;   // no payload, no id: nothing to acknowledge
+      return;
+    }
+    if (topic.includes('/NCMD/')) {
+      if (p.metrics.some((m) => m.name === 'Node Control/Rebirth' && m.value === true)) { if (this.publishing) this.birth(); }
+      else this.stats.commandsRejected++;
+      return;
+    }
+    try {
       if (this.inbox.length >= (this.opts.inboxMax ?? 64)) { this.stats.inboxDropped++; return; }
       this.inbox.push(parseCommand(p));
-    } catch {
+    } catch (err) {
       this.stats.commandsRejected++;
+      // A usable id gets its answer (docs/host.md): rejected, and why; bounded, so a flood cannot grow it.
+      const id = commandIdOf(p);
+      if (id !== null && this.acks.length < ACKS_PENDING_MAX) {
+        this.acks.push({ name: 'command/ack', type: 'String', value: `${id} rejected: ${(err as Error).message}` });
+      }
     }
   }
 

@@ -79,6 +79,13 @@ const Id = z.string().min(1).max(64).regex(/^[A-Za-z0-9._:-]+$/);
 const PARAM_VALUE = /^(-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|true|false)$/;
 
 /** Parse the command in a DCMD payload (exactly one command metric plus its id). */
+/** The payload's command id if it has a usable one (to acknowledge a command that is otherwise refused), else null. */
+export function commandIdOf(p: Payload): string | null {
+  const m = p.metrics.find((x) => x.name === 'command/id');
+  const id = Id.safeParse(m?.value);
+  return id.success ? id.data : null;
+}
+
 export function parseCommand(p: Payload): AgentCommand {
   if (p.metrics.length > COMMAND_METRICS_MAX) throw new CommandError('command', `at most ${COMMAND_METRICS_MAX} metrics`, `${p.metrics.length} metrics`);
   const by = new Map<string, unknown>();

@@ -62,6 +62,17 @@ describe('agent over MQTT (embedded aedes)', () => {
     expect(agent.stats.commandsRejected).toBe(1);
     await until(() => seen.some((m) => m.p.metrics.some((x) => x.name === 'command/ack' && x.value === 'c-7 ok')), 'the ack');
 
+    // A command with a usable id and a body that is not a command: refused, and the refusal acknowledged with the reason.
+    await sub.publishAsync(dcmd, Buffer.from(encodePayload({ timestamp: Date.now(), metrics: [
+      { name: 'command/id', type: 'String', value: 'c-8' }, { name: 'command/setpoint', type: 'String', value: 'seventy' }] })), { qos: 1 });
+    await wait(100);
+    now += 100_000;
+    agent.tick();
+    expect(core.setpoint).toBe(70);
+    expect(agent.stats.commandsRejected).toBe(2);
+    await until(() => seen.some((m) => m.p.metrics.some((x) => x.name === 'command/ack' && typeof x.value === 'string'
+      && /^c-8 rejected: .*command\/setpoint.*a finite number/.test(x.value))), 'the rejection, acknowledged');
+
     // It drops off without a clean disconnect: the broker publishes its Will, NDEATH with bdSeq.
     agent.kill();
     await until(() => seen.some((m) => m.topic === 'spBv1.0/plant1/NDEATH/gw1'), 'NDEATH');
