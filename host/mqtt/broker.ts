@@ -94,10 +94,17 @@ export async function startEmbeddedBroker(opts: BrokerOptions = {}): Promise<Emb
   // No Nagle: Sparkplug data is small QoS 0 packets with nothing coming back
   // to carry the ACK, so Nagle plus delayed ACKs would hold them back by tens of ms.
   const server: Server = createServer({ noDelay: true }, broker.handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port ?? 0, host, () => resolve());
+    });
+  } catch (err) {
+    // Nothing is left running (aedes' timers would keep the process alive, not listening).
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+    const e = err as NodeJS.ErrnoException;
+    throw new Error(`broker: cannot listen on ${host}:${opts.port ?? 0}: ${e.code === 'EADDRINUSE' ? 'the port is in use' : e.code === 'EACCES' ? 'not allowed (a port below 1024 needs privileges)' : e.message}`);
+  }
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   return {

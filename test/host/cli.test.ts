@@ -181,6 +181,26 @@ describe('edgeloop sim and campaign', () => {
     expect(good.stdout).not.toMatch(/CORE FAILED/);
   });
 
+  it('broker --port on a port in use exits 1 with the reason, instead of living on without listening', async () => {
+    const { createServer } = await import('node:net');
+    const holder = createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', () => r()));
+    const port = (holder.address() as { port: number }).port;
+    try {
+      const b = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [BIN, 'broker', '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let stderr = '';
+        child.stderr.on('data', (d) => { stderr += d; });
+        const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+        child.on('exit', (status) => { clearTimeout(timer); resolve({ status, stderr }); });
+      });
+      expect(b.status).toBe(1);
+      expect(b.stderr).toMatch(new RegExp(`broker: cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use`));
+    } finally {
+      holder.close();
+    }
+  });
+
   it('campaign checks --out before the run; keygen creates its folder; sign refuses a file that is not a core; sim refuses a scenario file over 4 MiB before parsing it', () => {
     const dir = mkdtempSync(join(tmpdir(), 'edgeloop-small-'));
     const notAFolder = join(dir, 'a-file');
