@@ -21,6 +21,7 @@ import { GUARD_STATUS, MODES } from '../runtime/abi.js';
 import { decodePayload, encodePayload, SeqCounter, type Metric, type Payload } from '../mqtt/codec.js';
 import { deviceTopic, nodeTopic, stateTopic } from '../mqtt/topics.js';
 import { commandIdOf, parseCommand, type AgentCommand } from '../mqtt/commands.js';
+import { LOGIN_RETRY_MS, loginRefusal } from '../mqtt/refusal.js';
 import { noDelay } from '../mqtt/topics.js';
 
 export interface AgentOptions {
@@ -76,6 +77,12 @@ export interface AgentOptions {
   units?: { measurement: string; command: string };
   /** Every event the core logs, as the tick that logged it reads it (narration, logs); never called from a network callback. */
   onCoreEvent?: (event: CoreEvent, nowUs: number) => void;
+  /**
+   * The broker refused the agent's log-in (bad username or password, or not
+   * authorized): called once per distinct refusal, not on every retry. The
+   * loop keeps running and spooling; the client keeps retrying.
+   */
+  onLoginRefused?: (refusal: string) => void;
   /** A tick on which the core trapped, and what the agent did (logs); an exception it throws is counted, not raised. */
   onTrap?: (report: TrapReport) => void;
 }
@@ -109,6 +116,8 @@ export interface AgentStats {
   traps: number;
   /** Recoveries after a trap that failed themselves (the safe output and the trip stay; tried again next tick). */
   recoverFailures: number;
+  /** Connection attempts the broker refused for the log-in (bad credentials, not authorized). */
+  loginRefused: number;
 }
 
 /** What the agent reports of a trap (the onTrap option): the error, and what it did about it. */
@@ -144,7 +153,7 @@ interface SpooledSample {
 }
 
 export class Agent {
-  readonly stats: AgentStats = { ticks: 0, lateTicks: 0, published: 0, spooled: 0, replayed: 0, spoolDropped: 0, resent: 0, commandsApplied: 0, commandsRejected: 0, inboxDropped: 0, encodeErrors: 0, stateRejected: 0, referenceRejected: 0, eventCallbackErrors: 0, traps: 0, recoverFailures: 0 };
+  readonly stats: AgentStats = { ticks: 0, lateTicks: 0, published: 0, spooled: 0, replayed: 0, spoolDropped: 0, resent: 0, commandsApplied: 0, commandsRejected: 0, inboxDropped: 0, encodeErrors: 0, stateRejected: 0, referenceRejected: 0, eventCallbackErrors: 0, traps: 0, recoverFailures: 0, loginRefused: 0 };
   private readonly client: MqttClient;
   private readonly seq = new SeqCounter();
   private readonly inbox: AgentCommand[] = [];
@@ -191,8 +200,29 @@ export class Agent {
       this.online = false;
     });
     this.client.on('message', (topic, payload) => this.onMessage(topic, payload));
-    this.client.on('error', () => { /* reconnects by itself; the loop does not care */ });
+    this.client.on('error', (err) => {
+      // The network's errors: it reconnects by itself, and the loop does not care. A refused log-in is named once.
+      const refusal = loginRefusal(err);
+      if (refusal === null) return;
+      this.stats.loginRefused++;
+      if (refusal !== this.refusal) {
+        this.refusal = refusal;
+        try { this.opts.onLoginRefused?.(refusal); } catch { this.stats.eventCallbackErrors++; }
+      }
+      // mqtt.js does not retry a refused log-in; the broker's users may be fixed meanwhile, so try again, slowly.
+      this.loginRetry ??= setTimeout(() => {
+        this.loginRetry = null;
+        if (!this.client.connected && !this.stopping) this.client.reconnect();
+      }, LOGIN_RETRY_MS);
+    });
+    this.client.on('connect', () => { this.refusal = null; });
   }
+
+  /** The broker's last refusal of this agent's log-in (bad credentials, not authorized), or null once connected. */
+  get loginRefusal(): string | null { return this.refusal; }
+  private refusal: string | null = null;
+  private loginRetry: ReturnType<typeof setTimeout> | null = null;
+  private stopping = false;
 
   /** The running core (a deployment replaces it). */
   get core(): Core { return this.slot.core; }
@@ -630,6 +660,8 @@ export class Agent {
    * the coordinator sees it go. Never waits on a broker that is not there.
    */
   async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.loginRetry) clearTimeout(this.loginRetry);
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (this.client.connected) {
@@ -643,6 +675,8 @@ export class Agent {
 
   /** For tests: drop the connection without a clean disconnect (the Will fires). */
   kill(): void {
+    this.stopping = true;
+    if (this.loginRetry) clearTimeout(this.loginRetry);
     if (this.timer) clearTimeout(this.timer);
     this.client.stream.destroy();
     this.client.end(true);

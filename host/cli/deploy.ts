@@ -75,6 +75,11 @@ export async function deployCommand(module: string, o: DeployCommandOptions, pri
     while (Date.now() < discoverEnd && !stopped.signal.aborted) {
       await new Promise((r) => setTimeout(r, 50));
       coord.cycle();
+      // Wrong credentials do not fix themselves: say so now, not "no agent seen" later.
+      if (coord.loginRefusal) {
+        print(`deploy: ${coord.loginRefusal} (${o.broker}${o.username ? `, user '${o.username}'` : ', no username given'}); nothing deployed`);
+        return 1;
+      }
     }
     const members = [...coord.agents.values()].filter((a) => a.group === o.group);
     if (members.length === 0) {

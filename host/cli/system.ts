@@ -101,6 +101,8 @@ export async function agentCommand(o: AgentCommandOptions, print: Print, signal?
         print(`agent ${key}: demand from the host: ${e.demand}`);
       }
     },
+    onLoginRefused: (why) => print(`agent ${key}: ERROR: ${why} (${o.broker}${o.username ? `, user '${o.username}'` : ', no username given'}); ` +
+      'the loop runs on and spools its samples; retrying'),
     onTrap: (t) => {
       print(`agent ${key}: CORE TRAPPED (${t.error.message}): safe output written, trip output de-energized; ` +
         (t.action === 'failed' ? 'the core could not be restarted: the safe output holds, tried again next tick' : `core ${t.action === 'rollback' ? 'rolled back to' : 'restarted,'} ${t.version}`));
@@ -156,6 +158,7 @@ export async function coordinatorCommand(o: CoordinatorCommandOptions, print: Pr
     username: o.username, password: o.password, staleMs: o.staleMs,
     onData: (k, p, ms) => telemetry.recorder.record(k, p, ms),
     onDecision: (d) => print(`${role}: ${d.action} ${d.agent}: ${d.reason}`),
+    onLoginRefused: (why) => print(`${role}: ERROR: ${why} (${o.broker}${o.username ? `, user '${o.username}'` : ', no username given'}); retrying`),
   });
   const health = new Map<string, string>();
   const cycler = setInterval(() => {

@@ -13,6 +13,7 @@
 // contained dependent leaves NOMINAL of its own accord, or dies). Every
 // decision is logged with its reason.
 
+import { LOGIN_RETRY_MS, loginRefusal } from '../mqtt/refusal.js';
 import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { decodePayload, encodePayload, type Metric, type Payload } from '../mqtt/codec.js';
@@ -99,6 +100,8 @@ export interface CoordinatorOptions {
   hostId: string;
   username?: string;
   password?: string;
+  /** The broker refused the log-in (bad username or password, or not authorized): called once per distinct refusal. */
+  onLoginRefused?: (refusal: string) => void;
   /** Publish nothing (no STATE, no commands, no rebirth requests): an observer such as a dashboard on its own. */
   passive?: boolean;
   /**
@@ -197,8 +200,28 @@ export class Coordinator {
       if (this.inbox.length >= (opts.inboxMax ?? 10_000)) { this.rejected.dropped++; return; }
       this.inbox.push({ topic, payload });
     });
-    this.client.on('error', () => { /* reconnects by itself */ });
+    this.client.on('error', (err) => {
+      // The network's errors: it reconnects by itself. A refused log-in is named once.
+      const refusal = loginRefusal(err);
+      if (refusal === null) return;
+      if (refusal !== this.refusal) {
+        this.refusal = refusal;
+        try { opts.onLoginRefused?.(refusal); } catch { /* a logger's failure is not the coordinator's */ }
+      }
+      // mqtt.js does not retry a refused log-in; the broker's users may be fixed meanwhile, so try again, slowly.
+      this.loginRetry ??= setTimeout(() => {
+        this.loginRetry = null;
+        if (!this.client.connected && !this.stopping) this.client.reconnect();
+      }, LOGIN_RETRY_MS);
+    });
+    this.client.on('connect', () => { this.refusal = null; });
   }
+
+  /** The broker's last refusal of this coordinator's log-in, or null once connected. */
+  get loginRefusal(): string | null { return this.refusal; }
+  private refusal: string | null = null;
+  private loginRetry: ReturnType<typeof setTimeout> | null = null;
+  private stopping = false;
 
   /** Drain the inbox, then age health and commands. */
   cycle(): void {
@@ -502,6 +525,8 @@ export class Coordinator {
 
   /** Declare STATE offline (when connected) and disconnect; never waits on a broker that is not there. */
   async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.loginRetry) clearTimeout(this.loginRetry);
     if (!this.client.connected) {
       await this.client.endAsync(true);
       return;

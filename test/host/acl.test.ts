@@ -15,7 +15,9 @@ import { encodePayload } from '../../host/mqtt/codec.js';
 import { DEVICE_MESSAGES, NODE_MESSAGES } from '../../host/mqtt/topics.js';
 import { Agent } from '../../host/agent/agent.js';
 import { Coordinator } from '../../host/coordinator/coordinator.js';
-import { freshCore } from '../support/core.js';
+import { deployCommand } from '../../host/cli/deploy.js';
+import { generateFleetKey, saveFleetKey, signModule, writeSignatureFile } from '../../host/deploy/signing.js';
+import { coreBytes, freshCore } from '../support/core.js';
 import { steadyBinding } from '../support/bindings.js';
 
 const gw1: Principal = { role: 'agent', username: 'gw1', group: 'plant1', node: 'gw1' };
@@ -348,6 +350,46 @@ describe('the real Agent and Coordinator under ACLs', () => {
     expect(broker.counters.authFailed).toBe(0);
     expect(coordinator.rejected).toEqual({ malformed: 0, dropped: 0, staleDeaths: 0 });
     await coordinator.stop();
+  });
+
+  it('a wrong password is an error a person sees: the agent names it once (and loops on, spooling), the coordinator names it, deploy says it instead of "no agent seen"; the right one connects and names nothing', async () => {
+    broker = await startEmbeddedBroker({ users: USERS });
+    const core = freshCore();
+    core.configure({ s0_scale: 0.05, range_min: -10, range_max: 200, period_min_us: 100_000, period_max_us: 100_000 });
+    let now = 0;
+    const agentSaid: string[] = [];
+    const agent = new Agent({ group: 'plant1', node: 'gw1', device: 'loop1', core, broker: broker.url, username: 'gw1', password: 'not-the-secret',
+      clockUs: () => now, binding: steadyBinding(), onLoginRefused: (why) => agentSaid.push(why) });
+    const coordSaid: string[] = [];
+    const coordinator = new Coordinator({ broker: broker.url, username: 'coord', password: 'wrong', hostId: 'coord1', onLoginRefused: (why) => coordSaid.push(why) });
+    // Refused (mqtt.js would not try again; the agent and the coordinator do, every 5 s), and named once.
+    await until(() => agent.stats.loginRefused >= 1 && coordSaid.length === 1, 'refused', () => { now += 100_000; agent.tick(); });
+    expect(agentSaid).toEqual(['the broker refused the log-in: bad username or password']);
+    expect(coordSaid).toEqual(['the broker refused the log-in: bad username or password']);
+    expect(agent.loginRefusal).toMatch(/bad username or password/);
+    expect(agent.stats.ticks).toBeGreaterThan(0);
+    expect(agent.spoolLength).toBeGreaterThan(0);
+    await agent.stop();
+    await coordinator.stop();
+    const dir = mkdtempSync(join(tmpdir(), 'edgeloop-refused-'));
+    const fleet = generateFleetKey();
+    saveFleetKey(fleet, { privatePath: join(dir, 'fleet.key'), publicPath: join(dir, 'fleet.pub') });
+    const mod = join(dir, 'core.wasm');
+    writeFileSync(mod, coreBytes());
+    writeSignatureFile(mod, signModule(coreBytes(), fleet.privateKeyPem));
+    const lines: string[] = [];
+    const code = await deployCommand(mod, { broker: broker.url, group: 'plant1', key: join(dir, 'fleet.pub'), hostId: 'deployer', username: 'coord', password: 'wrong',
+      discover: 10, canary: 1, soak: 1, staleMs: 5000, timeout: 30 } as never, (l) => lines.push(l));
+    expect(code).toBe(1);
+    expect(lines.at(-1)).toMatch(/^deploy: the broker refused the log-in: bad username or password \(mqtt:.*, user 'coord'\); nothing deployed$/);
+    // Contrapositive: the right password connects and nothing is named.
+    const good: string[] = [];
+    const ok = new Agent({ group: 'plant1', node: 'gw1', device: 'loop1', core: freshCore(), broker: broker.url, username: 'gw1', password: 'gw1-secret',
+      clockUs: () => now, binding: steadyBinding(), onLoginRefused: (why) => good.push(why) });
+    await until(() => ok.stats.published > 0, 'connected and publishing', () => { now += 100_000; ok.tick(); });
+    expect(good).toEqual([]);
+    expect(ok.loginRefusal).toBeNull();
+    await ok.stop();
   });
 
   it('an agent logged in as another node gets nothing through: its births are dropped and its command subscriptions refused', async () => {
