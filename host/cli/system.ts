@@ -161,8 +161,17 @@ export async function coordinatorCommand(o: CoordinatorCommandOptions, print: Pr
     onLoginRefused: (why) => print(`${role}: ERROR: ${why} (${o.broker}${o.username ? `, user '${o.username}'` : ', no username given'}); retrying`),
   });
   const health = new Map<string, string>();
+  let storeError: string | null = null;
   const cycler = setInterval(() => {
     coord.cycle();
+    // The history's writes: a failure is said once, and so is the recovery (rows wait meanwhile and are retried).
+    const h = telemetry.store.health;
+    if (h.lastError !== storeError) {
+      print(h.lastError !== null
+        ? `${role}: ERROR: telemetry history not written (${h.lastError}); ${h.pending} rows waiting, retried with back-off; the loops are not affected`
+        : `${role}: telemetry history written again (${h.writeErrors} failed writes, ${h.dropped} rows dropped)`);
+      storeError = h.lastError;
+    }
     for (const a of coord.agents.values()) {
       const s = `${a.health} ${a.mode}${a.cause ? ` (${a.cause})` : ''}`;
       if (health.get(a.key) !== s) print(`${role}: ${a.key} ${s}`);

@@ -38,7 +38,7 @@ export function openTelemetry(o: TelemetryOptions): Telemetry {
 export function serveDashboard(coord: () => Coordinator | null, store: TelemetryStore, o: { host?: string; port?: number; clockMs?: () => number }): Promise<Dashboard> {
   let registry: ReturnType<typeof coordinatorRegistry> | undefined;
   const c = coord();
-  if (c) registry = coordinatorRegistry(c);
+  if (c) registry = coordinatorRegistry(c, store);
   return startDashboard({
     agents: () => [...(coord()?.agents.values() ?? [])],
     decisions: () => coord()?.decisions ?? [],

@@ -143,6 +143,8 @@ function state(source: DashboardSource, url: URL, now: number): unknown {
     decisions: source.decisions().slice(-DECISIONS_MAX),
     commands,
     rollout: source.rollout(),
+    // The history's writes: a full disk or a corrupted page is shown, not hidden (rows wait and are retried).
+    store: source.store.health,
   };
 }
 

@@ -82,6 +82,44 @@ export interface TelemetryStoreOptions {
    * safe either way.
    */
   synchronous?: 'normal' | 'off';
+  /**
+   * A quota on the history file, bytes (SQLite's max_page_count): a write
+   * that would grow it past this fails as on a full disk, and is kept and
+   * retried like any write error. Default: none (the disk is the limit).
+   */
+  maxBytes?: number;
+  /** Rows kept for retry while writes fail, at most; the oldest go beyond it (counted). Default 1,000,000. */
+  maxPending?: number;
+  /** The host clock (ms), for the write back-off. Default Date.now. */
+  clockMs?: () => number;
+}
+
+/** What the store's writes have met: errors are kept, counted and retried, never thrown out of a flush. */
+export interface StoreHealth {
+  /** Batches that failed to write (each was kept and retried). */
+  writeErrors: number;
+  /** The last write error (code and message), or null once a write succeeded. */
+  lastError: string | null;
+  /** Rows waiting (queued, or kept from a failed write). */
+  pending: number;
+  /** Rows dropped because more than maxPending waited while writes failed. */
+  dropped: number;
+  /** Rows already stored (same agent, sample and time: a replay, or two recorders), not stored twice. */
+  duplicates: number;
+  /** When the next write is tried (ms, host clock), while backing off; else null. */
+  retryAtMs: number | null;
+}
+
+/** The back-off after a failed write: 100 ms, doubling, at most 30 s. */
+export const WRITE_RETRY_MIN_MS = 100;
+export const WRITE_RETRY_MAX_MS = 30_000;
+
+/** A history file that cannot be opened or fails its integrity check, named with what to do. */
+export class StoreOpenError extends Error {
+  constructor(readonly path: string, readonly reason: string) {
+    super(`telemetry database ${path}: ${reason}; move it aside (a new one is created) or restore it from a backup`);
+    this.name = 'StoreOpenError';
+  }
 }
 
 const SAMPLE_COLUMNS = 'agent, t_ms AS tMs, setpoint, measurement, output, mode, sample, recv_ms AS recvMs, cause, tripped, stored_ms AS storedMs';
@@ -100,6 +138,10 @@ export class TelemetryStore {
   private readonly writeBatch: (rows: Sample[], alarms: AlarmRow[], storedMs: number) => void;
   private pending: Sample[] = [];
   private pendingAlarms: AlarmRow[] = [];
+  private readonly clock: () => number;
+  private readonly maxPending: number;
+  private backoffMs = 0;
+  readonly health: StoreHealth = { writeErrors: 0, lastError: null, pending: 0, dropped: 0, duplicates: 0, retryAtMs: null };
 
   /** path ':memory:' keeps it in memory (tests). */
   constructor(path: string, opts: TelemetryStoreOptions = {}) {
@@ -109,21 +151,34 @@ export class TelemetryStore {
     const sync = opts.synchronous ?? 'normal';
     if (sync !== 'normal' && sync !== 'off') throw new RangeError(`TelemetryStore: synchronous must be 'normal' or 'off', got ${JSON.stringify(opts.synchronous)}`);
     this.retainMs = opts.retainMs ?? null;
-    this.db = new Database(path);
+    this.clock = opts.clockMs ?? Date.now;
+    this.maxPending = opts.maxPending ?? 1_000_000;
+    if (!(Number.isSafeInteger(this.maxPending) && this.maxPending >= 1)) throw new RangeError(`TelemetryStore: maxPending must be an integer >= 1, got ${String(opts.maxPending)}`);
+    if (opts.maxBytes !== undefined && !(Number.isSafeInteger(opts.maxBytes) && opts.maxBytes >= 65536)) {
+      throw new RangeError(`TelemetryStore: maxBytes must be an integer number of bytes >= 65536, got ${String(opts.maxBytes)}`);
+    }
+    this.db = TelemetryStore.open(path);
+    if (opts.maxBytes !== undefined) {
+      const page = this.db.pragma('page_size', { simple: true }) as number;
+      this.db.pragma(`max_page_count = ${Math.max(1, Math.floor(opts.maxBytes / page))}`);
+    }
     this.db.pragma('journal_mode = WAL');
     // In WAL mode NORMAL skips the fsync per commit (one commit every ~20 ms
     // here): a power cut may lose the last few batches, never corrupt the file.
     this.db.pragma(sync === 'off' ? 'synchronous = OFF' : 'synchronous = NORMAL');
     this.migrate();
+    this.dedupe();
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS samples (agent TEXT NOT NULL, t_ms INTEGER NOT NULL, setpoint REAL, measurement REAL, output REAL, mode TEXT,
         sample INTEGER, recv_ms INTEGER, cause TEXT, stored_ms INTEGER, tripped INTEGER);
       CREATE INDEX IF NOT EXISTS samples_agent_t ON samples (agent, t_ms);
+      CREATE UNIQUE INDEX IF NOT EXISTS samples_once ON samples (agent, sample, t_ms);
       CREATE INDEX IF NOT EXISTS samples_t ON samples (t_ms);
       CREATE TABLE IF NOT EXISTS alarms (agent TEXT NOT NULL, t_ms INTEGER NOT NULL, kind TEXT NOT NULL, monitor TEXT NOT NULL, stage TEXT NOT NULL);
       CREATE INDEX IF NOT EXISTS alarms_t ON alarms (t_ms);
     `);
-    this.insertSample = this.db.prepare('INSERT INTO samples (agent, t_ms, setpoint, measurement, output, mode, sample, recv_ms, cause, stored_ms, tripped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    // Idempotent in the database itself: a replay, a restarted recorder or two recorders never store a row twice.
+    this.insertSample = this.db.prepare('INSERT OR IGNORE INTO samples (agent, t_ms, setpoint, measurement, output, mode, sample, recv_ms, cause, stored_ms, tripped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
     this.insertAlarm = this.db.prepare('INSERT INTO alarms (agent, t_ms, kind, monitor, stage) VALUES (?, ?, ?, ?, ?)');
     this.q = {
       history: this.db.prepare(`SELECT ${SAMPLE_COLUMNS} FROM samples WHERE agent = ? AND t_ms BETWEEN ? AND ? ORDER BY t_ms, sample LIMIT ?`),
@@ -141,12 +196,45 @@ export class TelemetryStore {
       dropAlarms: this.db.prepare('DELETE FROM alarms WHERE t_ms < ?'),
     };
     this.writeBatch = this.db.transaction((rows: Sample[], alarms: AlarmRow[], storedMs: number) => {
+      let ignored = 0;
       for (const r of rows) {
         const tripped = r.tripped === undefined || r.tripped === null ? null : r.tripped ? 1 : 0;
-        this.insertSample.run(r.agent, r.tMs, r.setpoint, r.measurement, r.output, r.mode, r.sample ?? null, r.recvMs ?? null, r.cause ?? null, storedMs, tripped);
+        ignored += 1 - this.insertSample.run(r.agent, r.tMs, r.setpoint, r.measurement, r.output, r.mode, r.sample ?? null, r.recvMs ?? null, r.cause ?? null, storedMs, tripped).changes;
       }
+      this.batchDuplicates = ignored;
       for (const a of alarms) this.insertAlarm.run(a.agent, a.tMs, a.kind, a.monitor, a.stage);
     });
+  }
+
+  private batchDuplicates = 0;
+
+  /** Open the file and check it: a file that is not a database, or fails SQLite's quick_check, is a StoreOpenError. */
+  private static open(path: string): Database.Database {
+    let db: Database.Database;
+    try {
+      db = new Database(path);
+    } catch (err) {
+      throw new StoreOpenError(path, `cannot be opened (${(err as { code?: string }).code ?? ''} ${(err as Error).message})`.replace('( ', '('));
+    }
+    try {
+      const rows = db.pragma('quick_check') as { quick_check: string }[];
+      const bad = rows.map((r) => r.quick_check).filter((m) => m !== 'ok');
+      if (bad.length) throw new StoreOpenError(path, `fails its integrity check (${bad.slice(0, 3).join('; ')}${bad.length > 3 ? `; ${bad.length - 3} more` : ''})`);
+    } catch (err) {
+      db.close();
+      if (err instanceof StoreOpenError) throw err;
+      throw new StoreOpenError(path, `fails its integrity check (${(err as { code?: string }).code ?? ''} ${(err as Error).message})`.replace('( ', '('));
+    }
+    return db;
+  }
+
+  /** A file from before rows were unique: drop the second copies, so that the unique index can be made. */
+  private dedupe(): void {
+    const cols = this.db.prepare("SELECT name FROM pragma_table_info('samples')").all() as { name: string }[];
+    if (cols.length === 0) return;
+    const has = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'samples_once'").get();
+    if (has) return;
+    this.db.exec('DELETE FROM samples WHERE sample IS NOT NULL AND rowid NOT IN (SELECT MIN(rowid) FROM samples GROUP BY agent, sample, t_ms)');
   }
 
   /**
@@ -176,6 +264,8 @@ export class TelemetryStore {
   /** Queue a sample; flush() writes the queue in one transaction. */
   add(s: Sample): void {
     this.pending.push(s);
+    this.health.pending = this.pending.length;
+    if (this.pending.length > this.maxPending) this.bound();
   }
 
   /** Queue an alarm row; flush() writes it with the samples. alarm() writes at once. */
@@ -188,19 +278,58 @@ export class TelemetryStore {
     return this.pending.length;
   }
 
-  /** Write the queued samples and alarms in one transaction, stamped storedMs. Returns the samples written. */
-  flush(storedMs: number = Date.now()): number {
+  /**
+   * Write the queued samples and alarms in one transaction, stamped storedMs.
+   * Returns the samples written. A write that fails (a full disk, a quota,
+   * a corrupted page, a locked file) is not thrown: the batch stays queued,
+   * the error is counted (health), and the next try waits a back-off
+   * (100 ms doubling to 30 s); a flush before then writes nothing.
+   */
+  flush(storedMs: number = this.clock()): number {
+    const now = this.clock();
+    if (this.health.retryAtMs !== null && now < this.health.retryAtMs) return 0;
     const batch = this.pending;
     const alarms = this.pendingAlarms;
     if (batch.length === 0 && alarms.length === 0) return 0;
+    try {
+      this.writeBatch(batch, alarms, storedMs);
+    } catch (err) {
+      this.health.writeErrors++;
+      this.health.lastError = `${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}`;
+      this.backoffMs = Math.min(WRITE_RETRY_MAX_MS, Math.max(WRITE_RETRY_MIN_MS, this.backoffMs * 2));
+      this.health.retryAtMs = now + this.backoffMs;
+      this.bound();
+      return 0;
+    }
     this.pending = [];
     this.pendingAlarms = [];
-    this.writeBatch(batch, alarms, storedMs);
-    return batch.length;
+    this.health.pending = 0;
+    this.health.duplicates += this.batchDuplicates;
+    this.health.lastError = null;
+    this.health.retryAtMs = null;
+    this.backoffMs = 0;
+    return batch.length - this.batchDuplicates;
   }
 
+  /** While writes fail, at most maxPending rows wait: the oldest beyond it go, counted. */
+  private bound(): void {
+    const over = this.pending.length - this.maxPending;
+    if (over > 0) {
+      this.pending.splice(0, over);
+      this.health.dropped += over;
+    }
+    this.health.pending = this.pending.length;
+  }
+
+  /** An alarm row, written at once; if the write fails, queued with the samples (kept and retried with them). */
   alarm(a: AlarmRow): void {
-    this.insertAlarm.run(a.agent, a.tMs, a.kind, a.monitor, a.stage);
+    try {
+      this.insertAlarm.run(a.agent, a.tMs, a.kind, a.monitor, a.stage);
+    } catch (err) {
+      this.health.writeErrors++;
+      this.health.lastError = `${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}`;
+      this.pendingAlarms.push(a);
+    }
   }
 
   /** An agent's samples in [fromMs, toMs], oldest first (at most limit rows, the oldest ones). */
@@ -234,13 +363,23 @@ export class TelemetryStore {
    * call again to go on.
    */
   retain(cutoffMs: number, maxSamples?: number): number {
-    const a = maxSamples === undefined ? this.q.dropSamples.run(cutoffMs).changes : this.q.dropSamplesSome.run(cutoffMs, maxSamples).changes;
-    const b = this.q.dropAlarms.run(cutoffMs).changes;
-    return a + b;
+    try {
+      const a = maxSamples === undefined ? this.q.dropSamples.run(cutoffMs).changes : this.q.dropSamplesSome.run(cutoffMs, maxSamples).changes;
+      const b = this.q.dropAlarms.run(cutoffMs).changes;
+      return a + b;
+    } catch (err) {
+      // A delete that fails (a corrupted page) leaves the rows for the next pass; it is an error to see, not to die of.
+      this.health.writeErrors++;
+      this.health.lastError = `${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}`;
+      return 0;
+    }
   }
 
+  /** Write what is queued (one last try, whatever the back-off) and close. Rows a failing disk still refuses are counted as dropped. */
   close(): void {
+    this.health.retryAtMs = null;
     this.flush();
+    this.health.dropped += this.pending.length;
     this.db.close();
   }
 }

@@ -111,6 +111,7 @@ describe('dashboard HTTP API (loopback)', () => {
     expect(state.firstOut).toEqual([{ agent: L2, monitor: 'sens_stuck', stage: 'sensing', sinceMs: fleet.t0 + 30 * STEP_MS, active: true }]);
     expect(state.rollout.phase).toBe('soak');
     expect(state.decisions).toHaveLength(1);
+    expect(state.store).toMatchObject({ lastError: null, writeErrors: 0, pending: 0, dropped: 0 });
     expect(state.agents[0]).toMatchObject({ envelope: { min: 10, max: 95, unit: 'C' }, tripped: false });
     expect(state.agents[1]).toMatchObject({ tripped: true, tripCause: 'act_reversed/actuation', latched: ['act_reversed'] });
     // The trip's alarm row, with its cause, beside the first-out trip.

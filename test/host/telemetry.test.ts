@@ -1,14 +1,15 @@
 // Telemetry history in a real SQLite database (better-sqlite3): batched
 // writes, per-agent history, alarms and retention; the recorder that turns
 // agents' Sparkplug payloads (through the real codec) into rows and alarms.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { decodePayload, encodePayload, type Metric, type Payload } from '../../host/mqtt/codec.js';
 import { DEDUP_SAMPLES, Recorder } from '../../host/telemetry/recorder.js';
-import { TelemetryStore } from '../../host/telemetry/store.js';
+import { StoreOpenError, TelemetryStore } from '../../host/telemetry/store.js';
+import { coordinatorRegistry } from '../../host/telemetry/metrics.js';
 import { GUARD_STATUS } from '../../host/runtime/abi.js';
 
 describe('telemetry store (SQLite)', () => {
@@ -96,7 +97,7 @@ describe('recorder', () => {
     store.close();
   });
 
-  it('a resend longer than the duplicate memory: what is remembered is caught, the rest stored, nothing pushed out', () => {
+  it('a resend longer than the duplicate memory: what is remembered is caught in memory, the rest by the database, nothing stored twice', () => {
     const store = new TelemetryStore(':memory:');
     const rec = new Recorder(store, { flushMs: 0 });
     for (let i = 0; i < 3000; i++) rec.record('p/gw/a', wire(T0 + i * 100, { sample: i }), T0 + i * 100);
@@ -104,7 +105,9 @@ describe('recorder', () => {
     for (let i = 3000 - 1100; i < 3000; i++) rec.record('p/gw/a', wire(T0 + i * 100, { sample: i }), T0 + 400_000);
     rec.flush();
     expect(rec.counts.duplicates).toBe(DEDUP_SAMPLES);
-    expect(store.counts()[0]).toMatchObject({ samples: 3000 + 1100 - DEDUP_SAMPLES, distinct: 3000 });
+    // The rest are caught by the database itself (unique on agent, sample and time): none is stored twice.
+    expect(store.health.duplicates).toBe(1100 - DEDUP_SAMPLES);
+    expect(store.counts()[0]).toMatchObject({ samples: 3000, distinct: 3000 });
     // A restarted agent counts from 0 again, at later times: those are new samples, not duplicates.
     for (let i = 0; i < 5; i++) rec.record('p/gw/a', wire(T0 + 500_000 + i * 100, { sample: i }), T0 + 500_000);
     rec.flush();
@@ -275,6 +278,84 @@ describe('recorder', () => {
     expect(store.counts().map((c) => c.agent)).toEqual(['p/gw/s', 'p/gw/t']);
     byTime.close();
     store.close();
+  });
+
+  it('a full disk (a quota on the file): the flush does not throw, the batch is kept and counted (and shown on /metrics), retried with back-off; once there is room every row is written, none lost', async () => {
+    // A 160 KiB quota fills after a few thousand rows -> SQLITE_FULL ->
+    // lastError, the rows wait (pending), a flush inside the back-off writes
+    // nothing -> retention frees pages (the oldest rows, by their own
+    // choice) -> the next try after the back-off writes what waited.
+    let now = T0;
+    const path = join(mkdtempSync(join(tmpdir(), 'edgeloop-full-')), 'full.db');
+    const store = new TelemetryStore(path, { maxBytes: 160 * 1024, clockMs: () => now });
+    const rec = new Recorder(store, { flushMs: 0, clockMs: () => now });
+    let i = 0;
+    while (store.health.lastError === null && i < 100_000) {
+      for (let k = 0; k < 100; k++, i++) rec.record('p/gw/a', wire(T0 + i * 100, { sample: i }), T0 + i * 100);
+      expect(() => rec.flush()).not.toThrow();
+    }
+    expect(store.health.lastError).toMatch(/^SQLITE_FULL: /);
+    expect(store.health.writeErrors).toBe(1);
+    expect(store.health.pending).toBe(100);
+    const stored = store.counts()[0].samples;
+    expect(stored).toBe(i - 100);
+    // /metrics says so (a coordinator's registry over this store).
+    const metrics = await coordinatorRegistry({ agents: new Map(), commands: new Map(), decisions: [], rejected: { malformed: 0, dropped: 0 } } as never, store).metrics();
+    expect(metrics).toMatch(/^edgeloop_store_failing 1$/m);
+    expect(metrics).toMatch(/^edgeloop_store_pending_rows 100$/m);
+    expect(metrics).toMatch(/^edgeloop_store_write_errors 1$/m);
+    // Within the back-off, nothing is tried.
+    now += 50;
+    expect(rec.flush()).toBe(0);
+    expect(store.health.writeErrors).toBe(1);
+    // Room again (the oldest half dropped by retention), then the next try writes the 100 that waited.
+    store.retain(T0 + Math.floor(stored / 2) * 100);
+    now += 100;
+    expect(rec.flush()).toBe(100);
+    expect(store.health).toMatchObject({ lastError: null, pending: 0, dropped: 0, retryAtMs: null });
+    expect(store.counts()[0]).toMatchObject({ lastSample: i - 1 });
+    expect(store.gaps('p/gw/a')).toEqual([]);
+    rec.close();
+    store.close();
+  });
+
+  it('a recorder restarted on the same file: samples it had stored, replayed by the agents, are not stored twice', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'edgeloop-restart-')), 'h.db');
+    const first = new TelemetryStore(path);
+    const rec1 = new Recorder(first, { flushMs: 0 });
+    for (let i = 0; i < 100; i++) rec1.record('p/gw/a', wire(T0 + i * 100, { sample: i }), T0 + i * 100);
+    rec1.close();
+    first.close();
+    // The restarted recorder remembers nothing; the agents resend their last 20 samples after the new births.
+    const second = new TelemetryStore(path);
+    const rec2 = new Recorder(second, { flushMs: 0 });
+    for (let i = 80; i < 110; i++) rec2.record('p/gw/a', wire(T0 + i * 100, { sample: i }), T0 + 20_000);
+    rec2.close();
+    expect(second.counts()[0]).toMatchObject({ samples: 110, distinct: 110 });
+    expect(second.health.duplicates).toBe(20);
+    second.close();
+  });
+
+  it('a history file that is corrupted, or not a database at all, is named at open with what to do; a sound one opens', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgeloop-corrupt-'));
+    const path = join(dir, 'h.db');
+    const s = new TelemetryStore(path);
+    const rec = new Recorder(s, { flushMs: 0 });
+    for (let i = 0; i < 5000; i++) rec.record('p/gw/a', wire(T0 + i * 100, { sample: i }), T0 + i * 100);
+    rec.close();
+    s.close();
+    // Scribble over pages in the middle of the file (the header, page 1, stays sound).
+    const bytes = readFileSync(path);
+    for (let k = 8192; k < Math.min(bytes.length, 8192 + 4 * 4096); k++) bytes[k] = (k * 7919) & 0xff;
+    writeFileSync(path, bytes);
+    expect(() => new TelemetryStore(path)).toThrow(StoreOpenError);
+    expect(() => new TelemetryStore(path)).toThrow(/^telemetry database .*h\.db: fails its integrity check \(.+\); move it aside \(a new one is created\) or restore it from a backup$/);
+    const notDb = join(dir, 'notes.txt');
+    writeFileSync(notDb, 'these are not the rows you are looking for\n'.repeat(200));
+    expect(() => new TelemetryStore(notDb)).toThrow(/^telemetry database .*notes\.txt: .*(not a database|integrity).*; move it aside/);
+    const sound = new TelemetryStore(join(dir, 'new.db'));
+    expect(sound.health.lastError).toBeNull();
+    sound.close();
   });
 
   it('opens a file written with the first schema and keeps its rows', () => {

@@ -370,6 +370,16 @@
     await Promise.all(keys.map((key) => updateChart(charts.get(key) || makeChart(key), key, byKey.get(key))));
   }
 
+  // ---- the history's writes ----
+
+  function renderStore(h) {
+    const box = document.getElementById('store-status');
+    if (!h || h.lastError === null) { box.hidden = true; box.textContent = ''; return; }
+    box.hidden = false;
+    box.textContent = `History not being written: ${h.lastError}; ${h.pending} rows waiting, retried ` +
+      `(${h.writeErrors} failed writes${h.dropped ? `, ${h.dropped} rows dropped` : ''}). The loops are not affected.`;
+  }
+
   // ---- the loop ----
 
   async function poll() {
@@ -379,6 +389,7 @@
       renderAgents(s);
       renderAlarms(s);
       renderRollout(s.rollout);
+      renderStore(s.store);
       renderDecisions(s);
       renderCommands(s);
       await updateCharts(s);
