@@ -53,6 +53,8 @@ export const DENY_REASONS = [
   'wildcard-subscribe',
   /** An agent subscribing to its own topics that are not commands (its data, births...). */
   'not-a-command',
+  /** An agent publishing a retained message (it needs none; every new subscriber would get it). */
+  'agent-retain',
 ] as const;
 export type DenyReason = (typeof DENY_REASONS)[number];
 

@@ -10,6 +10,7 @@
 // MQTT-3.3.5-2), never routed, retained or delivered, and counted by reason.
 // A Will goes through the same check when it fires.
 
+import { limitedConnection } from './limits.js';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
@@ -31,6 +32,8 @@ export interface BrokerCounters {
   denied: { publish: number; subscribe: number; byReason: Record<DenyReason, number> };
   /** Logins refused: unknown user, wrong password, or a client id held by another user. */
   authFailed: number;
+  /** Connections closed for a packet over its size limit (host/mqtt/limits.ts), before the broker buffered it. */
+  oversized: number;
 }
 
 export interface EmbeddedBroker {
@@ -83,6 +86,7 @@ export async function startEmbeddedBroker(opts: BrokerOptions = {}): Promise<Emb
   const counters: BrokerCounters = {
     denied: { publish: 0, subscribe: 0, byReason: Object.fromEntries(DENY_REASONS.map((r) => [r, 0])) as Record<DenyReason, number> },
     authFailed: 0,
+    oversized: 0,
   };
   // aedes' default concurrency (100 messages in delivery at once) makes a
   // broker under thousands of publishing agents queue without bound and
@@ -93,7 +97,10 @@ export async function startEmbeddedBroker(opts: BrokerOptions = {}): Promise<Emb
   if (users.length) secure(broker, users, counters);
   // No Nagle: Sparkplug data is small QoS 0 packets with nothing coming back
   // to carry the ACK, so Nagle plus delayed ACKs would hold them back by tens of ms.
-  const server: Server = createServer({ noDelay: true }, broker.handle);
+  // Every connection through the size guard: a packet that declares more than its limit closes it unread.
+  const server: Server = createServer({ noDelay: true }, (socket) => {
+    broker.handle(limitedConnection(socket, () => { counters.oversized++; }));
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -154,7 +161,10 @@ function secure(broker: GuardedAedes, users: readonly User[], counters: BrokerCo
   });
 
   broker.authorizePublish = (client, packet, callback) => {
-    const verdict = authorize(client ? principals.get(client) ?? null : null, 'publish', packet.topic);
+    const principal = client ? principals.get(client) ?? null : null;
+    let verdict = authorize(principal, 'publish', packet.topic);
+    // An agent needs no retained message (Sparkplug births and deaths are not retained): one would be handed to every new subscriber.
+    if (verdict.ok && packet.retain && principal?.role === 'agent') verdict = { ok: false, reason: 'agent-retain' };
     if (!verdict.ok) {
       counters.denied.publish++;
       counters.denied.byReason[verdict.reason]++;
