@@ -136,9 +136,17 @@ export const COMMANDS_KEPT = 1000;
 export const DECISIONS_KEPT = 1000;
 const MODE_NAMES: ReadonlySet<string> = new Set(MODES);
 
+/** The longest string metric value the coordinator reads, characters (a cause, a version, a dependency list). */
+export const METRIC_STRING_MAX = 4096;
+/** The most devices (loops) the coordinator tracks per edge node; births of more are refused (counted). */
+export const DEVICES_PER_NODE_MAX = 64;
+
 /** What is wrong with the metrics of an inbound payload, or null. */
 export function metricProblem(p: Payload): string | null {
   for (const m of p.metrics) {
+    if (typeof m.value === 'string' && m.value.length > METRIC_STRING_MAX) {
+      return `metric '${m.name.slice(0, 100)}': expected a string of at most ${METRIC_STRING_MAX} characters, received ${m.value.length}`;
+    }
     const want = METRIC_TYPES[m.name];
     if (want && typeof m.value !== want) return `metric '${m.name}': expected a ${want}, received ${JSON.stringify(m.value)}`;
     if (m.name === 'mode' && !MODE_NAMES.has(m.value as string)) return `metric 'mode': expected one of ${MODES.join(', ')}, received ${JSON.stringify(m.value)}`;
@@ -158,7 +166,8 @@ function onlyDemanded(a: AgentView): boolean {
 export class Coordinator {
   readonly agents = new Map<string, AgentView>();
   readonly commands = new Map<string, TrackedCommand>();
-  readonly rejected = { malformed: 0, dropped: 0, staleDeaths: 0 };
+  readonly rejected = { malformed: 0, dropped: 0, staleDeaths: 0, tooManyDevices: 0 };
+  private readonly devicesPerNode = new Map<string, number>();
   /** onData callbacks that threw (counted; the message was still handled). */
   dataErrors = 0;
   lastDataError: string | null = null;
@@ -283,6 +292,14 @@ export class Coordinator {
     let a = this.agents.get(key);
     if (!a) {
       if (t.type !== 'DBIRTH' && t.type !== 'DDATA') return;
+      // A node may birth a few loops, not thousands (each is tracked, recorded and drawn).
+      const perNode = (this.devicesPerNode.get(`${t.group}/${t.node}`) ?? 0) + 1;
+      if (perNode > DEVICES_PER_NODE_MAX) {
+        this.rejected.tooManyDevices++;
+        this.lastRejection = `${topic}: node ${t.group}/${t.node} has ${DEVICES_PER_NODE_MAX} devices already (at most ${DEVICES_PER_NODE_MAX} per node)`;
+        return;
+      }
+      this.devicesPerNode.set(`${t.group}/${t.node}`, perNode);
       a = { key, group: t.group, node: t.node, device: t.device, health: 'online', lastSeenMs: now, mode: '?', cause: '', setpoint: null,
         measurement: null, bdSeq: this.nodeBdSeq.get(`${t.group}/${t.node}`) ?? null, dependsOn: [], held: false, contained: null, reportsHeld: false,
         tripped: false, tripCause: '', guard: [], causes: [], latched: [], predicted: null, traps: 0, envelope: { min: null, max: null, unit: '' },

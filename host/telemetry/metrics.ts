@@ -50,6 +50,7 @@ export function coordinatorRegistry(coord: Coordinator, store?: TelemetryStore):
     collect() {
       this.set({ reason: 'malformed' }, coord.rejected.malformed);
       this.set({ reason: 'inbox_full' }, coord.rejected.dropped);
+      this.set({ reason: 'too_many_devices' }, coord.rejected.tooManyDevices ?? 0);
     },
   });
   return registry;

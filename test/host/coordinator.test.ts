@@ -104,6 +104,31 @@ describe('death certificates (embedded aedes)', () => {
   });
 });
 
+describe('what one node may make the coordinator hold (embedded aedes)', () => {
+  it('a node that births 5,000 devices gets 64 of them tracked, the rest refused and counted; a string metric over 4,096 characters makes its message malformed; a normal agent beside it is tracked', async () => {
+    const mqtt = (await import('mqtt')).default;
+    const { encodePayload } = await import('../../host/mqtt/codec.js');
+    broker = await startEmbeddedBroker();
+    const coord = new Coordinator({ broker: broker.url, hostId: 'coord9' });
+    await wait(150);
+    const flood = await mqtt.connectAsync(broker.url);
+    const birth = (device: string, cause = '') => flood.publishAsync(`spBv1.0/plant1/DBIRTH/gwX/${device}`, Buffer.from(encodePayload({ timestamp: Date.now(),
+      metrics: [{ name: 'mode', type: 'String', value: 'NOMINAL' }, { name: 'cause', type: 'String', value: cause }] })), { qos: 0 });
+    for (let i = 0; i < 5000; i++) void birth(`d${i}`);
+    await birth('long', 'x'.repeat(5000));
+    const a = makeAgent(broker.url, 'gw1', 'loop1');
+    for (let i = 0; i < 300 && (coord.rejected.tooManyDevices + 64 < 5000 || !coord.agents.has('plant1/gw1/loop1')); i++) { a.step(); await wait(20); coord.cycle(); }
+    const fromX = [...coord.agents.keys()].filter((k) => k.startsWith('plant1/gwX/'));
+    expect(fromX).toHaveLength(64);
+    expect(coord.rejected.tooManyDevices).toBe(5000 - 64);
+    expect(coord.rejected.malformed).toBe(1);
+    expect(coord.agents.has('plant1/gw1/loop1')).toBe(true);
+    await flood.endAsync();
+    await a.agent.stop();
+    await coord.stop();
+  });
+});
+
 describe('containment by scoped escalation (embedded aedes)', () => {
   it('a dead loop gets its direct dependent held, not the one after; the scope widens only when the disturbance spreads', async () => {
     broker = await startEmbeddedBroker();
