@@ -83,6 +83,12 @@ export interface AgentOptions {
    * loop keeps running and spooling; the client keeps retrying.
    */
   onLoginRefused?: (refusal: string) => void;
+  /**
+   * The signed release of the core it starts with (from its verified .sig),
+   * so that a deploy of an older one is refused; 0 (default) when not known:
+   * any signed release is newer.
+   */
+  moduleRelease?: number;
   /** A tick on which the core trapped, and what the agent did (logs); an exception it throws is counted, not raised. */
   onTrap?: (report: TrapReport) => void;
 }
@@ -144,6 +150,13 @@ const GUARD_BITS = Object.entries(GUARD_STATUS).sort((a, b) => a[1] - b[1]).map(
 
 /** Command acknowledgements carried by one DDATA at most. */
 const ACKS_PER_SAMPLE = 16;
+/** The longest acknowledgement status sent (an error that echoes a 50 KB value is cut: the ack is for a person to read). */
+const ACK_STATUS_MAX = 300;
+function ack(id: string, status: string): Metric {
+  const text = status.length > ACK_STATUS_MAX ? `${status.slice(0, ACK_STATUS_MAX)}... (${status.length} characters)` : status;
+  return { name: 'command/ack', type: 'String', value: `${id} ${text}` };
+}
+
 /** Acknowledgements waiting for a DDATA, at most (a flood of refused commands is counted, not queued). */
 const ACKS_PENDING_MAX = 256;
 
@@ -176,7 +189,7 @@ export class Agent {
   private readonly slot: CoreSlot;
 
   constructor(private readonly opts: AgentOptions) {
-    this.slot = new CoreSlot(opts.core, opts.config ?? {}, opts.moduleBytes);
+    this.slot = new CoreSlot(opts.core, opts.config ?? {}, opts.moduleBytes, opts.moduleRelease ?? 0);
     this.clock = opts.clockUs ?? (() => Math.round(performance.now() * 1000));
     this.wall = opts.wallMs ?? Date.now;
     this.hostOnline = opts.primaryHost === undefined;
@@ -414,7 +427,7 @@ export class Agent {
       status = `rejected: ${(err as Error).message}`;
       this.stats.commandsRejected++;
     }
-    this.acks.push({ name: 'command/ack', type: 'String', value: `${c.id} ${status}` });
+    this.acks.push(ack(c.id, status));
   }
 
   private will() {
@@ -631,7 +644,7 @@ export class Agent {
       // A usable id gets its answer (docs/host.md): rejected, and why; bounded, so a flood cannot grow it.
       const id = commandIdOf(p);
       if (id !== null && this.acks.length < ACKS_PENDING_MAX) {
-        this.acks.push({ name: 'command/ack', type: 'String', value: `${id} rejected: ${(err as Error).message}` });
+        this.acks.push(ack(id, `rejected: ${(err as Error).message}`));
       }
     }
   }

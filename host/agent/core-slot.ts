@@ -42,6 +42,8 @@ interface Installed {
   /** The compiled module, to make a new instance of; null for a core the slot was given without its bytes. */
   module: WebAssembly.Module | null;
   version: string;
+  /** Its signed release (0: a core the agent started with, whose release it was not told). */
+  release: number;
 }
 
 export class CoreSlot {
@@ -61,12 +63,15 @@ export class CoreSlot {
    * them the version is 'builtin' and a rollback to it restarts that same
    * instance (its init()).
    */
-  constructor(core: Core, config: CoreConfig, moduleBytes?: Uint8Array) {
+  constructor(core: Core, config: CoreConfig, moduleBytes?: Uint8Array, release = 0) {
     this.cfg = { ...config };
     this.current = moduleBytes
-      ? { core, module: compileCoreModule(moduleBytes), version: moduleVersion(moduleBytes) }
-      : { core, module: null, version: BUILTIN_VERSION };
+      ? { core, module: compileCoreModule(moduleBytes), version: moduleVersion(moduleBytes), release }
+      : { core, module: null, version: BUILTIN_VERSION, release };
   }
+
+  /** The running core's signed release (0: not known, the core the agent started with). */
+  get release(): number { return this.current.release; }
 
   /** The running core. Read it again after install() or rollback(): it changes. */
   get core(): Core { return this.current.core; }
@@ -109,8 +114,13 @@ export class CoreSlot {
       throw new DeployError('module', `not installed while the running core is ${mode}${c ? ` (${c.monitor}/${c.stage})` : ''}: a swap would drop its latched faults; recover or reset first`);
     }
     const accepted = acceptModule(bytes, signature, publicKey);
+    // Only forward: an older release with its old signature, replayed, is a downgrade (rollback() is the way back).
+    if (accepted.release <= this.current.release) {
+      throw new DeployError('signature', `release ${accepted.release} is not newer than the running core's release ${this.current.release}: ` +
+        'a downgrade is refused (to go back to the core this one replaced, roll back)');
+    }
     const core = this.start(accepted.module, setpoint, nowUs);
-    this.swap({ core, module: accepted.module, version: accepted.version });
+    this.swap({ core, module: accepted.module, version: accepted.version, release: accepted.release });
     return accepted.version;
   }
 
@@ -125,7 +135,7 @@ export class CoreSlot {
     const prev = this.previous;
     if (!prev) throw new Error(`rollback: no previous core to go back to (running ${this.current.version})`);
     const core = prev.module ? this.start(prev.module, setpoint, nowUs) : this.restart(prev.core, setpoint, nowUs);
-    this.swap({ core, module: prev.module, version: prev.version }, false);
+    this.swap({ core, module: prev.module, version: prev.version, release: prev.release }, false);
     return prev.version;
   }
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Coordinator } from '../coordinator/coordinator.js';
 import { acceptModule } from '../deploy/module.js';
 import { validateCoreModule } from '../runtime/validate.js';
-import { generateFleetKey, loadPrivateKey, loadPublicKey, readSignatureFile, saveFleetKey, signaturePath, signModule, writeSignatureFile } from '../deploy/signing.js';
+import { generateFleetKey, loadPrivateKey, loadPublicKey, readSignatureFile, saveFleetKey, signaturePath, signatureRelease, signModule, writeSignatureFile } from '../deploy/signing.js';
 import { untilStopped, type Print } from './system.js';
 
 export function keygenCommand(o: { out: string }, print: Print): number {
@@ -26,13 +26,13 @@ export function keygenCommand(o: { out: string }, print: Print): number {
   return 0;
 }
 
-export function signCommand(module: string, o: { key: string }, print: Print): number {
+export function signCommand(module: string, o: { key: string; release?: number }, print: Print): number {
   const bytes = readModule(module);
   // A signature says the fleet stands behind a core: a file that is not one is refused, with what is wrong.
   const valid = validateCoreModule(bytes);
   if (!valid.ok) throw new Error(`${module}: not signed: not a valid edgeloop core (${valid.reason})`);
-  const sig = signModule(bytes, loadPrivateKey(o.key));
-  print(`signed ${module} (${bytes.length} bytes): ${writeSignatureFile(module, sig)}`);
+  const sig = signModule(bytes, loadPrivateKey(o.key), o.release);
+  print(`signed ${module} (${bytes.length} bytes), release ${signatureRelease(sig)}: ${writeSignatureFile(module, sig)}`);
   return 0;
 }
 
@@ -65,7 +65,7 @@ export async function deployCommand(module: string, o: DeployCommandOptions, pri
   const publicKey = loadPublicKey(o.key);
   // The same gate the agents apply, here first: a module they would refuse is never sent.
   const accepted = acceptModule(bytes, sig, publicKey);
-  print(`deploy: ${module} is a valid core, signed by the fleet key; version ${accepted.version}`);
+  print(`deploy: ${module} is a valid core, signed by the fleet key; version ${accepted.version}, release ${accepted.release}`);
   const coord = new Coordinator({ broker: o.broker, hostId: o.hostId, contain: false, username: o.username, password: o.password });
   const stopped = new AbortController();
   const done = new AbortController();

@@ -250,10 +250,11 @@ export async function run(argv: string[]): Promise<number> {
 
   program
     .command('sign')
-    .description('Sign a core module with the fleet key: writes <core.wasm>.sig next to it.')
-    .argument('<core.wasm>', 'the module')
+    .description('Sign a core module and its release with the fleet key: writes <core.wasm>.sig next to it. Agents run only a release newer than the one they run (a replayed older module is a downgrade, refused).')
+    .argument('<core.wasm>', 'the module (a valid edgeloop core)')
     .requiredOption('--key <fleet.key>', "the fleet's private key (PEM)")
-    .action((module: string, opts: { key: string }) => { code = signCommand(module, opts, print); });
+    .option('--release <n>', 'the release, an integer that grows from one release to the next (default: the time now in ms)', intArg('--release', 1, Number.MAX_SAFE_INTEGER))
+    .action((module: string, opts: { key: string; release?: number }) => { code = signCommand(module, opts, print); });
 
   program
     .command('deploy')

@@ -5,7 +5,8 @@
 
 import { readFileSync } from 'node:fs';
 import { Agent } from '../agent/agent.js';
-import { loadPublicKey } from '../deploy/signing.js';
+import type { KeyObject } from 'node:crypto';
+import { loadPublicKey, readSignatureFile, signatureRelease, verifyModule } from '../deploy/signing.js';
 import { openTelemetry, serveDashboard } from './telemetry.js';
 import { Coordinator, type ContainAction } from '../coordinator/coordinator.js';
 import { describeCause } from '../runtime/causes.js';
@@ -83,6 +84,8 @@ export async function agentCommand(o: AgentCommandOptions, print: Print, signal?
   const core = Core.fromBytes(moduleBytes, o.core);
   core.configure(device.config);
   const fleetKey = o.fleetKey ? loadPublicKey(o.fleetKey) : undefined;
+  // The starting core's release, when its signature is beside it and verifies: a deploy of an older one is then refused.
+  const moduleRelease = fleetKey ? startingRelease(o.core, moduleBytes, fleetKey) : 0;
   const t0 = performance.now();
   const clockUs = () => Math.round((performance.now() - t0) * 1000);
   core.setSetpoint(o.setpoint ?? device.spec.setpoint, 0);
@@ -90,7 +93,7 @@ export async function agentCommand(o: AgentCommandOptions, print: Print, signal?
   const agent = new Agent({
     group: o.group, node: o.node, device: o.device, core, binding: device, broker: o.broker, clockUs,
     dependsOn: o.dependsOn, primaryHost: o.primaryHost, username: o.username, password: o.password, keepaliveS: o.keepalive,
-    config: device.config, moduleBytes, fleetKey, units: device.spec.units,
+    config: device.config, moduleBytes, moduleRelease, fleetKey, units: device.spec.units,
     onCoreEvent: (e) => {
       if (e.kind === 'trip_out') {
         print(e.tripped ? `agent ${key}: TRIP: trip output de-energized (${device.tripDescription.split(':')[0]}); cause ${describeCause(e.reason)}${e.stage ? ` at the ${e.stage} stage` : ''}`
@@ -147,6 +150,16 @@ export interface CoordinatorCommandOptions {
   dashboardPort: number;
   /** Observe only: no STATE, no commands, no rebirth requests (the dashboard on its own). */
   passive?: boolean;
+}
+
+/** The signed release of a core file whose `.sig` is beside it and verifies with the fleet key, else 0. */
+function startingRelease(path: string, bytes: Uint8Array, key: KeyObject): number {
+  try {
+    const sig = readSignatureFile(path, { forModule: true });
+    return verifyModule(bytes, sig, key) ? signatureRelease(sig) ?? 0 : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** The coordinator (or, passive, an observer) with the telemetry history and the dashboard, until stopped. */

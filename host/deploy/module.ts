@@ -13,7 +13,7 @@
 
 import { createHash } from 'node:crypto';
 import { compileCoreModule, InvalidCoreModule } from '../runtime/core.js';
-import { SIGNATURE_BYTES, verifyModule, type KeyInput } from './signing.js';
+import { SIGNATURE_BYTES, signatureRelease, verifyModule, type KeyInput } from './signing.js';
 
 /**
  * The largest module the gate accepts (build/core.wasm is about 16 KB): 44
@@ -51,6 +51,8 @@ export interface AcceptedModule {
   sha256: string;
   /** The sha256 prefix agents report (core_version). */
   version: string;
+  /** The signed release: an agent runs only a newer one (CoreSlot.install). */
+  release: number;
 }
 
 /** Gate a module (see the top of this file); throws DeployError, or returns it compiled. */
@@ -64,10 +66,12 @@ export function acceptModule(bytes: Uint8Array, signature: Uint8Array | null, pu
   }
   if (!(signature instanceof Uint8Array) || signature.length !== SIGNATURE_BYTES) {
     const got = signature instanceof Uint8Array ? `${signature.length} bytes` : typeof signature;
-    throw new DeployError('signature', `expected a ${SIGNATURE_BYTES}-byte Ed25519 signature, received ${got}`);
+    throw new DeployError('signature', `expected a ${SIGNATURE_BYTES}-byte signature (the release and the Ed25519 signature, edgeloop sign), received ${got}`);
   }
+  const release = signatureRelease(signature);
+  if (release === null) throw new DeployError('signature', 'carries a release of 0 or out of range');
   if (!verifyModule(bytes, signature, publicKey)) {
-    throw new DeployError('signature', 'does not verify with the fleet public key (signed by another key, or the module changed after signing)');
+    throw new DeployError('signature', 'does not verify with the fleet public key (signed by another key, or the module or its release changed after signing)');
   }
   let module: WebAssembly.Module;
   try {
@@ -77,5 +81,5 @@ export function acceptModule(bytes: Uint8Array, signature: Uint8Array | null, pu
     throw new DeployError('module', `does not compile: ${(err as Error).message}`);
   }
   const sha256 = sha256Hex(bytes);
-  return { module, sha256, version: sha256.slice(0, VERSION_HEX_CHARS) };
+  return { module, sha256, version: sha256.slice(0, VERSION_HEX_CHARS), release };
 }

@@ -324,7 +324,7 @@ function checkOptions(o: RolloutOptions): void {
     throw bad('bytes', `a module of 1..${MODULE_MAX_BYTES} bytes`, o.bytes instanceof Uint8Array ? `${o.bytes.length} bytes` : typeof o.bytes);
   }
   if (!(o.signature instanceof Uint8Array) || o.signature.length !== SIGNATURE_BYTES) {
-    throw bad('signature', `a ${SIGNATURE_BYTES}-byte Ed25519 signature`, o.signature instanceof Uint8Array ? `${o.signature.length} bytes` : typeof o.signature);
+    throw bad('signature', `a ${SIGNATURE_BYTES}-byte signature (the release and the Ed25519 signature)`, o.signature instanceof Uint8Array ? `${o.signature.length} bytes` : typeof o.signature);
   }
   if (o.canary !== undefined && !o.canary.startsWith(`${o.group}/`)) throw bad('canary', `an agent key in group '${o.group}' (${o.group}/node/device)`, o.canary);
   for (const f of ['soakMs', 'staleMs'] as const) {

@@ -4,15 +4,31 @@
 // public key and refuses a module whose signature does not verify with it
 // (host/deploy/module.ts checks that before it parses a byte of the module).
 //
+// A signature covers the module and its release: a positive integer that
+// only grows from one release to the next (by default the signing time in
+// ms), so that an agent can refuse a module older than the one it runs: an
+// old module with its old signature, replayed, is a downgrade. What is
+// signed is SIGNED_PREFIX, the release (8 bytes, big-endian) and the
+// module's sha256; the signature blob is the release followed by the 64
+// Ed25519 signature bytes (RELEASE_BYTES + ED25519_BYTES = SIGNATURE_BYTES).
+//
 // Files: keys are PEM (SPKI public, PKCS#8 private, unencrypted); a module's
 // detached signature sits next to it as `<module>.sig` (core.wasm.sig), the
-// 64 signature bytes in base64 on one line.
+// signature blob in base64 on one line.
 
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 
+/** Bytes of the release that leads a signature blob. */
+export const RELEASE_BYTES = 8;
 /** Bytes of an Ed25519 signature (RFC 8032). */
-export const SIGNATURE_BYTES = 64;
+export const ED25519_BYTES = 64;
+/** Bytes of a signature blob: the release, then the Ed25519 signature over it and the module. */
+export const SIGNATURE_BYTES = RELEASE_BYTES + ED25519_BYTES;
+/** What is signed starts with this (so that the key signs nothing else by accident). */
+const SIGNED_PREFIX = Buffer.from('edgeloop core release\0', 'latin1');
+/** The largest release (an integer that fits the 8 bytes exactly, and a JS number). */
+export const RELEASE_MAX = Number.MAX_SAFE_INTEGER;
 /** A module's detached signature file is the module's path plus this. */
 export const SIGNATURE_SUFFIX = '.sig';
 
@@ -111,20 +127,52 @@ export function loadPrivateKey(path: string): KeyObject {
   return privateKeyOf(readText(path, 'a PEM Ed25519 private key file'), path);
 }
 
-/** Sign a module's bytes: the 64-byte Ed25519 signature. */
-export function signModule(bytes: Uint8Array, privateKey: KeyInput): Uint8Array {
-  return new Uint8Array(sign(null, bytes, privateKeyOf(privateKey)));
+let lastDefaultRelease = 0;
+/** The default release: the time in ms, and always more than the last one this process gave. */
+function defaultRelease(): number {
+  lastDefaultRelease = Math.max(Date.now(), lastDefaultRelease + 1);
+  return lastDefaultRelease;
+}
+
+/** What the key signs for a module and its release. */
+function signedMessage(bytes: Uint8Array, release: number): Buffer {
+  const r = Buffer.alloc(RELEASE_BYTES);
+  r.writeBigUInt64BE(BigInt(release));
+  return Buffer.concat([SIGNED_PREFIX, r, createHash('sha256').update(bytes).digest()]);
 }
 
 /**
- * Whether `signature` is the fleet key's signature of exactly these bytes.
- * False for a signature of the wrong length or by another key; a key that is
- * not an Ed25519 public key is a configuration error and throws KeyError.
+ * Sign a module's bytes with its release (a positive integer, larger than
+ * every earlier release of the fleet's cores; default: now in ms): the
+ * SIGNATURE_BYTES-byte signature blob.
+ */
+export function signModule(bytes: Uint8Array, privateKey: KeyInput, release: number = defaultRelease()): Uint8Array {
+  if (!Number.isSafeInteger(release) || release < 1) throw new RangeError(`release: expected an integer 1..${RELEASE_MAX}, received ${String(release)}`);
+  const sig = sign(null, signedMessage(bytes, release), privateKeyOf(privateKey));
+  const out = new Uint8Array(SIGNATURE_BYTES);
+  new DataView(out.buffer).setBigUint64(0, BigInt(release));
+  out.set(sig, RELEASE_BYTES);
+  return out;
+}
+
+/** The release a signature blob carries (not yet verified), or null for a blob of the wrong size or an out-of-range release. */
+export function signatureRelease(signature: Uint8Array): number | null {
+  if (!(signature instanceof Uint8Array) || signature.length !== SIGNATURE_BYTES) return null;
+  const r = new DataView(signature.buffer, signature.byteOffset, signature.byteLength).getBigUint64(0);
+  return r >= 1n && r <= BigInt(RELEASE_MAX) ? Number(r) : null;
+}
+
+/**
+ * Whether `signature` is the fleet key's signature of exactly these bytes
+ * and the release it carries. False for a blob of the wrong length or by
+ * another key; a key that is not an Ed25519 public key is a configuration
+ * error and throws KeyError.
  */
 export function verifyModule(bytes: Uint8Array, signature: Uint8Array, publicKey: KeyInput): boolean {
   const key = publicKeyOf(publicKey);
-  if (!(signature instanceof Uint8Array) || signature.length !== SIGNATURE_BYTES) return false;
-  return verify(null, bytes, key, signature);
+  const release = signatureRelease(signature);
+  if (release === null) return false;
+  return verify(null, signedMessage(bytes, release), key, signature.subarray(RELEASE_BYTES));
 }
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -155,9 +203,12 @@ export function writeSignatureFile(modulePath: string, signature: Uint8Array): s
 /** Read a detached signature file (`path`, or `<module>.sig` given the module's path with `{ forModule: true }`). */
 export function readSignatureFile(path: string, opts: { forModule?: boolean } = {}): Uint8Array {
   const file = opts.forModule ? signaturePath(path) : path;
-  const text = readText(file, `a base64 Ed25519 signature (${SIGNATURE_BYTES} bytes; edgeloop sign writes it)`).trim();
+  const what = `a base64 edgeloop signature (${SIGNATURE_BYTES} bytes: the release and the Ed25519 signature; edgeloop sign writes it)`;
+  const text = readText(file, what).trim();
   const sig = fromBase64(text);
-  if (!sig) throw new KeyError(file, `a base64 Ed25519 signature (${SIGNATURE_BYTES} bytes)`, 'text that is not base64');
-  if (sig.length !== SIGNATURE_BYTES) throw new KeyError(file, `a base64 Ed25519 signature (${SIGNATURE_BYTES} bytes)`, `${sig.length} bytes`);
+  if (!sig) throw new KeyError(file, what, 'text that is not base64');
+  if (sig.length === ED25519_BYTES) throw new KeyError(file, what, `${sig.length} bytes: a signature of the module alone, from before releases were signed; sign it again`);
+  if (sig.length !== SIGNATURE_BYTES) throw new KeyError(file, what, `${sig.length} bytes`);
+  if (signatureRelease(sig) === null) throw new KeyError(file, what, 'a release of 0 or out of range');
   return sig;
 }

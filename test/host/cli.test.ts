@@ -216,6 +216,15 @@ describe('edgeloop sim and campaign', () => {
     expect(s.status).toBe(1);
     expect(s.stderr).toMatch(/a-file: not signed: not a valid edgeloop core \(not a WebAssembly module/);
     expect(existsSync(`${notAFolder}.sig`)).toBe(false);
+    // A real core is signed with its release (given, or the time now in ms).
+    const core = join(dir, 'core.wasm');
+    writeFileSync(core, readFileSync(fileURLToPath(new URL('../../build/core.wasm', import.meta.url))));
+    const signed = run('sign', core, '--key', join(dir, 'keys', 'fleet', 'fleet.key'), '--release', '5');
+    expect(signed.status, signed.stderr).toBe(0);
+    expect(signed.stdout).toMatch(/^signed .*core\.wasm \(\d+ bytes\), release 5: .*core\.wasm\.sig$/m);
+    const badRelease = run('sign', core, '--key', join(dir, 'keys', 'fleet', 'fleet.key'), '--release', '0');
+    expect(badRelease.status).toBe(1);
+    expect(badRelease.stderr).toMatch(/--release must be an integer in \[1, 9007199254740991\], got '0'/);
     const big = join(dir, 'big.json');
     writeFileSync(big, `{"plant":"thermal","durationS":60,"name":"${'x'.repeat(5 * 1024 * 1024)}"}`);
     const b = run('sim', big, '--out', dir);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   generateFleetKey, signModule, verifyModule, loadPublicKey, loadPrivateKey, saveFleetKey, KeyError,
-  writeSignatureFile, readSignatureFile, signaturePath, toBase64, fromBase64,
+  writeSignatureFile, readSignatureFile, signaturePath, toBase64, fromBase64, SIGNATURE_BYTES, signatureRelease,
 } from '../../host/deploy/signing.js';
 import { acceptModule, DeployError, MODULE_MAX_BYTES, moduleVersion, sha256Hex } from '../../host/deploy/module.js';
 import { CoreSlot, type CoreConfig } from '../../host/agent/core-slot.js';
@@ -49,13 +49,18 @@ describe('signing (Ed25519 fleet key)', () => {
     expect(fleet.privateKeyPem).toMatch(/^-----BEGIN PRIVATE KEY-----/);
     const bytes = coreBytes();
     const sig = signed(bytes);
-    expect(sig.length).toBe(64);
+    expect(sig.length).toBe(SIGNATURE_BYTES);
+    expect(signatureRelease(sig)).toBeGreaterThan(0);
     expect(verifyModule(bytes, sig, fleet.publicKeyPem)).toBe(true);
     expect(verifyModule(bytes, sig, other.publicKeyPem)).toBe(false);
     const tampered = Uint8Array.from(bytes);
     tampered[tampered.length >> 1] ^= 1;
     expect(verifyModule(tampered, sig, fleet.publicKeyPem)).toBe(false);
-    expect(verifyModule(bytes, sig.subarray(0, 63), fleet.publicKeyPem)).toBe(false);
+    expect(verifyModule(bytes, sig.subarray(0, SIGNATURE_BYTES - 1), fleet.publicKeyPem)).toBe(false);
+    // The release is signed too: the same signature with another release in front does not verify.
+    const bumped = Uint8Array.from(sig);
+    bumped[7] ^= 1;
+    expect(verifyModule(bytes, bumped, fleet.publicKeyPem)).toBe(false);
   });
 
   it('loads keys from PEM files, and names the file and what it expected when one is wrong', () => {
@@ -94,10 +99,10 @@ describe('signing (Ed25519 fleet key)', () => {
     expect(readFileSync(join(dir, 'core.wasm.sig'), 'utf8')).toBe(toBase64(sig) + '\n');
     expect(readSignatureFile(wasm, { forModule: true })).toEqual(sig);
     writeFileSync(join(dir, 'short.sig'), toBase64(sig.subarray(0, 10)));
-    expect(() => readSignatureFile(join(dir, 'short.sig'))).toThrow(/short\.sig: expected a base64 Ed25519 signature \(64 bytes\), found 10 bytes/);
+    expect(() => readSignatureFile(join(dir, 'short.sig'))).toThrow(/short\.sig: expected a base64 edgeloop signature \(72 bytes: the release and the Ed25519 signature; edgeloop sign writes it\), found 10 bytes/);
     writeFileSync(join(dir, 'junk.sig'), 'not base64!');
     expect(() => readSignatureFile(join(dir, 'junk.sig'))).toThrow(/junk\.sig: .* found text that is not base64/);
-    expect(() => readSignatureFile(join(dir, 'none.wasm'), { forModule: true })).toThrow(/none\.wasm\.sig: expected a base64 Ed25519 signature/);
+    expect(() => readSignatureFile(join(dir, 'none.wasm'), { forModule: true })).toThrow(/none\.wasm\.sig: expected a base64 edgeloop signature/);
   });
 
   it('reads strict base64 only', () => {
@@ -127,7 +132,7 @@ describe('acceptModule (the gate before an agent instantiates a module)', () => 
       .toMatchObject({ field: 'signature', reason: expect.stringMatching(/^does not verify with the fleet public key/) });
     expect(refusal(() => acceptModule(coreBytes(), signModule(coreBytes(), other.privateKeyPem), fleet.publicKeyPem)).field).toBe('signature');
     expect(refusal(() => acceptModule(coreBytes(), new Uint8Array(12), fleet.publicKeyPem)))
-      .toEqual({ field: 'signature', reason: 'expected a 64-byte Ed25519 signature, received 12 bytes' });
+      .toEqual({ field: 'signature', reason: 'expected a 72-byte signature (the release and the Ed25519 signature, edgeloop sign), received 12 bytes' });
   });
 
   it('refuses a module changed by one byte after signing', () => {
@@ -194,7 +199,7 @@ describe('command/deploy, command/signature, command/rollback', () => {
     expect(errorOf(() => cmd([{ name: 'command/deploy', type: 'Double', value: 3 }])).field).toBe('command/deploy');
     expect(errorOf(() => cmd([{ name: 'command/deploy', type: 'String', value: b64 }, { name: 'command/signature', type: 'String', value: toBase64(new Uint8Array(63)) }])).field)
       .toBe('command/signature');
-    expect(errorOf(() => cmd([{ name: 'command/setpoint', type: 'Double', value: 50 }, { name: 'command/signature', type: 'String', value: toBase64(new Uint8Array(64)) }])).message)
+    expect(errorOf(() => cmd([{ name: 'command/setpoint', type: 'Double', value: 50 }, { name: 'command/signature', type: 'String', value: toBase64(new Uint8Array(SIGNATURE_BYTES)) }])).message)
       .toBe('command/signature: expected only alongside command/deploy, received "command/setpoint"');
     expect(errorOf(() => cmd([{ name: 'command/rollback', type: 'Boolean', value: false }])).field).toBe('command/rollback');
     expect(errorOf(() => cmd([{ name: 'command/rollback', type: 'Boolean', value: true }, { name: 'command/deploy', type: 'String', value: b64 }])).field).toBe('command');
@@ -265,6 +270,33 @@ describe('CoreSlot (hot swap and rollback)', () => {
     expect(loop.slot.core.setpoint).toBe(80);
     expect(loop.slot.previousVersion).toBe(v);
     expect(loop.slot.config.kp).toBe(9);
+  });
+
+  it('refuses a downgrade by replay: after release 200, release 100 with its own valid signature is refused; rollback() still goes back; the same bytes re-released as 300 are taken', () => {
+    const loop = settledLoop();
+    const v1 = coreBytes();
+    const v2 = Uint8Array.from(badCoreBytes());
+    const sig1 = signModule(v1, fleet.privateKeyPem, 100);
+    loop.slot.install(v1, sig1, fleet.publicKeyPem, 80, loop.tUs);
+    expect(loop.slot.release).toBe(100);
+    loop.slot.install(v2, signModule(v2, fleet.privateKeyPem, 200), fleet.publicKeyPem, 80, loop.tUs);
+    expect(loop.slot.release).toBe(200);
+    const running = loop.slot.core;
+    // v1 and its old signature, replayed: valid, and refused as not newer; nothing changes.
+    expect(() => loop.slot.install(v1, sig1, fleet.publicKeyPem, 80, loop.tUs))
+      .toThrow(/^deploy refused: signature: release 100 is not newer than the running core's release 200: a downgrade is refused \(to go back to the core this one replaced, roll back\)$/);
+    expect(loop.slot.core).toBe(running);
+    expect(loop.slot.release).toBe(200);
+    // The same release again is not newer either.
+    expect(() => loop.slot.install(v1, signModule(v1, fleet.privateKeyPem, 200), fleet.publicKeyPem, 80, loop.tUs)).toThrow(/release 200 is not newer/);
+    // The explicit way back: rollback to the core the slot keeps (release 100).
+    loop.slot.rollback(loop.tUs);
+    expect(loop.slot.release).toBe(100);
+    // A deliberate re-release of v1 under a new, higher release is a new release.
+    loop.slot.install(v1, signModule(v1, fleet.privateKeyPem, 300), fleet.publicKeyPem, 80, loop.tUs);
+    expect(loop.slot.release).toBe(300);
+    // A signature from before releases were signed (64 bytes) is refused as such.
+    expect(() => loop.slot.install(v1, sig1.subarray(8), fleet.publicKeyPem, 80, loop.tUs)).toThrow(/expected a 72-byte signature/);
   });
 
   it('swaps bumplessly: the new core starts from the command the old one last issued and stays NOMINAL through its warm-up', () => {
@@ -456,7 +488,7 @@ class FakeCoordinator implements RolloutTransport {
   agent(key: string): AgentView { return this.views.get(key)!; }
 
   sendDeploy(key: string, moduleB64: string, signatureB64: string): TrackedCommand {
-    expect(fromBase64(signatureB64)?.length).toBe(64);
+    expect(fromBase64(signatureB64)?.length).toBe(SIGNATURE_BYTES);
     expect(fromBase64(moduleB64)).not.toBeNull();
     return this.track('deploy', key);
   }
@@ -706,7 +738,7 @@ describe('Rollout (state machine, fake coordinator and clock)', () => {
 
   it('checks its options, and the module against the fleet key when given one', () => {
     const coord = new FakeCoordinator(GROUP);
-    expect(() => rollout(coord, { signature: new Uint8Array(10) })).toThrow('rollout: signature: expected a 64-byte Ed25519 signature, received "10 bytes"');
+    expect(() => rollout(coord, { signature: new Uint8Array(10) })).toThrow('rollout: signature: expected a 72-byte signature (the release and the Ed25519 signature), received "10 bytes"');
     expect(() => rollout(coord, { soakMs: -1 })).toThrow(/^rollout: soakMs/);
     expect(() => rollout(coord, { group: 'a/b' })).toThrow(/^rollout: group/);
     expect(() => rollout(coord, { batchSize: 0 })).toThrow(/^rollout: batchSize/);
