@@ -124,6 +124,8 @@ export interface AgentStats {
   recoverFailures: number;
   /** Connection attempts the broker refused for the log-in (bad credentials, not authorized). */
   loginRefused: number;
+  /** Ticks that failed outside the core's own tick (the binding, or a trapped core that could not be restarted): the safe output and the trip were written. */
+  tickErrors: number;
 }
 
 /** What the agent reports of a trap (the onTrap option): the error, and what it did about it. */
@@ -166,7 +168,7 @@ interface SpooledSample {
 }
 
 export class Agent {
-  readonly stats: AgentStats = { ticks: 0, lateTicks: 0, published: 0, spooled: 0, replayed: 0, spoolDropped: 0, resent: 0, commandsApplied: 0, commandsRejected: 0, inboxDropped: 0, encodeErrors: 0, stateRejected: 0, referenceRejected: 0, eventCallbackErrors: 0, traps: 0, recoverFailures: 0, loginRefused: 0 };
+  readonly stats: AgentStats = { ticks: 0, lateTicks: 0, published: 0, spooled: 0, replayed: 0, spoolDropped: 0, resent: 0, commandsApplied: 0, commandsRejected: 0, inboxDropped: 0, encodeErrors: 0, stateRejected: 0, referenceRejected: 0, eventCallbackErrors: 0, traps: 0, recoverFailures: 0, loginRefused: 0, tickErrors: 0 };
   private readonly client: MqttClient;
   private readonly seq = new SeqCounter();
   private readonly inbox: AgentCommand[] = [];
@@ -223,6 +225,7 @@ export class Agent {
         try { this.opts.onLoginRefused?.(refusal); } catch { this.stats.eventCallbackErrors++; }
       }
       // mqtt.js does not retry a refused log-in; the broker's users may be fixed meanwhile, so try again, slowly.
+      if (this.stopping) return;
       this.loginRetry ??= setTimeout(() => {
         this.loginRetry = null;
         if (!this.client.connected && !this.stopping) this.client.reconnect();
@@ -247,18 +250,39 @@ export class Agent {
     let due = this.clock();
     const step = () => {
       const now = this.clock();
-      const periodUs = this.core.nextIntervalUs;
-      if (now - due > periodUs) this.stats.lateTicks++;
-      this.tick();
-      due = now + periodUs;
-      this.timer = setTimeout(step, Math.max(1, Math.round(periodUs / 1000)));
+      let periodUs = 100_000;
+      try {
+        periodUs = this.core.nextIntervalUs;
+        if (now - due > periodUs) this.stats.lateTicks++;
+        this.tick();
+      } finally {
+        // Whatever happened in the tick, the next one comes (at the last interval, or 100 ms if the core cannot say).
+        due = now + periodUs;
+        if (!this.stopping) this.timer = setTimeout(step, Math.max(1, Math.round(periodUs / 1000)));
+      }
     };
     step();
   }
 
-  /** One tick: drain the inbox, read, compute, write, report. */
+  /**
+   * One tick: drain the inbox, read, compute, write, report. Nothing thrown
+   * in it leaves it: a core that traps is handled in the tick (trap()); any
+   * other failure (a binding that cannot read, a trapped core that could not
+   * be restarted and cannot be asked) is counted, and the actuator gets the
+   * safe output with the trip de-energized.
+   */
   tick(): void {
     const now = this.clock();
+    try {
+      this.tickOnce(now);
+    } catch {
+      this.stats.tickErrors++;
+      this.trapped = true;
+      try { this.drive(this.safeOutput(), true, now); } catch { this.stats.tickErrors++; }
+    }
+  }
+
+  private tickOnce(now: number): void {
     while (this.inbox.length) this.apply(this.inbox.shift()!, now);
     const core = this.core;
     const io = this.opts.binding.read(now);

@@ -65,6 +65,7 @@ export class CoreSlot {
    */
   constructor(core: Core, config: CoreConfig, moduleBytes?: Uint8Array, release = 0) {
     this.cfg = { ...config };
+    this.highest = release;
     this.current = moduleBytes
       ? { core, module: compileCoreModule(moduleBytes), version: moduleVersion(moduleBytes), release }
       : { core, module: null, version: BUILTIN_VERSION, release };
@@ -72,6 +73,13 @@ export class CoreSlot {
 
   /** The running core's signed release (0: not known, the core the agent started with). */
   get release(): number { return this.current.release; }
+  /**
+   * The highest release this slot has accepted: the floor a deploy must be
+   * above. A rollback does not lower it (a release pulled by a rollback does
+   * not come back by replay: re-sign it as a newer one). Kept in memory.
+   */
+  get highestRelease(): number { return this.highest; }
+  private highest = 0;
 
   /** The running core. Read it again after install() or rollback(): it changes. */
   get core(): Core { return this.current.core; }
@@ -115,12 +123,14 @@ export class CoreSlot {
     }
     const accepted = acceptModule(bytes, signature, publicKey);
     // Only forward: an older release with its old signature, replayed, is a downgrade (rollback() is the way back).
-    if (accepted.release <= this.current.release) {
-      throw new DeployError('signature', `release ${accepted.release} is not newer than the running core's release ${this.current.release}: ` +
+    if (accepted.release <= this.highest) {
+      const which = this.highest === this.current.release ? "the running core's release" : 'the highest release this agent has run';
+      throw new DeployError('signature', `release ${accepted.release} is not newer than ${which} ${this.highest}: ` +
         'a downgrade is refused (to go back to the core this one replaced, roll back)');
     }
     const core = this.start(accepted.module, setpoint, nowUs);
     this.swap({ core, module: accepted.module, version: accepted.version, release: accepted.release });
+    this.highest = accepted.release;
     return accepted.version;
   }
 

@@ -111,6 +111,10 @@ export async function agentCommand(o: AgentCommandOptions, print: Print, signal?
         (t.action === 'failed' ? 'the core could not be restarted: the safe output holds, tried again next tick' : `core ${t.action === 'rollback' ? 'rolled back to' : 'restarted,'} ${t.version}`));
     },
   });
+  if (fleetKey && moduleRelease === 0) {
+    print(`agent ${key}: WARNING: ${o.core} has no signature beside it that verifies with the fleet key: its release is taken as 0, so any signed release is newer ` +
+      `(sign it: edgeloop sign ${o.core} --key fleet.key)`);
+  }
   print(`agent ${key}: ${device.spec.description}; setpoint ${core.setpoint} ${device.spec.units.measurement}; broker ${o.broker}` +
     (o.fault ? `; fault ${o.fault.kind} at t=${o.fault.onsetS} s` : ''));
   agent.start();

@@ -218,6 +218,7 @@ export class Coordinator {
         try { opts.onLoginRefused?.(refusal); } catch { /* a logger's failure is not the coordinator's */ }
       }
       // mqtt.js does not retry a refused log-in; the broker's users may be fixed meanwhile, so try again, slowly.
+      if (this.stopping) return;
       this.loginRetry ??= setTimeout(() => {
         this.loginRetry = null;
         if (!this.client.connected && !this.stopping) this.client.reconnect();

@@ -98,7 +98,10 @@ export async function startEmbeddedBroker(opts: BrokerOptions = {}): Promise<Emb
   // No Nagle: Sparkplug data is small QoS 0 packets with nothing coming back
   // to carry the ACK, so Nagle plus delayed ACKs would hold them back by tens of ms.
   // Every connection through the size guard: a packet that declares more than its limit closes it unread.
-  const server: Server = createServer({ noDelay: true }, (socket) => {
+  // allowHalfOpen: a client that sends DISCONNECT and ends its side leaves the
+  // socket open until aedes has read everything (else the DISCONNECT and the
+  // packets before it could be dropped, and a clean leave fire the Will).
+  const server: Server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
     broker.handle(limitedConnection(socket, () => { counters.oversized++; }));
   });
   try {

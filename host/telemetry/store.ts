@@ -223,7 +223,10 @@ export class TelemetryStore {
     } catch (err) {
       db.close();
       if (err instanceof StoreOpenError) throw err;
-      throw new StoreOpenError(path, `fails its integrity check (${(err as { code?: string }).code ?? ''} ${(err as Error).message})`.replace('( ', '('));
+      const code = (err as { code?: string }).code ?? '';
+      // A file another process holds is sound: say so, and do not send anyone to move it aside.
+      if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') throw new Error(`telemetry database ${path}: locked by another process (${code}); stop the other coordinator or recorder, or give this one its own file`);
+      throw new StoreOpenError(path, `fails its integrity check (${code} ${(err as Error).message})`.replace('( ', '('));
     }
     return db;
   }
@@ -311,24 +314,33 @@ export class TelemetryStore {
     return batch.length - this.batchDuplicates;
   }
 
-  /** While writes fail, at most maxPending rows wait: the oldest beyond it go, counted. */
+  /** While writes fail, at most maxPending rows (samples and alarms alike) wait: the oldest beyond it go, counted. */
   private bound(): void {
     const over = this.pending.length - this.maxPending;
     if (over > 0) {
       this.pending.splice(0, over);
       this.health.dropped += over;
     }
+    const overAlarms = this.pendingAlarms.length - this.maxPending;
+    if (overAlarms > 0) {
+      this.pendingAlarms.splice(0, overAlarms);
+      this.health.dropped += overAlarms;
+    }
     this.health.pending = this.pending.length;
   }
 
   /** An alarm row, written at once; if the write fails, queued with the samples (kept and retried with them). */
   alarm(a: AlarmRow): void {
+    if (this.health.retryAtMs !== null) { this.pendingAlarms.push(a); this.bound(); return; }   // backing off: queued
     try {
       this.insertAlarm.run(a.agent, a.tMs, a.kind, a.monitor, a.stage);
     } catch (err) {
       this.health.writeErrors++;
       this.health.lastError = `${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}`;
+      this.backoffMs = Math.min(WRITE_RETRY_MAX_MS, Math.max(WRITE_RETRY_MIN_MS, this.backoffMs * 2));
+      this.health.retryAtMs = this.clock() + this.backoffMs;
       this.pendingAlarms.push(a);
+      this.bound();
     }
   }
 

@@ -94,6 +94,23 @@ describe('packet size limits, read off the fixed header', () => {
     expect(PACKET_MAX_BYTES).toBeLessThan(100_000);
   });
 
+  it('through the guard, a client that publishes 3,000 messages and leaves cleanly (DISCONNECT, then its end) has every one delivered and no Will', async () => {
+    broker = await startEmbeddedBroker();
+    const sub = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+    clients.push(sub);
+    let got = 0;
+    let wills = 0;
+    sub.on('message', (t) => { if (t === 'spBv1.0/plant1/NDEATH/gwT') wills++; else got++; });
+    await sub.subscribeAsync('spBv1.0/#', { qos: 1 });
+    const pub = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0, will: { topic: 'spBv1.0/plant1/NDEATH/gwT', payload: Buffer.from('x'), qos: 1, retain: false } });
+    for (let i = 0; i < 3000; i++) pub.publish('spBv1.0/plant1/DDATA/gwT/loop', Buffer.alloc(100), { qos: 1 });
+    await pub.endAsync();
+    for (let i = 0; i < 200 && got < 3000; i++) await wait(20);
+    await wait(200);
+    expect(got).toBe(3000);
+    expect(wills).toBe(0);
+  });
+
   it('an agent\'s retained publish is refused (counted agent-retain) and a new subscriber gets nothing; the same publish not retained goes through', async () => {
     broker = await startEmbeddedBroker({ users: USERS });
     const agent = await mqtt.connectAsync(broker.url, { username: 'gw1', password: 'gw1-secret', reconnectPeriod: 0 });

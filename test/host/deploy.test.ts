@@ -292,6 +292,10 @@ describe('CoreSlot (hot swap and rollback)', () => {
     // The explicit way back: rollback to the core the slot keeps (release 100).
     loop.slot.rollback(loop.tUs);
     expect(loop.slot.release).toBe(100);
+    // The release that was rolled back does not come back by replay: the floor stays at the highest accepted.
+    expect(loop.slot.highestRelease).toBe(200);
+    expect(() => loop.slot.install(v2, signModule(v2, fleet.privateKeyPem, 200), fleet.publicKeyPem, 80, loop.tUs))
+      .toThrow(/release 200 is not newer than the highest release this agent has run 200/);
     // A deliberate re-release of v1 under a new, higher release is a new release.
     loop.slot.install(v1, signModule(v1, fleet.privateKeyPem, 300), fleet.publicKeyPem, 80, loop.tUs);
     expect(loop.slot.release).toBe(300);

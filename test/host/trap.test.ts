@@ -81,6 +81,27 @@ describe('a core that traps', () => {
     await agent.stop();
   });
 
+  it('a binding that throws on a read does not stop the agent either: that tick writes the safe output with the trip de-energized, counted; the next good read runs the loop again', async () => {
+    const binding = recordingChamber();
+    const reports: TrapReport[] = [];
+    let fail = false;
+    const read = binding.read.bind(binding);
+    binding.read = (now) => { if (fail) throw new Error('ADC bus error'); return read(now); };
+    const { agent, run } = await agentOn(coreBytes(), binding, reports);
+    run(5);
+    fail = true;
+    run(2);
+    fail = false;
+    run(5);
+    expect(agent.stats.tickErrors).toBe(2);
+    expect(agent.stats.ticks).toBe(10);   // the two failed ticks did not finish
+    expect(binding.commands.slice(5, 7)).toEqual([5, 5]);
+    expect(binding.trips.slice(5, 7)).toEqual([true, true]);
+    expect(binding.trips.slice(7)).toEqual([false, false, false, false, false]);
+    expect(reports).toEqual([]);   // not the core's trap
+    await agent.stop();
+  });
+
   it('contrapositive: the real core for 60 ticks never trips the watchdog', async () => {
     const binding = recordingChamber();
     const reports: TrapReport[] = [];
