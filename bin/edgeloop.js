@@ -8,5 +8,7 @@ if (!existsSync(fileURLToPath(main))) {
   console.error('edgeloop: not built yet. Run `npm run build` first (it compiles the core and the host).');
   process.exit(2);
 }
+// Output piped into a reader that stopped (`| head`) is no error of ours.
+process.stdout.on('error', (err) => { if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0); else throw err; });
 const { run } = await import(main.href);
 process.exitCode = await run(process.argv);

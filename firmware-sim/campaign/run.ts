@@ -21,6 +21,24 @@ export interface CampaignOptions {
   /** The engine every run's core runs on (default v8). */
   engine?: EngineName;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * A worker that reports no scenario for this long (wall ms) is running a
+   * core whose tick does not return (an endless loop): it is terminated and
+   * the campaign fails with CoreStalledError. Default STALL_MS. (With
+   * workers = 0 nothing can interrupt the core: use workers.)
+   */
+  stallMs?: number;
+}
+
+/** Default stall limit: a scenario takes well under a second; two minutes is a core that does not return. */
+export const STALL_MS = 120_000;
+
+/** A core whose tick did not return: the scenario it was in, and how long it was given. */
+export class CoreStalledError extends Error {
+  constructor(readonly index: number, readonly stallMs: number) {
+    super(`the core did not return from tick in scenario #${index} within ${stallMs / 1000} s (an endless loop?); its worker was terminated`);
+    this.name = 'CoreStalledError';
+  }
 }
 
 export interface NotRun {
@@ -77,12 +95,33 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     let next = 0;
     const nextBatch = (): number[] | null => (next < todo.length ? todo.slice(next, (next += batch)) : null);
     const workers = Math.min(opts.workers, Math.ceil(todo.length / batch));
+    const stallMs = opts.stallMs ?? STALL_MS;
+    const running: Worker[] = [];
     await Promise.all(Array.from({ length: workers }, () => new Promise<void>((resolve, reject) => {
       const w = new Worker(workerUrl(), { workerData: { corePath: opts.corePath, seed: opts.seed, engine: engineName } });
+      running.push(w);
       let failed = false;
-      const feed = () => w.postMessage(nextBatch());
+      // The scenarios sent and not yet reported, and when the worker last reported one.
+      let pending: number[] = [];
+      let lastMs = Date.now();
+      const watchdog = setInterval(() => {
+        if (pending.length === 0 || Date.now() - lastMs <= stallMs) return;
+        failed = true;
+        clearInterval(watchdog);
+        const stuck = pending[0];
+        for (const o of running) void o.terminate();   // the others too: the campaign has failed
+        reject(new CoreStalledError(stuck, stallMs));
+      }, Math.min(1000, Math.max(10, stallMs / 4)));
+      const feed = () => {
+        const b = nextBatch();
+        pending = b ? [...b] : [];
+        lastMs = Date.now();
+        w.postMessage(b);
+      };
       w.on('message', (m: WorkerMessage) => {
+        lastMs = Date.now();
         if (m.type === 'result') {
+          pending = pending.filter((i) => i !== m.index);
           results[m.index] = m.result;
           opts.onProgress?.(++done, opts.scenarios);
         } else if (m.type === 'error') {
@@ -93,8 +132,11 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
           feed();
         }
       });
-      w.on('error', reject);
-      w.on('exit', (code) => (code === 0 || failed ? resolve() : reject(new Error(`campaign worker exited with code ${code}`))));
+      w.on('error', (err) => { clearInterval(watchdog); reject(err); });
+      w.on('exit', (code) => {
+        clearInterval(watchdog);
+        if (code === 0 || failed) resolve(); else reject(new Error(`campaign worker exited with code ${code}`));
+      });
       feed();
     })));
   }

@@ -136,10 +136,11 @@ export async function run(argv: string[]): Promise<number> {
       'Exit codes:',
       `  ${SIM_EXIT.ok}  the run went through`,
       `  ${SIM_EXIT.error}  an error stopped it, or an argument was bad`,
-      `  ${SIM_EXIT.deadCore}  the core trapped or overran its tick budget (the watchdog restarted it; the run finished on the safe output)`,
+      `  ${SIM_EXIT.deadCore}  the core trapped or overran its tick budget (the watchdog restarted it; the run finished on the safe output), or did not return from a tick (the run was stopped)`,
     ].join('\n'))
-    .action((file: string | undefined, opts: { out: string; unguarded: boolean; campaign?: string; schema: boolean; core: string; engine: EngineName; oracle?: Oracle }) => {
-      code = simCommand(file, opts, (line) => console.log(line));
+    .option('--stall <s>', 'seconds the run may take before the core is taken for stuck in a tick (default: 30 s plus 20 us a tick)', intArg('--stall', 1, 86_400))
+    .action(async (file: string | undefined, opts: { out: string; unguarded: boolean; campaign?: string; schema: boolean; core: string; engine: EngineName; oracle?: Oracle; stall?: number }) => {
+      code = await simCommand(file, opts, (line) => console.log(line));
     });
 
   program
@@ -153,6 +154,7 @@ export async function run(argv: string[]): Promise<number> {
     .option('--engine <name>', `${ENGINE_HELP}; each worker thread owns its own engine`, engineArg, 'v8' as EngineName)
     .option('--no-progress', 'no progress bar')
     .option('--fail-on-harm', `exit ${CAMPAIGN_EXIT.harm} on any harm (a run the guard takes out of the envelope that the primary controller alone keeps inside), with a one-line summary on stderr`, false)
+    .option('--stall <s>', 'a worker that finishes no scenario for this long is running a core whose tick does not return: the campaign stops and fails (needs --workers >= 1)', intArg('--stall', 1, 86_400), 120)
     .addHelpText('after', [
       '',
       'Every scenario runs guarded and unguarded under operations (setpoint changes, load disturbances); the report',
@@ -164,11 +166,11 @@ export async function run(argv: string[]): Promise<number> {
       `  ${CAMPAIGN_EXIT.error}  an error stopped it, or an argument was bad`,
       `  ${CAMPAIGN_EXIT.falseTrips}  false trips: a monitor tripped before any fault`,
       `  ${CAMPAIGN_EXIT.harm}  harms, with --fail-on-harm (outranks ${CAMPAIGN_EXIT.falseTrips})`,
-      `  ${CAMPAIGN_EXIT.deadCore}  the core under test is not controlling: it trapped or overran its tick budget in some run, or no injected fault was detected (outranks the others)`,
+      `  ${CAMPAIGN_EXIT.deadCore}  the core under test is not controlling: it trapped, overran its tick budget or did not return from a tick (--stall) in some run, or no injected fault was detected (outranks the others)`,
       '',
     ].join('\n'))
-    .action(async (opts: { scenarios: number; seed: number; workers: number; out: string; core: string; engine: EngineName; progress: boolean; failOnHarm: boolean }) => {
-      code = await campaignCommand(opts, (line) => console.log(line));
+    .action(async (opts: { scenarios: number; seed: number; workers: number; out: string; core: string; engine: EngineName; progress: boolean; failOnHarm: boolean; stall: number }) => {
+      code = await campaignCommand({ ...opts, stallMs: opts.stall * 1000 }, (line) => console.log(line));
     });
 
   program

@@ -2,6 +2,9 @@
 // event log. `edgeloop campaign`: a seeded swarm of scenarios, guarded versus
 // unguarded, with a report.
 
+import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import type { RunJob, RunReply } from '../../firmware-sim/run-worker.js';
 import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
@@ -11,7 +14,7 @@ import { openEngine, type EngineName } from '../runtime/engines/index.js';
 import { runScenario, type Oracle, type RunResult } from '../../firmware-sim/run.js';
 import { parseScenario, ScenarioError, scenarioJsonSchema, SCENARIO_BYTES_MAX, type Scenario } from '../../firmware-sim/scenario/schema.js';
 import { campaignScenario } from '../../firmware-sim/campaign/generate.js';
-import { runCampaign, type NotRun } from '../../firmware-sim/campaign/run.js';
+import { CoreStalledError, runCampaign, type NotRun } from '../../firmware-sim/campaign/run.js';
 import { buildReport, FAMILIES, IAE_WORSE_FACTOR, reportMarkdown, reproduceCommand, type CampaignReport, type Share } from '../../firmware-sim/campaign/report.js';
 import { plotRun } from '../../firmware-sim/report/svg.js';
 import { PLANTS } from '../../firmware-sim/plants/index.js';
@@ -28,6 +31,8 @@ export interface SimOptions {
   engine?: EngineName;
   /** An oracle run: from the first fault's onset the command pinned at the actuator's min or max, or the trip asserted. */
   oracle?: Oracle;
+  /** Seconds the run may take before its core is taken for stuck (default: 30 s plus 20 us a tick at the plant's period). */
+  stall?: number;
 }
 
 /** The core's bytes from a file, with an error naming the file. */
@@ -96,7 +101,38 @@ function summary(r: RunResult): string[] {
   return lines;
 }
 
-export function simCommand(file: string | undefined, opts: SimOptions, print: Print): number {
+/**
+ * How long one run may take before its core is taken for stuck: 30 s, plus
+ * 20 us for every tick it could have at its plant's fixed period (a tick
+ * takes well under 1 us on V8 and a few on Wasmtime).
+ */
+function simDeadlineMs(sc: Scenario): number {
+  const ticks = (sc.durationS * 1e6) / PLANTS[sc.plant].periodUs;
+  return 30_000 + ticks * 0.02;
+}
+
+/** The compiled run worker (from source under vitest, the build in dist/). */
+function runWorkerUrl(): URL {
+  const here = fileURLToPath(import.meta.url);
+  const js = here.endsWith('.ts') ? here.replace(/\/host\/cli\/sim\.ts$/, '/dist/firmware-sim/run-worker.js') : here.replace(/\/host\/cli\/sim\.js$/, '/firmware-sim/run-worker.js');
+  return new URL(`file://${js}`);
+}
+
+/** One run in a worker: its result, an Error from it, or null when it did not finish within deadlineMs (the worker is terminated). */
+function runInWorker(job: RunJob, deadlineMs: number): Promise<RunResult | null> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(runWorkerUrl(), { workerData: job });
+    const timer = setTimeout(() => { void w.terminate(); resolve(null); }, deadlineMs);
+    w.once('message', (m: RunReply) => {
+      clearTimeout(timer);
+      void w.terminate();
+      if (m.ok) resolve(m.result); else reject(new Error(m.message));
+    });
+    w.once('error', (err) => { clearTimeout(timer); reject(err); });
+  });
+}
+
+export async function simCommand(file: string | undefined, opts: SimOptions, print: Print): Promise<number> {
   if (opts.schema) {
     print(JSON.stringify(scenarioJsonSchema(), null, 2));
     return 0;
@@ -113,12 +149,13 @@ export function simCommand(file: string | undefined, opts: SimOptions, print: Pr
   }
   if (opts.unguarded) sc = { ...sc, guarded: false };
   // The engine validates the bytes first: a bad core gets an error naming what is wrong, and nothing runs.
-  const engine = openEngine(opts.engine ?? 'v8', readCore(opts.core), opts.core);
-  let r: RunResult;
-  try {
-    r = runScenario(sc, { engine: () => engine.core(), record: true, oracle: opts.oracle });
-  } finally {
-    engine.dispose();
+  openEngine(opts.engine ?? 'v8', readCore(opts.core), opts.core).dispose();
+  // The run itself in a worker, where a core whose tick never returns can be stopped.
+  const deadlineMs = opts.stall !== undefined ? opts.stall * 1000 : simDeadlineMs(sc);
+  const r = await runInWorker({ scenario: sc, corePath: opts.core, engine: opts.engine ?? 'v8', oracle: opts.oracle }, deadlineMs);
+  if (r === null) {
+    print(`${sc.name ?? sc.plant}: CORE FAILED: the run did not finish within ${Math.round(deadlineMs / 1000)} s: the core did not return from a tick (an endless loop?); its thread was stopped`);
+    return SIM_EXIT.deadCore;
   }
   mkdirSync(opts.out, { recursive: true });
   const base = join(opts.out, slug(`${r.name}${r.guarded ? '' : '-unguarded'}${r.oracle ? `-oracle-${r.oracle}` : ''}`));
@@ -147,6 +184,8 @@ export const CAMPAIGN_EXIT = { ok: 0, error: 1, falseTrips: 3, harm: 4, deadCore
 export const SIM_EXIT = { ok: 0, error: 1, deadCore: 5 } as const;
 
 export interface CampaignCliOptions {
+  /** A worker that reports no scenario for this long (ms) is running a core that does not return: the campaign fails (default STALL_MS). */
+  stallMs?: number;
   scenarios: number;
   seed: number;
   workers: number;
@@ -186,10 +225,17 @@ export async function campaignCommand(opts: CampaignCliOptions, print: Print, wa
   const module = compileCoreModule(readCore(opts.core), opts.core);
   writableFolder(opts.out);
   bar?.start(opts.scenarios, 0);
-  const run = await runCampaign({
-    seed: opts.seed, scenarios: opts.scenarios, workers: opts.workers, corePath: opts.core, engine: engineName,
-    onProgress: (done) => bar?.update(done),
-  }).finally(() => bar?.stop());
+  let run: Awaited<ReturnType<typeof runCampaign>>;
+  try {
+    run = await runCampaign({
+      seed: opts.seed, scenarios: opts.scenarios, workers: opts.workers, corePath: opts.core, engine: engineName,
+      onProgress: (done) => bar?.update(done), stallMs: opts.stallMs,
+    }).finally(() => bar?.stop());
+  } catch (err) {
+    if (!(err instanceof CoreStalledError)) throw err;
+    warn(`edgeloop campaign: seed ${opts.seed}: the core under test is not controlling: ${err.message} (reproduce: npx edgeloop sim --campaign ${opts.seed}:${err.index} --core ${opts.core})`);
+    return CAMPAIGN_EXIT.deadCore;
+  }
   const { results, notRun } = run;
   const report = buildReport(opts.seed, results, { indices: run.indices, engine: engineName });
   const wallS = Number(process.hrtime.bigint() - started) / 1e9;

@@ -232,6 +232,17 @@ describe('edgeloop sim and campaign', () => {
     expect(b.stderr).toMatch(/\(file\): expected at most 4194304 bytes, the file has \d+/);
   });
 
+  it('a core whose tick never returns (build/loop_core.wasm, from its 21st tick) cannot hang them: campaign stops its worker after --stall and exits 5, sim stops its run and exits 5', () => {
+    const loop = join(fileURLToPath(new URL('../../build/', import.meta.url)), 'loop_core.wasm');
+    const out = mkdtempSync(join(tmpdir(), 'edgeloop-loop-'));
+    const c = run('campaign', '--scenarios', '4', '--seed', '1', '--workers', '1', '--out', out, '--no-progress', '--core', loop, '--stall', '3');
+    expect(c.status, c.stderr).toBe(5);
+    expect(c.stderr).toMatch(/^edgeloop campaign: seed 1: the core under test is not controlling: the core did not return from tick in scenario #0 within 3 s .*reproduce: npx edgeloop sim --campaign 1:0/m);
+    const s = run('sim', '--campaign', '1:4', '--core', loop, '--out', out, '--stall', '3');
+    expect(s.status).toBe(5);
+    expect(s.stdout).toMatch(/CORE FAILED: the run did not finish within 3 s: the core did not return from a tick/);
+  });
+
   it('campaign --help documents --fail-on-harm and the exit codes; sim --help documents --oracle, and a bad one is named', () => {
     const c = run('campaign', '--help');
     expect(c.status).toBe(0);
