@@ -12,8 +12,9 @@
 // so the host can check that nothing is missing. Only a spool overflow
 // drops samples, and those are counted (stats.spoolDropped).
 
+import { isolatedCore } from '../runtime/engines/isolated.js';
 import mqtt, { type MqttClient } from 'mqtt';
-import type { Core, CoreEvent } from '../runtime/core.js';
+import { compileCoreModule, type Core, type CoreEvent } from '../runtime/core.js';
 import { CoreSlot, type CoreConfig } from './core-slot.js';
 import type { KeyInput } from '../deploy/signing.js';
 import type { IoBinding } from '../io/binding.js';
@@ -84,6 +85,14 @@ export interface AgentOptions {
    */
   onLoginRefused?: (refusal: string) => void;
   /**
+   * Run every core in a worker thread, each call with a deadline (default
+   * ISOLATE_DEADLINE_MS): a core whose tick never returns is stopped and
+   * handled as a trap (safe output, trip, a new core or the previous one)
+   * instead of freezing the loop. Needs moduleBytes. Costs some tenths of a
+   * millisecond a tick.
+   */
+  isolate?: boolean | { deadlineMs?: number };
+  /**
    * The signed release of the core it starts with (from its verified .sig),
    * so that a deploy of an older one is refused; 0 (default) when not known:
    * any signed release is newer.
@@ -150,6 +159,9 @@ export const RESEND_MAX = 1000;
 /** The guard/status bits by name, lowest first (announced in DBIRTH as the metric's `bits` property). */
 const GUARD_BITS = Object.entries(GUARD_STATUS).sort((a, b) => a[1] - b[1]).map(([k]) => k).join(',');
 
+/** An isolated core's calls must answer within this (a tick takes microseconds), ms. */
+export const ISOLATE_DEADLINE_MS = 1000;
+
 /** Command acknowledgements carried by one DDATA at most. */
 const ACKS_PER_SAMPLE = 16;
 /** The longest acknowledgement status sent (an error that echoes a 50 KB value is cut: the ack is for a person to read). */
@@ -191,8 +203,8 @@ export class Agent {
   private readonly slot: CoreSlot;
 
   constructor(private readonly opts: AgentOptions) {
-    this.slot = new CoreSlot(opts.core, opts.config ?? {}, opts.moduleBytes, opts.moduleRelease ?? 0);
     this.clock = opts.clockUs ?? (() => Math.round(performance.now() * 1000));
+    this.slot = this.makeSlot(opts);
     this.wall = opts.wallMs ?? Date.now;
     this.hostOnline = opts.primaryHost === undefined;
     this.client = mqtt.connect(opts.broker, {
@@ -232,6 +244,23 @@ export class Agent {
       }, LOGIN_RETRY_MS);
     });
     this.client.on('connect', () => { this.refusal = null; });
+  }
+
+  /**
+   * The slot the loop's cores live in. With `isolate` and the module's
+   * bytes, every core (the first one too: a new instance of the module,
+   * configured and given the setpoint `opts.core` has) runs in a worker
+   * thread with a deadline per call (host/runtime/engines/isolated.ts).
+   */
+  private makeSlot(opts: AgentOptions): CoreSlot {
+    const release = opts.moduleRelease ?? 0;
+    if (!opts.isolate || !opts.moduleBytes) return new CoreSlot(opts.core, opts.config ?? {}, opts.moduleBytes, release);
+    const deadlineMs = typeof opts.isolate === 'object' ? opts.isolate.deadlineMs ?? ISOLATE_DEADLINE_MS : ISOLATE_DEADLINE_MS;
+    const make = (m: WebAssembly.Module) => isolatedCore(m, deadlineMs);
+    const first = make(compileCoreModule(opts.moduleBytes));
+    first.core.configure(opts.config ?? {});
+    first.core.setSetpoint(opts.core.setpoint, this.clock());
+    return new CoreSlot(first.core, opts.config ?? {}, opts.moduleBytes, release, make, first.dispose);
   }
 
   /** The broker's last refusal of this agent's log-in (bad credentials, not authorized), or null once connected. */
@@ -275,8 +304,9 @@ export class Agent {
     const now = this.clock();
     try {
       this.tickOnce(now);
-    } catch {
+    } catch (err) {
       this.stats.tickErrors++;
+      this.lastTickError = (err as Error).message;
       this.trapped = true;
       try { this.drive(this.safeOutput(), true, now); } catch { this.stats.tickErrors++; }
     }
@@ -291,13 +321,16 @@ export class Agent {
       && this.follow(io.reference, now)) {
       this.nextRefreshUs = now + (this.opts.setpointRefreshUs ?? 1_000_000);
     } else if (now >= this.nextRefreshUs) {
-      core.setSetpoint(core.setpoint, now);
+      // The refresh re-sends the setpoint the host last gave (a core swapped in after a trap starts from it).
+      const sp = this.goodSetpoint ?? core.setpoint;
+      try { core.setSetpoint(sp, now); } catch { this.stats.referenceRejected++; }
       this.nextRefreshUs = now + (this.opts.setpointRefreshUs ?? 1_000_000);
     }
     let u: number;
     try {
       u = this.slot.tick(now, io);
       this.trapped = false;
+      this.goodSetpoint = this.core.setpoint;
     } catch (err) {
       u = this.trap(err as Error, now);
     }
@@ -306,6 +339,9 @@ export class Agent {
     this.stats.ticks++;
     this.report(now, u);
   }
+
+  /** The last failure counted in stats.tickErrors, or null. */
+  lastTickError: string | null = null;
 
   /** The last tick trapped: its output was the safe one and the trip output was de-energized. */
   private trapped = false;
@@ -349,8 +385,12 @@ export class Agent {
     }
   }
 
-  /** The setpoint the trapped core had, if it can still be read; else none (the new core keeps its default). */
+  /** The setpoint after the last good tick (kept here: a trapped core may not answer). */
+  private goodSetpoint: number | null = null;
+
+  /** The setpoint the trapped core had: the last good tick's, else the core's if it can still be read, else none. */
   private lastSetpoint(): number | null {
+    if (this.goodSetpoint !== null) return this.goodSetpoint;
     try {
       const sp = this.core.setpoint;
       return Number.isFinite(sp) ? sp : null;
@@ -708,11 +748,13 @@ export class Agent {
       await Promise.race([this.client.endAsync(), new Promise((r) => setTimeout(r, 2000))]);
     }
     if (!this.client.disconnected) await this.client.endAsync(true);
+    this.slot.dispose();
   }
 
   /** For tests: drop the connection without a clean disconnect (the Will fires). */
   kill(): void {
     this.stopping = true;
+    setImmediate(() => this.slot.dispose());
     if (this.loginRetry) clearTimeout(this.loginRetry);
     if (this.timer) clearTimeout(this.timer);
     this.client.stream.destroy();

@@ -37,6 +37,9 @@ import type { KeyInput } from '../deploy/signing.js';
 
 export type CoreConfig = Partial<Record<ParamName, ParamValue>>;
 
+/** Makes a core instance of a module (default: V8 in this thread), with what lets it go (a worker, for an isolated core). */
+export type CoreMaker = (module: WebAssembly.Module) => { core: Core; dispose?: () => void };
+
 interface Installed {
   core: Core;
   /** The compiled module, to make a new instance of; null for a core the slot was given without its bytes. */
@@ -63,7 +66,13 @@ export class CoreSlot {
    * them the version is 'builtin' and a rollback to it restarts that same
    * instance (its init()).
    */
-  constructor(core: Core, config: CoreConfig, moduleBytes?: Uint8Array, release = 0) {
+  private readonly makeCore: CoreMaker;
+  /** What lets each made core go (isolated cores hold a worker thread). */
+  private readonly disposers = new Map<Core, () => void>();
+
+  constructor(core: Core, config: CoreConfig, moduleBytes?: Uint8Array, release = 0, makeCore?: CoreMaker, disposeCore?: () => void) {
+    this.makeCore = makeCore ?? ((module) => ({ core: Core.fromModule(module) }));
+    if (disposeCore) this.disposers.set(core, disposeCore);
     this.cfg = { ...config };
     this.highest = release;
     this.current = moduleBytes
@@ -145,6 +154,7 @@ export class CoreSlot {
     const prev = this.previous;
     if (!prev) throw new Error(`rollback: no previous core to go back to (running ${this.current.version})`);
     const core = prev.module ? this.start(prev.module, setpoint, nowUs) : this.restart(prev.core, setpoint, nowUs);
+    if (core !== prev.core) this.release_(prev.core);
     this.swap({ core, module: prev.module, version: prev.version, release: prev.release }, false);
     return prev.version;
   }
@@ -166,6 +176,7 @@ export class CoreSlot {
     }
     const cur = this.current;
     const core = cur.module ? this.start(cur.module, setpoint, nowUs) : this.restart(cur.core, setpoint, nowUs);
+    if (core !== cur.core) this.release_(cur.core);
     this.current = { ...cur, core };
     this.handover = handover;
     this.lastCommand = handover;
@@ -174,13 +185,31 @@ export class CoreSlot {
 
   /** A new, configured instance of a module with its setpoint; DeployError if any step fails. */
   private start(module: WebAssembly.Module, setpoint: number | null, nowUs: number): Core {
-    let core: Core;
+    let made: { core: Core; dispose?: () => void };
     try {
-      core = Core.fromModule(module);
+      made = this.makeCore(module);
     } catch (err) {
       throw new DeployError('module', `does not instantiate: ${(err as Error).message}`);
     }
-    return this.prepare(core, setpoint, nowUs);
+    if (made.dispose) this.disposers.set(made.core, made.dispose);
+    try {
+      return this.prepare(made.core, setpoint, nowUs);
+    } catch (err) {
+      this.release_(made.core);
+      throw err;
+    }
+  }
+
+  /** Let a core go that the slot no longer keeps (an isolated core's worker stops). */
+  private release_(core: Core): void {
+    const d = this.disposers.get(core);
+    if (d) { this.disposers.delete(core); d(); }
+  }
+
+  /** Let every core go (the agent stops). */
+  dispose(): void {
+    for (const d of this.disposers.values()) d();
+    this.disposers.clear();
   }
 
   /** A builtin core's own instance, restarted (init()) under a new wrapper (its event reader starts over too). */
@@ -201,8 +230,12 @@ export class CoreSlot {
   }
 
   private swap(next: Installed, keepPrevious = true): void {
-    this.handover = this.lastCommand ?? this.current.core.output;
+    let handover = this.lastCommand;
+    if (handover === null) { try { handover = this.current.core.output; } catch { handover = null; } }
+    this.handover = handover;
+    const dropped = keepPrevious ? this.previous : this.current;
     this.previous = keepPrevious ? this.current : null;
     this.current = next;
+    if (dropped && dropped.core !== next.core && dropped.core !== this.previous?.core) this.release_(dropped.core);
   }
 }

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../host/mqtt/broker.js';
-import { Agent, type TrapReport } from '../../host/agent/agent.js';
+import { Agent, type AgentOptions, type TrapReport } from '../../host/agent/agent.js';
 import { Core, DEFAULT_CORE_PATH } from '../../host/runtime/core.js';
 import { generateFleetKey, signModule } from '../../host/deploy/signing.js';
 import type { IoBinding } from '../../host/io/binding.js';
@@ -18,6 +18,7 @@ import { Fopdt } from '../../firmware-sim/plants/fopdt.js';
 import { coreBytes } from '../support/core.js';
 
 const TRAP = readFileSync(join(DEFAULT_CORE_PATH, '..', 'trap_core.wasm'));
+const LOOP = readFileSync(join(DEFAULT_CORE_PATH, '..', 'loop_core.wasm'));
 const fleet = generateFleetKey();
 const CONFIG = {
   s0_scale: 0.05, range_min: -10, range_max: 200, kp: 10, ti: 16, out_min: 0, out_max: 100, safe_output: 5,
@@ -47,14 +48,14 @@ function recordingChamber(): IoBinding & { commands: number[]; trips: boolean[];
   };
 }
 
-async function agentOn(bytes: Uint8Array, binding: ReturnType<typeof recordingChamber>, reports: TrapReport[]) {
+async function agentOn(bytes: Uint8Array, binding: ReturnType<typeof recordingChamber>, reports: TrapReport[], extra: Partial<AgentOptions> = {}) {
   broker = await startEmbeddedBroker();
   const core = Core.fromBytes(bytes);
   core.configure(CONFIG);
   core.setSetpoint(80, 0);
   let now = 0;
   const agent = new Agent({ group: 'plant1', node: 'gw1', device: 'loop1', core, config: CONFIG, moduleBytes: bytes, fleetKey: fleet.publicKeyPem,
-    binding, broker: broker.url, clockUs: () => now, onTrap: (r) => reports.push(r) });
+    binding, broker: broker.url, clockUs: () => now, onTrap: (r) => reports.push(r), ...extra });
   const run = (n: number) => { for (let i = 0; i < n; i++) { now += 100_000; agent.tick(); binding.endTick(); } };
   return { agent, run, now: () => now };
 }
@@ -131,4 +132,62 @@ describe('a core that traps', () => {
     expect(binding.trips.filter(Boolean)).toHaveLength(1);
     await agent.stop();
   });
+});
+
+// A core whose tick never returns (test/assembly/loop_core.ts, from its 21st
+// tick) would freeze an agent that runs it in its own thread for good. With
+// `isolate`, every core runs in a worker thread and every call has a
+// deadline (here 300 ms): the stuck tick is stopped and handled as a trap.
+describe('a core whose tick never returns, isolated', () => {
+  it('running from the start: the stuck tick is stopped after its deadline, that tick writes the safe output with the trip de-energized, and a fresh instance runs on', async () => {
+    const binding = recordingChamber();
+    const reports: TrapReport[] = [];
+    const { agent, run } = await agentOn(LOOP, binding, reports, { isolate: { deadlineMs: 300 } });
+    run(30);
+    expect(agent.stats.ticks).toBe(30);
+    expect(agent.stats.traps).toBe(1);
+    expect(reports).toHaveLength(1);
+    expect(reports[0].error.name).toBe('CoreStalled');
+    expect(reports[0].action).toBe('restart');
+    expect(binding.commands[20]).toBe(5);
+    expect(binding.trips[20]).toBe(true);
+    expect(binding.trips.slice(21)).toEqual(new Array(9).fill(false));
+    expect(agent.core.mode).toBe('NOMINAL');
+    // The new core has the host's setpoint (kept by the agent: the stuck core could not be asked).
+    expect(agent.core.setpoint).toBe(80);
+    expect(agent.stats.tickErrors).toBe(0);
+    await agent.stop();
+  }, 20_000);
+
+  it('deployed over a good core: the stuck tick rolls the loop back to the core it replaced', async () => {
+    const binding = recordingChamber();
+    const reports: TrapReport[] = [];
+    const { agent, run, now } = await agentOn(coreBytes(), binding, reports, { isolate: { deadlineMs: 300 } });
+    run(5);
+    const before = agent.coreVersion;
+    const slot = (agent as unknown as { slot: { install: (b: Uint8Array, s: Uint8Array, k: string, sp: number, t: number) => string } }).slot;
+    slot.install(LOOP, signModule(LOOP, fleet.privateKeyPem), fleet.publicKeyPem, 80, now());
+    run(30);
+    expect(agent.stats.traps).toBe(1);
+    expect(reports[0]).toMatchObject({ action: 'rollback', version: before });
+    expect(agent.coreVersion).toBe(before);
+    expect(agent.core.mode).toBe('NOMINAL');
+    await agent.stop();
+  }, 20_000);
+
+  it('contrapositive: the real core isolated runs 60 ticks with no trap, as it does in the agent\'s own thread', async () => {
+    const isolated = recordingChamber();
+    const inThread = recordingChamber();
+    const a = await agentOn(coreBytes(), isolated, [], { isolate: true });
+    a.run(60);
+    expect(a.agent.stats.traps).toBe(0);
+    await a.agent.stop();
+    await broker?.close();
+    broker = null;
+    const b = await agentOn(coreBytes(), inThread, []);
+    b.run(60);
+    await b.agent.stop();
+    // The same commands, bit for bit: the same core, only in another thread.
+    expect(isolated.commands).toEqual(inThread.commands);
+  }, 20_000);
 });
