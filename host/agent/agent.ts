@@ -12,6 +12,7 @@
 // so the host can check that nothing is missing. Only a spool overflow
 // drops samples, and those are counted (stats.spoolDropped).
 
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isolatedCore } from '../runtime/engines/isolated.js';
 import mqtt, { type MqttClient } from 'mqtt';
 import { compileCoreModule, type Core, type CoreEvent } from '../runtime/core.js';
@@ -93,6 +94,14 @@ export interface AgentOptions {
    */
   isolate?: boolean | { deadlineMs?: number };
   /**
+   * A file that keeps the highest release this agent has accepted, across
+   * restarts: a restarted agent refuses what it refused before it stopped
+   * (without it the floor is the starting core's release). Read at start
+   * (a missing file is 0; an unreadable one is an error naming it), written
+   * atomically whenever a deploy raises the floor.
+   */
+  releaseFile?: string;
+  /**
    * The signed release of the core it starts with (from its verified .sig),
    * so that a deploy of an older one is refused; 0 (default) when not known:
    * any signed release is newer.
@@ -159,6 +168,27 @@ export const RESEND_MAX = 1000;
 /** The guard/status bits by name, lowest first (announced in DBIRTH as the metric's `bits` property). */
 const GUARD_BITS = Object.entries(GUARD_STATUS).sort((a, b) => a[1] - b[1]).map(([k]) => k).join(',');
 
+/** The highest release kept in `file`: 0 when there is none yet; an Error naming the file when it is not one. */
+export function readReleaseFloor(file: string): number {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw new Error(`release file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const n = Number(text.trim());
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`release file ${file}: expected the highest accepted release (an integer >= 0), found ${JSON.stringify(text.trim().slice(0, 40))}`);
+  return n;
+}
+
+/** Keep `release` in `file`, atomically (a temporary file renamed over it). */
+function writeReleaseFloor(file: string, release: number): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${release}\n`);
+  renameSync(tmp, file);
+}
+
 /** An isolated core's calls must answer within this (a tick takes microseconds), ms. */
 export const ISOLATE_DEADLINE_MS = 1000;
 
@@ -205,6 +235,10 @@ export class Agent {
   constructor(private readonly opts: AgentOptions) {
     this.clock = opts.clockUs ?? (() => Math.round(performance.now() * 1000));
     this.slot = this.makeSlot(opts);
+    if (opts.releaseFile) {
+      const file = opts.releaseFile;
+      this.slot.keepFloor(readReleaseFloor(file), (release) => writeReleaseFloor(file, release));
+    }
     this.wall = opts.wallMs ?? Date.now;
     this.hostOnline = opts.primaryHost === undefined;
     this.client = mqtt.connect(opts.broker, {

@@ -83,6 +83,15 @@ export class CoreSlot {
   /** The running core's signed release (0: not known, the core the agent started with). */
   get release(): number { return this.current.release; }
   /**
+   * Raise the floor to a release accepted before (kept on disk by the
+   * agent across restarts); never lowers it. `onFloor` hears every rise.
+   */
+  keepFloor(floor: number, onFloor?: (release: number) => void): void {
+    if (Number.isSafeInteger(floor) && floor > this.highest) this.highest = floor;
+    this.onFloor = onFloor ?? null;
+  }
+  private onFloor: ((release: number) => void) | null = null;
+  /**
    * The highest release this slot has accepted: the floor a deploy must be
    * above. A rollback does not lower it (a release pulled by a rollback does
    * not come back by replay: re-sign it as a newer one). Kept in memory.
@@ -140,6 +149,8 @@ export class CoreSlot {
     const core = this.start(accepted.module, setpoint, nowUs);
     this.swap({ core, module: accepted.module, version: accepted.version, release: accepted.release });
     this.highest = accepted.release;
+    // Kept on disk by the agent; a disk that refuses it leaves the floor in memory (the install has happened).
+    try { this.onFloor?.(accepted.release); } catch { /* the floor holds in memory */ }
     return accepted.version;
   }
 

@@ -195,9 +195,10 @@ export async function run(argv: string[]): Promise<number> {
     .option('--status-every <s>', 'print a status line every s seconds (0: only mode changes)', intArg('--status-every', 0, 3600), 10)
     .option('--fleet-key <pem>', "the fleet's Ed25519 public key: accept core deployments signed by it (without it, every deployment is refused)")
     .option('--keepalive <s>', 'MQTT keepalive; the broker publishes the NDEATH after about 1.5x this of silence', intArg('--keepalive', 1, 3600), 5)
+    .option('--release-file <path>', 'keep the highest core release this agent has accepted in this file, so that a restarted agent still refuses older releases')
     .option('--no-isolate-core', 'run the core in the agent\'s own thread (default: in a worker thread, each call with a 1 s deadline, so that a tick that never returns is stopped and handled as a trap)')
     .action(async (opts: { fleetKey?: string; keepalive: number; broker: string; group: string; node: string; device: string; plant: PlantName; seed: number; setpoint?: number;
-      dependsOn: string[]; primaryHost?: string; username?: string; password?: string; core: string; fault?: FaultSpec; statusEvery: number; isolateCore: boolean }) => {
+      dependsOn: string[]; primaryHost?: string; username?: string; password?: string; core: string; fault?: FaultSpec; statusEvery: number; isolateCore: boolean; releaseFile?: string }) => {
       code = await agentCommand(opts, print);
     });
 

@@ -191,3 +191,34 @@ describe('a core whose tick never returns, isolated', () => {
     expect(isolated.commands).toEqual(inThread.commands);
   }, 20_000);
 });
+
+// The release floor on disk (Agent option releaseFile): a restarted agent
+// still refuses the releases it refused before it stopped.
+describe('the release floor across a restart', () => {
+  it('release 200 deployed and the agent restarted: release 150 (validly signed) is refused by the new agent; without the file it would be taken', async () => {
+    const { mkdtempSync, readFileSync: read } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const file = join(mkdtempSync(join(tmpdir(), 'edgeloop-release-')), 'release');
+    type Slot = { install: (b: Uint8Array, s: Uint8Array, k: string, sp: number, t: number) => string };
+    const first = await agentOn(coreBytes(), recordingChamber(), [], { releaseFile: file });
+    first.run(3);
+    (first.agent as unknown as { slot: Slot }).slot.install(coreBytes(), signModule(coreBytes(), fleet.privateKeyPem, 200), fleet.publicKeyPem, 80, first.now());
+    expect(read(file, 'utf8')).toBe('200\n');
+    await first.agent.stop();
+    await broker?.close();
+    broker = null;
+    const again = await agentOn(coreBytes(), recordingChamber(), [], { releaseFile: file });
+    again.run(3);
+    const slot = (again.agent as unknown as { slot: Slot }).slot;
+    expect(() => slot.install(coreBytes(), signModule(coreBytes(), fleet.privateKeyPem, 150), fleet.publicKeyPem, 80, again.now()))
+      .toThrow(/release 150 is not newer than the highest release this agent has run 200/);
+    await again.agent.stop();
+    await broker?.close();
+    broker = null;
+    // Contrapositive: without the file the restarted agent knows only its starting core's release (0).
+    const bare = await agentOn(coreBytes(), recordingChamber(), []);
+    bare.run(3);
+    (bare.agent as unknown as { slot: Slot }).slot.install(coreBytes(), signModule(coreBytes(), fleet.privateKeyPem, 150), fleet.publicKeyPem, 80, bare.now());
+    await bare.agent.stop();
+  });
+});
