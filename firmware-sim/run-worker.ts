@@ -10,14 +10,22 @@ import { runScenario, type Oracle, type RunResult } from './run.js';
 import type { Scenario } from './scenario/schema.js';
 
 export interface RunJob { scenario: Scenario; corePath: string; engine: EngineName; oracle?: Oracle }
-export type RunReply = { ok: true; result: RunResult } | { ok: false; message: string };
+export type RunReply = { ok: true; result: RunResult } | { ok: false; message: string } | { pid: number };
 
 const job = workerData as RunJob;
 let reply: RunReply;
 try {
   const engine = openEngine(job.engine, readFileSync(job.corePath), job.corePath);
   try {
-    reply = { ok: true, result: runScenario(job.scenario, { engine: () => engine.core(), record: true, oracle: job.oracle }) };
+    // The engine's child process, if it has one, is named to the parent as it starts: a child whose
+    // core never returns blocks this thread in a read no terminate() can stop; the parent kills the child.
+    const core = () => {
+      const c = engine.core();
+      const pid = (engine as { pid?: number | null }).pid;
+      if (typeof pid === 'number') parentPort!.postMessage({ pid } satisfies RunReply);
+      return c;
+    };
+    reply = { ok: true, result: runScenario(job.scenario, { engine: core, record: true, oracle: job.oracle }) };
   } finally {
     engine.dispose();
   }

@@ -104,11 +104,13 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       // The scenarios sent and not yet reported, and when the worker last reported one.
       let pending: number[] = [];
       let lastMs = Date.now();
+      let child: number | null = null;   // the worker's Wasmtime child, if it has one
       const watchdog = setInterval(() => {
         if (pending.length === 0 || Date.now() - lastMs <= stallMs) return;
         failed = true;
         clearInterval(watchdog);
         const stuck = pending[0];
+        if (child !== null) { try { process.kill(child, 'SIGKILL'); } catch { /* gone already */ } }
         for (const o of running) void o.terminate();   // the others too: the campaign has failed
         reject(new CoreStalledError(stuck, stallMs));
       }, Math.min(1000, Math.max(10, stallMs / 4)));
@@ -119,6 +121,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
         w.postMessage(b);
       };
       w.on('message', (m: WorkerMessage) => {
+        if (m.type === 'pid') { child = m.pid; return; }
         lastMs = Date.now();
         if (m.type === 'result') {
           pending = pending.filter((i) => i !== m.index);

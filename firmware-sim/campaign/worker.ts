@@ -13,11 +13,20 @@ interface Init { corePath: string; seed: number; engine: EngineName }
 export type WorkerMessage =
   | { type: 'result'; index: number; result: PairResult }
   | { type: 'error'; index: number; message: string }
-  | { type: 'idle' };
+  | { type: 'idle' }
+  | { type: 'pid'; pid: number };
 
 const init = workerData as Init;
 const engine = openEngine(init.engine, readFileSync(init.corePath), init.corePath);
-const core = () => engine.core();
+// A Wasmtime engine's child process is named to the parent as it starts: a child whose core never
+// returns blocks this thread in a read no terminate() can stop; the parent kills the child.
+let lastPid: number | null = null;
+const core = () => {
+  const c = engine.core();
+  const pid = (engine as { pid?: number | null }).pid;
+  if (typeof pid === 'number' && pid !== lastPid) { lastPid = pid; parentPort!.postMessage({ type: 'pid', pid } satisfies WorkerMessage); }
+  return c;
+};
 
 parentPort!.on('message', (batch: number[] | null) => {
   if (batch === null) {

@@ -122,8 +122,15 @@ function runWorkerUrl(): URL {
 function runInWorker(job: RunJob, deadlineMs: number): Promise<RunResult | null> {
   return new Promise((resolve, reject) => {
     const w = new Worker(runWorkerUrl(), { workerData: job });
-    const timer = setTimeout(() => { void w.terminate(); resolve(null); }, deadlineMs);
-    w.once('message', (m: RunReply) => {
+    let child: number | null = null;
+    const timer = setTimeout(() => {
+      // A Wasmtime child looping in its core holds the worker in a read: end the child first.
+      if (child !== null) { try { process.kill(child, 'SIGKILL'); } catch { /* gone already */ } }
+      void w.terminate();
+      resolve(null);
+    }, deadlineMs);
+    w.on('message', (m: RunReply) => {
+      if ('pid' in m) { child = m.pid; return; }
       clearTimeout(timer);
       void w.terminate();
       if (m.ok) resolve(m.result); else reject(new Error(m.message));
@@ -233,7 +240,7 @@ export async function campaignCommand(opts: CampaignCliOptions, print: Print, wa
     }).finally(() => bar?.stop());
   } catch (err) {
     if (!(err instanceof CoreStalledError)) throw err;
-    warn(`edgeloop campaign: seed ${opts.seed}: the core under test is not controlling: ${err.message} (reproduce: npx edgeloop sim --campaign ${opts.seed}:${err.index} --core ${opts.core})`);
+    warn(`edgeloop campaign: seed ${opts.seed}: the core under test is not controlling: ${err.message} (reproduce: npx edgeloop sim --campaign ${opts.seed}:${err.index} --core ${opts.core}${engineName === 'v8' ? '' : ` --engine ${engineName}`})`);
     return CAMPAIGN_EXIT.deadCore;
   }
   const { results, notRun } = run;

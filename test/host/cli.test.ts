@@ -241,6 +241,13 @@ describe('edgeloop sim and campaign', () => {
     const s = run('sim', '--campaign', '1:4', '--core', loop, '--out', out, '--stall', '3');
     expect(s.status).toBe(5);
     expect(s.stdout).toMatch(/CORE FAILED: the run did not finish within 3 s: the core did not return from a tick/);
+    // On Wasmtime the stuck core is in a child process that holds the worker in a read: the child is ended too.
+    const w = run('sim', '--campaign', '1:4', '--core', loop, '--engine', 'wasmtime', '--out', out, '--stall', '3');
+    expect(w.status).toBe(5);
+    expect(w.stdout).toMatch(/CORE FAILED: the run did not finish within 3 s/);
+    const wc = run('campaign', '--scenarios', '4', '--seed', '1', '--workers', '1', '--out', out, '--no-progress', '--core', loop, '--engine', 'wasmtime', '--stall', '3');
+    expect(wc.status, wc.stderr).toBe(5);
+    expect(wc.stderr).toMatch(/did not return from tick in scenario #0 within 3 s .*--engine wasmtime\)/);
   });
 
   it('campaign --help documents --fail-on-harm and the exit codes; sim --help documents --oracle, and a bad one is named', () => {
