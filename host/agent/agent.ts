@@ -23,7 +23,7 @@ import { GUARD_STATUS, MODES } from '../runtime/abi.js';
 import { decodePayload, encodePayload, SeqCounter, type Metric, type Payload } from '../mqtt/codec.js';
 import { deviceTopic, nodeTopic, stateTopic } from '../mqtt/topics.js';
 import { commandIdOf, parseCommand, type AgentCommand } from '../mqtt/commands.js';
-import { LOGIN_RETRY_MS, loginRefusal } from '../mqtt/refusal.js';
+import { LoginWatch } from '../mqtt/refusal.js';
 import { noDelay } from '../mqtt/topics.js';
 
 export interface AgentOptions {
@@ -261,23 +261,10 @@ export class Agent {
       this.online = false;
     });
     this.client.on('message', (topic, payload) => this.onMessage(topic, payload));
-    this.client.on('error', (err) => {
-      // The network's errors: it reconnects by itself, and the loop does not care. A refused log-in is named once.
-      const refusal = loginRefusal(err);
-      if (refusal === null) return;
-      this.stats.loginRefused++;
-      if (refusal !== this.refusal) {
-        this.refusal = refusal;
-        try { this.opts.onLoginRefused?.(refusal); } catch { this.stats.eventCallbackErrors++; }
-      }
-      // mqtt.js does not retry a refused log-in; the broker's users may be fixed meanwhile, so try again, slowly.
-      if (this.stopping) return;
-      this.loginRetry ??= setTimeout(() => {
-        this.loginRetry = null;
-        if (!this.client.connected && !this.stopping) this.client.reconnect();
-      }, LOGIN_RETRY_MS);
-    });
-    this.client.on('connect', () => { this.refusal = null; });
+    // The network's errors: the client reconnects by itself, and the loop does not care. A refused log-in is named once.
+    this.login = new LoginWatch(this.client, (refusal) => {
+      try { this.opts.onLoginRefused?.(refusal); } catch { this.stats.eventCallbackErrors++; }
+    }, () => { this.stats.loginRefused++; });
   }
 
   /**
@@ -298,9 +285,8 @@ export class Agent {
   }
 
   /** The broker's last refusal of this agent's log-in (bad credentials, not authorized), or null once connected. */
-  get loginRefusal(): string | null { return this.refusal; }
-  private refusal: string | null = null;
-  private loginRetry: ReturnType<typeof setTimeout> | null = null;
+  get loginRefusal(): string | null { return this.login.refusal; }
+  private readonly login: LoginWatch;
   private stopping = false;
 
   /** The running core (a deployment replaces it). */
@@ -772,7 +758,7 @@ export class Agent {
    */
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.loginRetry) clearTimeout(this.loginRetry);
+    this.login.stop();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (this.client.connected) {
@@ -789,7 +775,7 @@ export class Agent {
   kill(): void {
     this.stopping = true;
     setImmediate(() => this.slot.dispose());
-    if (this.loginRetry) clearTimeout(this.loginRetry);
+    this.login.stop();
     if (this.timer) clearTimeout(this.timer);
     this.client.stream.destroy();
     this.client.end(true);

@@ -13,7 +13,7 @@
 // contained dependent leaves NOMINAL of its own accord, or dies). Every
 // decision is logged with its reason.
 
-import { LOGIN_RETRY_MS, loginRefusal } from '../mqtt/refusal.js';
+import { LoginWatch } from '../mqtt/refusal.js';
 import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { decodePayload, encodePayload, type Metric, type Payload } from '../mqtt/codec.js';
@@ -209,29 +209,15 @@ export class Coordinator {
       if (this.inbox.length >= (opts.inboxMax ?? 10_000)) { this.rejected.dropped++; return; }
       this.inbox.push({ topic, payload });
     });
-    this.client.on('error', (err) => {
-      // The network's errors: it reconnects by itself. A refused log-in is named once.
-      const refusal = loginRefusal(err);
-      if (refusal === null) return;
-      if (refusal !== this.refusal) {
-        this.refusal = refusal;
-        try { opts.onLoginRefused?.(refusal); } catch { /* a logger's failure is not the coordinator's */ }
-      }
-      // mqtt.js does not retry a refused log-in; the broker's users may be fixed meanwhile, so try again, slowly.
-      if (this.stopping) return;
-      this.loginRetry ??= setTimeout(() => {
-        this.loginRetry = null;
-        if (!this.client.connected && !this.stopping) this.client.reconnect();
-      }, LOGIN_RETRY_MS);
+    // The network's errors: the client reconnects by itself. A refused log-in is named once.
+    this.login = new LoginWatch(this.client, (refusal) => {
+      try { opts.onLoginRefused?.(refusal); } catch { /* a logger's failure is not the coordinator's */ }
     });
-    this.client.on('connect', () => { this.refusal = null; });
   }
 
   /** The broker's last refusal of this coordinator's log-in, or null once connected. */
-  get loginRefusal(): string | null { return this.refusal; }
-  private refusal: string | null = null;
-  private loginRetry: ReturnType<typeof setTimeout> | null = null;
-  private stopping = false;
+  get loginRefusal(): string | null { return this.login.refusal; }
+  private readonly login: LoginWatch;
 
   /** Drain the inbox, then age health and commands. */
   cycle(): void {
@@ -543,8 +529,7 @@ export class Coordinator {
 
   /** Declare STATE offline (when connected) and disconnect; never waits on a broker that is not there. */
   async stop(): Promise<void> {
-    this.stopping = true;
-    if (this.loginRetry) clearTimeout(this.loginRetry);
+    this.login.stop();
     if (!this.client.connected) {
       await this.client.endAsync(true);
       return;
