@@ -5,7 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import { Gauge, Registry } from 'prom-client';
 import type { Coordinator } from '../coordinator/coordinator.js';
-import type { TelemetryStore } from './store.js';
+import type { StoreHealth, TelemetryStore } from './store.js';
 
 export function coordinatorRegistry(coord: Coordinator, store?: TelemetryStore): Registry {
   const registry = new Registry();
@@ -58,13 +58,13 @@ export function coordinatorRegistry(coord: Coordinator, store?: TelemetryStore):
 
 /** The history's writes: failing, rows waiting, failed writes, rows dropped and duplicates not stored twice. */
 function storeGauges(registry: Registry, store: TelemetryStore): void {
-  const h = store.health;
-  new Gauge({ name: 'edgeloop_store_failing', help: 'The telemetry history is not being written (1: the last write failed; its rows wait and are retried)',
-    registers: [registry], collect() { this.set(h.lastError === null ? 0 : 1); } });
-  new Gauge({ name: 'edgeloop_store_pending_rows', help: 'Telemetry rows waiting to be written', registers: [registry], collect() { this.set(h.pending); } });
-  new Gauge({ name: 'edgeloop_store_write_errors', help: 'Telemetry writes that failed (kept and retried)', registers: [registry], collect() { this.set(h.writeErrors); } });
-  new Gauge({ name: 'edgeloop_store_dropped_rows', help: 'Telemetry rows dropped: more waited than the store keeps while writes fail', registers: [registry], collect() { this.set(h.dropped); } });
-  new Gauge({ name: 'edgeloop_store_duplicate_rows', help: 'Telemetry rows already stored (a replay or a restart), not stored twice', registers: [registry], collect() { this.set(h.duplicates); } });
+  const gauge = (name: string, help: string, read: (h: StoreHealth) => number) =>
+    new Gauge({ name, help, registers: [registry], collect() { this.set(read(store.health)); } });
+  gauge('edgeloop_store_failing', 'The telemetry history is not being written (1: the last write failed; its rows wait and are retried)', (h) => (h.lastError === null ? 0 : 1));
+  gauge('edgeloop_store_pending_rows', 'Telemetry rows waiting to be written', (h) => h.pending);
+  gauge('edgeloop_store_write_errors', 'Telemetry writes that failed (kept and retried)', (h) => h.writeErrors);
+  gauge('edgeloop_store_dropped_rows', 'Telemetry rows dropped: more waited than the store keeps while writes fail', (h) => h.dropped);
+  gauge('edgeloop_store_duplicate_rows', 'Telemetry rows already stored (a replay or a restart), not stored twice', (h) => h.duplicates);
 }
 
 /** Serve GET /metrics on host:port (loopback by default). */

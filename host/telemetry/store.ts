@@ -141,7 +141,21 @@ export class TelemetryStore {
   private readonly clock: () => number;
   private readonly maxPending: number;
   private backoffMs = 0;
-  readonly health: StoreHealth = { writeErrors: 0, lastError: null, pending: 0, dropped: 0, duplicates: 0, retryAtMs: null };
+  private readonly h: Omit<StoreHealth, 'pending'> = { writeErrors: 0, lastError: null, dropped: 0, duplicates: 0, retryAtMs: null };
+
+  /** What the writes have met (a copy, read when asked: the rows waiting are counted then). */
+  get health(): StoreHealth {
+    return { ...this.h, pending: this.pending.length };
+  }
+
+  /** A write that failed: counted and kept; with `backOff`, the next one waits (100 ms doubling to 30 s). */
+  private failed(err: unknown, backOff: boolean): void {
+    this.h.writeErrors++;
+    this.h.lastError = `${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}`;
+    if (!backOff) return;
+    this.backoffMs = Math.min(WRITE_RETRY_MAX_MS, Math.max(WRITE_RETRY_MIN_MS, this.backoffMs * 2));
+    this.h.retryAtMs = this.clock() + this.backoffMs;
+  }
 
   /** path ':memory:' keeps it in memory (tests). */
   constructor(path: string, opts: TelemetryStoreOptions = {}) {
@@ -267,7 +281,6 @@ export class TelemetryStore {
   /** Queue a sample; flush() writes the queue in one transaction. */
   add(s: Sample): void {
     this.pending.push(s);
-    this.health.pending = this.pending.length;
     if (this.pending.length > this.maxPending) this.bound();
   }
 
@@ -290,26 +303,22 @@ export class TelemetryStore {
    */
   flush(storedMs: number = this.clock()): number {
     const now = this.clock();
-    if (this.health.retryAtMs !== null && now < this.health.retryAtMs) return 0;
+    if (this.h.retryAtMs !== null && now < this.h.retryAtMs) return 0;
     const batch = this.pending;
     const alarms = this.pendingAlarms;
     if (batch.length === 0 && alarms.length === 0) return 0;
     try {
       this.writeBatch(batch, alarms, storedMs);
     } catch (err) {
-      this.health.writeErrors++;
-      this.health.lastError = `${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}`;
-      this.backoffMs = Math.min(WRITE_RETRY_MAX_MS, Math.max(WRITE_RETRY_MIN_MS, this.backoffMs * 2));
-      this.health.retryAtMs = now + this.backoffMs;
+      this.failed(err, true);
       this.bound();
       return 0;
     }
     this.pending = [];
     this.pendingAlarms = [];
-    this.health.pending = 0;
-    this.health.duplicates += this.batchDuplicates;
-    this.health.lastError = null;
-    this.health.retryAtMs = null;
+    this.h.duplicates += this.batchDuplicates;
+    this.h.lastError = null;
+    this.h.retryAtMs = null;
     this.backoffMs = 0;
     return batch.length - this.batchDuplicates;
   }
@@ -319,26 +328,22 @@ export class TelemetryStore {
     const over = this.pending.length - this.maxPending;
     if (over > 0) {
       this.pending.splice(0, over);
-      this.health.dropped += over;
+      this.h.dropped += over;
     }
     const overAlarms = this.pendingAlarms.length - this.maxPending;
     if (overAlarms > 0) {
       this.pendingAlarms.splice(0, overAlarms);
-      this.health.dropped += overAlarms;
+      this.h.dropped += overAlarms;
     }
-    this.health.pending = this.pending.length;
   }
 
   /** An alarm row, written at once; if the write fails, queued with the samples (kept and retried with them). */
   alarm(a: AlarmRow): void {
-    if (this.health.retryAtMs !== null) { this.pendingAlarms.push(a); this.bound(); return; }   // backing off: queued
+    if (this.h.retryAtMs !== null) { this.pendingAlarms.push(a); this.bound(); return; }   // backing off: queued
     try {
       this.insertAlarm.run(a.agent, a.tMs, a.kind, a.monitor, a.stage);
     } catch (err) {
-      this.health.writeErrors++;
-      this.health.lastError = `${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}`;
-      this.backoffMs = Math.min(WRITE_RETRY_MAX_MS, Math.max(WRITE_RETRY_MIN_MS, this.backoffMs * 2));
-      this.health.retryAtMs = this.clock() + this.backoffMs;
+      this.failed(err, true);
       this.pendingAlarms.push(a);
       this.bound();
     }
@@ -381,17 +386,16 @@ export class TelemetryStore {
       return a + b;
     } catch (err) {
       // A delete that fails (a corrupted page) leaves the rows for the next pass; it is an error to see, not to die of.
-      this.health.writeErrors++;
-      this.health.lastError = `${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}`;
+      this.failed(err, false);
       return 0;
     }
   }
 
   /** Write what is queued (one last try, whatever the back-off) and close. Rows a failing disk still refuses are counted as dropped. */
   close(): void {
-    this.health.retryAtMs = null;
+    this.h.retryAtMs = null;
     this.flush();
-    this.health.dropped += this.pending.length;
+    this.h.dropped += this.pending.length;
     this.db.close();
   }
 }
