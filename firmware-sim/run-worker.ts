@@ -21,8 +21,7 @@ try {
     // core never returns blocks this thread in a read no terminate() can stop; the parent kills the child.
     const core = () => {
       const c = engine.core();
-      const pid = (engine as { pid?: number | null }).pid;
-      if (typeof pid === 'number') parentPort!.postMessage({ pid } satisfies RunReply);
+      if (typeof engine.pid === 'number') parentPort!.postMessage({ pid: engine.pid } satisfies RunReply);
       return c;
     };
     reply = { ok: true, result: runScenario(job.scenario, { engine: core, record: true, oracle: job.oracle }) };

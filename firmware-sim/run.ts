@@ -122,6 +122,15 @@ function checkEngine(core: Core, sc: Scenario, mcu: McuSpec): void {
 }
 
 /** One scenario on the simulated MCU, the core on an engine, synchronously. */
+/**
+ * The core itself failed the run: it trapped, or the watchdog restarted it
+ * without an injected overrun to blame (an overrun fault is meant to make
+ * ticks late enough for the watchdog: that is the scenario's doing).
+ */
+export function coreFailed(r: RunResult): boolean {
+  return r.traps > 0 || (r.watchdogResets > 0 && !r.faults.some((f) => f.kind === 'timing.overrun'));
+}
+
 export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
   const spec = PLANTS[sc.plant];
   const mcu = mcuFor(spec.periodUs, sc.mcu ?? {});

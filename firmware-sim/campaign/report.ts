@@ -9,7 +9,7 @@
 import { PLANTS } from '../plants/index.js';
 import { FAULT_KINDS, type FaultKind, type PlantName } from '../types.js';
 import type { Mode } from '../../host/runtime/core.js';
-import type { Oracle, RunResult } from '../run.js';
+import { coreFailed, type Oracle, type RunResult } from '../run.js';
 import { ORACLES, type PairResult } from './pair.js';
 
 /** A fault's family: the part of the loop it hits (the kind's prefix). */
@@ -326,11 +326,8 @@ export function buildReport(seed: number, results: readonly PairResult[], opts: 
   results.forEach((p, pos) => {
     const index = at(pos);
     const g = p.guarded;
-    // An injected overrun is meant to make ticks late enough for the watchdog
-    // (the scenario's doing); a trap, or a reset without one, is the core's.
-    const overrun = g.faults.some((f) => f.kind === 'timing.overrun');
     for (const run of [g, p.unguarded, ...(p.fixedRate ? [p.fixedRate] : [])]) {
-      if (run.traps === 0 && (run.watchdogResets === 0 || overrun)) continue;
+      if (!coreFailed(run)) continue;
       health.runsWithResets++;
       health.resets += run.watchdogResets;
       health.traps += run.traps;

@@ -23,7 +23,7 @@ const engine = openEngine(init.engine, readFileSync(init.corePath), init.corePat
 let lastPid: number | null = null;
 const core = () => {
   const c = engine.core();
-  const pid = (engine as { pid?: number | null }).pid;
+  const pid = engine.pid;
   if (typeof pid === 'number' && pid !== lastPid) { lastPid = pid; parentPort!.postMessage({ type: 'pid', pid } satisfies WorkerMessage); }
   return c;
 };

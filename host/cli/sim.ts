@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import cliProgress from 'cli-progress';
 import { DEFAULT_CORE_PATH, compileCoreModule } from '../runtime/core.js';
 import { openEngine, type EngineName } from '../runtime/engines/index.js';
-import { runScenario, type Oracle, type RunResult } from '../../firmware-sim/run.js';
+import { coreFailed, runScenario, type Oracle, type RunResult } from '../../firmware-sim/run.js';
 import { parseScenario, ScenarioError, scenarioJsonSchema, SCENARIO_BYTES_MAX, type Scenario } from '../../firmware-sim/scenario/schema.js';
 import { campaignScenario } from '../../firmware-sim/campaign/generate.js';
 import { CoreStalledError, runCampaign, type NotRun } from '../../firmware-sim/campaign/run.js';
@@ -67,11 +67,6 @@ export function loadScenario(path: string): Scenario {
 }
 
 const slug = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 80) || 'run';
-
-/** The core itself failed the run: it trapped, or the watchdog restarted it without an injected overrun to blame. */
-function coreFailed(r: RunResult): boolean {
-  return r.traps > 0 || (r.watchdogResets > 0 && !r.faults.some((f) => f.kind === 'timing.overrun'));
-}
 
 function summary(r: RunResult): string[] {
   const lines = [

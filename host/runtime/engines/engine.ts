@@ -15,6 +15,8 @@ export interface CoreEngine {
   core(): Core;
   /** Release the engine (close its child process, if any). Idempotent. */
   dispose(): void;
+  /** The child process the engine runs its core in, if it has one (Wasmtime), else null. */
+  readonly pid?: number | null;
 }
 
 /** A factory for runScenario and friends: one fresh Core per call. */
