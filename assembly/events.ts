@@ -27,6 +27,7 @@ export const EV_TRIP_OUT: i32 = 12;     // the trip output changed; value = 1 tr
 export const EV_TRIP_FAILED: i32 = 13;  // tripped, but the actuator feedback does not show it; value = the feedback (Q16)
 export const EV_HANDBACK: i32 = 14;     // back to the primary controller after the envelope cleared; value = hand-backs this episode
 export const EV_DEMAND: i32 = 15;       // a host's demand; value = 0 none, 1 fallback, 2 trip
+export const EV_INVARIANT: i32 = 16;    // an invariant broke (a bug); monitor = reason code (invariant.ts), value = what was found
 
 // Reason codes beyond monitor ids, for EV_MODE.
 export const EV_STAGE_NONE: i32 = 255;  // stage field of events not tied to a stage

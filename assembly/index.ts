@@ -8,8 +8,9 @@ import "./abort";
 import * as S from "./state";
 import * as P from "./params";
 import * as E from "./events";
-import { tick as loop_tick, loop_reset, loop_clear_invariant } from "./loop";
-import { levels_derive, levels_n, interval_us } from "./levels";
+import { tick as loop_tick, loop_reset } from "./loop";
+import { invariant_clear, invariant_failed, INV_PARAMS, DEBUG } from "./invariant";
+import { levels_derive, levels_n, interval_us, LEVELS_MAX } from "./levels";
 import { condition_reset, trusted_mask, sensor_value } from "./condition";
 import { model_reset, model_derive, detectors_reset, cusum_pos_q16, cusum_neg_q16 } from "./model";
 import { pid_reset, pid_integrity_ok } from "./control/pid";
@@ -25,7 +26,8 @@ import { root_monitor, root_stage } from "./monitor/cascade";
 import { stage_of, MONITORS_MAX, CAUSES_MAX, M_CORE_INTEGRITY, M_EST_CUSUM, M_EST_EWMA, M_EW_CSD } from "./monitor/ids";
 import { integrity_arm, integrity_failed } from "./integrity";
 
-const ABI_VERSION: i32 = 2;
+// 3: assertions(), the `invariant` event.
+const ABI_VERSION: i32 = 3;
 
 function derive(): void {
   levels_derive();
@@ -35,6 +37,8 @@ function derive(): void {
   envelope_derive();
   react_derive();
   integrity_arm();
+  // What the tick relies on from a validated table (invariant.ts).
+  if (levels_n < 1 || levels_n > LEVELS_MAX || interval_us(0) <= 0) invariant_failed(INV_PARAMS, levels_n);
 }
 
 // ---- lifecycle -----------------------------------------------------------
@@ -66,7 +70,7 @@ init();
 // and restart the change detectors. Returns how many latches were released.
 export function reset(): i32 {
   detectors_reset();
-  loop_clear_invariant();
+  invariant_clear();
   let restarted = (<u64>1 << <u64>M_EST_CUSUM) | (<u64>1 << <u64>M_EST_EWMA) | (<u64>1 << <u64>M_EW_CSD);
   // The integrity monitor is released only when the configuration scrub and
   // the shadowed integrator both check out now.
@@ -78,6 +82,8 @@ export function reset(): i32 {
 }
 
 export function abi_version(): i32 { return ABI_VERSION; }
+// 1: the debug build (a broken invariant traps, invariant.ts); 0: the field build.
+export function assertions(): i32 { return DEBUG ? 1 : 0; }
 
 // ---- configuration -------------------------------------------------------
 

@@ -9,6 +9,7 @@
 
 import { scrub_arm, scrub_check, SCRUB_BLOCKS, SCRUB_OK, SCRUB_REPAIRED, SCRUB_SHADOW_REPAIRED } from "./params";
 import { count, C_REPAIRS } from "./events";
+import { invariant_bad } from "./invariant";
 
 let block: i32 = 0;
 let bad_blocks: u32 = 0;   // blocks that failed and could not be repaired
@@ -42,8 +43,10 @@ export function integrity_step(): bool {
   return found || bad_blocks != 0;
 }
 
+// Not repairable: a block both copies lost, or a broken invariant (a bug:
+// the core's own state is not to be trusted until reset()).
 export function integrity_failed(): bool {
-  return bad_blocks != 0;
+  return bad_blocks != 0 || invariant_bad;
 }
 
 // A soft error in the active table was found on this tick and every block

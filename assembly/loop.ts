@@ -23,20 +23,15 @@ import { supervisor_step, active_mask } from "./supervisor";
 import { react_step, best_estimate, trip_out, pin_dir, distrust, comp_on, comp_capture, bias_q16, closed_hold, hold_map, hold_want,
   hold_ticks, set_hold_want, centre_command, feedback_thr, load_settled } from "./guard/react";
 import { integrity_step } from "./integrity";
-import { count, event_log, C_TICKS, C_SUBSTITUTED_TICKS, C_INVARIANT_FAILS, EV_SENSOR_OUT, EV_SENSOR_IN } from "./events";
+import { count, event_log, C_TICKS, C_SUBSTITUTED_TICKS, EV_SENSOR_OUT, EV_SENSOR_IN } from "./events";
+import { invariant_bad, invariant_clear, invariant_failed, INV_OUTPUT, INV_MODE, INV_LEVEL } from "./invariant";
 
 let settle_count: i32 = 0;
-let invariant_bad = false;
 
 export function loop_reset(): void {
   settle_count = 0;
-  invariant_bad = false;
+  invariant_clear();
   primary_was = true;
-}
-
-// reset(): the invariant is checked again on the next tick.
-export function loop_clear_invariant(): void {
-  invariant_bad = false;
 }
 
 @inline function bit(cond: bool, m: i32): i32 {
@@ -94,8 +89,8 @@ export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
   let u = command_for(mode, prev_mode, first, fb, y_ctl, level);
   S.set_output(u);
   model_push_command(now, hold_map(u));
-  check_invariants(u, mode);
   propose_interval(mode, S.error_q16);
+  check_invariants(u, mode);
   count(C_TICKS);
   S.tick_done();
   return u;
@@ -194,12 +189,11 @@ function slewed(u: i32, target: i32, level: i32): i32 {
 }
 
 
-// Style rule: an invariant that breaks is a bug; in the field it becomes a
-// fault that latches the safe stop, and the counter tells the tests.
+// The tick's own invariants (invariant.ts: a bug; the debug build traps).
 function check_invariants(u: i32, mode: i32): void {
-  let ok = u >= p(P_OUT_MIN) && u <= p(P_OUT_MAX) && mode >= S.MODE_NOMINAL && mode <= S.MODE_SAFE_STOP
-    && S.level_next >= 0 && S.level_next < levels_n;
-  if (!ok) { count(C_INVARIANT_FAILS); invariant_bad = true; }
+  if (u < p(P_OUT_MIN) || u > p(P_OUT_MAX)) invariant_failed(INV_OUTPUT, u);
+  if (<u32>mode > <u32>S.MODE_SAFE_STOP) invariant_failed(INV_MODE, mode);
+  if (<u32>S.level_next >= <u32>levels_n) invariant_failed(INV_LEVEL, S.level_next);
 }
 
 // Action-to-sensing: slow down one level after SETTLE_TICKS settled ticks;

@@ -342,6 +342,13 @@ export function scrub_arm(): void {
   for (let k = 0; k < SCRUB_BLOCKS; k++) store<u32>(BLOCK_SUM + (<usize>k << 2), block_sum_at(ACTIVE, k));
 }
 
+// Every block of the running table matches its commit-time sum (nothing is
+// repaired: the debug build asks before it traps on a broken invariant).
+export function config_whole(): bool {
+  for (let k = 0; k < SCRUB_BLOCKS; k++) if (block_sum_at(ACTIVE, k) != load<u32>(BLOCK_SUM + (<usize>k << 2))) return false;
+  return true;
+}
+
 export const SCRUB_OK: i32 = 0;
 export const SCRUB_REPAIRED: i32 = 1;
 export const SCRUB_FAILED: i32 = 2;

@@ -76,6 +76,10 @@ export interface RunResult extends Omit<Outcome, 'events' | 'trace'> {
   falseTrips: number;
   falseTripMonitors: string[];
   consequential: number;
+  /** Broken invariants the core logged (a bug in the core); each also trapped when it ran the debug build. */
+  invariantFails: number;
+  /** What broke (the first few, each once), with the tick and the value found. */
+  invariants: string[];
   events?: TimedEvent[];
   trace?: Trace;
 }
@@ -121,16 +125,17 @@ function checkEngine(core: Core, sc: Scenario, mcu: McuSpec): void {
   }
 }
 
-/** One scenario on the simulated MCU, the core on an engine, synchronously. */
 /**
- * The core itself failed the run: it trapped, or the watchdog restarted it
- * without an injected overrun to blame (an overrun fault is meant to make
- * ticks late enough for the watchdog: that is the scenario's doing).
+ * The core itself failed the run: it trapped, broke one of its invariants
+ * (a bug: assembly/invariant.ts), or the watchdog restarted it without an
+ * injected overrun to blame (an overrun fault is meant to make ticks late
+ * enough for the watchdog: that is the scenario's doing).
  */
 export function coreFailed(r: RunResult): boolean {
-  return r.traps > 0 || (r.watchdogResets > 0 && !r.faults.some((f) => f.kind === 'timing.overrun'));
+  return r.traps > 0 || r.invariantFails > 0 || (r.watchdogResets > 0 && !r.faults.some((f) => f.kind === 'timing.overrun'));
 }
 
+/** One scenario on the simulated MCU, the core on an engine, synchronously. */
 export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
   const spec = PLANTS[sc.plant];
   const mcu = mcuFor(spec.periodUs, sc.mcu ?? {});
@@ -171,6 +176,8 @@ function runResult(sc: Scenario, o: Outcome, opts: RunOptions): RunResult {
     finalMode: o.finalMode,
     modeSeconds: o.modeSeconds,
     consequential: o.events.consequential,
+    invariantFails: o.events.invariantFails,
+    invariants: [...o.events.invariants],
     watchdogResets: o.watchdogResets,
     traps: o.traps,
     overBudgetTicks: o.overBudgetTicks,

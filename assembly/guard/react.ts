@@ -39,6 +39,7 @@ import { env_side, env_outside, env_clear, env_unsure, heading, verify_ticks, ho
   envelope_step } from "./envelope";
 import { model_estimate } from "../model";
 import { plausible_out } from "../condition";
+import { invariant_failed, INV_SUPERVISOR } from "../invariant";
 import { MODE_NOMINAL, MODE_SAFE_STOP, SAMPLE_NONE } from "../state";
 import { event_log, count, C_MODE_CHANGES, C_TRIPS_OUT, C_HANDBACKS, EV_MODE, EV_TRIP_OUT, EV_TRIP_FAILED, EV_HANDBACK,
   EV_DEMAND, EV_STAGE_NONE, REASON_CLEARED, REASON_RESET, REASON_CAUSE_BASE } from "../events";
@@ -302,6 +303,8 @@ export function react_step(tick: i64, active: i32, trusted: i32, n: i32, noisy_k
   trip_step(tick, stop && !closed_hold_step(stop, fb, hold_map(u)), why, fb);
   if (next != prev) log_mode(tick, prev, next, why);
   reset_pending = false;
+  // A latch or the trip output holds the safe stop (invariant.ts).
+  if ((latched != 0 || trip_out) && next != MODE_SAFE_STOP) invariant_failed(INV_SUPERVISOR, next);
   return next;
 }
 

@@ -17,7 +17,8 @@
 // plant with a healthy actuator (a load disturbance the primary controller
 // rejects), it is a warning, not a trip, and the episode closes.
 
-import { stage_of, M_EST_CUSUM, M_EST_EWMA, STAGE_SENSING, STAGE_ACTUATION, STAGE_ESTIMATION } from "./ids";
+import { stage_of, M_EST_CUSUM, M_EST_EWMA, STAGE_SENSING, STAGE_ACTUATION, STAGE_ESTIMATION, STAGE_ENVELOPE, MONITORS_MAX } from "./ids";
+import { invariant_failed, INV_CASCADE } from "../invariant";
 import { disagreeing, mismatch } from "./actuation";
 import { isolated_stage, isolation_final, ISOLATE_TICKS } from "../model";
 import { p, P_CASCADE_WINDOW } from "../params";
@@ -67,6 +68,7 @@ export function cascade_trip(tick: i64, m: i32, value: i32, onset: i64): void {
       count(C_ROOT_TRIPS);
       event_log(tick, EV_TRIP, root_stage, m, value);
     }
+    check_root();
   } else {
     suppressed++;
     consequential_mask |= 1 << m;
@@ -94,8 +96,14 @@ export function cascade_isolate(tick: i64): void {
     consequential_mask = 0;
     return;
   }
+  check_root();
   count(C_ROOT_TRIPS);
   event_log(tick, EV_TRIP, root_stage, root_monitor, root_value);
+}
+
+// An episode's root is a monitor, named at a stage (invariant.ts).
+function check_root(): void {
+  if (<u32>root_monitor >= <u32>MONITORS_MAX || <u32>root_stage > <u32>STAGE_ENVELOPE) invariant_failed(INV_CASCADE, root_monitor);
 }
 
 export function cascade_end(tick: i64): void {

@@ -12,6 +12,7 @@
 
 import { p, MON_BASE, MF_LATCHED, MF_TRIP_TICKS, MF_CLEAR_TICKS } from "../params";
 import { MONITORS_MAX, SENSOR_CHECKS, SENSORS_MAX, M_SENS_STALE } from "./ids";
+import { invariant_failed, INV_DEBOUNCE } from "../invariant";
 
 // Slots 0..MONITORS_MAX-1 are the monitors; per-sensor checks follow, three
 // bits (one per sensor) for each check.
@@ -86,6 +87,9 @@ export function debounce_reset(): void {
 function debounce_step(slot: i32, m: i32, raw: bool, bit: u64): bool {
   let at = COUNT + (<usize>slot << 2);
   let n = load<i32>(at);
+  // The healthy fast path skips a slot whose counting bit is clear: the
+  // counter and its bit must agree, or the slot would stall half-way.
+  if ((n != 0) != ((slot_counting & bit) != 0)) invariant_failed(INV_DEBOUNCE, n);
   let active = (slot_active & bit) != 0;
   slot_raw = raw ? (slot_raw | bit) : (slot_raw & ~bit);
   let row = MON_BASE + m * 4;

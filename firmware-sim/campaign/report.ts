@@ -144,7 +144,12 @@ export interface CampaignReport {
    * whether any injected fault was detected. `dead` names why the campaign
    * must fail, or is null.
    */
-  health: { runsWithResets: number; resets: number; traps: number; firstIndices: number[]; dead: string | null };
+  health: {
+    runsWithResets: number; resets: number; traps: number;
+    /** Broken invariants (a bug in the core), in how many runs, and what broke (each once). */
+    invariantFails: number; runsWithInvariantFails: number; invariants: string[];
+    firstIndices: number[]; dead: string | null;
+  };
 }
 
 export interface ReportOptions {
@@ -152,6 +157,8 @@ export interface ReportOptions {
   indices?: readonly number[];
   /** The engine the campaign ran on; reproductions name it unless it is v8. */
   engine?: string;
+  /** The core the campaign ran, when not the default (the debug build): reproductions name it. */
+  core?: string;
 }
 
 const quantile = (xs: number[], q: number): number | null => {
@@ -163,9 +170,12 @@ const round = (x: number, d = 4) => Number(x.toFixed(d));
 const share = (count: number, runs: number): number | null => (runs ? round(count / runs) : null);
 
 /** The one line that re-runs scenario `index` of campaign `seed` (guarded unless told). */
-export function reproduceCommand(seed: number, index: number, opts: { unguarded?: boolean; oracle?: Oracle; engine?: string } = {}): string {
+/** Where a campaign ran: its engine and core, as its reproductions must name them. */
+type Where = { engine?: string; core?: string };
+
+export function reproduceCommand(seed: number, index: number, opts: Where & { unguarded?: boolean; oracle?: Oracle } = {}): string {
   return `npx edgeloop sim --campaign ${seed}:${index}${opts.unguarded ? ' --unguarded' : ''}${opts.oracle ? ` --oracle ${opts.oracle}` : ''}` +
-    `${opts.engine && opts.engine !== 'v8' ? ` --engine ${opts.engine}` : ''}`;
+    `${opts.engine && opts.engine !== 'v8' ? ` --engine ${opts.engine}` : ''}${opts.core ? ` --core ${opts.core}` : ''}`;
 }
 
 /** Whether every fault of a run ended before the run did (a permanent fault never ends). */
@@ -192,24 +202,24 @@ function addOutcome(c: Counterfactual, p: PairResult): void {
   } else c.bothInside++;
 }
 
-function guardCase(seed: number, index: number, p: PairResult, engine: string | undefined): GuardCase {
+function guardCase(seed: number, index: number, p: PairResult, where: Where): GuardCase {
   const g = p.guarded;
   const u = p.unguarded;
   return {
     index, name: g.name, plant: g.plant, kind: g.faults.length ? g.faults[0].kind : 'none',
     guarded: { excursion: round(g.envelope.worstExcursion), firstS: g.envelope.firstS === null ? null : round(g.envelope.firstS), finalMode: g.finalMode, finalTrip: g.finalTrip },
     unguarded: { excursion: round(u.envelope.worstExcursion), firstS: u.envelope.firstS === null ? null : round(u.envelope.firstS) },
-    reproduce: reproduceCommand(seed, index, { engine }),
-    reproduceUnguarded: reproduceCommand(seed, index, { unguarded: true, engine }),
+    reproduce: reproduceCommand(seed, index, where),
+    reproduceUnguarded: reproduceCommand(seed, index, { unguarded: true, ...where }),
   };
 }
 
-function missCase(seed: number, index: number, p: PairResult, engine: string | undefined): MissCase {
+function missCase(seed: number, index: number, p: PairResult, where: Where): MissCase {
   const by = preventedBy(p);
   const oracles = Object.fromEntries(ORACLES.map((o) => [o, { violated: p.oracles![o].violated, worstExcursion: round(p.oracles![o].worstExcursion) }])) as MissCase['oracles'];
   return {
-    ...guardCase(seed, index, p, engine), preventable: by.length > 0, preventedBy: by, oracles,
-    reproduceOracle: by.length ? reproduceCommand(seed, index, { oracle: by[0], engine }) : null,
+    ...guardCase(seed, index, p, where), preventable: by.length > 0, preventedBy: by, oracles,
+    reproduceOracle: by.length ? reproduceCommand(seed, index, { oracle: by[0], ...where }) : null,
   };
 }
 
@@ -220,7 +230,7 @@ function ordered<K extends string, V>(keys: readonly K[], m: Map<K, V>): Partial
   return out;
 }
 
-function buildGuard(seed: number, results: readonly PairResult[], at: (pos: number) => number, engine: string | undefined): GuardReport {
+function buildGuard(seed: number, results: readonly PairResult[], at: (pos: number) => number, where: Where): GuardReport {
   const all = emptyCounterfactual();
   const byFamily = new Map<Family, Counterfactual>();
   const byKind = new Map<FaultKind, Counterfactual>();
@@ -241,14 +251,14 @@ function buildGuard(seed: number, results: readonly PairResult[], at: (pos: numb
     addFalseTrips(falseTrips, p);
     if (g.faults.length === 0) {
       addFaultFree(faultFree, p);
-      if (g.envelope.violated && !u.envelope.violated) faultFreeHarms.push(guardCase(seed, index, p, engine));
+      if (g.envelope.violated && !u.envelope.violated) faultFreeHarms.push(guardCase(seed, index, p, where));
       return;
     }
     const kind = g.faults[0].kind;
     const family = familyOf(kind);
     for (const c of [all, get(byFamily, family, emptyCounterfactual), get(byKind, kind, emptyCounterfactual), get(byPlant, g.plant as PlantName, emptyCounterfactual)]) addOutcome(c, p);
-    if (g.envelope.violated && !u.envelope.violated) harms.push(guardCase(seed, index, p, engine));
-    if (g.envelope.violated && u.envelope.violated) misses.push(missCase(seed, index, p, engine));
+    if (g.envelope.violated && !u.envelope.violated) harms.push(guardCase(seed, index, p, where));
+    if (g.envelope.violated && u.envelope.violated) misses.push(missCase(seed, index, p, where));
     if (!u.envelope.violated) {
       const s = get(iae, family, () => ({ runs: 0, count: 0, share: null }));
       s.runs++;
@@ -309,9 +319,20 @@ function get<K, V>(m: Map<K, V>, k: K, make: () => V): V {
   return v;
 }
 
+/** Why the campaign says the core under test is not controlling, or null. */
+function deadCore(h: Omit<CampaignReport['health'], 'dead'>, faulty: number, detected: number): string | null {
+  const why: string[] = [];
+  if (h.runsWithInvariantFails > 0) {
+    why.push(`the core broke its invariants in ${h.runsWithInvariantFails} run(s) (${h.invariantFails} times, a bug in it: ${h.invariants.join('; ')})`);
+  }
+  if (h.runsWithResets > 0) why.push(`the core trapped or overran its tick budget in ${h.runsWithResets} run(s) (${h.resets} watchdog restarts, ${h.traps} traps)`);
+  if (why.length === 0 && faulty > 0 && detected === 0) why.push(`no injected fault was detected in ${faulty} faulty run(s)`);
+  return why.length ? why.join('; ') : null;
+}
+
 export function buildReport(seed: number, results: readonly PairResult[], opts: ReportOptions = {}): CampaignReport {
   const at = (pos: number) => opts.indices?.[pos] ?? pos;
-  const engine = opts.engine;
+  const where: Where = { engine: opts.engine, core: opts.core };
   const rows = new Map<string, { rs: PairResult[] }>();
   for (const k of ['none', ...FAULT_KINDS]) rows.set(k, { rs: [] });
   const failing: FailingCase[] = [];
@@ -321,29 +342,35 @@ export function buildReport(seed: number, results: readonly PairResult[], opts: 
   const a2s = { scenarios: 0, ticksAdaptive: 0, ticksFixed: 0, iaeAdaptive: 0, iaeFixed: 0 };
   const a2sPlant: Record<string, { samplesAdaptive: number; samplesFixed: number; iaeA: number; iaeF: number; seconds: number }> = {};
   const worst: CampaignReport['worst'] = [];
-  const health = { runsWithResets: 0, resets: 0, traps: 0, firstIndices: [] as number[] };
+  const health = { runsWithResets: 0, resets: 0, traps: 0, invariantFails: 0, runsWithInvariantFails: 0, invariants: [] as string[], firstIndices: [] as number[] };
 
   results.forEach((p, pos) => {
     const index = at(pos);
     const g = p.guarded;
     for (const run of [g, p.unguarded, ...(p.fixedRate ? [p.fixedRate] : [])]) {
       if (!coreFailed(run)) continue;
-      health.runsWithResets++;
+      if (run.watchdogResets > 0) health.runsWithResets++;
       health.resets += run.watchdogResets;
       health.traps += run.traps;
+      if (run.invariantFails > 0) health.runsWithInvariantFails++;
+      health.invariantFails += run.invariantFails;
+      for (const w of run.invariants) {
+        const what = w.replace(/ \(tick .*$/, '');
+        if (health.invariants.length < 10 && !health.invariants.includes(what)) health.invariants.push(what);
+      }
       if (health.firstIndices.length < 10 && !health.firstIndices.includes(index)) health.firstIndices.push(index);
     }
     const kind: FaultKind | 'none' = g.faults.length ? g.faults[0].kind : 'none';
     rows.get(kind)!.rs.push(p);
     for (const run of p.fixedRate ? [g, p.fixedRate] : [g]) {
-      if (run.falseTrips > 0) failing.push({ index, name: run.name, why: `false trip before any fault${run.actionToSensing ? '' : ' (fixed rate)'}: ${run.falseTripMonitors.join(', ')}`, reproduce: reproduceCommand(seed, index, { engine }) });
+      if (run.falseTrips > 0) failing.push({ index, name: run.name, why: `false trip before any fault${run.actionToSensing ? '' : ' (fixed rate)'}: ${run.falseTripMonitors.join(', ')}`, reproduce: reproduceCommand(seed, index, where) });
     }
     if (kind !== 'none') {
       faulty++;
       if (g.detection) {
         detected++;
         if (g.attributionCorrect) correct++;
-        else failing.push({ index, name: g.name, why: `first-out named ${g.detection.monitor} (${g.detection.stage}), the fault was injected at ${g.expectedStage}`, reproduce: reproduceCommand(seed, index, { engine }) });
+        else failing.push({ index, name: g.name, why: `first-out named ${g.detection.monitor} (${g.detection.stage}), the fault was injected at ${g.expectedStage}`, reproduce: reproduceCommand(seed, index, where) });
       }
       if (g.envelope.violated) worst.push({ index, name: g.name, excursion: round(g.envelope.worstExcursion) });
     }
@@ -376,15 +403,13 @@ export function buildReport(seed: number, results: readonly PairResult[], opts: 
   });
   worst.sort((a, b) => b.excursion - a.excursion || a.index - b.index);
   failing.sort((a, b) => a.index - b.index);
-  const dead = health.runsWithResets > 0
-    ? `the core trapped or overran its tick budget in ${health.runsWithResets} run(s) (${health.resets} watchdog restarts, ${health.traps} traps)`
-    : faulty > 0 && detected === 0 ? `no injected fault was detected in ${faulty} faulty run(s)` : null;
+  const dead = deadCore(health, faulty, detected);
   return {
     seed,
     scenarios: results.length,
     faulty,
     faultFree: results.length - faulty,
-    guard: buildGuard(seed, results, at, engine),
+    guard: buildGuard(seed, results, at, where),
     attribution: { detected, correct, accuracy: detected ? round(correct / detected) : null },
     actionToSensing: {
       ...a2s,
@@ -508,6 +533,7 @@ export function reportMarkdown(r: CampaignReport, plots: readonly { file: string
   L.push(`| false trips (guarded runs, adaptive and fixed-rate, before any fault) | **${g.falseTrips.trips}** over ${num(g.falseTrips.faultFreeTicks)} fault-free ticks |`);
   L.push(`| first-out attribution right | ${r.attribution.correct} of ${r.attribution.detected} detected (${r.attribution.accuracy === null ? '-' : pct(r.attribution.correct, r.attribution.detected)}) |`);
   L.push(`| watchdog restarts (the core trapped or overran its tick budget) | **${r.health.resets}** (${r.health.traps} traps) in ${r.health.runsWithResets} runs |`);
+  L.push(`| broken invariants (a bug in the core; assembly/invariant.ts) | **${r.health.invariantFails}** in ${r.health.runsWithInvariantFails} runs${r.health.invariants.length ? `: ${r.health.invariants.join('; ')}` : ''} |`);
   const a = r.actionToSensing;
   L.push(`| action-to-sensing, fault-free runs | ${num(a.ticksAdaptive)} samples vs ${num(a.ticksFixed)} at a fixed rate (ratio ${fmt(a.sampleRatio)}); IAE ratio ${fmt(a.iaeRatio)} |`);
   L.push('');

@@ -19,6 +19,9 @@ export class EnginePort implements ControllerPort<'sync'> {
   // A core built before the trip export existed has no trip output: it never trips.
   private readonly hasTrip: boolean;
   private eventsSeen = 0n;
+  // What the core logged up to a trap (the invariant that broke, in the
+  // debug build), kept across the restart for the next events().
+  private trapEvents: CoreEvent[] | null = null;
 
   /** The core, configured here with `config` (a ParamError names a bad parameter). */
   constructor(readonly core: Core, private readonly config: Partial<Record<ParamName, ParamValue>>) {
@@ -54,6 +57,7 @@ export class EnginePort implements ControllerPort<'sync'> {
       r.command = raw.tick(BigInt(req.clockUs), req.s0, req.s1, req.s2, req.feedbackQ16) / Q16;
       r.trapped = false;
     } catch {
+      this.trapEvents = this.core.events();
       this.restart();
       r.command = Number(this.config.safe_output ?? 0);
       r.trapped = true;
@@ -73,9 +77,12 @@ export class EnginePort implements ControllerPort<'sync'> {
 
   events(): readonly CoreEvent[] | null {
     const written = this.raw.events_written();
-    if (written === this.eventsSeen) return null;   // nothing new: the common case, one cheap call
+    const held = this.trapEvents;
+    if (written === this.eventsSeen && held === null) return null;   // nothing new: the common case, one cheap call
     this.eventsSeen = written;
-    return this.core.events();
+    this.trapEvents = null;
+    const now = this.core.events();
+    return held ? [...held, ...now] : now;
   }
 
   measurement(): number {

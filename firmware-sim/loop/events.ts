@@ -22,6 +22,10 @@ export class EventBook {
   falseTrips = 0;
   readonly falseTripMonitors: string[] = [];
   consequential = 0;
+  /** Broken invariants the core logged (a bug in it; the debug build traps on each). */
+  invariantFails = 0;
+  /** What broke, each once, in the order first seen. */
+  readonly invariants: string[] = [];
   /** Every event with its time, when recording; else null. */
   readonly log: TimedEvent[] | null;
   private detectionSettled = false;
@@ -35,6 +39,11 @@ export class EventBook {
     for (const ev of events) {
       if (this.log) this.log.push({ ...ev, tS: nowS });
       if (ev.kind === 'consequential') this.consequential++;
+      if (ev.kind === 'invariant') {
+        this.invariantFails++;
+        const what = `${ev.reason} (tick ${ev.tick}, value ${ev.value})`;
+        if (this.invariants.length < 5 && !this.invariants.some((w) => w.startsWith(ev.reason ?? '?'))) this.invariants.push(what);
+      }
       // An estimation root names its stage for good once isolation settles.
       const d = this.detection;
       if (ev.kind === 'isolated' && d && !this.detectionSettled && ev.monitor === d.monitor) {

@@ -2,7 +2,7 @@
 // to the core and picks what to run.
 import { Command, InvalidArgumentError } from 'commander';
 import { runDemo, DEMO_FAULTS, type DemoFault } from './demo.js';
-import { campaignCommand, simCommand, CAMPAIGN_EXIT, SIM_EXIT, DEFAULT_CORE_PATH, DEFAULT_WORKERS } from './sim.js';
+import { campaignCommand, simCommand, CAMPAIGN_EXIT, SIM_EXIT, DEBUG_CORE_PATH, DEFAULT_CORE_PATH, DEFAULT_WORKERS } from './sim.js';
 import { ORACLES } from '../../firmware-sim/campaign/pair.js';
 import type { Oracle } from '../../firmware-sim/run.js';
 import { ScenarioError } from '../../firmware-sim/scenario/schema.js';
@@ -128,7 +128,7 @@ export async function run(argv: string[]): Promise<number> {
     .option('--unguarded', 'run the primary controller alone (monitors and fallback off)', false)
     .option('--campaign <seed:index>', 're-run scenario <index> of the campaign with <seed> (as a failing case prints it)')
     .option('--schema', 'print the scenario JSON Schema and exit', false)
-    .option('--core <path>', 'core.wasm to run', DEFAULT_CORE_PATH)
+    .option('--core <path>', 'core.wasm to run (default: the debug build, whose broken invariants trap; pass build/core.wasm for the field build)', DEBUG_CORE_PATH)
     .option('--engine <name>', ENGINE_HELP, engineArg, 'v8' as EngineName)
     .option('--oracle <kind>', `an oracle run: from the first fault's onset the command pinned at the actuator's min or max, or the trip asserted (${ORACLES.join(', ')}); a campaign's misses name the one that prevents them`, oracleArg)
     .addHelpText('after', [
@@ -150,7 +150,7 @@ export async function run(argv: string[]): Promise<number> {
     .option('--seed <s>', 'campaign seed', intArg('--seed', 0, 2 ** 32 - 1), 1)
     .option('--workers <n>', 'worker threads (0: in this thread)', intArg('--workers', 0, 256), DEFAULT_WORKERS)
     .option('--out <dir>', 'report folder', 'campaign-report')
-    .option('--core <path>', 'core.wasm to run', DEFAULT_CORE_PATH)
+    .option('--core <path>', 'core.wasm to run (default: the debug build, whose broken invariants trap; pass build/core.wasm for the field build)', DEBUG_CORE_PATH)
     .option('--engine <name>', `${ENGINE_HELP}; each worker thread owns its own engine`, engineArg, 'v8' as EngineName)
     .option('--no-progress', 'no progress bar')
     .option('--fail-on-harm', `exit ${CAMPAIGN_EXIT.harm} on any harm (a run the guard takes out of the envelope that the primary controller alone keeps inside), with a one-line summary on stderr`, false)

@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import cliProgress from 'cli-progress';
-import { DEFAULT_CORE_PATH, compileCoreModule } from '../runtime/core.js';
+import { DEBUG_CORE_PATH, DEFAULT_CORE_PATH, Core, compileCoreModule } from '../runtime/core.js';
 import { openEngine, type EngineName } from '../runtime/engines/index.js';
 import { coreFailed, runScenario, type Oracle, type RunResult } from '../../firmware-sim/run.js';
 import { parseScenario, ScenarioError, scenarioJsonSchema, SCENARIO_BYTES_MAX, type Scenario } from '../../firmware-sim/scenario/schema.js';
@@ -68,6 +68,13 @@ export function loadScenario(path: string): Scenario {
 
 const slug = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 80) || 'run';
 
+/** Names with how often each occurs, in first-seen order: 'a x3, b'. */
+function tally(names: readonly string[]): string {
+  const n = new Map<string, number>();
+  for (const x of names) n.set(x, (n.get(x) ?? 0) + 1);
+  return [...n].map(([x, k]) => (k > 1 ? `${x} x${k}` : x)).join(', ');
+}
+
 function summary(r: RunResult): string[] {
   const lines = [
     `${r.name}: ${r.plant}, ${r.guarded ? 'guarded' : 'unguarded'}${r.oracle ? `, oracle '${r.oracle}' from the fault's onset` : ''}, ${r.simulatedS} s simulated, ${r.ticks} ticks`,
@@ -80,8 +87,11 @@ function summary(r: RunResult): string[] {
       ? `  fault ${r.faults.map((f) => f.kind).join(', ')} detected after ${r.detection.latencyS.toFixed(3)} s by ${r.detection.monitor} (${r.detection.stage} stage; injected at ${r.expectedStage}: ${r.attributionCorrect ? 'attribution right' : 'attribution WRONG'})`
       : `  fault ${r.faults.map((f) => f.kind).join(', ')} not detected`);
   }
-  if (r.falseTrips) lines.push(`  false trips before the fault: ${r.falseTripMonitors.join(', ')}`);
-  if (coreFailed(r)) {
+  if (r.falseTrips) lines.push(`  false trips before the fault: ${tally(r.falseTripMonitors)}`);
+  if (r.invariantFails) {
+    lines.push(`  CORE FAILED: it broke its invariants ${r.invariantFails} time(s), a bug in the core: ${r.invariants.join('; ')}`);
+  }
+  if (coreFailed(r) && r.watchdogResets) {
     lines.push(`  CORE FAILED: the watchdog restarted it ${r.watchdogResets} time(s) (${r.traps} trap(s), ${r.watchdogResets - r.traps} tick(s) over budget); ` +
       'each time the safe output was applied and the trip de-energized: the figures above are not the controller\'s');
   } else if (r.watchdogResets) {
@@ -94,6 +104,13 @@ function summary(r: RunResult): string[] {
   }
   if (r.trips) lines.push(`  trip output asserted ${r.trips} time(s), ${r.tripSeconds.toFixed(1)} s in all; ${r.finalTrip ? 'tripped' : 'run permitted'} at the end`);
   return lines;
+}
+
+/** Which core runs, and whether a broken invariant traps in it (the debug build) or is only counted. */
+function coreLine(path: string, assertions: boolean): string {
+  return `core ${path}: ${assertions
+    ? 'debug build (assertions on: a broken invariant traps)'
+    : 'field build (assertions compiled out: a broken invariant is counted and fails the run, but does not stop it; the debug build is build/core.debug.wasm)'}`;
 }
 
 /**
@@ -151,7 +168,12 @@ export async function simCommand(file: string | undefined, opts: SimOptions, pri
   }
   if (opts.unguarded) sc = { ...sc, guarded: false };
   // The engine validates the bytes first: a bad core gets an error naming what is wrong, and nothing runs.
-  openEngine(opts.engine ?? 'v8', readCore(opts.core), opts.core).dispose();
+  const probe = openEngine(opts.engine ?? 'v8', readCore(opts.core), opts.core);
+  try {
+    print(coreLine(opts.core, probe.core().assertions));
+  } finally {
+    probe.dispose();
+  }
   // The run itself in a worker, where a core whose tick never returns can be stopped.
   const deadlineMs = opts.stall !== undefined ? opts.stall * 1000 : simDeadlineMs(sc);
   const r = await runInWorker({ scenario: sc, corePath: opts.core, engine: opts.engine ?? 'v8', oracle: opts.oracle }, deadlineMs);
@@ -226,6 +248,7 @@ export async function campaignCommand(opts: CampaignCliOptions, print: Print, wa
   // folder before the run (not after an hour of it).
   const module = compileCoreModule(readCore(opts.core), opts.core);
   writableFolder(opts.out);
+  print(coreLine(opts.core, Core.fromModule(module).assertions));
   bar?.start(opts.scenarios, 0);
   let run: Awaited<ReturnType<typeof runCampaign>>;
   try {
@@ -239,7 +262,7 @@ export async function campaignCommand(opts: CampaignCliOptions, print: Print, wa
     return CAMPAIGN_EXIT.deadCore;
   }
   const { results, notRun } = run;
-  const report = buildReport(opts.seed, results, { indices: run.indices, engine: engineName });
+  const report = buildReport(opts.seed, results, { indices: run.indices, engine: engineName, core: opts.core === DEBUG_CORE_PATH ? undefined : opts.core });
   const wallS = Number(process.hrtime.bigint() - started) / 1e9;
   mkdirSync(join(opts.out, 'plots'), { recursive: true });
   const plots = writePlots(opts, report, engineName, module);
@@ -271,7 +294,7 @@ function summaryLines(report: CampaignReport): string[] {
     `  guarded IAE over ${IAE_WORSE_FACTOR} x unguarded (unguarded inside): ${byFamily(g.iaeWorseShare)}`,
     `  off NOMINAL at the end after the fault cleared: ${byFamily(g.offNominalAfterClear)}`,
     `  false trips: ${g.falseTrips.trips} in ${g.falseTrips.runs} runs over ${g.falseTrips.faultFreeTicks} fault-free ticks`,
-    `  watchdog: ${report.health.resets} restarts (${report.health.traps} traps) in ${report.health.runsWithResets} runs${report.health.dead ? `: CORE FAILED, ${report.health.dead}` : ''}`,
+    `  watchdog: ${report.health.resets} restarts (${report.health.traps} traps) in ${report.health.runsWithResets} runs; invariants broken: ${report.health.invariantFails}${report.health.dead ? `: CORE FAILED, ${report.health.dead}` : ''}`,
     `  first-out attribution: ${report.attribution.correct} of ${report.attribution.detected} detected faults (${report.attribution.accuracy === null ? '-' : (100 * report.attribution.accuracy).toFixed(1) + ' %'})`,
     `  action-to-sensing: ${a.ticksAdaptive} samples vs ${a.ticksFixed} fixed-rate (ratio ${a.sampleRatio}), IAE ratio ${a.iaeRatio}`,
   ];
@@ -339,4 +362,4 @@ function notRunMarkdown(engine: EngineName, notRun: readonly NotRun[]): string {
 }
 
 export const DEFAULT_WORKERS = availableParallelism();
-export { DEFAULT_CORE_PATH, reproduceCommand };
+export { DEBUG_CORE_PATH, DEFAULT_CORE_PATH, reproduceCommand };

@@ -92,9 +92,23 @@ export const BASIC_PARAM_COUNT = BASIC.length;
 
 export const EVENT_KINDS = [
   'none', 'trip', 'consequential', 'clear', 'mode', 'warn', 'reset', 'config',
-  'sensor_out', 'sensor_in', 'episode_end', 'isolated', 'trip_out', 'trip_failed', 'handback', 'demand',
+  'sensor_out', 'sensor_in', 'episode_end', 'isolated', 'trip_out', 'trip_failed', 'handback', 'demand', 'invariant',
 ] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
+
+/**
+ * An `invariant` event's reason code (its monitor field; assembly/invariant.ts):
+ * what broke. A broken invariant is a bug in the core; the debug build traps on it.
+ */
+export const INVARIANTS: Readonly<Record<number, string>> = {
+  1: 'output: the command outside [out_min, out_max]',
+  2: 'mode: the mode outside its enum',
+  3: 'level: the proposed sampling level outside the derived levels',
+  4: 'debounce: a debounce counter and its counting bit disagree',
+  5: 'cascade: an episode\'s root cause or its stage is not a monitor or a stage',
+  6: 'supervisor: a latched cause or the trip output outside SAFE_STOP',
+  7: 'params: a derived quantity (levels, coefficients) out of its bounds at commit',
+};
 
 export const REASON_CLEARED = 32;
 export const REASON_RESET = 33;
@@ -124,6 +138,8 @@ export interface CoreExports {
   init(): number;
   reset(): number;
   abi_version(): number;
+  /** 1: the debug build, whose broken invariants trap (build/core.debug.wasm); 0: the field build. */
+  assertions(): number;
   param_count(): number;
   param_known(id: number): number;
   param_get(id: number): number;
@@ -204,6 +220,7 @@ export const CORE_FUNCTIONS: { readonly [K in CoreFunctionName]: AbiSignatureOf<
   init: { params: [], result: 'i32' },
   reset: { params: [], result: 'i32' },
   abi_version: { params: [], result: 'i32' },
+  assertions: { params: [], result: 'i32' },
   param_count: { params: [], result: 'i32' },
   param_known: { params: ['i32'], result: 'i32' },
   param_get: { params: ['i32'], result: 'i32' },

@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { instantiateSync } from '@assemblyscript/loader';
 import {
-  ACTIONS, CAUSES, COUNTERS, C_MON_SUPPRESSED, C_MON_TRIPS, DEMANDS, DIRECTIONS, EVENT_BYTES, EVENT_KINDS, FORMATS,
+  ACTIONS, CAUSES, COUNTERS, INVARIANTS, C_MON_SUPPRESSED, C_MON_TRIPS, DEMANDS, DIRECTIONS, EVENT_BYTES, EVENT_KINDS, FORMATS,
   GUARD_STATUS, LEVELS, MODES, MONITORS, PARAM_IDS, PARAM_NAMES, Q16, REASON_CAUSE_BASE, REASON_CLEARED, REASON_RESET,
   SAMPLE_NONE, STAGES, STATUS,
   type Action, type CauseName, type CoreExports, type CoreFunctions, type CounterName, type Demand, type Direction,
@@ -34,8 +34,15 @@ function packageRoot(): string {
   return dir;
 }
 
-/** Where `npm run build` puts the core. */
+/** Where `npm run build` puts the core (the field build, the one deployed and flashed). */
 export const DEFAULT_CORE_PATH = join(packageRoot(), 'build', 'core.wasm');
+/**
+ * The same sources built with assertions on (asconfig.json target "debug"):
+ * a broken invariant traps instead of only latching a fault code
+ * (assembly/invariant.ts). `sim`, `campaign` and the tests run it; otherwise
+ * bit-exact with the field build.
+ */
+export const DEBUG_CORE_PATH = join(packageRoot(), 'build', 'core.debug.wasm');
 
 /** A parameter value as a user writes it: a number in engineering units, a flag, a reaction, a monitor level or a direction. */
 export type ParamValue = number | boolean | Action | Level | Direction;
@@ -70,7 +77,10 @@ export interface CoreEvent {
   stage: Stage | null;
   /** Monitor for trips, warnings and clears (null for guard events). */
   monitor: MonitorName | null;
-  /** For mode, trip_out, trip_failed and handback events: 'cleared', 'reset' or the cause (CAUSES) that decided it. */
+  /**
+   * For mode, trip_out, trip_failed and handback events: 'cleared', 'reset' or
+   * the cause (CAUSES) that decided it; for invariant events, what broke (INVARIANTS).
+   */
   reason?: string;
   /** For trip_out events: whether the trip output is now de-energized. */
   tripped?: boolean;
@@ -184,6 +194,11 @@ export class Core {
    */
   static fromExports(exports: EngineExports, opts: { memoryBytes?: number } = {}): Core {
     return new Core(exports, opts.memoryBytes ?? null);
+  }
+
+  /** The debug build: a broken invariant traps (assembly/invariant.ts). */
+  get assertions(): boolean {
+    return this.raw.assertions() === 1;
   }
 
   /** Bytes of linear memory the instance uses, or null when the engine can tell neither. */
@@ -362,6 +377,8 @@ export class Core {
     const r = this.raw;
     const written = r.events_written();
     const cap = BigInt(r.events_capacity());
+    // init() under this wrapper (a watchdog's restart) starts the log over.
+    if (written < this.nextSeq) this.nextSeq = 0n;
     if (this.nextSeq < written - cap) {
       this.lost += Number(written - cap - this.nextSeq);
       this.nextSeq = written - cap;
@@ -414,7 +431,7 @@ function sample(v: number | null | undefined, i: number): number {
 
 export function decodeEvent(seq: number, tick: bigint, kind: number, stage: number, monitor: number, value: number): CoreEvent {
   const k: EventKind = EVENT_KINDS[kind] ?? 'none';
-  const hasMonitor = k !== 'config' && k !== 'reset' && k !== 'none';
+  const hasMonitor = k !== 'config' && k !== 'reset' && k !== 'none' && k !== 'invariant';
   const ev: CoreEvent = {
     seq, tick: Number(tick), kind: k,
     stage: STAGES[stage] ?? null, monitor: hasMonitor ? MONITORS[monitor] ?? null : null, value,
@@ -431,6 +448,8 @@ export function decodeEvent(seq: number, tick: bigint, kind: number, stage: numb
     ev.tripped = value === 1;
   } else if (k === 'demand') {
     ev.demand = DEMANDS[value];
+  } else if (k === 'invariant') {
+    ev.reason = INVARIANTS[monitor] ?? `invariant #${monitor}`;
   }
   return ev;
 }

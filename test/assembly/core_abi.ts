@@ -3,7 +3,7 @@
 // and defines its own `tick`.
 
 export {
-  init, reset, abi_version,
+  init, reset, abi_version, assertions,
   param_count, param_known, param_get, param_min, param_max, param_default, param_format,
   config_begin, config_abort, config_error_param, config_set, config_commit, param_set,
   config_checksum, config_addr, config_shadow_addr,

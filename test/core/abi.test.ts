@@ -10,7 +10,7 @@ import {
   ACTIONS, CAUSES, FORMATS, LEVELS, MODES, MONITORS, MON_BASE, PARAM_IDS, PARAM_NAMES, REACT_BASE, STAGES,
   type CoreExports, type ParamFormat,
 } from '../../host/runtime/abi.js';
-import { coreBytes, freshCore } from '../support/core.js';
+import { fieldCoreBytes as coreBytes, freshCore } from '../support/core.js';
 import { Reader, exportedFunctions, parseWasm, signature } from '../../host/runtime/wasm-binary.js';
 
 /** The core's bytes, typed for the WebAssembly API. */
@@ -224,7 +224,7 @@ describe('host/runtime/abi.ts agrees with the binary', () => {
 describe('the default core', () => {
   it('loads through the host wrapper and runs one tick', () => {
     const core = freshCore();
-    expect(core.raw.abi_version()).toBe(2);
+    expect(core.raw.abi_version()).toBe(3);
     expect(core.mode).toBe('NOMINAL');
     const u = core.tick(10_000, { sensors: [20] });
     expect(Number.isFinite(u)).toBe(true);

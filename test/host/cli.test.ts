@@ -168,7 +168,7 @@ describe('edgeloop sim and campaign', () => {
     const out = mkdtempSync(join(tmpdir(), 'edgeloop-dead-'));
     const c = run('campaign', '--scenarios', '6', '--seed', '1', '--workers', '0', '--out', out, '--no-progress', '--core', trap);
     expect(c.status, c.stderr).toBe(5);
-    expect(c.stdout).toMatch(/watchdog: \d+ restarts \(\d+ traps\) in \d+ runs: CORE FAILED/);
+    expect(c.stdout).toMatch(/watchdog: \d+ restarts \(\d+ traps\) in \d+ runs; invariants broken: 0: CORE FAILED/);
     expect(c.stderr).toMatch(/^edgeloop campaign: seed 1: the core under test is not controlling: the core trapped or overran its tick budget in \d+ run\(s\)/m);
     const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
     expect(report.health.resets).toBeGreaterThan(0);

@@ -5,7 +5,7 @@
 // trips on no fault-free tick, and the report's counterfactual adds up.
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_CORE_PATH } from '../../host/runtime/core.js';
+import { DEBUG_CORE_PATH } from '../../host/runtime/core.js';
 import { runCampaign } from '../../firmware-sim/campaign/run.js';
 import { buildReport, FAMILIES, familyOf, faultsEnded, IAE_WORSE_FACTOR, reportMarkdown, type CampaignReport, type Counterfactual } from '../../firmware-sim/campaign/report.js';
 import { campaignScenario } from '../../firmware-sim/campaign/generate.js';
@@ -17,7 +17,7 @@ describe('campaign determinism', () => {
   it('same seed, same report bytes with 0, 1 and 2 workers', async () => {
     const reports = [];
     for (const workers of [0, 1, 2]) {
-      const { results } = await runCampaign({ seed: 11, scenarios: N, workers, corePath: DEFAULT_CORE_PATH });
+      const { results } = await runCampaign({ seed: 11, scenarios: N, workers, corePath: DEBUG_CORE_PATH });
       const r = buildReport(11, results);
       reports.push(JSON.stringify(r) + reportMarkdown(r));
     }
@@ -32,8 +32,8 @@ describe('campaign determinism', () => {
   });
 
   it('scenario i re-runs alone with the result it had in the campaign', async () => {
-    const { results } = await runCampaign({ seed: 5, scenarios: 12, workers: 0, corePath: DEFAULT_CORE_PATH });
-    const module = new WebAssembly.Module(readFileSync(DEFAULT_CORE_PATH));
+    const { results } = await runCampaign({ seed: 5, scenarios: 12, workers: 0, corePath: DEBUG_CORE_PATH });
+    const module = new WebAssembly.Module(readFileSync(DEBUG_CORE_PATH));
     expect(JSON.stringify(runPair(campaignScenario(5, 9), module))).toBe(JSON.stringify(results[9]));
   });
 });
@@ -50,7 +50,7 @@ describe(`a bounded campaign (seed ${BOUNDED_SEED}, ${BOUNDED_SCENARIOS} scenari
   let report: CampaignReport;
   let g: CampaignReport['guard'];
   beforeAll(async () => {
-    ({ results } = await runCampaign({ seed: BOUNDED_SEED, scenarios: BOUNDED_SCENARIOS, workers: 2, corePath: DEFAULT_CORE_PATH }));
+    ({ results } = await runCampaign({ seed: BOUNDED_SEED, scenarios: BOUNDED_SCENARIOS, workers: 2, corePath: DEBUG_CORE_PATH }));
     report = buildReport(BOUNDED_SEED, results);
     g = report.guard;
   }, 60_000);

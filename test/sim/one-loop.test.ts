@@ -9,13 +9,13 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CORE_PATH } from '../../host/runtime/core.js';
+import { DEBUG_CORE_PATH } from '../../host/runtime/core.js';
 import { runScenario, type Oracle, type RunResult } from '../../firmware-sim/run.js';
 import { runPil, type PilResult } from '../../firmware-sim/pil/bridge.js';
 import { ReferenceTarget } from '../../firmware-sim/pil/protocol.js';
 import { parseScenario, type ScenarioInput } from '../../firmware-sim/scenario/schema.js';
 
-const module = new WebAssembly.Module(readFileSync(DEFAULT_CORE_PATH));
+const module = new WebAssembly.Module(readFileSync(DEBUG_CORE_PATH));
 
 /** The first tick where the two runs part, or null. */
 function firstDifference(a: RunResult, b: PilResult): string | null {

@@ -7,7 +7,7 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CORE_PATH } from '../../host/runtime/core.js';
+import { DEBUG_CORE_PATH } from '../../host/runtime/core.js';
 import { runScenario } from '../../firmware-sim/run.js';
 import { parseScenario } from '../../firmware-sim/scenario/schema.js';
 import { campaignScenario, RUN_TICKS } from '../../firmware-sim/campaign/generate.js';
@@ -18,7 +18,7 @@ import { PLANTS } from '../../firmware-sim/plants/index.js';
 import { PLANT_NAMES, type PlantName } from '../../firmware-sim/types.js';
 import type { Scenario } from '../../firmware-sim/scenario/schema.js';
 
-const module = new WebAssembly.Module(readFileSync(DEFAULT_CORE_PATH));
+const module = new WebAssembly.Module(readFileSync(DEBUG_CORE_PATH));
 const SEED = 5150;
 const scenarios = Array.from({ length: 400 }, (_, i) => campaignScenario(SEED, i));
 const range = (p: PlantName) => PLANTS[p].actuator.max - PLANTS[p].actuator.min;

@@ -9,14 +9,14 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CORE_PATH } from '../../host/runtime/core.js';
+import { DEBUG_CORE_PATH } from '../../host/runtime/core.js';
 import { runScenario, type RunResult } from '../../firmware-sim/run.js';
 import { parseScenario, ScenarioError, type ScenarioInput } from '../../firmware-sim/scenario/schema.js';
 import { LevelSchedule } from '../../firmware-sim/loop/schedule.js';
 import { THERMAL, THERMAL_U_NOMINAL } from '../../firmware-sim/plants/thermal.js';
 import { DRUM } from '../../firmware-sim/plants/integrator.js';
 
-const module = new WebAssembly.Module(readFileSync(DEFAULT_CORE_PATH));
+const module = new WebAssembly.Module(readFileSync(DEBUG_CORE_PATH));
 const run = (input: ScenarioInput): RunResult => runScenario(parseScenario(input), { module, record: true });
 
 /** Mean of a trace series over [fromS, toS). */

@@ -8,7 +8,7 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CORE_PATH } from '../../host/runtime/core.js';
+import { DEBUG_CORE_PATH } from '../../host/runtime/core.js';
 import { runScenario, type Oracle, type RunResult } from '../../firmware-sim/run.js';
 import { parseScenario, type ScenarioInput } from '../../firmware-sim/scenario/schema.js';
 import { PLANTS } from '../../firmware-sim/plants/index.js';
@@ -16,7 +16,7 @@ import { THERMAL } from '../../firmware-sim/plants/thermal.js';
 import { MOTOR } from '../../firmware-sim/plants/motor.js';
 import type { FaultSpec } from '../../firmware-sim/types.js';
 
-const module = new WebAssembly.Module(readFileSync(DEFAULT_CORE_PATH));
+const module = new WebAssembly.Module(readFileSync(DEBUG_CORE_PATH));
 const run = (input: ScenarioInput, oracle?: Oracle): RunResult => runScenario(parseScenario(input), { module, record: true, oracle });
 
 /** A fault that gives the run an onset and leaves the plant and the actuator alone: the host's setpoint goes stale. */

@@ -2,11 +2,11 @@
 // MCU's watchdog and memory limit in force.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CORE_PATH } from '../../host/runtime/core.js';
+import { DEBUG_CORE_PATH } from '../../host/runtime/core.js';
 import { runScenario } from '../../firmware-sim/run.js';
 import { parseScenario } from '../../firmware-sim/scenario/schema.js';
 
-const module = new WebAssembly.Module(readFileSync(DEFAULT_CORE_PATH));
+const module = new WebAssembly.Module(readFileSync(DEBUG_CORE_PATH));
 
 describe('firmware-sim runner', () => {
   it('is deterministic: the same scenario gives the same result, trace included', () => {

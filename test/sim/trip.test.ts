@@ -9,7 +9,7 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { Core, DEFAULT_CORE_PATH, Q16, type EngineExports } from '../../host/runtime/core.js';
+import { Core, DEBUG_CORE_PATH, Q16, type EngineExports } from '../../host/runtime/core.js';
 import { runScenario, type RunResult } from '../../firmware-sim/run.js';
 import { parseScenario, type ScenarioInput } from '../../firmware-sim/scenario/schema.js';
 import { PLANTS } from '../../firmware-sim/plants/index.js';
@@ -19,7 +19,7 @@ import { Tank } from '../../firmware-sim/plants/tank.js';
 import { SurgeDrum, DRUM } from '../../firmware-sim/plants/integrator.js';
 import type { Plant } from '../../firmware-sim/types.js';
 
-const module = new WebAssembly.Module(readFileSync(DEFAULT_CORE_PATH));
+const module = new WebAssembly.Module(readFileSync(DEBUG_CORE_PATH));
 
 /** Step a plant for `seconds` in steps of `dtS` under u and d, tripped or not; the output after each step. */
 function hold(plant: Plant, seconds: number, dtS: number, u: number, d: number, tripped: boolean): number[] {

@@ -71,6 +71,8 @@ export interface ThermalOptions {
   jitterUs?: number;
   /** Record the core's events after every tick (off for long nominal runs). */
   recordEvents?: boolean;
+  /** The core in the loop (default: a fresh instance of the debug build). */
+  core?: Core;
 }
 
 export class Thermal {
@@ -136,7 +138,7 @@ export class Thermal {
     this.sp = opts.setpoint ?? 80;
     this.plant = Thermal.plantAtRest(opts.y0 ?? PLANT.ambient);
     this.delivered = (this.plant.output - PLANT.ambient) / PLANT.k;
-    this.core = freshCore();
+    this.core = opts.core ?? freshCore();
     this.core.configure({ ...BASE_CONFIG, n_sensors: this.nSensors, ...opts.params });
     this.core.setSetpoint(this.sp, 0);
     this.spSentUs = 0;

@@ -1,0 +1,47 @@
+// The core's invariants (STYLE.md 3: assertions that say why). A broken
+// invariant is a bug. Every build counts it (invariant_fails), logs it as an
+// EV_INVARIANT event whose monitor field is the reason code below, and
+// raises the integrity condition, which latches the safe stop until reset():
+// the field build's explicit recovery action.
+//
+// The debug build (asconfig.json target "debug", assertions on:
+// build/core.debug.wasm, which `sim`, `campaign` and the tests run) traps
+// there as well, as `if (DEBUG) assert(...)` would, so a bug stops the run
+// that found it. It does not trap when the configuration table no longer
+// matches its commit-time sums: a soft error (or a memory fault a campaign
+// injects) can break an invariant without any bug, and the integrity
+// monitor owns that case. `unreachable` rather than `assert`: the stub
+// runtime's abort would carry the file name as a string.
+//
+// Reason codes are numbers, not strings, so the binary stays small; the host
+// names them (host/runtime/abi.ts INVARIANTS).
+
+import * as S from "./state";
+import { config_whole } from "./params";
+import { count, event_log, C_INVARIANT_FAILS, EV_INVARIANT, EV_STAGE_NONE } from "./events";
+
+export const INV_OUTPUT: i32 = 1;      // the command is outside [out_min, out_max]
+export const INV_MODE: i32 = 2;        // the mode is outside the mode enum
+export const INV_LEVEL: i32 = 3;       // the proposed sampling level is outside the derived levels
+export const INV_DEBOUNCE: i32 = 4;    // a debounce counter is outside [0, its dwell)
+export const INV_CASCADE: i32 = 5;     // an open episode's root cause or its stage is not a monitor/stage
+export const INV_SUPERVISOR: i32 = 6;  // a latched cause or the trip output outside SAFE_STOP
+export const INV_PARAMS: i32 = 7;      // a derived quantity (levels, coefficients) out of its bounds at commit
+
+// Assertions compiled in (the debug build): ASC_NO_ASSERT is asc's --noAssert.
+@inline export const DEBUG: bool = !ASC_NO_ASSERT;
+
+// Raised until reset(): the integrity condition reads it.
+export let invariant_bad = false;
+
+export function invariant_clear(): void {
+  invariant_bad = false;
+}
+
+// value: what was found (the command, the mode, the counter ...).
+export function invariant_failed(reason: i32, value: i32): void {
+  count(C_INVARIANT_FAILS);
+  event_log(S.tick_n, EV_INVARIANT, EV_STAGE_NONE, reason, value);
+  invariant_bad = true;
+  if (DEBUG && config_whole()) unreachable();
+}

@@ -1,0 +1,105 @@
+// The debug build of the core (build/core.debug.wasm: the same sources with
+// assertions on, assembly/invariant.ts) and the field build (build/core.wasm):
+// bit-exact while every invariant holds; when one breaks (a bug), the debug
+// build traps at once, the field build counts it, logs what broke and latches
+// the safe stop; either way the simulator and the campaign say CORE FAILED.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Core, DEBUG_CORE_PATH, DEFAULT_CORE_PATH } from '../../host/runtime/core.js';
+import { coreFailed, runScenario } from '../../firmware-sim/run.js';
+import { campaignScenario } from '../../firmware-sim/campaign/generate.js';
+import { parseScenario } from '../../firmware-sim/scenario/schema.js';
+import { campaignCommand } from '../../host/cli/sim.js';
+import { Thermal } from '../support/thermal.js';
+
+const BUILD = join(DEFAULT_CORE_PATH, '..');
+const debug = new WebAssembly.Module(readFileSync(DEBUG_CORE_PATH));
+const field = new WebAssembly.Module(readFileSync(DEFAULT_CORE_PATH));
+const buggyDebug = new WebAssembly.Module(readFileSync(join(BUILD, 'invariant_core.debug.wasm')));
+const buggyField = new WebAssembly.Module(readFileSync(join(BUILD, 'invariant_core.wasm')));
+
+const thermal = () => parseScenario({ plant: 'thermal', durationS: 60, seed: 3 });
+
+describe('the debug build', () => {
+  it('says which build it is: assertions() is 1 in the debug build, 0 in the field build', () => {
+    expect(Core.fromModule(debug).assertions).toBe(true);
+    expect(Core.fromModule(field).assertions).toBe(false);
+  });
+
+  it('is bit-exact with the field build on campaign scenarios of every plant and fault family, memory faults included', () => {
+    // 40 scenarios of seed 9: every plant, sensor, actuator, timing, comm and memory faults, fault-free runs.
+    const kinds = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const sc = campaignScenario(9, i);
+      kinds.add(sc.faults[0]?.kind.split('.')[0] ?? 'none');
+      const a = runScenario(sc, { module: debug, record: true });
+      const b = runScenario(sc, { module: field, record: true });
+      expect(JSON.stringify(a), `scenario 9:${i}`).toBe(JSON.stringify(b));
+      expect(a.invariantFails).toBe(0);
+      expect(a.traps).toBe(0);
+    }
+    expect([...kinds].sort()).toEqual(expect.arrayContaining(['actuator', 'memory', 'none', 'sensor']));
+  });
+});
+
+describe('a core that breaks an invariant (build/invariant_core*.wasm: INV_CASCADE on its 21st tick)', () => {
+  it('debug build: the tick traps; the run says CORE FAILED and names what broke', () => {
+    // the 21st tick -> invariant_failed(cascade) -> unreachable -> the MCU's watchdog restarts the core
+    // (which breaks it again 21 ticks later) -> the run is a failed core, the broken invariant named.
+    const r = runScenario(thermal(), { module: buggyDebug });
+    expect(r.traps).toBeGreaterThan(0);
+    expect(r.invariantFails).toBe(r.traps);
+    expect(r.invariants[0]).toMatch(/^cascade: .* \(tick 21, value 77\)$/);
+    expect(coreFailed(r)).toBe(true);
+  });
+
+  it('field build: no trap; the failure is counted and logged, and the loop latches SAFE_STOP with the trip asserted', () => {
+    const r = runScenario(thermal(), { module: buggyField });
+    expect(r.traps).toBe(0);
+    expect(r.invariantFails).toBe(1);
+    expect(r.finalMode).toBe('SAFE_STOP');
+    expect(r.finalTrip).toBe(1);
+    expect(coreFailed(r)).toBe(true);
+  });
+
+  it('field build, in a closed loop: the invariant event, the counter, the latched stop; reset() releases it once the condition is false', () => {
+    // 20 good ticks -> the 21st breaks the invariant (counted, logged, integrity
+    // raised, not repairable) -> SAFE_STOP, latched -> the operator's reset finds
+    // the condition false (the bug does not repeat) and releases it -> the way back.
+    const th = new Thermal({ core: Core.fromModule(buggyField), setpoint: 40, y0: 40, recordEvents: true });
+    th.run(20);
+    expect(th.core.counter('invariant_fails')).toBe(0);
+    th.run(1);
+    expect(th.log.filter((e) => e.kind === 'invariant')).toEqual([
+      expect.objectContaining({ tick: 21, value: 77, reason: expect.stringMatching(/^cascade:/) })]);
+    expect(th.core.counter('invariant_fails')).toBe(1);
+    th.run(20);
+    expect(th.core.mode).toBe('SAFE_STOP');
+    th.run(100);
+    expect(th.core.mode).toBe('SAFE_STOP');   // latched: it does not come back by itself
+    expect(th.core.reset()).toBeGreaterThan(0);
+    th.runWhile((t) => t.core.mode !== 'NOMINAL', 3000);
+    expect(th.core.mode).toBe('NOMINAL');
+    expect(th.core.counter('invariant_fails')).toBe(1);
+  });
+
+  it('the campaign cannot pass it, on either build: exit 5, the report names the broken invariant', async () => {
+    for (const core of ['invariant_core.debug.wasm', 'invariant_core.wasm']) {
+      const out = mkdtempSync(join(tmpdir(), 'edgeloop-inv-'));
+      const lines: string[] = [];
+      const warnings: string[] = [];
+      const code = await campaignCommand({ scenarios: 3, seed: 1, workers: 0, out, core: join(BUILD, core), progress: false },
+        (l) => lines.push(l), (l) => warnings.push(l));
+      expect(code, core).toBe(5);
+      expect(warnings.join('\n')).toMatch(/the core under test is not controlling: the core broke its invariants in \d+ run\(s\) .*cascade:/);
+      const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+      expect(report.health.invariantFails).toBeGreaterThan(0);
+      expect(report.health.invariants[0]).toMatch(/^cascade:/);
+      expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(/\| broken invariants .* \| \*\*\d+\*\* in \d+ runs: cascade:/);
+      // Reproductions name the core that failed, not the default.
+      for (const f of report.failing) expect(f.reproduce).toContain(`--core ${join(BUILD, core)}`);
+    }
+  });
+});
