@@ -150,8 +150,13 @@ function vote(n: i32, pred: i32): i32 {
 // (clamped) value and the filtered value come back through voted_out() and
 // filtered_out(). With no trusted sensor the model prediction stands in.
 let voted_q16: i32 = 0;
+// Sensors in use: n_sensors, bounded by SENSORS_MAX where it is used (a
+// soft error in the table must not send the loops below past their arrays
+// before the scrub repairs it).
+export let sensors_n: i32 = 1;
 export function condition_step(s0: i32, s1: i32, s2: i32, level: i32, pred: i32): i32 {
-  let n = p(P_N_SENSORS);
+  let n = <i32>min<u32>(<u32>p(P_N_SENSORS), <u32>SENSORS_MAX);
+  sensors_n = n;
   sense_one(0, s0, level);
   if (n > 1) sense_one(1, s1, level);
   if (n > 2) sense_one(2, s2, level);

@@ -1,17 +1,19 @@
 // The core's invariants (STYLE.md 3: assertions that say why). A broken
 // invariant is a bug. Every build counts it (invariant_fails), logs it as an
 // EV_INVARIANT event whose monitor field is the reason code below, and
-// raises the integrity condition, which latches the safe stop until reset():
-// the field build's explicit recovery action.
+// raises the integrity condition as a fault that cannot be repaired, which
+// latches the safe stop until reset(): the field build's explicit recovery
+// action.
 //
 // The debug build (asconfig.json target "debug", assertions on:
 // build/core.debug.wasm, which `sim`, `campaign` and the tests run) traps
 // there as well, as `if (DEBUG) assert(...)` would, so a bug stops the run
-// that found it. It does not trap when the configuration table no longer
-// matches its commit-time sums: a soft error (or a memory fault a campaign
-// injects) can break an invariant without any bug, and the integrity
-// monitor owns that case. `unreachable` rather than `assert`: the stub
-// runtime's abort would carry the file name as a string.
+// that found it. Neither build counts it as a bug when the configuration
+// table no longer matches its commit-time sums: a soft error (or a memory
+// fault a campaign injects) can break an invariant without any bug; the
+// event is logged with the core stage and the integrity monitor owns the
+// case. `unreachable` rather than `assert`: the stub runtime's abort would
+// carry the file name as a string.
 //
 // Reason codes are numbers, not strings, so the binary stays small; the host
 // names them (host/runtime/abi.ts INVARIANTS).
@@ -19,6 +21,7 @@
 import * as S from "./state";
 import { config_whole } from "./params";
 import { count, event_log, C_INVARIANT_FAILS, EV_INVARIANT, EV_STAGE_NONE } from "./events";
+import { STAGE_CORE } from "./monitor/ids";
 
 export const INV_OUTPUT: i32 = 1;      // the command is outside [out_min, out_max]
 export const INV_MODE: i32 = 2;        // the mode is outside the mode enum
@@ -40,8 +43,15 @@ export function invariant_clear(): void {
 
 // value: what was found (the command, the mode, the counter ...).
 export function invariant_failed(reason: i32, value: i32): void {
+  // Under a table that no longer matches its commit-time sums, a broken
+  // invariant is the soft error's doing, not a bug: logged with the core
+  // stage, and left to the integrity monitor (the scrub repairs the table,
+  // the soft error's reaction applies). Every value the tick reads from the
+  // table is bounded at use, so that nothing outlives the repair.
+  let whole = config_whole();
+  event_log(S.tick_n, EV_INVARIANT, whole ? EV_STAGE_NONE : STAGE_CORE, reason, value);
+  if (!whole) return;
   count(C_INVARIANT_FAILS);
-  event_log(S.tick_n, EV_INVARIANT, EV_STAGE_NONE, reason, value);
   invariant_bad = true;
-  if (DEBUG && config_whole()) unreachable();
+  if (DEBUG) unreachable();
 }

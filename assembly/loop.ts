@@ -5,7 +5,7 @@
 //   the mode (bumpless) -> slew limit -> next sampling interval.
 
 import * as S from "./state";
-import { p, P_MEDIAN3, P_N_SENSORS, P_OUT_MIN, P_OUT_MAX, P_KP, P_FB_KP, P_FB_SETPOINT, P_SETTLE_BAND, P_SETTLE_TICKS,
+import { p, P_MEDIAN3, P_OUT_MIN, P_OUT_MAX, P_KP, P_FB_KP, P_FB_SETPOINT, P_SETTLE_BAND, P_SETTLE_TICKS,
   P_ENV_MIN, P_ENV_MAX, P_SP_MARGIN } from "./params";
 import { sat, abs_q16, sub_q16, clamp_i32 } from "./fixed";
 import { levels_n, slew_step } from "./levels";
@@ -14,7 +14,7 @@ import { pending_any, sensor_check_active, debounce_set_tick } from "./monitor/d
 import { timing_step, timing_level, clock_bad, overrun, missed, sp_stale } from "./monitor/timing";
 import { control_monitors_step, tracking, oscillating, oscillation_near } from "./monitor/control";
 import { actuation_step, saturated, mismatch, disagreeing } from "./monitor/actuation";
-import { condition_step, voted_out, filtered_out, trusted_mask, noisy_kept, readings_repeat } from "./condition";
+import { condition_step, sensors_n, voted_out, filtered_out, trusted_mask, noisy_kept, readings_repeat } from "./condition";
 import { model_push_command, model_amend_last, model_predict, model_prime, model_primed, model_reanchor, model_update, model_estimate, cusum_alarm, ewma_alarm,
   cusum_near, ewma_near, early_warning, cusum_pos_q16, cusum_neg_q16 } from "./model";
 import { pid_step, pid_track, integ_held, pid_integrity_ok } from "./control/pid";
@@ -80,7 +80,7 @@ export function tick(now: i64, s0: i32, s1: i32, s2: i32, fb: i32): i32 {
   let stat = cusum_pos_q16 > cusum_neg_q16 ? cusum_pos_q16 : cusum_neg_q16;
   let prev_mode = S.mode;
   let active = supervisor_step(S.tick_n, raw, prev_mode, stat);
-  let mode = react_step(S.tick_n, active, trusted, p(P_N_SENSORS), noisy_kept, prev_mode, fb, y, S.output_q16, level);
+  let mode = react_step(S.tick_n, active, trusted, sensors_n, noisy_kept, prev_mode, fb, y, S.output_q16, level);
   S.set_mode(mode);
   // The controller sees the best estimate as the guard decided it this tick.
   let y_ctl = best_estimate(y, trusted, noisy_kept);

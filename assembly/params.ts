@@ -343,7 +343,7 @@ export function scrub_arm(): void {
 }
 
 // Every block of the running table matches its commit-time sum (nothing is
-// repaired: the debug build asks before it traps on a broken invariant).
+// repaired: asked when an invariant breaks, invariant.ts).
 export function config_whole(): bool {
   for (let k = 0; k < SCRUB_BLOCKS; k++) if (block_sum_at(ACTIVE, k) != load<u32>(BLOCK_SUM + (<usize>k << 2))) return false;
   return true;

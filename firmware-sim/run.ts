@@ -80,6 +80,8 @@ export interface RunResult extends Omit<Outcome, 'events' | 'trace'> {
   invariantFails: number;
   /** What broke (the first few, each once), with the tick and the value found. */
   invariants: string[];
+  /** Invariants broken under a corrupted configuration table: a soft error's consequence, which the integrity monitor handles. */
+  invariantSoft: number;
   events?: TimedEvent[];
   trace?: Trace;
 }
@@ -178,6 +180,7 @@ function runResult(sc: Scenario, o: Outcome, opts: RunOptions): RunResult {
     consequential: o.events.consequential,
     invariantFails: o.events.invariantFails,
     invariants: [...o.events.invariants],
+    invariantSoft: o.events.invariantSoft,
     watchdogResets: o.watchdogResets,
     traps: o.traps,
     overBudgetTicks: o.overBudgetTicks,

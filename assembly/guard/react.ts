@@ -98,7 +98,9 @@ export function react_reset(): void {
 }
 
 @inline function bit(c: i32): i32 { return 1 << c; }
-@inline function reaction(c: i32): i32 { return p(REACT_BASE + c); }
+// Bounded at use: a soft error in the table must not make a mode outside the
+// enum (an unsigned min: a negative value reads as the safe stop).
+@inline function reaction(c: i32): i32 { return <i32>min<u32>(<u32>p(REACT_BASE + c), <u32>ids.ACT_SAFE_STOP); }
 @inline function mbit(m: i32): i32 { return 1 << m; }
 
 // Monitors at alarm level feed the causes, except the control-stage ones

@@ -24,6 +24,11 @@ export class EventBook {
   consequential = 0;
   /** Broken invariants the core logged (a bug in it; the debug build traps on each). */
   invariantFails = 0;
+  /**
+   * Invariants broken while the configuration table was corrupted (the
+   * event's stage is the core's): a soft error's doing, not a bug.
+   */
+  invariantSoft = 0;
   /** What broke, each once, in the order first seen. */
   readonly invariants: string[] = [];
   /** Every event with its time, when recording; else null. */
@@ -39,7 +44,8 @@ export class EventBook {
     for (const ev of events) {
       if (this.log) this.log.push({ ...ev, tS: nowS });
       if (ev.kind === 'consequential') this.consequential++;
-      if (ev.kind === 'invariant') {
+      if (ev.kind === 'invariant' && ev.stage !== null) this.invariantSoft++;
+      if (ev.kind === 'invariant' && ev.stage === null) {
         this.invariantFails++;
         const what = `${ev.reason} (tick ${ev.tick}, value ${ev.value})`;
         if (this.invariants.length < 5 && !this.invariants.some((w) => w.startsWith(ev.reason ?? '?'))) this.invariants.push(what);

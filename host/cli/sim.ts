@@ -88,6 +88,9 @@ function summary(r: RunResult): string[] {
       : `  fault ${r.faults.map((f) => f.kind).join(', ')} not detected`);
   }
   if (r.falseTrips) lines.push(`  false trips before the fault: ${tally(r.falseTripMonitors)}`);
+  if (r.invariantSoft) {
+    lines.push(`  invariants broken while the configuration was corrupted: ${r.invariantSoft} (the soft error's doing; the integrity monitor handles it)`);
+  }
   if (r.invariantFails) {
     lines.push(`  CORE FAILED: it broke its invariants ${r.invariantFails} time(s), a bug in the core: ${r.invariants.join('; ')}`);
   }

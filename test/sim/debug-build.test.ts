@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Core, DEBUG_CORE_PATH, DEFAULT_CORE_PATH } from '../../host/runtime/core.js';
+import { Core, DEBUG_CORE_PATH, DEFAULT_CORE_PATH, PARAM_IDS } from '../../host/runtime/core.js';
 import { coreFailed, runScenario } from '../../firmware-sim/run.js';
 import { campaignScenario } from '../../firmware-sim/campaign/generate.js';
 import { parseScenario } from '../../firmware-sim/scenario/schema.js';
@@ -101,5 +101,41 @@ describe('a core that breaks an invariant (build/invariant_core*.wasm: INV_CASCA
       // Reproductions name the core that failed, not the default.
       for (const f of report.failing) expect(f.reproduce).toContain(`--core ${join(BUILD, core)}`);
     }
+  });
+});
+
+describe('soft errors the debug build found (memory.bitflip in the configuration table)', () => {
+  // A flipped bit breaks an invariant only through a value the tick reads
+  // from the table before the scrub repairs it; every such value is bounded
+  // at use, so nothing outlives the repair, and a broken invariant under a
+  // corrupted table is the soft error's doing (event stage 'core'), not a bug.
+  it('campaign 1:4089 (bit 25 of react.soft_repaired) and 1:7375 (bit 10 of n_sensors) run on the debug build without a trap or a bug', () => {
+    for (const i of [4089, 7375]) {
+      const r = runScenario(campaignScenario(1, i), { module: debug });
+      expect(r.faults[0].kind).toBe('memory.bitflip');
+      expect({ i, traps: r.traps, bugs: r.invariantFails }).toEqual({ i, traps: 0, bugs: 0 });
+      expect(r.corruptionLeft).toBe(false);
+    }
+  });
+
+  const flipActive = (core: Core, name: string, bit: number) => {
+    const id = PARAM_IDS.get(name as never)!;
+    const view = new DataView(core.raw.memory!.buffer);
+    const at = core.raw.config_addr() + id * 4;
+    view.setInt32(at, view.getInt32(at, true) ^ (1 << bit), true);
+  };
+
+  it('n_sensors with bit 10 flipped: the sensing loops stay within their three sensors; the scrub repairs it; no bug', () => {
+    // before: n_sensors read as 1027 sent the vote's loop over 1027 "sensors",
+    // writing debounce counters far past their array (the debug build trapped
+    // on the debounce invariant; the field build ran on corrupted state).
+    const th = new Thermal({ nSensors: 3, setpoint: 40, y0: 40, recordEvents: true });
+    th.run(50);
+    flipActive(th.core, 'n_sensors', 10);
+    th.run(400);
+    expect(th.core.counter('invariant_fails')).toBe(0);
+    expect(th.core.counter('repairs')).toBeGreaterThan(0);
+    expect(th.log.filter((e) => e.kind === 'invariant' && e.stage === null)).toEqual([]);
+    expect(th.core.mode).toBe('NOMINAL');
   });
 });
