@@ -26,7 +26,7 @@
 // did not obey the envelope's hold; reset() releases a latch only when its
 // condition is false.
 
-import { p, P_GUARD, P_RESID_SIGMA, P_ENV_HI_DIR, P_ENV_LO_DIR, P_HANDBACK_TICKS, P_HANDBACK_RETRIES, P_TRIP_FB, P_MISMATCH_THR,
+import { p, param_meta, P_GUARD, P_RESID_SIGMA, P_ENV_HI_DIR, P_ENV_LO_DIR, P_HANDBACK_TICKS, P_HANDBACK_RETRIES, P_TRIP_FB, P_MISMATCH_THR,
   P_OUT_MIN, P_OUT_MAX, P_TRIP_DIR, P_SAFE_OUTPUT, P_ENV_MIN, P_ENV_MAX, P_MODEL_GAIN, P_MODEL_TAU, P_PERIOD_MIN_US,
   REACT_BASE, MON_BASE, MF_ACTION } from "../params";
 import { abs_q16, sub_q16, sat, q16_to_f64 } from "../fixed";
@@ -98,9 +98,14 @@ export function react_reset(): void {
 }
 
 @inline function bit(c: i32): i32 { return 1 << c; }
-// Bounded at use: a soft error in the table must not make a mode outside the
-// enum (an unsigned min: a negative value reads as the safe stop).
-@inline function reaction(c: i32): i32 { return <i32>min<u32>(<u32>p(REACT_BASE + c), <u32>ids.ACT_SAFE_STOP); }
+// Checked at use: a value outside the action enum can only be a soft error
+// in the table (the setter checks the range), which the scrub is about to
+// repair; until then the cell reads as its default, so that the flip makes
+// no mode outside the enum and no stop of its own.
+function reaction(c: i32): i32 {
+  let v = p(REACT_BASE + c);
+  return <u32>v <= <u32>ids.ACT_SAFE_STOP ? v : param_meta(REACT_BASE + c, 2);
+}
 @inline function mbit(m: i32): i32 { return 1 << m; }
 
 // Monitors at alarm level feed the causes, except the control-stage ones
