@@ -36,11 +36,20 @@ function check(k: i32): void {
 // One block per tick. Returns true while a soft error was found this tick
 // or a block stays unrepaired.
 export function integrity_step(): bool {
-  found = false;
+  found = escalated;
+  escalated = false;
   active_hit = false;
   check(block);
   block = block + 1 < SCRUB_BLOCKS ? block + 1 : 0;
   return found || bad_blocks != 0;
+}
+
+// An invariant broke under a corrupted table (invariant.ts): the whole
+// table is checked and repaired now, not one block a tick, and the next
+// tick raises the integrity condition for what was found.
+let escalated = false;
+export function integrity_escalate(): void {
+  escalated = integrity_full_check();
 }
 
 // Not repairable: a block both copies lost, or a broken invariant (a bug:

@@ -20,6 +20,7 @@
 
 import * as S from "./state";
 import { config_whole } from "./params";
+import { integrity_escalate } from "./integrity";
 import { count, event_log, C_INVARIANT_FAILS, EV_INVARIANT, EV_STAGE_NONE } from "./events";
 import { STAGE_CORE } from "./monitor/ids";
 
@@ -45,12 +46,13 @@ export function invariant_clear(): void {
 export function invariant_failed(reason: i32, value: i32): void {
   // Under a table that no longer matches its commit-time sums, a broken
   // invariant is the soft error's doing, not a bug: logged with the core
-  // stage, and left to the integrity monitor (the scrub repairs the table,
-  // the soft error's reaction applies). Every value the tick reads from the
-  // table is bounded at use, so that nothing outlives the repair.
+  // stage, and left to the integrity monitor, escalated: the whole table is
+  // scrubbed and repaired now, and the next tick raises its condition.
+  // Every value the tick reads from the table is checked at use, so that
+  // nothing outlives the repair.
   let whole = config_whole();
   event_log(S.tick_n, EV_INVARIANT, whole ? EV_STAGE_NONE : STAGE_CORE, reason, value);
-  if (!whole) return;
+  if (!whole) { integrity_escalate(); return; }
   count(C_INVARIANT_FAILS);
   invariant_bad = true;
   if (DEBUG) unreachable();

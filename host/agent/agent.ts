@@ -138,6 +138,12 @@ export interface AgentStats {
    * the core was rolled back (after a deploy) or restarted.
    */
   traps: number;
+  /**
+   * Invariants the core broke (a bug in the core: each latched SAFE_STOP
+   * until a reset, assembly/invariant.ts); not those broken under a
+   * corrupted configuration, which the integrity monitor handles.
+   */
+  invariantFails: number;
   /** Recoveries after a trap that failed themselves (the safe output and the trip stay; tried again next tick). */
   recoverFailures: number;
   /** Connection attempts the broker refused for the log-in (bad credentials, not authorized). */
@@ -210,7 +216,7 @@ interface SpooledSample {
 }
 
 export class Agent {
-  readonly stats: AgentStats = { ticks: 0, lateTicks: 0, published: 0, spooled: 0, replayed: 0, spoolDropped: 0, resent: 0, commandsApplied: 0, commandsRejected: 0, inboxDropped: 0, encodeErrors: 0, stateRejected: 0, referenceRejected: 0, eventCallbackErrors: 0, traps: 0, recoverFailures: 0, loginRefused: 0, tickErrors: 0 };
+  readonly stats: AgentStats = { ticks: 0, lateTicks: 0, published: 0, spooled: 0, replayed: 0, spoolDropped: 0, resent: 0, commandsApplied: 0, commandsRejected: 0, inboxDropped: 0, encodeErrors: 0, stateRejected: 0, referenceRejected: 0, eventCallbackErrors: 0, traps: 0, invariantFails: 0, recoverFailures: 0, loginRefused: 0, tickErrors: 0 };
   private readonly client: MqttClient;
   private readonly seq = new SeqCounter();
   private readonly inbox: AgentCommand[] = [];
@@ -439,6 +445,7 @@ export class Agent {
   private readEvents(now: number): void {
     for (const e of this.core.events()) {
       if (e.kind === 'trip_out') this.tripCause = e.tripped ? `${e.reason ?? ''}${e.stage ? `/${e.stage}` : ''}` : '';
+      if (e.kind === 'invariant' && e.stage === null) this.stats.invariantFails++;
       try {
         this.opts.onCoreEvent?.(e, now);
       } catch {
@@ -601,6 +608,7 @@ export class Agent {
       { name: 'guard/latched', type: 'String', value: core.latchedCauses.join(',') },
       { name: 'predicted', type: 'Float', value: core.predicted },
       { name: 'watchdog/traps', type: 'UInt64', value: this.stats.traps },
+      { name: 'core/invariant_fails', type: 'UInt64', value: this.stats.invariantFails },
     ];
   }
 

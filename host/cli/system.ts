@@ -106,6 +106,10 @@ export async function agentCommand(o: AgentCommandOptions, print: Print, signal?
         print(`agent ${key}: TRIP FAILED: the actuator's feedback does not show the trip (cause ${describeCause(e.reason)})`);
       } else if (e.kind === 'demand') {
         print(`agent ${key}: demand from the host: ${e.demand}`);
+      } else if (e.kind === 'invariant') {
+        print(e.stage === null
+          ? `agent ${key}: CORE INVARIANT BROKEN (a bug in the core): ${e.reason} (value ${e.value}); the loop latches SAFE_STOP until a reset`
+          : `agent ${key}: core invariant broken under a corrupted configuration (${e.reason}); the table was scrubbed and repaired at once`);
       }
     },
     onLoginRefused: (why) => print(`agent ${key}: ERROR: ${why} (${o.broker}${o.username ? `, user '${o.username}'` : ', no username given'}); ` +

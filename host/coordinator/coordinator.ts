@@ -57,6 +57,8 @@ export interface AgentView {
   predicted: number | null;
   /** Ticks on which its core trapped (its `watchdog/traps` metric: the safe output, the trip, the core rolled back or restarted). */
   traps: number;
+  /** Invariants its core broke (its `core/invariant_fails` metric: a bug in the core, which latched SAFE_STOP). */
+  invariantFails: number;
   /** The safety envelope on the controlled variable (DBIRTH), with its engineering unit ('' when not announced). */
   envelope: { min: number | null; max: number | null; unit: string };
   /** The running core's version as the agent reports it (sha256 prefix, or 'builtin'). */
@@ -127,7 +129,7 @@ const METRIC_TYPES: Readonly<Record<string, 'number' | 'string' | 'boolean'>> = 
   setpoint: 'number', measurement: 'number', output: 'number', tick_us: 'number', sample: 'number', bdSeq: 'number',
   mode: 'string', cause: 'string', core_version: 'string', depends_on: 'string', 'command/ack': 'string', held: 'boolean',
   trip: 'boolean', 'trip/cause': 'string', 'guard/status': 'number', 'guard/causes': 'string', 'guard/latched': 'string',
-  predicted: 'number', 'envelope/min': 'number', 'envelope/max': 'number', 'watchdog/traps': 'number',
+  predicted: 'number', 'envelope/min': 'number', 'envelope/max': 'number', 'watchdog/traps': 'number', 'core/invariant_fails': 'number',
 };
 /** Every guard/status bit the ABI defines. */
 const GUARD_BITS_ALL = Object.values(GUARD_STATUS).reduce((a, b) => a | b, 0);
@@ -289,7 +291,7 @@ export class Coordinator {
       this.devicesPerNode.set(`${t.group}/${t.node}`, perNode);
       a = { key, group: t.group, node: t.node, device: t.device, health: 'online', lastSeenMs: now, mode: '?', cause: '', setpoint: null,
         measurement: null, bdSeq: this.nodeBdSeq.get(`${t.group}/${t.node}`) ?? null, dependsOn: [], held: false, contained: null, reportsHeld: false,
-        tripped: false, tripCause: '', guard: [], causes: [], latched: [], predicted: null, traps: 0, envelope: { min: null, max: null, unit: '' },
+        tripped: false, tripCause: '', guard: [], causes: [], latched: [], predicted: null, traps: 0, invariantFails: 0, envelope: { min: null, max: null, unit: '' },
         coreVersion: '?', modesSeen: new Set() };
       this.agents.set(key, a);
       // Data from a device we never saw born: ask its node to rebirth (Sparkplug B).
@@ -347,6 +349,7 @@ export class Coordinator {
         case 'guard/latched': a.latched = String(v).split(',').filter(Boolean); break;
         case 'predicted': a.predicted = v as number; break;
         case 'watchdog/traps': a.traps = v as number; break;
+        case 'core/invariant_fails': a.invariantFails = v as number; break;
         case 'envelope/min': case 'envelope/max': {
           const unit = m.properties?.engUnit?.value;
           if (typeof unit === 'string') a.envelope.unit = unit;

@@ -60,6 +60,27 @@ async function agentOn(bytes: Uint8Array, binding: ReturnType<typeof recordingCh
   return { agent, run, now: () => now };
 }
 
+describe('a core that breaks an invariant (build/invariant_core.wasm, the field build: a bug on its 21st tick)', () => {
+  it('the agent counts it (stats, the core/invariant_fails metric), hands the event on, and the loop latches SAFE_STOP with the trip asserted; the agent lives', async () => {
+    // ticks 1..20 good -> tick 21: invariant broken (counted, logged) ->
+    // integrity not repairable -> SAFE_STOP, the core's trip -> latched.
+    const binding = recordingChamber();
+    const events: string[] = [];
+    const { agent, run } = await agentOn(readFileSync(join(DEFAULT_CORE_PATH, '..', 'invariant_core.wasm')), binding, [],
+      { onCoreEvent: (e) => { if (e.kind === 'invariant') events.push(`${e.stage ?? 'bug'} ${e.reason}`); } });
+    run(20);
+    expect(agent.stats.invariantFails).toBe(0);
+    run(40);
+    expect(agent.stats.invariantFails).toBe(1);
+    expect(events).toEqual([expect.stringMatching(/^bug cascade: /)]);
+    expect(agent.stats.traps).toBe(0);
+    expect(agent.core.mode).toBe('SAFE_STOP');
+    expect(binding.trips.at(-1)).toBe(true);
+    expect(agent.stats.ticks).toBe(60);
+    await agent.stop();
+  });
+});
+
 describe('a core that traps', () => {
   it('running from the start: every trap tick writes the safe output (5 %) with the trip de-energized, and a fresh instance of the module takes over; the agent lives', async () => {
     // ticks 1..20 good, 21 traps -> safe output, trip, restart (a fresh
