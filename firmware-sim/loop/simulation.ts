@@ -53,7 +53,7 @@ import type { FaultHooks, McuSpec, Plant, PlantSpec } from '../types.js';
 import type { Scenario } from '../scenario/schema.js';
 import { EventBook } from './events.js';
 import { loadSchedule, setpointSchedule, type LevelSchedule } from './schedule.js';
-import { emptyTrace, type TickTrace } from './trace.js';
+import { emptyTrace, halveTrace, TRACE_POINTS_MAX, type TickTrace } from './trace.js';
 import type { TickReply, TickRequest } from './port.js';
 
 /** How often the host refreshes the setpoint. */
@@ -150,6 +150,9 @@ export class Simulation {
   private readonly before = new Map<number, number | null>();
   private readonly codes: (number | null)[] = [null, null, null];
   private readonly trace: TickTrace | null;
+  // The trace keeps one tick in traceEvery (trace.ts: bounded on long runs).
+  private traceEvery = 1;
+  private traceSkipped = 0;
   private readonly measuredCost: boolean;
   private readonly oracle: Oracle | null;
   private readonly durationS: number;
@@ -372,6 +375,12 @@ export class Simulation {
   endTick(measurement: number): void {
     const t = this.trace;
     if (t === null) return;
+    if (++this.traceSkipped < this.traceEvery) return;
+    this.traceSkipped = 0;
+    if (t.tUs.length >= TRACE_POINTS_MAX) {
+      halveTrace(t);
+      this.traceEvery *= 2;
+    }
     t.tUs.push(this.tUs); t.setpoint.push(this.setpoint); t.truth.push(this.plant.output);
     t.measurement.push(measurement); t.applied.push(this.applied); t.command.push(this.command); t.mode.push(this.mode);
     t.trip.push(this.tripDemand);

@@ -26,3 +26,27 @@ describe('plotRun', () => {
     expect(svg).toMatch(/14\d(\.\d+)?</);
   });
 });
+
+describe('the trace of a long run', () => {
+  it('stays bounded: 1,000 s of the motor (500,000 ticks) keeps at most TRACE_POINTS_MAX of them, spread over the whole run, its excursion kept', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { DEBUG_CORE_PATH } = await import('../../host/runtime/core.js');
+    const { runScenario } = await import('../../firmware-sim/run.js');
+    const { parseScenario } = await import('../../firmware-sim/scenario/schema.js');
+    const { TRACE_POINTS_MAX } = await import('../../firmware-sim/loop/trace.js');
+    const module = new WebAssembly.Module(readFileSync(DEBUG_CORE_PATH));
+    const sc = parseScenario({ plant: 'motor', durationS: 1000, seed: 2, guarded: false, actionToSensing: false,
+      faults: [{ kind: 'sensor.delay', onsetS: 900, magnitude: 0.12 }] });
+    const r = runScenario(sc, { module, record: true });
+    expect(r.ticks).toBeGreaterThan(TRACE_POINTS_MAX);
+    const t = r.trace!;
+    expect(t.tS.length).toBeLessThanOrEqual(TRACE_POINTS_MAX);
+    expect(t.tS.length).toBeGreaterThan(TRACE_POINTS_MAX / 2);
+    expect(t.tS[0]).toBeLessThan(0.01);
+    expect(t.tS.at(-1)!).toBeGreaterThan(999);
+    for (const s of [t.setpoint, t.truth, t.measurement, t.command, t.mode, t.trip]) expect(s).toHaveLength(t.tS.length);
+    // The unguarded loop on a delayed tachometer goes unstable: the trace shows the run's worst excursion.
+    expect(r.envelope.violated).toBe(true);
+    expect(Math.max(...t.truth.slice(-50_000))).toBeGreaterThan(r.envelope.max);
+  });
+});
