@@ -15,8 +15,17 @@ export interface SchemaIssue {
 export class SchemaError extends Error {
   constructor(readonly source: string, what: string, readonly issues: readonly SchemaIssue[]) {
     super(`${source}: invalid ${what}\n${issues.map((i) => `  - ${i.path}: ${i.message}` +
-      (i.received !== undefined ? ` (received ${JSON.stringify(i.received)})` : '')).join('\n')}`);
+      (i.received !== undefined ? ` (received ${quoted(i.received)})` : '')).join('\n')}`);
   }
+}
+
+/** The most characters of a received value an error message quotes. */
+export const QUOTE_CHARS_MAX = 120;
+
+/** A received value as an error quotes it: JSON, cut to QUOTE_CHARS_MAX with the full length named. */
+function quoted(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length <= QUOTE_CHARS_MAX ? s : `${s.slice(0, QUOTE_CHARS_MAX)}... (${s.length} characters)`;
 }
 
 function at(value: unknown, path: readonly PropertyKey[]): unknown {

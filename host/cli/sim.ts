@@ -5,7 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { RunJob, RunReply } from '../../firmware-sim/run-worker.js';
-import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import cliProgress from 'cli-progress';
@@ -44,6 +44,26 @@ function readCore(path: string): Uint8Array {
   }
 }
 
+/**
+ * A file's text, refused past `max` bytes while it is read (a pipe or a
+ * device reports no size up front, and must not be read whole first).
+ */
+function readBounded(path: string, max: number): string {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(max + 1);
+    let n = 0;
+    for (let got = 1; got > 0 && n <= max;) {
+      got = readSync(fd, buf, n, max + 1 - n, null);
+      n += got;
+    }
+    if (n > max) throw new ScenarioError(path, [{ path: '(file)', message: `expected at most ${max} bytes, read more than that` }]);
+    return buf.toString('utf8', 0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Read and validate a scenario file: a clear error and nothing runs if it is bad. */
 export function loadScenario(path: string): Scenario {
   let text: string;
@@ -52,7 +72,7 @@ export function loadScenario(path: string): Scenario {
     if (bytes > SCENARIO_BYTES_MAX) {
       throw new ScenarioError(path, [{ path: '(file)', message: `expected at most ${SCENARIO_BYTES_MAX} bytes, the file has ${bytes}` }]);
     }
-    text = readFileSync(path, 'utf8');
+    text = readBounded(path, SCENARIO_BYTES_MAX);
   } catch (err) {
     if (err instanceof ScenarioError) throw err;
     throw new ScenarioError(path, [{ path: '(file)', message: `cannot read it: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);

@@ -1,6 +1,6 @@
 // The CLI as a user runs it: the demo narrates a caught fault, and bad
 // arguments get an error that names them.
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -230,6 +230,21 @@ describe('edgeloop sim and campaign', () => {
     const b = run('sim', big, '--out', dir);
     expect(b.status).toBe(2);
     expect(b.stderr).toMatch(/\(file\): expected at most 4194304 bytes, the file has \d+/);
+    // A pipe shows no size up front: it is read only up to the limit.
+    const fifo = join(dir, 'pipe.json');
+    execFileSync('mkfifo', [fifo]);
+    const writer = spawn('sh', ['-c', `head -c 6000000 /dev/zero | tr '\\0' ' ' > ${fifo}`], { stdio: 'ignore' });
+    const p = run('sim', fifo, '--out', dir);
+    writer.kill();
+    expect(p.status).toBe(2);
+    expect(p.stderr).toMatch(/\(file\): expected at most 4194304 bytes, read more than that/);
+    // A long value is quoted in part, with its length, not echoed whole.
+    const long = join(dir, 'long-name.json');
+    writeFileSync(long, JSON.stringify({ plant: 'thermal', durationS: 60, name: 'x'.repeat(300_000) }));
+    const l = run('sim', long, '--out', dir);
+    expect(l.status).toBe(2);
+    expect(l.stderr).toMatch(/name: .*\(received "x{119}\.\.\. \(300002 characters\)\)/);
+    expect(l.stderr.length).toBeLessThan(2000);
   });
 
   it('a core whose tick never returns (build/loop_core.wasm, from its 21st tick) cannot hang them: campaign stops its worker after --stall and exits 5, sim stops its run and exits 5', () => {
