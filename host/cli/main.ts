@@ -136,7 +136,8 @@ export async function run(argv: string[]): Promise<number> {
       'Exit codes:',
       `  ${SIM_EXIT.ok}  the run went through`,
       `  ${SIM_EXIT.error}  an error stopped it, or an argument was bad`,
-      `  ${SIM_EXIT.deadCore}  the core trapped or overran its tick budget (the watchdog restarted it; the run finished on the safe output), or did not return from a tick (the run was stopped)`,
+      `  ${SIM_EXIT.badScenario}  the scenario (file or --campaign) is not valid; every problem is named`,
+      `  ${SIM_EXIT.deadCore}  the core broke one of its invariants (a bug), trapped or overran its tick budget (the watchdog restarted it; the run finished on the safe output), or did not return from a tick (the run was stopped)`,
     ].join('\n'))
     .option('--stall <s>', 'seconds the run may take before the core is taken for stuck in a tick (default: 30 s plus 20 us a tick)', intArg('--stall', 1, 86_400))
     .action(async (file: string | undefined, opts: { out: string; unguarded: boolean; campaign?: string; schema: boolean; core: string; engine: EngineName; oracle?: Oracle; stall?: number }) => {
@@ -166,7 +167,7 @@ export async function run(argv: string[]): Promise<number> {
       `  ${CAMPAIGN_EXIT.error}  an error stopped it, or an argument was bad`,
       `  ${CAMPAIGN_EXIT.falseTrips}  false trips: a monitor tripped before any fault`,
       `  ${CAMPAIGN_EXIT.harm}  harms, with --fail-on-harm (outranks ${CAMPAIGN_EXIT.falseTrips})`,
-      `  ${CAMPAIGN_EXIT.deadCore}  the core under test is not controlling: it trapped, overran its tick budget or did not return from a tick (--stall) in some run, or no injected fault was detected (outranks the others)`,
+      `  ${CAMPAIGN_EXIT.deadCore}  the core under test is not controlling: it broke one of its invariants (a bug), trapped, overran its tick budget or did not return from a tick (--stall) in some run, or no injected fault was detected among 10 faulty runs or more (outranks the others)`,
       '',
     ].join('\n'))
     .action(async (opts: { scenarios: number; seed: number; workers: number; out: string; core: string; engine: EngineName; progress: boolean; failOnHarm: boolean; stall: number }) => {

@@ -226,9 +226,9 @@ export async function simCommand(file: string | undefined, opts: SimOptions, pri
  * that the primary controller alone kept inside). Harms outrank false
  * trips.
  */
-export const CAMPAIGN_EXIT = { ok: 0, error: 1, falseTrips: 3, harm: 4, deadCore: 5 } as const;
+export const CAMPAIGN_EXIT = { ok: 0, error: 1, badScenario: 2, falseTrips: 3, harm: 4, deadCore: 5 } as const;
 /** How `edgeloop sim` ends: 0 the run went through; 1 an error or a bad argument; 5 the core trapped or overran its tick budget (the watchdog restarted it). */
-export const SIM_EXIT = { ok: 0, error: 1, deadCore: 5 } as const;
+export const SIM_EXIT = { ok: 0, error: 1, badScenario: 2, deadCore: 5 } as const;
 
 export interface CampaignCliOptions {
   /** A worker that reports no scenario for this long (ms) is running a core that does not return: the campaign fails (default STALL_MS). */

@@ -12,6 +12,7 @@ import { coreFailed, runScenario } from '../../firmware-sim/run.js';
 import { campaignScenario } from '../../firmware-sim/campaign/generate.js';
 import { parseScenario } from '../../firmware-sim/scenario/schema.js';
 import { campaignCommand } from '../../host/cli/sim.js';
+import { buildReport, NO_DETECTION_MIN_FAULTY } from '../../firmware-sim/campaign/report.js';
 import { Thermal } from '../support/thermal.js';
 
 const BUILD = join(DEFAULT_CORE_PATH, '..');
@@ -137,5 +138,27 @@ describe('soft errors the debug build found (memory.bitflip in the configuration
     expect(th.core.counter('repairs')).toBeGreaterThan(0);
     expect(th.log.filter((e) => e.kind === 'invariant' && e.stage === null)).toEqual([]);
     expect(th.core.mode).toBe('NOMINAL');
+  });
+});
+
+describe('a campaign whose core detects nothing', () => {
+  // The guarded runs replaced by the primary controller alone (nothing
+  // watches): no injected fault is ever detected. Among ten faulty runs or
+  // more that condemns the core; among fewer it does not (a campaign of two
+  // scenarios may honestly hold only undetectable faults).
+  const pairs = (n: number) => {
+    const out = [];
+    for (let i = 0; out.length < n; i++) {
+      const sc = campaignScenario(9, i);
+      if (sc.faults.length === 0) continue;
+      const blind = runScenario({ ...sc, guarded: false }, { module: field });
+      out.push({ guarded: blind, unguarded: blind, fixedRate: null, oracles: null });
+    }
+    return out;
+  };
+
+  it(`fails it from NO_DETECTION_MIN_FAULTY faulty runs on, and not below`, () => {
+    expect(buildReport(9, pairs(NO_DETECTION_MIN_FAULTY)).health.dead).toBe(`no injected fault was detected in ${NO_DETECTION_MIN_FAULTY} faulty run(s)`);
+    expect(buildReport(9, pairs(2)).health.dead).toBeNull();
   });
 });
