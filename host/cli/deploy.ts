@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Coordinator } from '../coordinator/coordinator.js';
 import { acceptModule } from '../deploy/module.js';
 import { validateCoreModule } from '../runtime/validate.js';
+import { Core } from '../runtime/core.js';
 import { generateFleetKey, loadPrivateKey, loadPublicKey, readSignatureFile, saveFleetKey, signaturePath, signatureRelease, signModule, writeSignatureFile } from '../deploy/signing.js';
 import { untilStopped, type Print } from './system.js';
 
@@ -26,11 +27,15 @@ export function keygenCommand(o: { out: string }, print: Print): number {
   return 0;
 }
 
-export function signCommand(module: string, o: { key: string; release?: number }, print: Print): number {
+export function signCommand(module: string, o: { key: string; release?: number; allowDebug?: boolean }, print: Print): number {
   const bytes = readModule(module);
   // A signature says the fleet stands behind a core: a file that is not one is refused, with what is wrong.
   const valid = validateCoreModule(bytes);
   if (!valid.ok) throw new Error(`${module}: not signed: not a valid edgeloop core (${valid.reason})`);
+  // The debug build traps on a broken invariant; the field gets the build that latches a fault code instead.
+  if (!o.allowDebug && Core.fromBytes(bytes, module).assertions) {
+    throw new Error(`${module}: not signed: it is the debug build (assertions() = 1: a broken invariant traps); sign the field build (build/core.wasm), or pass --allow-debug`);
+  }
   const sig = signModule(bytes, loadPrivateKey(o.key), o.release);
   print(`signed ${module} (${bytes.length} bytes), release ${signatureRelease(sig)}: ${writeSignatureFile(module, sig)}`);
   return 0;

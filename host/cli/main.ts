@@ -259,7 +259,8 @@ export async function run(argv: string[]): Promise<number> {
     .argument('<core.wasm>', 'the module (a valid edgeloop core)')
     .requiredOption('--key <fleet.key>', "the fleet's private key (PEM)")
     .option('--release <n>', 'the release, an integer that grows from one release to the next (default: the time now in ms)', intArg('--release', 1, Number.MAX_SAFE_INTEGER))
-    .action((module: string, opts: { key: string; release?: number }) => { code = signCommand(module, opts, print); });
+    .option('--allow-debug', 'sign the debug build too (build/core.debug.wasm: a broken invariant traps instead of latching a fault code)', false)
+    .action((module: string, opts: { key: string; release?: number; allowDebug: boolean }) => { code = signCommand(module, opts, print); });
 
   program
     .command('deploy')

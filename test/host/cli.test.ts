@@ -222,6 +222,14 @@ describe('edgeloop sim and campaign', () => {
     const signed = run('sign', core, '--key', join(dir, 'keys', 'fleet', 'fleet.key'), '--release', '5');
     expect(signed.status, signed.stderr).toBe(0);
     expect(signed.stdout).toMatch(/^signed .*core\.wasm \(\d+ bytes\), release 5: .*core\.wasm\.sig$/m);
+    // The debug build is not for the field: refused unless asked for.
+    const dbg = join(dir, 'core.debug.wasm');
+    writeFileSync(dbg, readFileSync(fileURLToPath(new URL('../../build/core.debug.wasm', import.meta.url))));
+    const d = run('sign', dbg, '--key', join(dir, 'keys', 'fleet', 'fleet.key'));
+    expect(d.status).toBe(1);
+    expect(d.stderr).toMatch(/not signed: it is the debug build \(assertions\(\) = 1/);
+    expect(existsSync(`${dbg}.sig`)).toBe(false);
+    expect(run('sign', dbg, '--key', join(dir, 'keys', 'fleet', 'fleet.key'), '--allow-debug').status).toBe(0);
     const badRelease = run('sign', core, '--key', join(dir, 'keys', 'fleet', 'fleet.key'), '--release', '0');
     expect(badRelease.status).toBe(1);
     expect(badRelease.stderr).toMatch(/--release must be an integer in \[1, 9007199254740991\], got '0'/);

@@ -328,8 +328,9 @@ describe('latency', () => {
     console.log(`per call, ${N} calls back to back: wasmtime param_get() ${wGet.toFixed(1)} us, tick() ${wTick.toFixed(1)} us, `
       + `mode() after a tick ${(wMode * 1000).toFixed(0)} ns (snapshot); v8 param_get() ${(vGet * 1000).toFixed(0)} ns, tick() ${(vTick * 1000).toFixed(0)} ns; `
       + `a wasmtime child starts in ${startMs.toFixed(0)} ms`);
-    expect(wGet).toBeGreaterThan(0);
-    expect(wTick).toBeLessThan(10_000); // a sanity bound (10 ms), not a benchmark
+    // The figures above are printed, not asserted (the machine's load decides them); what holds is the answers.
+    expect(w.raw.param_get(0)).toBe(v.raw.param_get(0));
+    expect(w.raw.mode()).toBe(v.raw.mode());
   });
 });
 
