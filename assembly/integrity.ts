@@ -44,12 +44,14 @@ export function integrity_step(): bool {
   return found || bad_blocks != 0;
 }
 
-// An invariant broke under a corrupted table (invariant.ts): the whole
-// table is checked and repaired now, not one block a tick, and the next
-// tick raises the integrity condition for what was found.
+// An invariant broke (invariant.ts): the whole table is checked and
+// repaired now, not one block a tick, and the next tick raises the
+// integrity condition for what was found. Returns whether the table was
+// corrupted (the soft error's doing, not a bug).
 let escalated = false;
-export function integrity_escalate(): void {
+export function integrity_escalate(): bool {
   escalated = integrity_full_check();
+  return escalated;
 }
 
 // Not repairable: a block both copies lost, or a broken invariant (a bug:

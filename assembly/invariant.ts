@@ -19,7 +19,6 @@
 // names them (host/runtime/abi.ts INVARIANTS).
 
 import * as S from "./state";
-import { config_whole } from "./params";
 import { integrity_escalate } from "./integrity";
 import { count, event_log, C_INVARIANT_FAILS, EV_INVARIANT, EV_STAGE_NONE } from "./events";
 import { STAGE_CORE } from "./monitor/ids";
@@ -50,9 +49,9 @@ export function invariant_failed(reason: i32, value: i32): void {
   // scrubbed and repaired now, and the next tick raises its condition.
   // Every value the tick reads from the table is checked at use, so that
   // nothing outlives the repair.
-  let whole = config_whole();
-  event_log(S.tick_n, EV_INVARIANT, whole ? EV_STAGE_NONE : STAGE_CORE, reason, value);
-  if (!whole) { integrity_escalate(); return; }
+  let soft = integrity_escalate();
+  event_log(S.tick_n, EV_INVARIANT, soft ? STAGE_CORE : EV_STAGE_NONE, reason, value);
+  if (soft) return;
   count(C_INVARIANT_FAILS);
   invariant_bad = true;
   if (DEBUG) unreachable();

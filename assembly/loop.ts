@@ -27,6 +27,7 @@ import { count, event_log, C_TICKS, C_SUBSTITUTED_TICKS, EV_SENSOR_OUT, EV_SENSO
 import { invariant_bad, invariant_clear, invariant_failed, INV_OUTPUT, INV_MODE, INV_LEVEL } from "./invariant";
 
 let settle_count: i32 = 0;
+let sp_last: i32 = 0;   // the setpoint the control checks saw on the last tick
 
 export function loop_reset(): void {
   settle_count = 0;
@@ -117,7 +118,8 @@ function monitor_conditions(first: bool, fb: i32, y: i32, trusted: i32): i32 {
   S.set_error(e);
   // The control-stage checks watch the primary controller; the fallback's
   // slow approach to its safe setpoint is not a tracking fault.
-  control_monitors_step(S.mode >= S.MODE_FALLBACK ? 0 : e);
+  control_monitors_step(S.mode >= S.MODE_FALLBACK ? 0 : e, sp != sp_last);
+  sp_last = sp;
   let direct = (in_fallback ? p(P_FB_KP) : p(P_KP)) >= 0;
   actuation_step(S.output_q16, fb, e, !first, direct, trip_out || pin_dir != 0 || closed_hold);
   let integrity_bad = integrity_step() || !pid_integrity_ok() || invariant_bad;

@@ -342,13 +342,6 @@ export function scrub_arm(): void {
   for (let k = 0; k < SCRUB_BLOCKS; k++) store<u32>(BLOCK_SUM + (<usize>k << 2), block_sum_at(ACTIVE, k));
 }
 
-// Every block of the running table matches its commit-time sum (nothing is
-// repaired: asked when an invariant breaks, invariant.ts).
-export function config_whole(): bool {
-  for (let k = 0; k < SCRUB_BLOCKS; k++) if (block_sum_at(ACTIVE, k) != load<u32>(BLOCK_SUM + (<usize>k << 2))) return false;
-  return true;
-}
-
 export const SCRUB_OK: i32 = 0;
 export const SCRUB_REPAIRED: i32 = 1;
 export const SCRUB_FAILED: i32 = 2;

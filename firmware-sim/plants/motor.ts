@@ -218,7 +218,7 @@ export const motor: PlantSpec = {
     rate_max: 32_000,      // rpm/s: 64 rpm per tick (24 V from rest accelerates at 28,700 rpm/s; the Q16 limit is 32767)
     spike_thr: 100,        // rpm away from the median of 3
     track_thr: 300,        // rpm (10 %) for 500 ticks (1 s)
-    osc_amp: 100,          // rpm swings both ways, 6 of them each within 200 ticks
+    osc_amp: 20,
     mismatch_thr: 1,       // V between command and armature voltage
     fb_setpoint: 2000, fb_kp: 0.002, fb_ti: 0.15,
     safe_output: 0,
