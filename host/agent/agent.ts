@@ -729,7 +729,13 @@ export class Agent {
       return;
     }
     try {
-      if (this.inbox.length >= (this.opts.inboxMax ?? 64)) { this.stats.inboxDropped++; return; }
+      if (this.inbox.length >= (this.opts.inboxMax ?? 64)) {
+        this.stats.inboxDropped++;
+        // Not taken in, but answered: its sender learns it must send it again.
+        const id = commandIdOf(p);
+        if (id !== null && this.acks.length < ACKS_PENDING_MAX) this.acks.push(ack(id, `rejected: the agent's command inbox is full (${this.opts.inboxMax ?? 64} waiting); send it again`));
+        return;
+      }
       this.inbox.push(parseCommand(p));
     } catch (err) {
       this.stats.commandsRejected++;

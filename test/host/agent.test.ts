@@ -73,6 +73,20 @@ describe('agent over MQTT (embedded aedes)', () => {
     await until(() => seen.some((m) => m.p.metrics.some((x) => x.name === 'command/ack' && typeof x.value === 'string'
       && /^c-8 rejected: .*command\/setpoint.*a finite number/.test(x.value))), 'the rejection, acknowledged');
 
+    // More commands than its inbox holds before a tick drains it (inboxMax 64): the first 64 are taken
+    // in; each of the others is dropped, counted, and answered as rejected, so its sender knows to resend.
+    for (let k = 0; k < 66; k++) {
+      await sub.publishAsync(dcmd, Buffer.from(encodePayload({ timestamp: Date.now(), metrics: [
+        { name: 'command/id', type: 'String', value: `f-${k}` }, { name: 'command/setpoint', type: 'Double', value: 60 + k / 10 }] })), { qos: 1 });
+    }
+    await until(() => agent.stats.inboxDropped === 2, 'two dropped');
+    now += 100_000;
+    agent.tick();
+    expect(agent.stats.commandsApplied).toBe(1 + 64);
+    await until(() => seen.some((m) => m.p.metrics.some((x) => x.name === 'command/ack' && x.value === 'f-65 rejected: the agent\'s command inbox is full (64 waiting); send it again')), 'the dropped one, answered');
+    for (let k = 0; k < 5; k++) { now += 100_000; agent.tick(); }
+    await until(() => seen.some((m) => m.p.metrics.some((x) => x.name === 'command/ack' && x.value === 'f-63 ok')), 'the last one taken in, applied');
+
     // It drops off without a clean disconnect: the broker publishes its Will, NDEATH with bdSeq.
     agent.kill();
     await until(() => seen.some((m) => m.topic === 'spBv1.0/plant1/NDEATH/gw1'), 'NDEATH');
