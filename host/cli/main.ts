@@ -197,9 +197,10 @@ export async function run(argv: string[]): Promise<number> {
     .option('--fleet-key <pem>', "the fleet's Ed25519 public key: accept core deployments signed by it (without it, every deployment is refused)")
     .option('--keepalive <s>', 'MQTT keepalive; the broker publishes the NDEATH after about 1.5x this of silence', intArg('--keepalive', 1, 3600), 5)
     .option('--release-file <path>', 'keep the highest core release this agent has accepted in this file, so that a restarted agent still refuses older releases')
-    .option('--no-isolate-core', 'run the core in the agent\'s own thread (default: in a worker thread, each call with a 1 s deadline, so that a tick that never returns is stopped and handled as a trap)')
+    .option('--no-isolate-core', 'run the core in the agent\'s own thread (default: in a worker thread, each call with a deadline, so that a tick that never returns is stopped and handled as a trap)')
+    .option('--core-deadline-ms <ms>', 'how long an isolated core\'s call may take before it is stopped and handled as a trap: the time the loop may run blind (a tick takes microseconds; leave room for a loaded machine\'s pauses)', intArg('--core-deadline-ms', 10, 60_000), 1000)
     .action(async (opts: { fleetKey?: string; keepalive: number; broker: string; group: string; node: string; device: string; plant: PlantName; seed: number; setpoint?: number;
-      dependsOn: string[]; primaryHost?: string; username?: string; password?: string; core: string; fault?: FaultSpec; statusEvery: number; isolateCore: boolean; releaseFile?: string }) => {
+      dependsOn: string[]; primaryHost?: string; username?: string; password?: string; core: string; fault?: FaultSpec; statusEvery: number; isolateCore: boolean; coreDeadlineMs: number; releaseFile?: string }) => {
       code = await agentCommand(opts, print);
     });
 

@@ -71,6 +71,8 @@ export interface AgentCommandOptions {
   fleetKey?: string;
   /** Run the core in a worker thread with a deadline per call (default true). */
   isolateCore?: boolean;
+  /** That deadline, ms (default ISOLATE_DEADLINE_MS, 1 s). */
+  coreDeadlineMs?: number;
   /** Keep the highest accepted release here across restarts. */
   releaseFile?: string;
 }
@@ -97,7 +99,7 @@ export async function agentCommand(o: AgentCommandOptions, print: Print, signal?
   const agent = new Agent({
     group: o.group, node: o.node, device: o.device, core, binding: device, broker: o.broker, clockUs,
     dependsOn: o.dependsOn, primaryHost: o.primaryHost, username: o.username, password: o.password, keepaliveS: o.keepalive,
-    config: device.config, moduleBytes, moduleRelease, fleetKey, units: device.spec.units, isolate: o.isolateCore ?? true, releaseFile: o.releaseFile,
+    config: device.config, moduleBytes, moduleRelease, fleetKey, units: device.spec.units, isolate: (o.isolateCore ?? true) ? { deadlineMs: o.coreDeadlineMs } : false, releaseFile: o.releaseFile,
     onCoreEvent: (e) => {
       if (e.kind === 'trip_out') {
         print(e.tripped ? `agent ${key}: TRIP: trip output de-energized (${device.tripDescription.split(':')[0]}); cause ${describeCause(e.reason)}${e.stage ? ` at the ${e.stage} stage` : ''}`

@@ -41,6 +41,7 @@ describe('edgeloop CLI', () => {
   it('bad arguments to the system commands name the option and what was expected', () => {
     expect(run('agent', '--broker', 'nope', '--node', 'x').stderr).toMatch(/--broker must be a URL such as mqtt:\/\/127\.0\.0\.1:1883, got 'nope'/);
     expect(run('agent', '--broker', 'mqtt://127.0.0.1:1', '--node', 'a/b').stderr).toMatch(/edge_node_id must be a non-empty MQTT topic level/);
+    expect(run('agent', '--broker', 'mqtt://127.0.0.1:1', '--node', 'x', '--core-deadline-ms', '5').stderr).toMatch(/--core-deadline-ms must be an integer in \[10, 60000\], got '5'/);
     expect(run('agent', '--broker', 'mqtt://127.0.0.1:1', '--node', 'x', '--fault', 'sensor.melt@3').stderr).toMatch(/--fault: kind: expected one of/);
     expect(run('deploy', 'missing.wasm', '--broker', 'mqtt://127.0.0.1:1', '--group', 'g', '--key', 'k.pub').stderr).toMatch(/missing\.wasm: cannot read the module \(ENOENT\)/);
     expect(run('coordinator', '--broker', 'mqtt://127.0.0.1:1', '--retain', 'forever').stderr).toMatch(/--retain: expected a duration such as 7d/);
