@@ -187,13 +187,17 @@ export class TelemetryStore {
         sample INTEGER, recv_ms INTEGER, cause TEXT, stored_ms INTEGER, tripped INTEGER);
       CREATE INDEX IF NOT EXISTS samples_agent_t ON samples (agent, t_ms);
       CREATE UNIQUE INDEX IF NOT EXISTS samples_once ON samples (agent, sample, t_ms);
+      -- A row without a sample number (older agents, the first schema's rows) is one row per agent and time:
+      -- in a UNIQUE index NULLs are distinct, so they get their own.
+      CREATE UNIQUE INDEX IF NOT EXISTS samples_once_unnumbered ON samples (agent, t_ms) WHERE sample IS NULL;
       CREATE INDEX IF NOT EXISTS samples_t ON samples (t_ms);
       CREATE TABLE IF NOT EXISTS alarms (agent TEXT NOT NULL, t_ms INTEGER NOT NULL, kind TEXT NOT NULL, monitor TEXT NOT NULL, stage TEXT NOT NULL);
       CREATE INDEX IF NOT EXISTS alarms_t ON alarms (t_ms);
+      CREATE UNIQUE INDEX IF NOT EXISTS alarms_once ON alarms (agent, t_ms, kind, monitor, stage);
     `);
     // Idempotent in the database itself: a replay, a restarted recorder or two recorders never store a row twice.
     this.insertSample = this.db.prepare('INSERT OR IGNORE INTO samples (agent, t_ms, setpoint, measurement, output, mode, sample, recv_ms, cause, stored_ms, tripped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
-    this.insertAlarm = this.db.prepare('INSERT INTO alarms (agent, t_ms, kind, monitor, stage) VALUES (?, ?, ?, ?, ?)');
+    this.insertAlarm = this.db.prepare('INSERT OR IGNORE INTO alarms (agent, t_ms, kind, monitor, stage) VALUES (?, ?, ?, ?, ?)');
     this.q = {
       history: this.db.prepare(`SELECT ${SAMPLE_COLUMNS} FROM samples WHERE agent = ? AND t_ms BETWEEN ? AND ? ORDER BY t_ms, sample LIMIT ?`),
       latest: this.db.prepare(`SELECT ${SAMPLE_COLUMNS} FROM samples WHERE agent = ? ORDER BY t_ms DESC, sample DESC LIMIT ?`),
@@ -232,7 +236,8 @@ export class TelemetryStore {
     }
     try {
       const rows = db.pragma('quick_check') as { quick_check: string }[];
-      const bad = rows.map((r) => r.quick_check).filter((m) => m !== 'ok');
+      // SQLite's lines, one line each (its report spans several: "*** in database main ***\n...").
+      const bad = rows.map((r) => r.quick_check.replace(/\s+/g, ' ').trim()).filter((m) => m !== 'ok');
       if (bad.length) throw new StoreOpenError(path, `fails its integrity check (${bad.slice(0, 3).join('; ')}${bad.length > 3 ? `; ${bad.length - 3} more` : ''})`);
     } catch (err) {
       db.close();
@@ -249,9 +254,17 @@ export class TelemetryStore {
   private dedupe(): void {
     const cols = this.db.prepare("SELECT name FROM pragma_table_info('samples')").all() as { name: string }[];
     if (cols.length === 0) return;
-    const has = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'samples_once'").get();
-    if (has) return;
-    this.db.exec('DELETE FROM samples WHERE sample IS NOT NULL AND rowid NOT IN (SELECT MIN(rowid) FROM samples GROUP BY agent, sample, t_ms)');
+    const has = (name: string) => this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?").get(name) !== undefined;
+    if (!has('samples_once')) {
+      this.db.exec('DELETE FROM samples WHERE sample IS NOT NULL AND rowid NOT IN (SELECT MIN(rowid) FROM samples GROUP BY agent, sample, t_ms)');
+    }
+    if (!has('samples_once_unnumbered')) {
+      this.db.exec('DELETE FROM samples WHERE sample IS NULL AND rowid NOT IN (SELECT MIN(rowid) FROM samples WHERE sample IS NULL GROUP BY agent, t_ms)');
+    }
+    const alarms = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alarms'").get() !== undefined;
+    if (alarms && !has('alarms_once')) {
+      this.db.exec('DELETE FROM alarms WHERE rowid NOT IN (SELECT MIN(rowid) FROM alarms GROUP BY agent, t_ms, kind, monitor, stage)');
+    }
   }
 
   /**

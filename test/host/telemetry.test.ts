@@ -116,6 +116,20 @@ describe('recorder', () => {
     store.close();
   });
 
+  it('rows without a sample number and alarms are stored once too, however often they are written', () => {
+    // NULLs are distinct in a UNIQUE index: a row without a sample number gets its own (agent, time) key.
+    const store = new TelemetryStore(':memory:');
+    const row = { agent: 'p/gw/a', tMs: T0, setpoint: 80, measurement: 79.5, output: 40, mode: 'NOMINAL' };
+    for (let k = 0; k < 3; k++) store.add({ ...row });
+    store.add({ ...row, tMs: T0 + 100 });
+    for (let k = 0; k < 2; k++) store.addAlarm({ agent: 'p/gw/a', tMs: T0 + 50, kind: 'trip', monitor: 'sens_stuck', stage: 'sensing' });
+    store.addAlarm({ agent: 'p/gw/a', tMs: T0 + 60, kind: 'clear', monitor: 'sens_stuck', stage: 'sensing' });
+    store.flush();
+    expect(store.history('p/gw/a', T0, T0 + 1000).map((r) => r.tMs)).toEqual([T0, T0 + 100]);
+    expect(store.alarms(T0).map((a) => a.kind)).toEqual(['trip', 'clear']);
+    store.close();
+  });
+
   it('writes a trip when the first-out cause appears or changes, a clear when it goes, a mode row per mode change', () => {
     const store = new TelemetryStore(':memory:');
     const rec = new Recorder(store, { flushMs: 0 });
