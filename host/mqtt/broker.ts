@@ -10,7 +10,7 @@
 // MQTT-3.3.5-2), never routed, retained or delivered, and counted by reason.
 // A Will goes through the same check when it fires.
 
-import { limitedConnection } from './limits.js';
+import { admitConnection, limitedConnection } from './limits.js';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
@@ -101,6 +101,8 @@ export async function startEmbeddedBroker(opts: BrokerOptions = {}): Promise<Emb
   // allowHalfOpen: a client that sends DISCONNECT and ends its side leaves the
   // socket open until aedes has read everything (else the DISCONNECT and the
   // packets before it could be dropped, and a clean leave fire the Will).
+  // A client the broker has let in may send up to PACKET_MAX_BYTES a packet; until then, CONNECT_MAX_BYTES.
+  broker.on('client', (client) => admitConnection((client as unknown as { conn: unknown }).conn));
   const server: Server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
     broker.handle(limitedConnection(socket, () => { counters.oversized++; }));
   });

@@ -3,10 +3,10 @@
 // up front (a type byte, then a variable-length integer): a packet that
 // declares more than its limit closes the connection at once, so that a
 // client cannot make the broker hold hundreds of megabytes by announcing
-// them. The first packet of a connection (its CONNECT, before any log-in)
-// may be at most CONNECT_MAX_BYTES; every later one PACKET_MAX_BYTES, which
-// fits the largest payload edgeloop sends (a deploy: PAYLOAD_MAX_BYTES) and
-// its topic.
+// them. Until the broker has accepted the client's log-in, every packet
+// (its CONNECT, and anything sent before the CONNACK) may be at most
+// CONNECT_MAX_BYTES; after it, PACKET_MAX_BYTES, which fits the largest
+// payload edgeloop sends (a deploy: PAYLOAD_MAX_BYTES) and its topic.
 
 import { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
@@ -26,8 +26,14 @@ export class PacketSizeGuard {
   /** Bytes left of the current packet's body (-1: reading a header). */
   private left = -1;
   private header: number[] = [];
+  private admitted = false;
 
   constructor(private readonly firstMax = CONNECT_MAX_BYTES, private readonly restMax = PACKET_MAX_BYTES) {}
+
+  /** The broker accepted the log-in: packets after the first may be up to restMax from now on. */
+  admit(): void {
+    this.admitted = true;
+  }
 
   /** Feed the next chunk; returns null, or why the connection must close. */
   feed(chunk: Uint8Array): string | null {
@@ -49,9 +55,11 @@ export class PacketSizeGuard {
       }
       let length = 0;
       for (let k = this.header.length - 1; k >= 1; k--) length = length * 128 + (this.header[k] & 0x7f);
-      const max = this.packets === 0 ? this.firstMax : this.restMax;
+      const early = this.packets === 0 || !this.admitted;
+      const max = early ? this.firstMax : this.restMax;
       if (length > max) {
-        return `a ${this.packets === 0 ? 'first packet (CONNECT)' : 'packet'} of ${length} bytes, over the ${max}-byte limit`;
+        const what = this.packets === 0 ? 'first packet (CONNECT)' : early ? 'packet before the log-in was accepted' : 'packet';
+        return `a ${what} of ${length} bytes, over the ${max}-byte limit`;
       }
       this.header = [];
       if (length === 0) this.packets++;
@@ -66,6 +74,13 @@ export class PacketSizeGuard {
  * after the guard has read their headers; a packet over its limit destroys
  * the socket (onRefused says why) before aedes has buffered it.
  */
+const guards = new WeakMap<Duplex, PacketSizeGuard>();
+
+/** The broker accepted this connection's log-in (aedes 'client'): its later packets may be up to PACKET_MAX_BYTES. */
+export function admitConnection(conn: unknown): void {
+  guards.get(conn as Duplex)?.admit();
+}
+
 export function limitedConnection(socket: Socket, onRefused: (why: string) => void): Duplex {
   const guard = new PacketSizeGuard();
   const conn: Duplex = new Duplex({
@@ -84,6 +99,7 @@ export function limitedConnection(socket: Socket, onRefused: (why: string) => vo
     }
     if (!conn.push(chunk)) socket.pause();
   });
+  guards.set(conn, guard);
   socket.on('end', () => conn.push(null));
   socket.on('close', () => conn.destroy());
   socket.on('error', (err) => conn.destroy(err));

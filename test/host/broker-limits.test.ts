@@ -50,6 +50,7 @@ describe('packet size limits, read off the fixed header', () => {
       const bytes = Uint8Array.from(packets.flatMap((p) => [p.type << 4, ...varint(p.length), ...new Array<number>(p.length).fill(0)]));
       const overAt = packets.findIndex((p, i) => p.length > (i === 0 ? first : rest));
       const guard = new PacketSizeGuard(first, rest);
+      guard.admit();   // the log-in accepted at once (before the admission, every packet is held to the first limit: below)
       let verdict: string | null = null;
       for (let at = 0, k = 0; at < bytes.length && verdict === null; k++) {
         const n = cuts[k % cuts.length];
@@ -59,6 +60,35 @@ describe('packet size limits, read off the fixed header', () => {
       expect(verdict !== null).toBe(overAt >= 0);
       if (overAt >= 0) expect(verdict).toMatch(new RegExp(`of ${packets[overAt].length} bytes, over the ${overAt === 0 ? first : rest}-byte limit`));
     }), { numRuns: 300, seed: 20251207 });
+  });
+
+  it('until the log-in is accepted, every packet is held to the CONNECT limit; after it, to the packet limit', () => {
+    const pkt = (length: number) => Uint8Array.from([0x30, ...varint(length), ...new Array<number>(length).fill(0)]);
+    const early = new PacketSizeGuard(1000, 2000);
+    expect(early.feed(pkt(900))).toBeNull();
+    expect(early.feed(pkt(1500))).toBe('a packet before the log-in was accepted of 1500 bytes, over the 1000-byte limit');
+    const late = new PacketSizeGuard(1000, 2000);
+    expect(late.feed(pkt(900))).toBeNull();
+    late.admit();
+    expect(late.feed(pkt(1500))).toBeNull();
+    expect(late.feed(pkt(2500))).toBe('a packet of 2500 bytes, over the 2000-byte limit');
+  });
+
+  it('a client that sends a big packet right behind its CONNECT, before the CONNACK, is closed unread', async () => {
+    broker = await startEmbeddedBroker({ users: USERS });
+    // A valid CONNECT (MQTT 3.1.1, clean session, keepalive 10, client id 'x', user coord) and, in the same write,
+    // a PUBLISH that declares 30,000 bytes: over the 16 KiB allowed before the log-in is accepted.
+    const str = (t: string) => [t.length >> 8, t.length & 0xff, ...Buffer.from(t)];
+    const body = [...str('MQTT'), 4, 0xc2, 0, 10, ...str('x'), ...str('coord'), ...str('coord-secret')];
+    const connect = [0x10, ...varint(body.length), ...body];
+    const publish = [0x30, ...varint(30_000), 0, 1, 0x61];
+    expect(await closedAfter(broker.port, Uint8Array.from([...connect, ...publish]), 5000)).toBe(true);
+    expect(broker.counters.oversized).toBe(1);
+    // A client that waits for its CONNACK may then send up to the packet limit.
+    const ok = await mqtt.connectAsync(broker.url, { username: 'coord', password: 'coord-secret', reconnectPeriod: 0 });
+    clients.push(ok);
+    await ok.publishAsync('spBv1.0/plant1/STATE/x', Buffer.alloc(30_000));
+    expect(broker.counters.oversized).toBe(1);
   });
 
   it('a CONNECT that declares 250 MB is closed at once, unread; the broker serves the next client', async () => {
