@@ -37,8 +37,9 @@ function check(k: i32): void {
 // or a block stays unrepaired.
 export function integrity_step(): bool {
   found = escalated;
+  active_hit = escalated_hit;
   escalated = false;
-  active_hit = false;
+  escalated_hit = false;
   check(block);
   block = block + 1 < SCRUB_BLOCKS ? block + 1 : 0;
   return found || bad_blocks != 0;
@@ -46,12 +47,22 @@ export function integrity_step(): bool {
 
 // An invariant broke (invariant.ts): the whole table is checked and
 // repaired now, not one block a tick, and the next tick raises the
-// integrity condition for what was found. Returns whether the table was
-// corrupted (the soft error's doing, not a bug).
-let escalated = false;
+// integrity condition for what was found (a repair of the running table
+// restarts the estimation then, as the scrub's own does). Returns whether
+// the running table was corrupted this tick (repaired now, by this tick's
+// scrub or by an earlier break this tick, or a block left unrepairable): the
+// soft error's doing,
+// not a bug. A flip found only in the shadow copy leaves the table the tick
+// read intact: a break then is a bug.
+let escalated = false;      // something was found this tick: raised on the next
+let escalated_hit = false;  // ... in the running table
 export function integrity_escalate(): bool {
-  escalated = integrity_full_check();
-  return escalated;
+  let hit = active_hit;
+  active_hit = false;
+  if (integrity_full_check()) escalated = true;
+  active_hit = hit || active_hit;
+  if (active_hit || bad_blocks != 0) escalated_hit = true;
+  return escalated_hit;
 }
 
 // Not repairable: a block both copies lost, or a broken invariant (a bug:

@@ -5,8 +5,8 @@
 // A stable loop's swings shrink (ringing after a step); only an unstable
 // one's grow, within a few swings (a single sensor's delay past the loop's
 // margin: about three times per half-cycle on the motor), long before the
-// count of sustained swings. A setpoint change starts the count afresh (its
-// step is no swing of the loop's own).
+// count of sustained swings. A setpoint step past OSC_AMP starts the count
+// afresh (its step is no swing of the loop's own).
 
 import { p, P_TRACK_THR, P_OSC_AMP, P_OSC_CROSSINGS, P_OSC_WINDOW } from "../params";
 import { abs_q16 } from "../fixed";
@@ -23,7 +23,7 @@ export function control_monitors_reset(): void {
   tracking = false; oscillating = false; osc_sign = 0; osc_count = 0; osc_age = 0; osc_peak = 0; osc_last_peak = 0;
 }
 
-// e: the error; sp_moved: the setpoint changed on this tick.
+// e: the error; sp_moved: the setpoint stepped by more than OSC_AMP on this tick.
 export function control_monitors_step(e: i32, sp_moved: bool): void {
   let thr = p(P_TRACK_THR);
   tracking = thr > 0 && abs_q16(e) > thr;

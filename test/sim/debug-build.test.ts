@@ -86,6 +86,28 @@ describe('a core that breaks an invariant (build/invariant_core*.wasm: INV_CASCA
     expect(th.core.counter('invariant_fails')).toBe(1);
   });
 
+  it('a flip in the configuration decides: in the shadow copy only, the break is still a bug (counted, the debug build traps); in the running table, the soft error\'s', () => {
+    // The bug breaks INV_CASCADE on the 21st tick; one tick before, a bit is
+    // flipped in kp's word, in the shadow copy or in the running table. The
+    // break escalates to the full scrub: a shadow-only flip leaves the table
+    // the tick read intact (a bug); a running-table flip is the soft error's.
+    const run = (module: WebAssembly.Module, where: 'shadow' | 'active') => {
+      const th = new Thermal({ core: Core.fromModule(module), setpoint: 40, y0: 40, recordEvents: true });
+      th.run(20);
+      const raw = th.core.raw;
+      const view = new DataView(raw.memory!.buffer);
+      const at = (where === 'shadow' ? raw.config_shadow_addr() : raw.config_addr()) + PARAM_IDS.get('kp' as never)! * 4;
+      view.setInt32(at, view.getInt32(at, true) ^ (1 << 20), true);
+      let trapped = false;
+      try { th.run(1); } catch { trapped = true; }
+      return { trapped, bugs: Number(raw.counter(14)), events: th.log.filter((e) => e.kind === 'invariant').map((e) => e.stage ?? 'bug') };
+    };
+    expect(run(buggyField, 'shadow')).toEqual({ trapped: false, bugs: 1, events: ['bug'] });
+    expect(run(buggyDebug, 'shadow').trapped).toBe(true);
+    expect(run(buggyField, 'active')).toEqual({ trapped: false, bugs: 0, events: ['core'] });
+    expect(run(buggyDebug, 'active')).toMatchObject({ trapped: false, bugs: 0 });
+  });
+
   it('the campaign cannot pass it, on either build: exit 5, the report names the broken invariant', async () => {
     for (const core of ['invariant_core.debug.wasm', 'invariant_core.wasm']) {
       const out = mkdtempSync(join(tmpdir(), 'edgeloop-inv-'));
