@@ -51,9 +51,8 @@ export function integrity_step(): bool {
 // restarts the estimation then, as the scrub's own does). Returns whether
 // the running table was corrupted this tick (repaired now, by this tick's
 // scrub or by an earlier break this tick, or a block left unrepairable): the
-// soft error's doing,
-// not a bug. A flip found only in the shadow copy leaves the table the tick
-// read intact: a break then is a bug.
+// soft error's doing, not a bug. A flip found only in the shadow copy leaves
+// the table the tick read intact: a break then is a bug.
 let escalated = false;      // something was found this tick: raised on the next
 let escalated_hit = false;  // ... in the running table
 export function integrity_escalate(): bool {

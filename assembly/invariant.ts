@@ -8,11 +8,11 @@
 // The debug build (asconfig.json target "debug", assertions on:
 // build/core.debug.wasm, which `sim`, `campaign` and the tests run) traps
 // there as well, as `if (DEBUG) assert(...)` would, so a bug stops the run
-// that found it. Neither build counts it as a bug when the configuration
-// table no longer matches its commit-time sums: a soft error (or a memory
-// fault a campaign injects) can break an invariant without any bug; the
-// event is logged with the core stage and the integrity monitor owns the
-// case. `unreachable` rather than `assert`: the stub runtime's abort would
+// that found it. Neither build counts it as a bug when the running
+// configuration table was corrupted this tick (integrity_escalate): a soft
+// error (or a memory fault a campaign injects) can break an invariant
+// without any bug; the event is logged with the core stage and the
+// integrity monitor owns the case. `unreachable` rather than `assert`: the stub runtime's abort would
 // carry the file name as a string.
 //
 // Reason codes are numbers, not strings, so the binary stays small; the host
@@ -26,7 +26,7 @@ import { STAGE_CORE } from "./monitor/ids";
 export const INV_OUTPUT: i32 = 1;      // the command is outside [out_min, out_max]
 export const INV_MODE: i32 = 2;        // the mode is outside the mode enum
 export const INV_LEVEL: i32 = 3;       // the proposed sampling level is outside the derived levels
-export const INV_DEBOUNCE: i32 = 4;    // a debounce counter is outside [0, its dwell)
+export const INV_DEBOUNCE: i32 = 4;    // a debounce counter and its counting bit disagree
 export const INV_CASCADE: i32 = 5;     // an open episode's root cause or its stage is not a monitor/stage
 export const INV_SUPERVISOR: i32 = 6;  // a latched cause or the trip output outside SAFE_STOP
 export const INV_PARAMS: i32 = 7;      // a derived quantity (levels, coefficients) out of its bounds at commit
@@ -43,10 +43,10 @@ export function invariant_clear(): void {
 
 // value: what was found (the command, the mode, the counter ...).
 export function invariant_failed(reason: i32, value: i32): void {
-  // Under a table that no longer matches its commit-time sums, a broken
-  // invariant is the soft error's doing, not a bug: logged with the core
-  // stage, and left to the integrity monitor, escalated: the whole table is
-  // scrubbed and repaired now, and the next tick raises its condition.
+  // The whole table is scrubbed and repaired now; if the running table was
+  // hit this tick, the break is the soft error's doing, not a bug: logged
+  // with the core stage and left to the integrity monitor, whose condition
+  // the next tick raises.
   // Every value the tick reads from the table is checked at use, so that
   // nothing outlives the repair.
   let soft = integrity_escalate();

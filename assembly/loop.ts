@@ -6,7 +6,7 @@
 
 import * as S from "./state";
 import { p, P_MEDIAN3, P_OUT_MIN, P_OUT_MAX, P_KP, P_FB_KP, P_FB_SETPOINT, P_SETTLE_BAND, P_SETTLE_TICKS,
-  P_ENV_MIN, P_ENV_MAX, P_SP_MARGIN, P_OSC_AMP } from "./params";
+  P_ENV_MIN, P_ENV_MAX, P_SP_MARGIN } from "./params";
 import { sat, abs_q16, sub_q16, clamp_i32 } from "./fixed";
 import { levels_n, slew_step } from "./levels";
 import * as ids from "./monitor/ids";
@@ -27,7 +27,6 @@ import { count, event_log, C_TICKS, C_SUBSTITUTED_TICKS, EV_SENSOR_OUT, EV_SENSO
 import { invariant_bad, invariant_clear, invariant_failed, INV_OUTPUT, INV_MODE, INV_LEVEL } from "./invariant";
 
 let settle_count: i32 = 0;
-let sp_last: i32 = 0;   // the setpoint the control checks saw on the last tick (a step restarts the swing count)
 
 export function loop_reset(): void {
   settle_count = 0;
@@ -118,10 +117,7 @@ function monitor_conditions(first: bool, fb: i32, y: i32, trusted: i32): i32 {
   S.set_error(e);
   // The control-stage checks watch the primary controller; the fallback's
   // slow approach to its safe setpoint is not a tracking fault.
-  // A setpoint step past the swing amplitude restarts the swing count (a
-  // ramp's small steps do not: an instability during a ramp is still seen).
-  control_monitors_step(S.mode >= S.MODE_FALLBACK ? 0 : e, abs_q16(sub_q16(sp, sp_last)) > p(P_OSC_AMP));
-  sp_last = sp;
+  control_monitors_step(S.mode >= S.MODE_FALLBACK ? 0 : e, sp);
   let direct = (in_fallback ? p(P_FB_KP) : p(P_KP)) >= 0;
   actuation_step(S.output_q16, fb, e, !first, direct, trip_out || pin_dir != 0 || closed_hold);
   let integrity_bad = integrity_step() || !pid_integrity_ok() || invariant_bad;

@@ -9,7 +9,7 @@
 // afresh (its step is no swing of the loop's own).
 
 import { p, P_TRACK_THR, P_OSC_AMP, P_OSC_CROSSINGS, P_OSC_WINDOW } from "../params";
-import { abs_q16 } from "../fixed";
+import { abs_q16, sub_q16 } from "../fixed";
 
 export let tracking = false;
 export let oscillating = false;
@@ -18,20 +18,23 @@ let osc_count: i32 = 0;
 let osc_age: i32 = 0;
 let osc_peak: i32 = 0;       // |error| peak of the half-cycle in progress
 let osc_last_peak: i32 = 0;  // ... of the half-cycle before it
+let sp_last: i32 = 0;        // the setpoint on the last tick (a step restarts the count)
 
 export function control_monitors_reset(): void {
-  tracking = false; oscillating = false; osc_sign = 0; osc_count = 0; osc_age = 0; osc_peak = 0; osc_last_peak = 0;
+  tracking = false; oscillating = false; osc_sign = 0; osc_count = 0; osc_age = 0; osc_peak = 0; osc_last_peak = 0; sp_last = 0;
 }
 
-// e: the error; sp_moved: the setpoint stepped by more than OSC_AMP on this tick.
-export function control_monitors_step(e: i32, sp_moved: bool): void {
+// e: the error; sp: the setpoint it is taken from.
+export function control_monitors_step(e: i32, sp: i32): void {
   let thr = p(P_TRACK_THR);
   tracking = thr > 0 && abs_q16(e) > thr;
   let amp = p(P_OSC_AMP);
   if (amp == 0) { oscillating = false; return; }
   if (osc_age < i32.MAX_VALUE) osc_age++;
   let swing = (e > amp && osc_sign <= 0) || (e < -amp && osc_sign >= 0);
-  if (sp_moved) osc_sign = 0;
+  // A ramp's small steps do not restart it: an instability during a ramp is still seen.
+  if (abs_q16(sub_q16(sp, sp_last)) > amp) osc_sign = 0;
+  sp_last = sp;
   if (swing) {
     osc_count = osc_age <= p(P_OSC_WINDOW) && osc_sign != 0 ? osc_count + 1 : 1;
     // The half-cycle just completed against the one before, both swings:

@@ -169,10 +169,10 @@ const quantile = (xs: number[], q: number): number | null => {
 const round = (x: number, d = 4) => Number(x.toFixed(d));
 const share = (count: number, runs: number): number | null => (runs ? round(count / runs) : null);
 
-/** The one line that re-runs scenario `index` of campaign `seed` (guarded unless told). */
 /** Where a campaign ran: its engine and core, as its reproductions must name them. */
 type Where = { engine?: string; core?: string };
 
+/** The one line that re-runs scenario `index` of campaign `seed` (guarded unless told). */
 export function reproduceCommand(seed: number, index: number, opts: Where & { unguarded?: boolean; oracle?: Oracle } = {}): string {
   return `npx edgeloop sim --campaign ${seed}:${index}${opts.unguarded ? ' --unguarded' : ''}${opts.oracle ? ` --oracle ${opts.oracle}` : ''}` +
     `${opts.engine && opts.engine !== 'v8' ? ` --engine ${opts.engine}` : ''}${opts.core ? ` --core ${opts.core}` : ''}`;
