@@ -28,7 +28,7 @@
 
 import { p, param_meta, P_GUARD, P_RESID_SIGMA, P_ENV_HI_DIR, P_ENV_LO_DIR, P_HANDBACK_TICKS, P_HANDBACK_RETRIES, P_TRIP_FB, P_MISMATCH_THR,
   P_OUT_MIN, P_OUT_MAX, P_TRIP_DIR, P_SAFE_OUTPUT, P_ENV_MIN, P_ENV_MAX, P_MODEL_GAIN, P_MODEL_TAU, P_PERIOD_MIN_US,
-  REACT_BASE, MON_BASE, MF_ACTION } from "../params";
+  P_RANGE_MIN, P_RANGE_MAX, REACT_BASE, MON_BASE, MF_ACTION } from "../params";
 import { abs_q16, sub_q16, sat, q16_to_f64 } from "../fixed";
 import * as ids from "../monitor/ids";
 import { mismatch, disagreeing, act_class, act_class_clear, ACT_CLASS_WEAK, ACT_CLASS_STUCK, ACT_CLASS_REVERSED } from "../monitor/actuation";
@@ -279,7 +279,7 @@ export function react_step(tick: i64, active: i32, trusted: i32, n: i32, noisy_k
   let alarms = active != 0 ? alarm_monitors(active) : 0;
   let est = estimation_cause(tick, (alarms & EST_BITS) != 0, (active & TIMING_BITS) == 0);
   if (comp_on) compensation_step(y_meas, trusted);
-  envelope_step(best_estimate(y_meas, trusted, noisy_kept), hold_map(u), level, distrust || trusted == 0);
+  envelope_step(best_estimate(y_meas, trusted, noisy_kept), hold_map(u), level, distrust || trusted == 0, comp_on ? bias_q16 : 0);
   // Healthy and quiet, nearly every tick: nothing to decide.
   if (active == 0 && env_side == 0 && !env_outside && prev == MODE_NOMINAL && latched == 0 && demand_kind == 0
     && trusted == n && !noisy_kept && !trip_out && pin_dir == 0 && est == 0 && !reset_pending && !comp_on) {
@@ -334,7 +334,10 @@ function compensation_step(y: i32, trusted: i32): void {
   // the step went away (a sensor repaired); the compensated reading would now
   // be off by the whole bias, so this must not wait long.
   comp_agree = abs_q16(gap) < (abs_q16(bias_q16) >> 1) ? comp_agree + 1 : 0;
-  if (comp_agree < COMP_AGREE_TICKS) return;
+  // The reading less the bias is where no process can be (a step that was
+  // the process itself, seen late): the bias was wrong; so ends it.
+  let c = <i64>y - <i64>bias_q16;
+  if (comp_agree < COMP_AGREE_TICKS && c >= <i64>p(P_RANGE_MIN) && c <= <i64>p(P_RANGE_MAX)) return;
   comp_on = false;
   bias_q16 = 0;
   comp_agree = 0;
