@@ -21,8 +21,11 @@ let integ_shadow: i64 = -1;   // bitwise complement of integ_q32 (soft-error che
 let deriv_q32: i64 = 0;       // filtered derivative term, Q32 (no stall; see fixed.ts)
 let y_prev_q16: i32 = 0;
 let primed = false;
+// Halvings of the gain after the loop rang (guard/react.ts): Kp / 2^d, Ki / 4^d.
+export let pid_detune: i32 = 0;
 
 export function pid_reset(): void {
+  pid_detune = 0;
   integ_q32 = 0; integ_shadow = ~integ_q32;
   deriv_q32 = 0; y_prev_q16 = 0; primed = false;
 }
@@ -45,7 +48,7 @@ export function pid_step(r: i32, y: i32, level: i32): i32 {
   if (!primed) { y_prev_q16 = y; primed = true; }
   let out_min = p(P_OUT_MIN);
   let out_max = p(P_OUT_MAX);
-  let prop = mul_q16(p(P_KP), sub_q16(mul_q16(p(P_SP_WEIGHT), r), y));
+  let prop = prop_of(r, y);
   let dy = sub_q16(y, y_prev_q16);
   y_prev_q16 = y;
   // D = a D - c dy, in Q32: c (Q16) * dy (Q16) is exactly Q32.
@@ -54,15 +57,19 @@ export function pid_step(r: i32, y: i32, level: i32): i32 {
   let pd = <i64>prop + <i64>q32_to_q16(deriv_q32);
   let v = pd + <i64>pid_integral_q16();
   let u = clamp_i32(sat(v), out_min, out_max);
-  let ki = p(P_TI) > 0 ? ki_dt(level) : 0;
+  let ki = p(P_TI) > 0 ? ki_dt(level) >> (pid_detune << 1) : 0;
   set_integ(integ_step(integ_q32, sub_q16(r, y), ki, v, pd, out_min, out_max));
   return u;
 }
 
 // Bumpless transfer into the primary: choose the integrator so that the
 // controller's output right now equals the command already applied.
+function prop_of(r: i32, y: i32): i32 {
+  return mul_q16(p(P_KP), sub_q16(mul_q16(p(P_SP_WEIGHT), r), y)) >> pid_detune;
+}
+
 export function pid_track(u_applied: i32, r: i32, y: i32): void {
-  let prop = mul_q16(p(P_KP), sub_q16(mul_q16(p(P_SP_WEIGHT), r), y));
+  let prop = prop_of(r, y);
   deriv_q32 = 0;
   y_prev_q16 = y;
   primed = true;

@@ -89,19 +89,14 @@ function rate_step(y: i32, level: i32): void {
 
 // y: the best knowledge of the controlled variable; u: the command being
 // applied; open_loop: y is the model's estimate, uncorrected.
-export function envelope_step(y_in: i32, u: i32, level: i32, open_loop: bool, bias: i32): void {
+export function envelope_step(y_in: i32, u: i32, level: i32, open_loop: bool): void {
   let y = plausible(y_in, level);
   rate_step(y, level);
   let lo = p(P_ENV_MIN);
   let hi = p(P_ENV_MAX);
   let margin = p(P_ENV_MARGIN);
   unsure_q16 = open_loop ? sat(<i64>unsure_q16 + <i64>(reach(level) >> 3) + <i64>(reach(level) >> 4)) : 0;
-  // A step taken off a reading (bias) may have been the process itself (a
-  // late sensor catching up): where the reading says the process is must
-  // keep inside the margins as well.
-  let alt = <i64>y + <i64>bias;
-  env_unsure = open_loop && (<i64>y + <i64>unsure_q16 > <i64>hi - <i64>margin || <i64>y - <i64>unsure_q16 < <i64>lo + <i64>margin)
-    || bias != 0 && (alt > <i64>hi - <i64>margin || alt < <i64>lo + <i64>margin);
+  env_unsure = open_loop && (<i64>y + <i64>unsure_q16 > <i64>hi - <i64>margin || <i64>y - <i64>unsure_q16 < <i64>lo + <i64>margin);
   let trend = sat(<i64>y + ((<i64>rate_q16 * <i64>horizon_q16) >> 16));
   // The model's move over the horizon under the command, from where the
   // process is (not from the observer's state, which a bad reading may pull).

@@ -28,12 +28,13 @@
 
 import { p, param_meta, P_GUARD, P_RESID_SIGMA, P_ENV_HI_DIR, P_ENV_LO_DIR, P_HANDBACK_TICKS, P_HANDBACK_RETRIES, P_TRIP_FB, P_MISMATCH_THR,
   P_OUT_MIN, P_OUT_MAX, P_TRIP_DIR, P_SAFE_OUTPUT, P_ENV_MIN, P_ENV_MAX, P_MODEL_GAIN, P_MODEL_TAU, P_PERIOD_MIN_US,
-  P_RANGE_MIN, P_RANGE_MAX, REACT_BASE, MON_BASE, MF_ACTION } from "../params";
+  REACT_BASE, MON_BASE, MF_ACTION } from "../params";
 import { abs_q16, sub_q16, sat, q16_to_f64 } from "../fixed";
 import * as ids from "../monitor/ids";
 import { mismatch, disagreeing, act_class, act_class_clear, ACT_CLASS_WEAK, ACT_CLASS_STUCK, ACT_CLASS_REVERSED } from "../monitor/actuation";
 import { isolated_stage, isolated_noisy, isolated_frozen, residual_jumped, model_restart, isolation_final, model_reanchor, model_target, ISOLATE_TICKS } from "../model";
 import { integrity_failed, integrity_repaired_now } from "../integrity";
+import { pid_detune } from "../control/pid";
 import { consequential_mask } from "../monitor/cascade";
 import { env_side, env_outside, env_clear, env_unsure, heading, verify_ticks, hold_verify_ticks, crosses_before_verified,
   envelope_step } from "./envelope";
@@ -77,6 +78,7 @@ let demand_kind: i32 = DEMAND_NONE;
 let pin_ticks: i32 = 0;
 let calm_ticks: i32 = 0;
 let handbacks: i32 = 0;
+let rang = false;                    // the primary controller rang in this episode
 let nominal_ticks: i32 = 0;
 let tripped_ticks: i32 = 0;
 let reset_pending = false;
@@ -93,7 +95,7 @@ export function react_reset(): void {
   causes = 0; trip_out = false; pin_dir = 0; distrust = false; noisy = false; trip_failed = false; held = false;
   closed_hold = false; hold_sign = 1; hold_failures = 0; hold_ticks = 0; hold_want = 0;
   comp_on = false; comp_capture = 0; bias_q16 = 0; comp_agree = 0; comp_age = 0;
-  latched = 0; demand_kind = DEMAND_NONE; pin_ticks = 0; calm_ticks = 0; handbacks = 0; nominal_ticks = 0;
+  latched = 0; demand_kind = DEMAND_NONE; pin_ticks = 0; calm_ticks = 0; handbacks = 0; nominal_ticks = 0; rang = false;
   tripped_ticks = 0; reset_pending = false; load_settled = false; est_was = false; est_settled = false; est_settle_at = 0; est_stage = -1;
 }
 
@@ -250,6 +252,10 @@ function way_back(tick: i64, target: i32, cur: i32): i32 {
   calm_ticks = 0;
   if (handbacks > p(P_HANDBACK_RETRIES)) { held = true; return cur; }
   handbacks++;
+  // The primary controller rang: it comes back with half the gain (at most
+  // three times), until the episode is over.
+  if (rang && pid_detune < 3) pid_detune++;
+  rang = false;
   count(C_HANDBACKS);
   event_log(tick, EV_HANDBACK, ids.STAGE_ENVELOPE, REASON_CLEARED, handbacks);
   return target;
@@ -279,18 +285,19 @@ export function react_step(tick: i64, active: i32, trusted: i32, n: i32, noisy_k
   let alarms = active != 0 ? alarm_monitors(active) : 0;
   let est = estimation_cause(tick, (alarms & EST_BITS) != 0, (active & TIMING_BITS) == 0);
   if (comp_on) compensation_step(y_meas, trusted);
-  envelope_step(best_estimate(y_meas, trusted, noisy_kept), hold_map(u), level, distrust || trusted == 0, comp_on ? bias_q16 : 0);
+  envelope_step(best_estimate(y_meas, trusted, noisy_kept), hold_map(u), level, distrust || trusted == 0);
   // Healthy and quiet, nearly every tick: nothing to decide.
   if (active == 0 && env_side == 0 && !env_outside && prev == MODE_NOMINAL && latched == 0 && demand_kind == 0
     && trusted == n && !noisy_kept && !trip_out && pin_dir == 0 && est == 0 && !reset_pending && !comp_on) {
     causes = 0; distrust = false; noisy = false;
     if (nominal_ticks < i32.MAX_VALUE) nominal_ticks++;
-    if (handbacks != 0 && nominal_ticks >= 10 * p(P_HANDBACK_TICKS)) handbacks = 0;
+    if (handbacks != 0 && nominal_ticks >= 10 * p(P_HANDBACK_TICKS)) { handbacks = 0; pid_detune = 0; }
     return MODE_NOMINAL;
   }
   nominal_ticks = 0;
   let c = causes_of(alarms, trusted, n, noisy_kept) | est;
   if (comp_on) c |= bit(ids.CAUSE_SENSOR_UNTRUSTED);
+  if ((c & bit(ids.CAUSE_OSCILLATION)) != 0) rang = true;
   if (env_side != 0 || env_outside || env_unsure) c |= bit(ids.CAUSE_ENVELOPE);
   if (demand_kind != DEMAND_NONE) c |= bit(ids.CAUSE_HOST);
   causes = c;
@@ -334,10 +341,7 @@ function compensation_step(y: i32, trusted: i32): void {
   // the step went away (a sensor repaired); the compensated reading would now
   // be off by the whole bias, so this must not wait long.
   comp_agree = abs_q16(gap) < (abs_q16(bias_q16) >> 1) ? comp_agree + 1 : 0;
-  // The reading less the bias is where no process can be (a step that was
-  // the process itself, seen late): the bias was wrong; so ends it.
-  let c = <i64>y - <i64>bias_q16;
-  if (comp_agree < COMP_AGREE_TICKS && c >= <i64>p(P_RANGE_MIN) && c <= <i64>p(P_RANGE_MAX)) return;
+  if (comp_agree < COMP_AGREE_TICKS) return;
   comp_on = false;
   bias_q16 = 0;
   comp_agree = 0;
@@ -520,6 +524,7 @@ export function react_release(): i32 {
   if ((latched & bit(ids.CAUSE_ENVELOPE)) != 0 && env_clear) { latched &= ~bit(ids.CAUSE_ENVELOPE); released++; }
   if (held) { held = false; released++; }
   handbacks = 0;
+  pid_detune = 0;
   calm_ticks = 0;
   reset_pending = true;
   return released;
@@ -533,5 +538,5 @@ export function latched_causes(): i32 {
 export function guard_status_bits(): i32 {
   return (env_side > 0 ? 1 : 0) | (env_side < 0 ? 2 : 0) | (env_outside ? 4 : 0) | (pin_dir != 0 ? 8 : 0)
     | (trip_out ? 16 : 0) | (trip_failed ? 32 : 0) | (latched != 0 ? 64 : 0) | (demand_kind != 0 ? 128 : 0)
-    | (distrust || comp_on ? 256 : 0) | (held ? 512 : 0) | (noisy ? 1024 : 0) | (closed_hold ? 2048 : 0);
+    | (distrust || comp_on ? 256 : 0) | (held ? 512 : 0) | (noisy ? 1024 : 0) | (closed_hold ? 2048 : 0) | (pid_detune != 0 ? 4096 : 0);
 }

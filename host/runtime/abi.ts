@@ -48,7 +48,7 @@ export type Demand = (typeof DEMANDS)[number];
 /** guard_status() bits. */
 export const GUARD_STATUS = {
   heading_over: 1, heading_under: 2, outside: 4, holding: 8, tripped: 16, trip_failed: 32, latched: 64,
-  demanded: 128, sensors_blamed: 256, handbacks_used: 512, noisy: 1024, closed_hold: 2048,
+  demanded: 128, sensors_blamed: 256, handbacks_used: 512, noisy: 1024, closed_hold: 2048, detuned: 4096,
 } as const;
 export type GuardFlag = keyof typeof GUARD_STATUS;
 
