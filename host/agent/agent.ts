@@ -339,7 +339,11 @@ export class Agent {
   }
 
   private tickOnce(now: number): void {
-    while (this.inbox.length) this.apply(this.inbox.shift()!, now);
+    if (this.inbox.length) {
+      while (this.inbox.length) this.apply(this.inbox.shift()!, now);
+      // A command may have set the setpoint: the refresh below re-sends that one, not the one before it.
+      try { this.goodSetpoint = this.core.setpoint; } catch { /* a trapped core: the last good one stays */ }
+    }
     const core = this.core;
     const io = this.opts.binding.read(now);
     this.hasFeed = typeof io.reference === 'number';
@@ -673,6 +677,9 @@ export class Agent {
 
   /** Samples waiting in the spool. */
   get spoolLength(): number { return this.spool.length - this.spoolHead; }
+
+  /** Commands received and waiting for the next tick. */
+  get inboxLength(): number { return this.inbox.length; }
 
   /** A sample as DDATA; at QoS 0 it is kept for the resend window (by when it was sent, on the agent's clock). */
   private sendData(topic: string, sample: SpooledSample): void {

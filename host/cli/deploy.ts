@@ -64,6 +64,24 @@ export interface DeployCommandOptions {
   timeout: number;
 }
 
+/**
+ * Why discovery found no agent of the group, as far as this host can tell: a
+ * broker it never reached, a log-in that may not read the agents' topics,
+ * nothing at all from the broker, or agents of other groups only.
+ */
+export function whyNoAgent(coord: Pick<Coordinator, 'link' | 'agents'>, o: { group: string; username?: string }): string {
+  const who = o.username ? `user '${o.username}'` : 'no username given';
+  const login = "deploy commands, so it needs a coordinator's log-in (--username/--password of a user whose role is coordinator)";
+  if (!coord.link.connected) return 'the broker was never reached (is it running there, on that port?)';
+  if (coord.link.subscribeRefused) return `the broker accepted the log-in (${who}) but refused its subscriptions: ${login}`;
+  if (coord.link.messages === 0) {
+    return `the broker sent nothing at all: no agent is online, or this log-in (${who}) may not read the agents' topics: ${login}`;
+  }
+  const others = [...coord.agents.keys()];
+  return others.length > 0 ? `agents seen, of other groups only: ${others.slice(0, 8).join(', ')}${others.length > 8 ? ', ...' : ''}`
+    : `${coord.link.messages} messages came, none an agent's birth or data (agents not running, or not born yet: try a longer --discover)`;
+}
+
 export async function deployCommand(module: string, o: DeployCommandOptions, print: Print, signal?: AbortSignal): Promise<number> {
   const bytes = readModule(module);
   const sig = readSignatureFile(o.signature ?? signaturePath(module));
@@ -88,7 +106,7 @@ export async function deployCommand(module: string, o: DeployCommandOptions, pri
     }
     const members = [...coord.agents.values()].filter((a) => a.group === o.group);
     if (members.length === 0) {
-      print(`deploy: no agent of group '${o.group}' seen within ${o.discover} s on ${o.broker}; nothing deployed`);
+      print(`deploy: no agent of group '${o.group}' seen within ${o.discover} s on ${o.broker}: ${whyNoAgent(coord, o)}; nothing deployed`);
       return 1;
     }
     print(`deploy: group '${o.group}': ${members.map((a) => `${a.key} (${a.health}, ${a.mode}, core ${a.coreVersion})`).join(', ')}`);

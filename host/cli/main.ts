@@ -7,12 +7,15 @@ import { ORACLES } from '../../firmware-sim/campaign/pair.js';
 import type { Oracle } from '../../firmware-sim/run.js';
 import { ScenarioError } from '../../firmware-sim/scenario/schema.js';
 import { ENGINE_NAMES, parseEngineName, type EngineName } from '../runtime/engines/engine.js';
-import { agentCommand, brokerCommand, coordinatorCommand, idArg, parseFaultArg, type CoordinatorCommandOptions } from './system.js';
+import { agentCommand, brokerCommand, coordinatorCommand, idArg, parseFaultArg } from './system.js';
+import { agentOptions, brokerOptions, coordinatorOptions, dashboardOptions, givenOn, type AgentFlags, type BrokerFlags, type ServiceFlags } from './configured.js';
+import { ConfigError } from '../config/file.js';
+import { agentConfigFor, modbusSimCommand, type ModbusSimOptions } from './modbus-sim.js';
 import { parseDuration } from './telemetry.js';
 import { systemDemo } from './system-demo.js';
 import { CONTAIN_ACTIONS, type ContainAction } from '../coordinator/coordinator.js';
 import { deployCommand, keygenCommand, signCommand, type DeployCommandOptions } from './deploy.js';
-import { PLANT_NAMES, type FaultSpec, type PlantName } from '../../firmware-sim/types.js';
+import { PLANT_NAMES, type PlantName } from '../../firmware-sim/types.js';
 
 function wrap<T>(parse: (v: string) => T) {
   return (value: string): T => {
@@ -176,10 +179,11 @@ export async function run(argv: string[]): Promise<number> {
 
   program
     .command('agent')
-    .description('Run one agent: a core closing a loop on a firmware-sim device, reporting over MQTT as a Sparkplug B edge node, until SIGINT/SIGTERM.')
-    .requiredOption('--broker <url>', 'MQTT broker URL (mqtt://host:port; credentials in the URL or --username/--password)', urlArg)
+    .description('Run one agent: a core closing a loop on real I/O (Modbus, Linux sysfs: --config) or a firmware-sim device, reporting over MQTT as a Sparkplug B edge node, until SIGINT/SIGTERM.')
+    .option('--config <file>', 'the agent\'s configuration file, YAML or JSON (docs/gateway.md, examples/); flags given here override it')
+    .option('--broker <url>', 'MQTT broker URL (mqtt://host:port); required without --config', urlArg)
     .option('--group <id>', 'Sparkplug group_id', idArg('group_id'), 'plant1')
-    .requiredOption('--node <id>', 'Sparkplug edge_node_id', idArg('edge_node_id'))
+    .option('--node <id>', 'Sparkplug edge_node_id; required without --config', idArg('edge_node_id'))
     .option('--device <id>', 'Sparkplug device_id', idArg('device_id'), 'loop')
     .option('--plant <name>', `simulated plant: ${PLANT_NAMES.join(', ')}`, wrap((v) => {
       if (!(PLANT_NAMES as readonly string[]).includes(v)) throw new Error(`--plant must be one of ${PLANT_NAMES.join(', ')}, got '${v}'`);
@@ -190,7 +194,8 @@ export async function run(argv: string[]): Promise<number> {
     .option('--depends-on <key...>', 'agents (group/node/device) whose output is this loop\'s input', [])
     .option('--primary-host <id>', 'publish only while this Sparkplug host application\'s STATE is online', idArg('host_application_id'))
     .option('--username <u>', 'MQTT username')
-    .option('--password <p>', 'MQTT password')
+    .option('--password <p>', 'MQTT password (visible to ps: prefer --password-file or EDGELOOP_PASSWORD)')
+    .option('--password-file <file>', 'read the MQTT password from the first line of this file (default: the environment variable EDGELOOP_PASSWORD)')
     .option('--core <path>', 'core.wasm to run', DEFAULT_CORE_PATH)
     .option('--fault <kind@onset[:magnitude]>', 'inject a firmware-sim fault, e.g. actuator.reversed@60', wrap(parseFaultArg))
     .option('--status-every <s>', 'print a status line every s seconds (0: only mode changes)', intArg('--status-every', 0, 3600), 10)
@@ -199,59 +204,87 @@ export async function run(argv: string[]): Promise<number> {
     .option('--release-file <path>', 'keep the highest core release this agent has accepted in this file, so that a restarted agent still refuses older releases')
     .option('--no-isolate-core', 'run the core in the agent\'s own thread (default: in a worker thread, each call with a deadline, so that a tick that never returns is stopped and handled as a trap)')
     .option('--core-deadline-ms <ms>', 'how long an isolated core\'s call may take before it is stopped and handled as a trap: the time the loop may run blind (a tick takes microseconds; leave room for a loaded machine\'s pauses)', intArg('--core-deadline-ms', 10, 60_000), 1000)
-    .action(async (opts: { fleetKey?: string; keepalive: number; broker: string; group: string; node: string; device: string; plant: PlantName; seed: number; setpoint?: number;
-      dependsOn: string[]; primaryHost?: string; username?: string; password?: string; core: string; fault?: FaultSpec; statusEvery: number; isolateCore: boolean; coreDeadlineMs: number; releaseFile?: string }) => {
-      code = await agentCommand(opts, print);
+    .action(async (opts: AgentFlags, cmd: Command) => {
+      code = await agentCommand(agentOptions(opts, givenOn(cmd)), print);
     });
 
   const telemetryOptions = (c: Command) => c
     .option('--db <file>', 'SQLite file for the telemetry history', 'edgeloop-telemetry.db')
     .option('--retain <duration>', 'history kept: 7d, 12h, 30m ... (default 7d)', wrap((v) => parseDuration(v, '--retain')))
-    .option('--dashboard-host <addr>', 'dashboard listen address (no log-in: keep it on loopback or behind a proxy)', '127.0.0.1')
+    .option('--dashboard-host <addr>', 'dashboard listen address (read-only without --operators; keep it on loopback or behind a TLS proxy either way)', '127.0.0.1')
+    .option('--operators <users-file>', 'let the users with role "operator" in this users file (the broker\'s format) log in to the dashboard and command the loops')
+    .option('--command-username <u>', 'the broker user the dashboard sends operators\' commands as (operator or coordinator role; default: --username)')
+    .option('--command-password-file <file>', 'its password, from the first line of this file')
     .option('--username <u>', 'MQTT username')
-    .option('--password <p>', 'MQTT password');
+    .option('--password <p>', 'MQTT password (visible to ps: prefer --password-file or EDGELOOP_PASSWORD)')
+    .option('--password-file <file>', 'read the MQTT password from the first line of this file (default: the environment variable EDGELOOP_PASSWORD)');
 
   telemetryOptions(program
     .command('coordinator')
     .description('Run the coordinator: discover agents, track their health and commands, contain cascades; record telemetry and serve the dashboard and /metrics. Until SIGINT/SIGTERM.')
-    .requiredOption('--broker <url>', 'MQTT broker URL', urlArg)
+    .option('--config <file>', 'the coordinator\'s configuration file, YAML or JSON (examples/coordinator.yaml); flags given here override it')
+    .option('--broker <url>', 'MQTT broker URL; required without --config', urlArg)
     .option('--host-id <id>', 'Sparkplug host application id (its STATE topic)', idArg('host_application_id'), 'edgeloop-coordinator')
     .option('--no-contain', 'observe only: take no containment action')
     .option('--contain-with <action>', `how a dependent of an agent out of control is contained: ${CONTAIN_ACTIONS.join(' (stop following its reference) or ')} (its fallback controller)`, containArg, 'hold' as ContainAction)
     .option('--stale-ms <ms>', 'no data for this long: the agent is stale', intArg('--stale-ms', 100, 3_600_000), 3000)
     .option('--dashboard-port <n>', 'dashboard port (0: any free one)', intArg('--dashboard-port', 0, 65535), 8080)
     .option('--no-dashboard', 'no dashboard'))
-    .action(async (opts: Omit<CoordinatorCommandOptions, 'passive'>) => {
-      code = await coordinatorCommand(opts, print);
+    .action(async (opts: ServiceFlags, cmd: Command) => {
+      code = await coordinatorCommand(coordinatorOptions(opts, givenOn(cmd)), print);
     });
 
   telemetryOptions(program
     .command('dashboard')
     .description('Serve the live dashboard and /metrics on its own: a passive Sparkplug host application that records telemetry and commands nothing. Until SIGINT/SIGTERM.')
-    .requiredOption('--broker <url>', 'MQTT broker URL (an observer log-in is enough)', urlArg)
+    .option('--config <file>', 'the dashboard\'s configuration file, YAML or JSON (examples/dashboard.yaml); flags given here override it')
+    .option('--broker <url>', 'MQTT broker URL (an observer log-in is enough); required without --config', urlArg)
     .option('--host-id <id>', 'Sparkplug host application id', idArg('host_application_id'), 'edgeloop-dashboard')
-    .option('--port <n>', 'dashboard port (0: any free one)', intArg('--port', 0, 65535), 8080)
+    .option('--port <n>', 'dashboard port (0: any free one; the coordinator\'s own dashboard defaults to 8080, so both fit on one machine)', intArg('--port', 0, 65535), 8081)
     .option('--stale-ms <ms>', 'no data for this long: the agent is shown stale', intArg('--stale-ms', 100, 3_600_000), 3000))
-    .action(async (opts: { broker: string; hostId: string; port: number; staleMs: number; db: string; retain?: number; dashboardHost: string; username?: string; password?: string }) => {
-      code = await coordinatorCommand({ ...opts, contain: false, passive: true, dashboard: true, dashboardPort: opts.port }, print);
+    .action(async (opts: ServiceFlags, cmd: Command) => {
+      code = await coordinatorCommand(dashboardOptions(opts, givenOn(cmd)), print);
     });
 
   program
     .command('broker')
     .description('Run the embedded MQTT broker (aedes) on its own, until SIGINT/SIGTERM. Loopback by default; any other listener needs credentials.')
+    .option('--config <file>', 'the broker\'s configuration file, YAML or JSON (examples/broker.yaml): listen address and users, their passwords in files or environment variables; flags given here override it')
     .option('--host <addr>', 'listen address', '127.0.0.1')
     .option('--port <n>', 'listen port', intArg('--port', 0, 65535), 1883)
-    .option('--users <file>', 'JSON users file: {"users": [{"username", "password" (8+ characters), "role": "agent" (with "group", "node") | "coordinator" | "observer"}]}; enables per-agent ACLs')
+    .option('--users <file>', 'JSON users file: {"users": [{"username", "password" (8+ characters), "role": "agent" (with "group", "node") | "coordinator" | "observer" | "operator"}]}; enables per-agent ACLs')
     .option('--username <u>', 'one coordinator log-in (with --password), instead of a users file')
-    .option('--password <p>', 'its password (8+ characters)')
-    .action(async (opts: { host: string; port: number; username?: string; password?: string; users?: string }) => {
-      code = await brokerCommand(opts, print);
+    .option('--password <p>', 'its password (8+ characters; visible to ps: prefer --password-file or EDGELOOP_PASSWORD)')
+    .option('--password-file <file>', 'read that password from the first line of this file')
+    .action(async (opts: BrokerFlags, cmd: Command) => {
+      code = await brokerCommand(brokerOptions(opts, givenOn(cmd)), print);
+    });
+
+  program
+    .command('modbus-sim')
+    .description('A simulated plant behind a Modbus TCP server (modbus-serial\'s), stepped in real time: commission a gateway\'s agent over real Modbus before its field device is wired (docs/gateway.md). Until SIGINT/SIGTERM.')
+    .option('--plant <name>', `simulated plant: ${PLANT_NAMES.join(', ')}`, wrap((v) => {
+      if (!(PLANT_NAMES as readonly string[]).includes(v)) throw new Error(`--plant must be one of ${PLANT_NAMES.join(', ')}, got '${v}'`);
+      return v as PlantName;
+    }), 'thermal' as PlantName)
+    .option('--seed <n>', 'noise seed', intArg('--seed', 0, 2 ** 31 - 1), 1)
+    .option('--host <addr>', 'listen address', '127.0.0.1')
+    .option('--port <n>', 'listen port (502, the Modbus port, needs privileges)', intArg('--port', 1, 65535), 1502)
+    .option('--unit <id>', 'Modbus unit id', intArg('--unit', 1, 247), 1)
+    .option('--fault <kind@onset[:magnitude]>', 'inject a firmware-sim fault, e.g. actuator.reversed@60', wrap(parseFaultArg))
+    .option('--agent-config', 'print an agent configuration for this device (YAML, for edgeloop agent --config) and exit', false)
+    .option('--broker <url>', 'the broker URL that configuration names', urlArg, 'mqtt://127.0.0.1:1883')
+    .option('--node <id>', 'the edge_node_id that configuration names', idArg('edge_node_id'), 'gw1')
+    .action(async (opts: ModbusSimOptions & { agentConfig: boolean; broker: string; node: string; unit: number }) => {
+      const o = { ...opts, unitId: opts.unit };
+      if (opts.agentConfig) { process.stdout.write(agentConfigFor(o)); code = 0; return; }
+      code = await modbusSimCommand(o, print);
     });
 
   program
     .command('keygen')
     .description("Make the fleet's Ed25519 key pair: fleet.key (private, signs modules) and fleet.pub (agents verify with it).")
-    .option('--out <dir>', 'where to write fleet.key and fleet.pub (existing files are never overwritten)', '.')
+    .option('--out <dir>', 'where to write fleet.key and fleet.pub (the folder is created if missing; existing key files are never overwritten)', '.')
     .action((opts: { out: string }) => { code = keygenCommand(opts, print); });
 
   program
@@ -281,10 +314,13 @@ export async function run(argv: string[]): Promise<number> {
     .option('--password <p>', 'MQTT password')
     .action(async (module: string, opts: DeployCommandOptions) => { code = await deployCommand(module, opts, print); });
 
+  // `edgeloop command`: one operator command to one loop (host/cli/command.ts).
+  (await import('./command.js')).registerCommand(program, (exit) => { code = exit; });
+
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    if (err instanceof ScenarioError) {
+    if (err instanceof ScenarioError || err instanceof ConfigError) {
       console.error(err.message);
       return 2;
     }

@@ -8,12 +8,17 @@ import { Agent } from '../agent/agent.js';
 import type { KeyObject } from 'node:crypto';
 import { loadPublicKey, readSignatureFile, signatureRelease, verifyModule } from '../deploy/signing.js';
 import { openTelemetry, serveDashboard } from './telemetry.js';
+import { dashboardOperators } from './command.js';
 import { Coordinator, type ContainAction } from '../coordinator/coordinator.js';
 import { describeCause } from '../runtime/causes.js';
 import { Core, DEFAULT_CORE_PATH } from '../runtime/core.js';
 import { checkId } from '../mqtt/topics.js';
 import { loadUsersFile, startEmbeddedBroker } from '../mqtt/broker.js';
 import { SimDevice } from '../../firmware-sim/device.js';
+import type { IoBinding } from '../io/binding.js';
+import { createBinding, type BindingConfig } from '../io/config.js';
+import type { CoreConfig } from '../agent/core-slot.js';
+import type { User } from '../mqtt/acl.js';
 import { FaultSchema } from '../../firmware-sim/scenario/schema.js';
 import { PLANT_NAMES, type FaultSpec, type PlantName } from '../../firmware-sim/types.js';
 
@@ -75,6 +80,47 @@ export interface AgentCommandOptions {
   coreDeadlineMs?: number;
   /** Keep the highest accepted release here across restarts. */
   releaseFile?: string;
+  /** A real binding (Modbus, sysfs) instead of the simulated plant; then `setpoint`, `units` and `params` describe the loop. */
+  io?: BindingConfig;
+  /** Core parameters over the plant's (or, with `io`, over the core's defaults). */
+  params?: CoreConfig;
+  units?: { measurement: string; command: string };
+  /** What the loop is, and what its trip does, for the console. */
+  description?: string;
+  tripDescription?: string;
+}
+
+/** The loop's I/O: the binding, the core configuration and what to say about it. */
+interface LoopIo {
+  binding: IoBinding;
+  config: CoreConfig;
+  units: { measurement: string; command: string };
+  setpoint: number;
+  description: string;
+  tripDescription: string;
+  close(): Promise<void>;
+}
+
+/** A real binding from its configuration, started (connected, first sample read). */
+async function realIo(o: AgentCommandOptions, io: BindingConfig): Promise<LoopIo> {
+  if (o.setpoint === undefined || o.units === undefined) throw new Error(`a ${io.kind} binding needs the loop's setpoint and units (loop.setpoint, loop.units)`);
+  const binding = createBinding(io);
+  await binding.start();
+  return {
+    binding, config: o.params ?? {}, units: o.units, setpoint: o.setpoint,
+    description: o.description ?? `${io.kind} I/O`, tripDescription: o.tripDescription ?? 'the trip output de-energized',
+    close: () => binding.close(),
+  };
+}
+
+/** The simulated plant of firmware-sim/, with the parameters given over its own. */
+function simIo(o: AgentCommandOptions): LoopIo {
+  const device = new SimDevice({ plant: o.plant, seed: o.seed, faults: o.fault ? [o.fault] : [] });
+  return {
+    binding: device, config: { ...device.config, ...(o.params ?? {}) }, units: o.units ?? device.spec.units,
+    setpoint: o.setpoint ?? device.spec.setpoint, description: o.description ?? device.spec.description,
+    tripDescription: o.tripDescription ?? device.tripDescription, close: async () => {},
+  };
 }
 
 /** One agent on a firmware-sim device, ticking in real time until stopped. */
@@ -85,24 +131,29 @@ export async function agentCommand(o: AgentCommandOptions, print: Print, signal?
     if (parts.length !== 3) throw new Error(`--depends-on: expected <group>/<node>/<device>, got '${d}'`);
     parts.forEach((p, i) => checkId(['group_id', 'edge_node_id', 'device_id'][i], p));
   }
-  const device = new SimDevice({ plant: o.plant, seed: o.seed, faults: o.fault ? [o.fault] : [] });
   const moduleBytes = readFileSync(o.core);
   const core = Core.fromBytes(moduleBytes, o.core);
-  core.configure(device.config);
+  const loop = o.io ? await realIo(o, o.io) : simIo(o);
+  try {
+    core.configure(loop.config);
+  } catch (err) {
+    await loop.close();
+    throw err;
+  }
   const fleetKey = o.fleetKey ? loadPublicKey(o.fleetKey) : undefined;
   // The starting core's release, when its signature is beside it and verifies: a deploy of an older one is then refused.
   const moduleRelease = fleetKey ? startingRelease(o.core, moduleBytes, fleetKey) : 0;
   const t0 = performance.now();
   const clockUs = () => Math.round((performance.now() - t0) * 1000);
-  core.setSetpoint(o.setpoint ?? device.spec.setpoint, 0);
+  core.setSetpoint(loop.setpoint, 0);
   const key = `${o.group}/${o.node}/${o.device}`;
   const agent = new Agent({
-    group: o.group, node: o.node, device: o.device, core, binding: device, broker: o.broker, clockUs,
+    group: o.group, node: o.node, device: o.device, core, binding: loop.binding, broker: o.broker, clockUs,
     dependsOn: o.dependsOn, primaryHost: o.primaryHost, username: o.username, password: o.password, keepaliveS: o.keepalive,
-    config: device.config, moduleBytes, moduleRelease, fleetKey, units: device.spec.units, isolate: (o.isolateCore ?? true) ? { deadlineMs: o.coreDeadlineMs } : false, releaseFile: o.releaseFile,
+    config: loop.config, moduleBytes, moduleRelease, fleetKey, units: loop.units, isolate: (o.isolateCore ?? true) ? { deadlineMs: o.coreDeadlineMs } : false, releaseFile: o.releaseFile,
     onCoreEvent: (e) => {
       if (e.kind === 'trip_out') {
-        print(e.tripped ? `agent ${key}: TRIP: trip output de-energized (${device.tripDescription.split(':')[0]}); cause ${describeCause(e.reason)}${e.stage ? ` at the ${e.stage} stage` : ''}`
+        print(e.tripped ? `agent ${key}: TRIP: trip output de-energized (${loop.tripDescription.split(':')[0]}); cause ${describeCause(e.reason)}${e.stage ? ` at the ${e.stage} stage` : ''}`
           : `agent ${key}: trip released: trip output energized again`);
       } else if (e.kind === 'trip_failed') {
         print(`agent ${key}: TRIP FAILED: the actuator's feedback does not show the trip (cause ${describeCause(e.reason)})`);
@@ -125,10 +176,11 @@ export async function agentCommand(o: AgentCommandOptions, print: Print, signal?
     print(`agent ${key}: WARNING: ${o.core} has no signature beside it that verifies with the fleet key: its release is taken as 0, so any signed release is newer ` +
       `(sign it: edgeloop sign ${o.core} --key fleet.key)`);
   }
-  print(`agent ${key}: ${device.spec.description}; setpoint ${core.setpoint} ${device.spec.units.measurement}; broker ${o.broker}` +
+  print(`agent ${key}: ${loop.description}; setpoint ${core.setpoint} ${loop.units.measurement}; broker ${o.broker}` +
     (o.fault ? `; fault ${o.fault.kind} at t=${o.fault.onsetS} s` : ''));
   agent.start();
-  let lastMode = core.mode as string;
+  // From here on only agent.core: with an isolated core (the default) `core` was never ticked, and a deploy replaces the running one.
+  let lastMode = agent.core.mode as string;
   const status = setInterval(() => {
     const mode = agent.core.mode;   // the running core: a deploy, a rollback or a trap's restart replaces it
     const cause = agent.core.cause;
@@ -144,6 +196,7 @@ export async function agentCommand(o: AgentCommandOptions, print: Print, signal?
   clearInterval(status);
   if (report) clearInterval(report);
   await agent.stop();
+  await loop.close();
   print(`agent ${key}: stopped (${why}) after ${agent.stats.ticks} ticks`);
   return 0;
 }
@@ -164,6 +217,15 @@ export interface CoordinatorCommandOptions {
   dashboardPort: number;
   /** Observe only: no STATE, no commands, no rebirth requests (the dashboard on its own). */
   passive?: boolean;
+  /**
+   * A users file whose users with role operator may log in to the dashboard
+   * and command the loops (without it the dashboard is read-only). Their
+   * commands go out under `commandUsername` (an operator or coordinator
+   * broker user; default: this part's own log-in).
+   */
+  operators?: string;
+  commandUsername?: string;
+  commandPassword?: string;
 }
 
 /** The signed release of a core file whose `.sig` is beside it and verifies with the fleet key, else 0. */
@@ -206,16 +268,20 @@ export async function coordinatorCommand(o: CoordinatorCommandOptions, print: Pr
     }
   }, 10);
   let dash: Awaited<ReturnType<typeof serveDashboard>> | null = null;
+  let desk: ReturnType<typeof dashboardOperators> | null = null;
   try {
-    dash = o.dashboard ? await serveDashboard(() => coord, telemetry.store, { host: o.dashboardHost, port: o.dashboardPort }) : null;
+    desk = o.dashboard && o.operators ? dashboardOperators({ usersFile: o.operators, broker: o.broker,
+      username: o.commandUsername ?? o.username, password: o.commandUsername ? o.commandPassword : o.password }, print) : null;
+    dash = o.dashboard ? await serveDashboard(() => coord, telemetry.store, { host: o.dashboardHost, port: o.dashboardPort, operators: desk?.operators }) : null;
     print(`${role} ${o.hostId}: broker ${o.broker}; ${o.passive ? 'observing' : `containment ${o.contain ? 'on' : 'off (observing)'}`}; ` +
-      `telemetry in ${o.db}${dash ? `; dashboard ${dash.url} (metrics ${dash.url}metrics)` : ''}`);
+      `telemetry in ${o.db}${dash ? `; dashboard ${dash.url} (metrics ${dash.url}metrics)${desk ? ', operators may log in and command' : ', read-only'}` : ''}`);
     const why = await untilStopped(signal);
     print(`${role} ${o.hostId}: stopping (${why})`);
     return 0;
   } finally {
     clearInterval(cycler);
     await dash?.close();
+    await desk?.close();
     await coord.stop();
     telemetry.close();
   }
@@ -227,11 +293,13 @@ export interface BrokerCommandOptions {
   username?: string;
   password?: string;
   users?: string;
+  /** Users from a broker configuration file (host/config/services.ts). */
+  userList?: User[];
 }
 
 export async function brokerCommand(o: BrokerCommandOptions, print: Print, signal?: AbortSignal): Promise<number> {
-  if ((o.username === undefined) !== (o.password === undefined)) throw new Error('--username and --password go together');
-  const users = o.users ? loadUsersFile(o.users) : undefined;
+  if ((o.username === undefined) !== (o.password === undefined)) throw new Error('--username and --password (or --password-file, or EDGELOOP_PASSWORD) go together');
+  const users = o.users ? loadUsersFile(o.users) : o.userList;
   const b = await startEmbeddedBroker({ host: o.host, port: o.port, users, credentials: o.username ? { username: o.username, password: o.password! } : undefined });
   print(`broker: listening at ${b.url}${b.secured ? ' (log-in required; per-agent ACLs)' : ' (open: loopback only, no log-in)'}`);
   const why = await untilStopped(signal);

@@ -4,7 +4,7 @@
 // `edgeloop dashboard` and `edgeloop demo`.
 
 import type { Coordinator } from '../coordinator/coordinator.js';
-import { startDashboard, type Dashboard } from '../telemetry/dashboard.js';
+import { startDashboard, type Dashboard, type DashboardOperators } from '../telemetry/dashboard.js';
 import { coordinatorRegistry } from '../telemetry/metrics.js';
 import { Recorder } from '../telemetry/recorder.js';
 import { TelemetryStore } from '../telemetry/store.js';
@@ -35,7 +35,8 @@ export function openTelemetry(o: TelemetryOptions): Telemetry {
 }
 
 /** Serve the dashboard over a coordinator's view and the telemetry history. */
-export function serveDashboard(coord: () => Coordinator | null, store: TelemetryStore, o: { host?: string; port?: number; clockMs?: () => number }): Promise<Dashboard> {
+export function serveDashboard(coord: () => Coordinator | null, store: TelemetryStore,
+  o: { host?: string; port?: number; clockMs?: () => number; operators?: DashboardOperators }): Promise<Dashboard> {
   let registry: ReturnType<typeof coordinatorRegistry> | undefined;
   const c = coord();
   if (c) registry = coordinatorRegistry(c, store);

@@ -188,6 +188,13 @@ export class Coordinator {
   private readonly session = randomBytes(3).toString('hex');
   /** Rollouts started here, oldest first; the last one is the current one. */
   readonly rollouts: Rollout[] = [];
+  /**
+   * What the broker has given this host so far: a connection, its
+   * subscriptions (refused: a SUBACK with 128, a log-in that may not read
+   * the agents' topics) and messages. Tells "no agent there" from "nothing
+   * reaches me" (edgeloop deploy).
+   */
+  readonly link = { connected: false, subscribeRefused: false, messages: 0 };
 
   constructor(private readonly opts: CoordinatorOptions) {
     this.clock = opts.clockMs ?? Date.now;
@@ -201,13 +208,16 @@ export class Coordinator {
     });
     this.client.on('connect', () => {
       noDelay(this.client);
+      this.link.connected = true;
       // Subscribe first, then declare STATE online: edge nodes that wait
       // for it birth and replay their spools into live subscriptions.
-      this.client.subscribe(['spBv1.0/+/+/+', 'spBv1.0/+/+/+/+'], { qos: 1 }, () => {
+      this.client.subscribe(['spBv1.0/+/+/+', 'spBv1.0/+/+/+/+'], { qos: 1 }, (err, granted) => {
+        if (err || (granted ?? []).some((g) => g.qos === 128)) this.link.subscribeRefused = true;
         if (!opts.passive) this.client.publish(state, JSON.stringify({ online: true, timestamp: this.clock() }), { qos: 1, retain: true });
       });
     });
     this.client.on('message', (topic, payload) => {
+      this.link.messages++;
       if (this.inbox.length >= (opts.inboxMax ?? 10_000)) { this.rejected.dropped++; return; }
       this.inbox.push({ topic, payload });
     });

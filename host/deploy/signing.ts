@@ -17,7 +17,7 @@
 // signature blob in base64 on one line.
 
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 /** Bytes of the release that leads a signature blob. */
 export const RELEASE_BYTES = 8;
@@ -63,8 +63,19 @@ export function generateFleetKey(): FleetKey {
  * agent that trusts it).
  */
 export function saveFleetKey(key: FleetKey, paths: { privatePath: string; publicPath: string }): void {
+  // Both checked first: a new private key beside an old public one would be half a key pair.
+  for (const path of [paths.privatePath, paths.publicPath]) {
+    if (existsSync(path)) {
+      throw new KeyError(path, 'no file there (a fleet key is never overwritten)', 'one already (EEXIST): keep it, or move it away to make a new key');
+    }
+  }
   writeFileSync(paths.privatePath, key.privateKeyPem, { mode: 0o600, flag: 'wx' });
-  writeFileSync(paths.publicPath, key.publicKeyPem, { mode: 0o644, flag: 'wx' });
+  try {
+    writeFileSync(paths.publicPath, key.publicKeyPem, { mode: 0o644, flag: 'wx' });
+  } catch (err) {
+    rmSync(paths.privatePath, { force: true });   // the private key this call wrote, alone: no pair
+    throw err;
+  }
 }
 
 function ed25519(key: KeyObject, source: string, kind: 'public' | 'private'): KeyObject {

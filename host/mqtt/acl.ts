@@ -15,6 +15,13 @@
 //                STATE; it may read $SYS/#, but nobody publishes to a '$' topic.
 //   observer     a dashboard: subscribes under spBv1.0/ (spBv1.0/# included),
 //                publishes nothing.
+//   operator     a person's commands (edgeloop command, the dashboard's
+//                log-in): publishes DCMD to any agent's device and nothing
+//                else (no NCMD: no rebirths, no deploys, which go to a node;
+//                no STATE); subscribes to what tells it an agent's answer and
+//                whether it is there, with '+' for any level but no '#':
+//                  spBv1.0/<group>/{NBIRTH,NDEATH}/<node>
+//                  spBv1.0/<group>/{DBIRTH,DDEATH,DDATA}/<node>/<device>
 //
 // Nobody publishes to a topic with '+' or '#' in it, or to a '$' topic.
 
@@ -23,12 +30,13 @@ import { z } from 'zod';
 import { NAMESPACE, parseTopic, type SparkplugTopic } from './topics.js';
 import { SchemaError, schemaIssues, type SchemaIssue } from '../schema-issues.js';
 
-export const ROLES = ['agent', 'coordinator', 'observer'] as const;
+export const ROLES = ['agent', 'coordinator', 'observer', 'operator'] as const;
 export type Role = (typeof ROLES)[number];
 
 export type Principal =
   | { role: 'coordinator'; username: string }
   | { role: 'observer'; username: string }
+  | { role: 'operator'; username: string }
   | { role: 'agent'; username: string; group: string; node: string };
 
 export type AclAction = 'publish' | 'subscribe';
@@ -55,6 +63,10 @@ export const DENY_REASONS = [
   'not-a-command',
   /** An agent publishing a retained message (it needs none; every new subscriber would get it). */
   'agent-retain',
+  /** An operator publishing anything but a DCMD, or subscribing to anything but agents' births, deaths and data. */
+  'operator-scope',
+  /** A retained command (NCMD, DCMD), from anyone: the broker would hand it to the agent again on every resubscribe. */
+  'command-retain',
 ] as const;
 export type DenyReason = (typeof DENY_REASONS)[number];
 
@@ -64,6 +76,9 @@ const OK: AclVerdict = { ok: true };
 const deny = (reason: DenyReason): AclVerdict => ({ ok: false, reason });
 
 const AGENT_PUBLISHES: ReadonlySet<string> = new Set(['NBIRTH', 'NDEATH', 'NDATA', 'DBIRTH', 'DDEATH', 'DDATA']);
+/** What an operator reads: an agent's births and deaths (is it there?) and its data (the acknowledgements ride on DDATA). */
+const OPERATOR_NODE_READS: ReadonlySet<string> = new Set(['NBIRTH', 'NDEATH']);
+const OPERATOR_DEVICE_READS: ReadonlySet<string> = new Set(['DBIRTH', 'DDEATH', 'DDATA']);
 const LEVEL = /^[^/+#]+$/;
 
 /** May `principal` publish to, or subscribe to, `topic`? Pure: no I/O, no state. */
@@ -78,6 +93,11 @@ function authorizePublish(p: Principal, topic: string): AclVerdict {
   switch (p.role) {
     case 'coordinator': return OK;
     case 'observer': return deny('read-only');
+    case 'operator': {
+      // A command to one loop, and nothing else: a node's NCMD (rebirth, deploy) and STATE stay the coordinator's.
+      const t = sparkplug(topic);
+      return t && t.kind === 'device' && t.type === 'DCMD' ? OK : deny('operator-scope');
+    }
     case 'agent': {
       const t = sparkplug(topic);
       if (!t) return deny('not-sparkplug');
@@ -93,8 +113,19 @@ function authorizeSubscribe(p: Principal, filter: string): AclVerdict {
   switch (p.role) {
     case 'coordinator': return OK;
     case 'observer': return filter.split('/')[0] === NAMESPACE && filter.length > NAMESPACE.length ? OK : deny('not-sparkplug');
+    case 'operator': return operatorSubscribe(filter);
     case 'agent': return agentSubscribe(p, filter);
   }
+}
+
+/** An operator's filter: spBv1.0/<group>/<type>/<node>[/<device>] for the types it reads, '+' allowed for any level but the type. */
+function operatorSubscribe(filter: string): AclVerdict {
+  const l = filter.split('/');
+  const level = (x: string | undefined) => x !== undefined && (x === '+' || LEVEL.test(x));
+  if (l[0] !== NAMESPACE || !level(l[1]) || !level(l[3])) return deny('operator-scope');
+  if (l.length === 4 && OPERATOR_NODE_READS.has(l[2])) return OK;
+  if (l.length === 5 && OPERATOR_DEVICE_READS.has(l[2]) && level(l[4])) return OK;
+  return deny('operator-scope');
 }
 
 function agentSubscribe(p: { group: string; node: string }, filter: string): AclVerdict {
@@ -121,7 +152,7 @@ function sparkplug(topic: string): SparkplugTopic | null {
 // ---------------------------------------------------------------------------
 // Users: the principals a broker accepts, from code or from a JSON file.
 
-/** One login: an agent is bound to its group and edge node. */
+/** One login: an agent is bound to its group and edge node; the other roles have the scope their role gives them. */
 export interface User {
   username: string;
   password: string;
@@ -151,7 +182,7 @@ const UserSchema = z.strictObject({
     if (u.node === undefined) ctx.addIssue({ code: 'custom', path: ['node'], message: 'expected an edge_node_id: an agent is bound to its group and edge node' });
   } else {
     for (const k of ['group', 'node'] as const) {
-      if (u[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `only an agent is bound to a group and node; a ${u.role} has full scope` });
+      if (u[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `only an agent is bound to a group and node; a ${u.role} has its role's scope over every group` });
     }
   }
 });
@@ -184,7 +215,8 @@ export function parseUsers(users: unknown, source = 'users'): User[] {
  * Read a users file for `edgeloop broker --users <file>`:
  *   { "users": [ { "username": "gw1", "password": "...", "role": "agent", "group": "plant1", "node": "gw1" },
  *                { "username": "coord", "password": "...", "role": "coordinator" },
- *                { "username": "dash", "password": "...", "role": "observer" } ] }
+ *                { "username": "dash", "password": "...", "role": "observer" },
+ *                { "username": "alice", "password": "...", "role": "operator" } ] }
  * Throws UsersError naming the field on bad input.
  */
 export function loadUsersFile(path: string): User[] {

@@ -170,6 +170,8 @@ function secure(broker: GuardedAedes, users: readonly User[], counters: BrokerCo
     let verdict = authorize(principal, 'publish', packet.topic);
     // An agent needs no retained message (Sparkplug births and deaths are not retained): one would be handed to every new subscriber.
     if (verdict.ok && packet.retain && principal?.role === 'agent') verdict = { ok: false, reason: 'agent-retain' };
+    // A retained command would be replayed to its agent on every reconnect, long after whoever sent it meant it.
+    if (verdict.ok && packet.retain && /^spBv1\.0\/[^/]+\/[ND]CMD\//.test(packet.topic)) verdict = { ok: false, reason: 'command-retain' };
     if (!verdict.ok) {
       counters.denied.publish++;
       counters.denied.byReason[verdict.reason]++;

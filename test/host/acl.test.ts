@@ -159,7 +159,7 @@ describe('users (validation, file)', () => {
     expect(() => loadUsersFile(file('{ users: '))).toThrow(/\(root\): expected JSON/);
     expect(() => loadUsersFile(file('[]'))).toThrow(/expected an object \{ "users"/);
     expect(() => loadUsersFile(bad([]))).toThrow(/users: expected at least one user/);
-    expect(() => loadUsersFile(bad([{ ...good[1], role: 'admin' }]))).toThrow(/users\[0\]\.role: expected one of 'agent', 'coordinator', 'observer' \(received "admin"\)/);
+    expect(() => loadUsersFile(bad([{ ...good[1], role: 'admin' }]))).toThrow(/users\[0\]\.role: expected one of 'agent', 'coordinator', 'observer', 'operator' \(received "admin"\)/);
     expect(() => loadUsersFile(bad([good[1], { username: 'gw2', password: 'long-enough', role: 'agent', group: 'plant1' }])))
       .toThrow(/users\[1\]\.node: expected an edge_node_id: an agent is bound/);
     expect(() => loadUsersFile(bad([{ ...good[0], group: 'plant/1' }]))).toThrow(/users\[0\]\.group: expected a group_id: a non-empty MQTT topic level without '\/', '\+' or '#' \(received "plant\/1"\)/);

@@ -87,6 +87,18 @@ describe('agent over MQTT (embedded aedes)', () => {
     for (let k = 0; k < 5; k++) { now += 100_000; agent.tick(); }
     await until(() => seen.some((m) => m.p.metrics.some((x) => x.name === 'command/ack' && x.value === 'f-63 ok')), 'the last one taken in, applied');
 
+    // A setpoint command stays whatever tick it lands on: eleven ticks, a command before each, span the
+    // agent's 1 s setpoint refresh, and the refresh re-sends the commanded setpoint, not the one before it.
+    for (let k = 0; k < 11; k++) {
+      const value = 65 + k;
+      await sub.publishAsync(dcmd, Buffer.from(encodePayload({ timestamp: Date.now(), metrics: [
+        { name: 'command/id', type: 'String', value: `r-${k}` }, { name: 'command/setpoint', type: 'Double', value }] })), { qos: 1 });
+      await until(() => agent.inboxLength > 0, `command r-${k} in the inbox`);
+      now += 100_000;
+      agent.tick();
+      expect(core.setpoint, `after the tick that applied r-${k}`).toBe(value);
+    }
+
     // It drops off without a clean disconnect: the broker publishes its Will, NDEATH with bdSeq.
     agent.kill();
     await until(() => seen.some((m) => m.topic === 'spBv1.0/plant1/NDEATH/gw1'), 'NDEATH');

@@ -157,4 +157,22 @@ describe('packet size limits, read off the fixed header', () => {
     await wait(200);
     expect(got).toEqual(['spBv1.0/plant1/DDATA/gw1/loop1']);   // the live one only; nothing retained
   });
+
+  it('a retained command is refused from anyone, the coordinator too (counted command-retain); the agent never gets it replayed', async () => {
+    broker = await startEmbeddedBroker({ users: USERS });
+    const coord = await mqtt.connectAsync(broker.url, { username: 'coord', password: 'coord-secret', reconnectPeriod: 0 });
+    clients.push(coord);
+    await coord.publishAsync('spBv1.0/plant1/DCMD/gw1/loop1', Buffer.alloc(10), { qos: 1, retain: true });
+    await coord.publishAsync('spBv1.0/plant1/NCMD/gw1', Buffer.alloc(10), { qos: 1, retain: true });
+    await wait(100);
+    expect(broker.counters.denied.byReason['command-retain']).toBe(2);
+    const agent = await mqtt.connectAsync(broker.url, { username: 'gw1', password: 'gw1-secret', reconnectPeriod: 0 });
+    clients.push(agent);
+    const got: string[] = [];
+    agent.on('message', (t) => got.push(t));
+    await agent.subscribeAsync(['spBv1.0/plant1/DCMD/gw1/loop1', 'spBv1.0/plant1/NCMD/gw1'], { qos: 1 });
+    await coord.publishAsync('spBv1.0/plant1/DCMD/gw1/loop1', Buffer.alloc(10), { qos: 1 });
+    await wait(200);
+    expect(got).toEqual(['spBv1.0/plant1/DCMD/gw1/loop1']);   // the live one only
+  });
 });

@@ -3,7 +3,8 @@
 // SQLite store filled by the Recorder with payloads through the real
 // Sparkplug codec. Only the coordinator's view is a fake (plain arrays).
 // Bounded in time; the browser and the server are closed whatever happens.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -15,6 +16,13 @@ import { decodePayload, encodePayload, type Metric } from '../../host/mqtt/codec
 import { firstOutCauses, startDashboard, type Dashboard, type DashboardSource } from '../../host/telemetry/dashboard.js';
 import { Recorder } from '../../host/telemetry/recorder.js';
 import { TelemetryStore } from '../../host/telemetry/store.js';
+import { Agent } from '../../host/agent/agent.js';
+import { Coordinator } from '../../host/coordinator/coordinator.js';
+import { startEmbeddedBroker, type EmbeddedBroker, type User } from '../../host/mqtt/broker.js';
+import { dashboardOperators } from '../../host/cli/command.js';
+import { LOGIN_FAILURES_PER_ADDRESS, LOGIN_WINDOW_MS } from '../../host/telemetry/dashboard.js';
+import { freshCore } from '../support/core.js';
+import { chamberBinding } from '../support/bindings.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const STEP_MS = 100;
@@ -281,4 +289,195 @@ describe('dashboard in headless Chromium', () => {
     await browser.close();
     browser = null;
   }, 60_000);
+});
+
+// Operator commands behind a log-in: a real broker with users and ACLs, a
+// real Agent on a simulated chamber, a passive Coordinator (an observer
+// log-in) behind the page, and the dashboard's own MQTT link logging in as
+// an operator. The page in headless Chromium logs in and sends commands;
+// requests without a session, without the CSRF header or from another
+// origin are refused.
+describe('dashboard operator commands (log-in, CSRF, rate limit) over a real broker and agent', () => {
+  const USERS: User[] = [
+    { username: 'gw8', password: 'gw8-secret', role: 'agent', group: 'plant1', node: 'gw8' },
+    { username: 'viewer', password: 'viewer-secret', role: 'observer' },
+    { username: 'dash-link', password: 'dash-link-secret', role: 'operator' },
+    { username: 'alice', password: 'alice-secret', role: 'operator' },
+  ];
+  const LOOP = 'plant1/gw8/loop1';
+  let broker: EmbeddedBroker;
+  let agent: Agent;
+  let coord: Coordinator;
+  let cycler: NodeJS.Timeout;
+  let wiring: ReturnType<typeof dashboardOperators>;
+  let store: TelemetryStore;
+  let ops: Dashboard;
+  const audit: string[] = [];
+
+  beforeAll(async () => {
+    broker = await startEmbeddedBroker({ users: USERS });
+    coord = new Coordinator({ broker: broker.url, hostId: 'dash-test', passive: true, username: 'viewer', password: 'viewer-secret' });
+    cycler = setInterval(() => coord.cycle(), 50);
+    const core = freshCore();
+    core.configure({ s0_scale: 0.05, range_min: -10, range_max: 200, kp: 10, ti: 16, out_min: 0, out_max: 100,
+      model_gain: 1.5, model_tau: 60, model_offset: 20, resid_sigma: 0.12, period_min_us: 100_000, period_max_us: 100_000 });
+    core.setSetpoint(80, 0);
+    const t0 = performance.now();
+    agent = new Agent({ group: 'plant1', node: 'gw8', device: 'loop1', core, binding: chamberBinding(), broker: broker.url, username: 'gw8', password: 'gw8-secret',
+      clockUs: () => Math.round((performance.now() - t0) * 1000),
+      // No setpoint refresh after the first tick: the agent's refresh re-sends the setpoint of the tick before, so a
+      // command applied on a refresh tick is undone (host/agent/agent.ts, goodSetpoint; reported). Not this test's subject.
+      setpointRefreshUs: 3_600_000_000 });
+    agent.start();
+    // The operators file is the broker's users file (its operator entries log in); the commands go out with the dashboard's own operator log-in.
+    const usersFile = join(mkdtempSync(join(tmpdir(), 'edgeloop-operators-')), 'users.json');
+    writeFileSync(usersFile, JSON.stringify({ users: USERS }));
+    wiring = dashboardOperators({ usersFile, broker: broker.url, username: 'dash-link', password: 'dash-link-secret' }, (l) => audit.push(l));
+    store = new TelemetryStore(':memory:');
+    ops = await startDashboard({ agents: () => [...coord.agents.values()], decisions: () => [], commands: () => [], rollout: () => null, store },
+      { operators: wiring.operators });
+  });
+
+  afterAll(async () => {
+    clearInterval(cycler);
+    await ops?.close();
+    await wiring?.close();
+    await agent?.stop();
+    await coord?.stop();
+    store?.close();
+    await broker?.close();
+  });
+
+  const CSRF = { 'content-type': 'application/json', 'x-edgeloop-request': '1' };
+  const postCommand = (headers: Record<string, string>, body: unknown = { target: LOOP, action: 'reset' }) =>
+    fetch(`${ops.url}api/command`, { method: 'POST', headers, body: JSON.stringify(body) });
+
+  it('without a log-in: the session says nobody, and a command is refused (403 without the CSRF header, 401 with it)', async () => {
+    expect(await (await fetch(`${ops.url}api/session`)).json()).toEqual({ operators: true, user: null });
+    const noHeader = await postCommand({ 'content-type': 'application/json' });
+    expect(noHeader.status).toBe(403);
+    expect((await noHeader.json()).error).toMatch(/x-edgeloop-request: 1/);
+    const noSession = await postCommand(CSRF);
+    expect(noSession.status).toBe(401);
+    expect((await noSession.json()).error).toMatch(/log in first/);
+    // The read-only dashboard (no operators): no log-in at all, and a POST is the read-only refusal it always was.
+    expect(await (await fetch(`${dash!.url}api/session`)).json()).toEqual({ operators: false, user: null });
+    const readOnly = await fetch(`${dash!.url}api/command`, { method: 'POST', headers: CSRF, body: '{}' });
+    expect(readOnly.status).toBe(405);
+    expect(await readOnly.text()).toMatch(/read-only/);
+  });
+
+  it('a session cookie that is HttpOnly and SameSite=Strict; another origin, or a bad body, is refused even with it', async () => {
+    const login = await fetch(`${ops.url}api/login`, { method: 'POST', headers: CSRF, body: JSON.stringify({ username: 'alice', password: 'alice-secret' }) });
+    expect(login.status).toBe(200);
+    const cookie = login.headers.get('set-cookie')!;
+    expect(cookie).toMatch(/^edgeloop_session=[A-Za-z0-9_-]{43}; HttpOnly; SameSite=Strict; Path=\/; Max-Age=28800$/);
+    const session = cookie.split(';')[0];
+    expect(await (await fetch(`${ops.url}api/session`, { headers: { cookie: session } })).json()).toEqual({ operators: true, user: 'alice' });
+    const foreign = await postCommand({ ...CSRF, cookie: session, origin: 'http://evil.example' });
+    expect(foreign.status).toBe(403);
+    expect((await foreign.json()).error).toMatch(/Origin "http:\/\/evil\.example"/);
+    const crossSite = await postCommand({ ...CSRF, cookie: session, 'sec-fetch-site': 'cross-site' });
+    expect(crossSite.status).toBe(403);
+    const bad = await postCommand({ ...CSRF, cookie: session }, { target: LOOP, action: 'setpoint', value: 'warm' });
+    expect(bad.status).toBe(400);
+    expect((await bad.json()).line).toMatch(/value: expected the new setpoint after 'setpoint'/);
+    const logout = await fetch(`${ops.url}api/logout`, { method: 'POST', headers: { ...CSRF, cookie: session } });
+    expect(logout.headers.get('set-cookie')).toMatch(/Max-Age=0/);
+    expect((await postCommand({ ...CSRF, cookie: session })).status).toBe(401);
+  });
+
+  it('in Chromium: logs in, sets a setpoint and holds the loop, each acknowledgement shown; every action logged', async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: this test drives Debian's chromium (apt-get install chromium)`);
+    const b = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'], timeout: 30_000 });
+    try {
+      const page = await b.newPage({ viewport: { width: 1400, height: 1000 } });
+      const problems: string[] = [];
+      page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`); });
+      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+
+      // The read-only dashboard shows no log-in and no controls.
+      await page.goto(`${dash!.url}?poll=200`, WAIT);
+      await page.waitForFunction(() => Number(document.getElementById('status')?.dataset.polls) >= 1, null, WAIT);
+      expect(await page.isHidden('#operator')).toBe(true);
+      expect(await page.isHidden('#operator-panel')).toBe(true);
+
+      // The operators' dashboard: the log-in form, no controls until alice logs in.
+      await page.goto(`${ops.url}?poll=200`, WAIT);
+      await page.waitForSelector('#login-form', { state: 'visible', ...WAIT });
+      expect(await page.isHidden('#operator-panel')).toBe(true);
+      await page.fill('#login-user', 'alice');
+      await page.fill('#login-password', 'alice-secret');
+      await page.click('#login-form button[type=submit]');
+      await page.waitForSelector('#whoami', { state: 'visible', ...WAIT });
+      expect(await page.textContent('#whoami-user')).toBe('alice');
+      const row = `#controls tr[data-agent="${LOOP}"]`;
+      await page.waitForSelector(row, WAIT);
+
+      // alice sets 70 C -> a DCMD through the dashboard's link -> the agent's next tick applies it -> its ack, on the page.
+      await page.fill(`${row} [data-field=setpoint-input]`, '70');
+      await page.click(`${row} button[data-action=setpoint]`);
+      await page.waitForFunction((r) => document.querySelector(`${r} [data-field=answer]`)?.getAttribute('data-state') === 'accepted', row, WAIT);
+      expect(await page.textContent(`${row} [data-field=answer]`)).toMatch(/^plant1\/gw8\/loop1: setpoint 70: accepted; loop \w+, setpoint 70, held$/);
+      expect(agent.core.setpoint).toBe(70);
+
+      // A setpoint the core refuses: the agent's reason on the page.
+      await page.fill(`${row} [data-field=setpoint-input]`, '500');
+      await page.click(`${row} button[data-action=setpoint]`);
+      await page.waitForFunction((r) => document.querySelector(`${r} [data-field=answer]`)?.getAttribute('data-state') === 'rejected', row, WAIT);
+      expect(await page.textContent(`${row} [data-field=answer]`)).toMatch(/REJECTED by the agent: parameter 'setpoint': expected a number in \[-10, 200\]/);
+
+      await page.click(`${row} button[data-action=release]`);
+      await page.waitForFunction((r) => /release: accepted/.test(document.querySelector(`${r} [data-field=answer]`)?.textContent ?? ''), row, WAIT);
+      expect(agent.followingReference).toBe(true);
+      await page.click(`${row} button[data-action=hold]`);
+      await page.waitForFunction((r) => /hold: accepted/.test(document.querySelector(`${r} [data-field=answer]`)?.textContent ?? ''), row, WAIT);
+      expect(agent.followingReference).toBe(false);
+      expect(await page.$$eval('#operator-log li', (lis) => lis.map((li) => li.getAttribute('data-state')))).toEqual(['accepted', 'accepted', 'rejected', 'accepted']);
+
+      // Log out: the form is back and the controls are gone.
+      await page.click('#logout');
+      await page.waitForSelector('#login-form', { state: 'visible', ...WAIT });
+      expect(await page.isHidden('#operator-panel')).toBe(true);
+      expect(problems).toEqual([]);
+    } finally {
+      await b.close();
+    }
+    // Who, what, when: every log-in, command (sent, then answered) and log-out.
+    const stamp = '\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z';
+    for (const re of [`logged in from address 127\\.0\\.0\\.1`, `operator "alice" sends "${LOOP}" "setpoint" "70"`,
+      `operator "alice" "${LOOP}" "setpoint" "70": accepted: ${LOOP}: setpoint 70: accepted`, `operator "alice" "${LOOP}" "setpoint" "500": rejected: `,
+      `operator "alice" "${LOOP}" "hold": accepted`, 'operator "alice" logged out']) {
+      expect(audit.some((l) => new RegExp(`^dashboard: ${stamp} .*${re}`).test(l)), re).toBe(true);
+    }
+  }, 60_000);
+
+  it('failed log-ins are limited per address: the sixth try is refused even with the right password, until the window passes', async () => {
+    let now = Date.UTC(2025, 0, 1);
+    const lines: string[] = [];
+    const d = await startDashboard({ agents: () => [], decisions: () => [], commands: () => [], rollout: () => null, store },
+      { clockMs: () => now, operators: { ...wiring.operators, log: (l) => lines.push(l) } });
+    try {
+      const login = (password: string) => fetch(`${d.url}api/login`, { method: 'POST', headers: CSRF, body: JSON.stringify({ username: 'alice', password }) });
+      for (let i = 0; i < LOGIN_FAILURES_PER_ADDRESS; i++) {
+        const r = await login('wrong-password');
+        expect(r.status).toBe(401);
+        expect((await r.json()).error).toBe('bad username or password');
+      }
+      const blocked = await login('alice-secret');
+      expect(blocked.status).toBe(429);
+      expect((await blocked.json()).error).toBe('too many failed log-ins: try again in 60 s');
+      // An unknown user gets the same answer as a wrong password (and the same work: nothing tells them apart).
+      now += LOGIN_WINDOW_MS;
+      expect((await fetch(`${d.url}api/login`, { method: 'POST', headers: CSRF, body: JSON.stringify({ username: 'mallory', password: 'x' }) })).status).toBe(401);
+      expect((await login('alice-secret')).status).toBe(200);
+      expect(lines.filter((l) => /log-in refused for "alice"/.test(l))).toHaveLength(LOGIN_FAILURES_PER_ADDRESS);
+      expect(lines.some((l) => /log-in for "alice" from address 127\.0\.0\.1 refused: too many failed log-ins/.test(l))).toBe(true);
+      // A users list with no operator in it is refused at start: nobody could log in.
+      await expect(startDashboard({ agents: () => [], decisions: () => [], commands: () => [], rollout: () => null, store },
+        { operators: { ...wiring.operators, users: USERS.filter((u) => u.role !== 'operator') } })).rejects.toThrow(/no user with role 'operator'/);
+    } finally {
+      await d.close();
+    }
+  });
 });

@@ -58,6 +58,10 @@ int main(void) {
   insn_counter_init();
   if (edgeloop_start() != 0) uart_puts("fault start\n");
   el_proto_begin(&s_env);
+  /* For a person at QEMU's console: what to type and how to leave. Before
+   * the "ready" line, where a host skips whatever it reads (PROTOCOL.md). */
+  uart_puts("edgeloop " EDGELOOP_TARGET_NAME " PIL firmware: one command a line (firmware-sim/pil/PROTOCOL.md; not echoed), "
+            "e.g. T 100000 1600 1600 1600 0 to tick, D to diagnose; Ctrl-A then X quits QEMU\n");
   el_proto_banner(reply, sizeof reply);
   uart_puts(reply);
   uart_putc('\n');

@@ -22,13 +22,23 @@ int uart_getc(void) {
   return (int)(CMSDK_UART0->DATA & 0xffu);
 }
 
+/* A line ends at LF, at CR LF, or at a lone CR: a terminal sends CR for
+ * Enter (QEMU puts its stdio in raw mode), a host sends LF. An LF right after
+ * the CR that ended the last line belongs to that line. */
 int uart_getline(char* buf, size_t cap) {
+  static int s_after_cr;
   size_t n = 0;
   int overflow = 0;
   for (;;) {
     int c = uart_getc();
+    int after_cr = s_after_cr;
+    s_after_cr = 0;
+    if (c == '\n' && after_cr && n == 0) continue;
     if (c == '\n') break;
-    if (c == '\r') continue;
+    if (c == '\r') {
+      s_after_cr = 1;
+      break;
+    }
     if (n + 1 < cap) {
       buf[n++] = (char)c;
     } else {

@@ -8,7 +8,7 @@ void uart_init(void);
 void uart_putc(char c);
 void uart_puts(const char* s);
 int uart_getc(void); /* blocks until a byte arrives */
-/** Read one line (without the newline, NUL-terminated); returns its length, or -1 if it did not fit (the rest is discarded). */
+/** Read one line (ended by LF, CR LF or a lone CR; without it, NUL-terminated); returns its length, or -1 if it did not fit (the rest is discarded). */
 int uart_getline(char* buf, size_t cap);
 
 #endif /* EDGELOOP_UART_H */

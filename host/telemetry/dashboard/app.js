@@ -6,7 +6,16 @@
 // id or data attribute: #agents tr[data-agent][data-health][data-tripped],
 // #first-out tr[data-agent] td[data-field=cause],
 // .chart[data-agent][data-points][data-env-min][data-env-max][data-trips],
-// #rollout[data-phase], #status[data-polls].
+// #rollout[data-phase], #status[data-polls]; with an operator's log-in,
+// #login-form, #whoami, #controls tr[data-agent] with button[data-action],
+// input[data-field=setpoint-input], select[data-field=mode-select] and
+// td[data-field=answer][data-state].
+//
+// Operator commands appear only when the server has operators and this
+// browser has logged in (GET /api/session); without that the page is
+// read-only, as it always was. Every POST carries the header the server
+// asks for (x-edgeloop-request: 1), its defence against requests forged by
+// other sites.
 //
 // Each chart draws the agent's safety envelope (its DBIRTH's envelope/min
 // and envelope/max) as dashed horizontal lines, with the y axis stretched to
@@ -380,6 +389,155 @@
       `(${h.writeErrors} failed writes${h.dropped ? `, ${h.dropped} rows dropped` : ''}). The loops are not affected.`;
   }
 
+  // ---- operator commands ----
+
+  const OPERATOR_LOG_MAX = 50;
+  const MODE_CHOICES = ['fallback', 'trip', 'none'];
+  let operator = { enabled: false, user: null };
+  /** key -> the loop's row of controls (kept across polls, so what is being typed stays). */
+  const controlRows = new Map();
+  let lastState = null;
+
+  /** A POST as the server requires it; the answer's JSON (or null) with its status. */
+  async function post(path, body) {
+    const res = await fetch(path, {
+      method: 'POST', cache: 'no-store', body: JSON.stringify(body),
+      headers: { 'content-type': 'application/json', 'x-edgeloop-request': '1' },
+    });
+    let data = null;
+    try { data = await res.json(); } catch (err) { data = null; }
+    return { status: res.status, data };
+  }
+
+  async function loadSession() {
+    try {
+      const s = await getJson('/api/session');
+      operator = { enabled: s.operators === true, user: s.user || null };
+    } catch (err) {
+      // The next poll's failure says so on the page; the controls stay as they were.
+    }
+    renderOperator();
+  }
+
+  function renderOperator() {
+    const loggedIn = operator.user !== null;
+    document.getElementById('operator').hidden = !operator.enabled;
+    document.getElementById('login-form').hidden = !operator.enabled || loggedIn;
+    document.getElementById('whoami').hidden = !loggedIn;
+    document.getElementById('whoami-user').textContent = operator.user || '';
+    document.getElementById('operator-panel').hidden = !loggedIn;
+    if (!loggedIn) {
+      for (const row of controlRows.values()) row.remove();
+      controlRows.clear();
+    } else if (lastState) {
+      renderControls(lastState);
+    }
+  }
+
+  function showAnswer(row, state, text) {
+    const cell = row.querySelector('[data-field=answer]');
+    cell.setAttribute('data-state', state);
+    cell.textContent = text;
+  }
+
+  /** One command from a row: its value checked for presence here (the server checks the rest), then the answer shown. */
+  async function act(key, action, row) {
+    let value;
+    if (action === 'setpoint') {
+      value = row.querySelector('[data-field=setpoint-input]').value.trim();
+      if (value === '') { showAnswer(row, 'invalid', 'enter the new setpoint first'); return; }
+    } else if (action === 'mode') {
+      value = row.querySelector('[data-field=mode-select]').value;
+      // De-energizing the trip output stops the process: asked twice.
+      if (value === 'trip' && !window.confirm(`De-energize the trip output of ${key}?`)) return;
+    }
+    const buttons = row.querySelectorAll('button');
+    buttons.forEach((b) => { b.disabled = true; });
+    showAnswer(row, 'sending', `${action}${value === undefined ? '' : ` ${value}`}: waiting for the acknowledgement...`);
+    try {
+      const r = await post('/api/command', { target: key, action, value });
+      if (r.status === 401) {
+        operator.user = null;
+        renderOperator();
+        document.getElementById('login-error').textContent = 'Your session has ended: log in again.';
+        return;
+      }
+      const result = r.data && r.data.result ? r.data.result : 'error';
+      const line = r.data ? r.data.line || r.data.error : `HTTP ${r.status}`;
+      showAnswer(row, result, line);
+      const log = document.getElementById('operator-log');
+      log.prepend(el('li', { 'data-state': result }, `${clock(Date.now())} ${line}`));
+      while (log.children.length > OPERATOR_LOG_MAX) log.lastChild.remove();
+    } catch (err) {
+      showAnswer(row, 'error', `not sent: ${err.message}`);
+    } finally {
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+  }
+
+  function makeControlRow(key) {
+    const row = el('tr', { 'data-agent': key });
+    const button = (action, label) => {
+      const b = el('button', { type: 'button', 'data-action': action }, label);
+      b.addEventListener('click', () => act(key, action, row));
+      return b;
+    };
+    const input = el('input', { type: 'number', step: 'any', 'data-field': 'setpoint-input', 'aria-label': `new setpoint for ${key}` });
+    const select = el('select', { 'data-field': 'mode-select', 'aria-label': `demand for ${key}` });
+    for (const m of MODE_CHOICES) select.append(el('option', { value: m }, m));
+    const sp = el('td');
+    sp.append(input, button('setpoint', 'Set'));
+    const commands = el('td');
+    commands.append(button('reset', 'Reset'), button('hold', 'Hold'), button('release', 'Release'));
+    const demand = el('td');
+    demand.append(select, button('mode', 'Demand'));
+    const answer = td('answer', '-');
+    answer.setAttribute('data-state', 'none');
+    row.append(el('td', { class: 'key' }, key), td('mode', '-'), td('setpoint', '-'), sp, commands, demand, answer);
+    return row;
+  }
+
+  /** A row per loop, in the agents' order; rows are moved only when the order changes (a moved input would lose its focus). */
+  function renderControls(s) {
+    lastState = s;
+    if (operator.user === null) return;
+    const keys = s.agents.map((a) => a.key);
+    for (const [key, row] of controlRows) {
+      if (!keys.includes(key)) { row.remove(); controlRows.delete(key); }
+    }
+    for (const a of s.agents) {
+      if (!controlRows.has(a.key)) controlRows.set(a.key, makeControlRow(a.key));
+      const row = controlRows.get(a.key);
+      row.querySelector('[data-field=mode]').textContent = a.mode;
+      row.querySelector('[data-field=setpoint]').textContent = a.setpoint === null ? '-' : String(a.setpoint);
+    }
+    const body = document.querySelector('#controls tbody');
+    const order = [...body.children].map((r) => r.getAttribute('data-agent'));
+    if (order.join('\n') !== keys.join('\n')) body.append(...keys.map((k) => controlRows.get(k)));
+  }
+
+  document.getElementById('login-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const error = document.getElementById('login-error');
+    const password = document.getElementById('login-password');
+    error.textContent = '';
+    try {
+      const r = await post('/api/login', { username: document.getElementById('login-user').value, password: password.value });
+      password.value = '';
+      if (r.status !== 200) { error.textContent = (r.data && r.data.error) || `log-in failed: HTTP ${r.status}`; return; }
+      operator.user = r.data.user;
+      renderOperator();
+    } catch (err) {
+      error.textContent = `log-in failed: ${err.message}`;
+    }
+  });
+
+  document.getElementById('logout').addEventListener('click', async () => {
+    try { await post('/api/logout', {}); } catch (err) { /* the session ends here either way */ }
+    operator.user = null;
+    renderOperator();
+  });
+
   // ---- the loop ----
 
   async function poll() {
@@ -392,6 +550,7 @@
       renderStore(s.store);
       renderDecisions(s);
       renderCommands(s);
+      renderControls(s);
       await updateCharts(s);
       polls++;
       status.className = '';
@@ -408,5 +567,5 @@
   window.addEventListener('resize', () => {
     for (const c of charts.values()) c.plot.setSize({ width: chartWidth(c.el), height: 220 });
   });
-  poll();
+  loadSession().finally(poll);
 })();
