@@ -102,9 +102,11 @@ interface LoopIo {
 }
 
 /** A real binding from its configuration, started (connected, first sample read). */
-async function realIo(o: AgentCommandOptions, io: BindingConfig): Promise<LoopIo> {
+async function realIo(o: AgentCommandOptions, io: BindingConfig, print: Print): Promise<LoopIo> {
   if (o.setpoint === undefined || o.units === undefined) throw new Error(`a ${io.kind} binding needs the loop's setpoint and units (loop.setpoint, loop.units)`);
-  const binding = createBinding(io);
+  const key = `${o.group}/${o.node}/${o.device}`;
+  // Said once per change of state (a device that stops answering, and again when it answers), not on every retry.
+  const binding = createBinding(io, { onError: (m: string) => print(`agent ${key}: I/O: ${m}`) });
   await binding.start();
   return {
     binding, config: o.params ?? {}, units: o.units, setpoint: o.setpoint,
@@ -133,7 +135,7 @@ export async function agentCommand(o: AgentCommandOptions, print: Print, signal?
   }
   const moduleBytes = readFileSync(o.core);
   const core = Core.fromBytes(moduleBytes, o.core);
-  const loop = o.io ? await realIo(o, o.io) : simIo(o);
+  const loop = o.io ? await realIo(o, o.io, print) : simIo(o);
   try {
     core.configure(loop.config);
   } catch (err) {

@@ -124,7 +124,7 @@ export function toCounts(value: number): number | null {
   return Number.isFinite(c) && c > SAMPLE_NONE && c <= 2147483647 ? c : null;
 }
 
-/** What onError gets: the binding, the channel and what is wrong, once per change. */
+/** What a program gives a binding besides its configuration. */
 export interface ModbusBindingOptions {
   /** Called when a channel (connection, a point, an output) enters an error state or its error changes; never on every retry. */
   onError?: (message: string) => void;

@@ -10,7 +10,7 @@
 // is bounded; a step that overruns is killed with its process group; the
 // temporary folders go at the end.
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -188,7 +188,6 @@ describe('the npm package', () => {
     expect(again.code).not.toBe(0);
     expect(again.out).toMatch(/fleet\.key: expected no file there \(a fleet key is never overwritten\)/);
     expect(readFileSync(join(project, 'fleet.key'), 'utf8')).toBe(key);
-    chmodSync(join(project, 'fleet.key'), 0o600);
   }, 3 * STEP_MS);
 
   it('installs the CLI: npx edgeloop --help, and a loop run from the installed package', async () => {
