@@ -9,6 +9,7 @@ import type { KeyObject } from 'node:crypto';
 import { loadPublicKey, readSignatureFile, signatureRelease, verifyModule } from '../deploy/signing.js';
 import { openTelemetry, serveDashboard } from './telemetry.js';
 import { dashboardOperators } from './command.js';
+import { serviceNotifier } from './service-notify.js';
 import { Coordinator, type ContainAction } from '../coordinator/coordinator.js';
 import { describeCause } from '../runtime/causes.js';
 import { Core, DEFAULT_CORE_PATH } from '../runtime/core.js';
@@ -181,6 +182,10 @@ export async function agentCommand(o: AgentCommandOptions, print: Print, signal?
   print(`agent ${key}: ${loop.description}; setpoint ${core.setpoint} ${loop.units.measurement}; broker ${o.broker}` +
     (o.fault ? `; fault ${o.fault.kind} at t=${o.fault.onsetS} s` : ''));
   agent.start();
+  // Under systemd (Type=notify, WatchdogSec=): ready now; the keep-alive only while the loop ticks.
+  let ticksSeen = -1;
+  const notifier = serviceNotifier({ healthy: () => { const t = agent.stats.ticks; const ok = t !== ticksSeen; ticksSeen = t; return ok; }, onError: print });
+  notifier.ready(`loop ${key} running`);
   // From here on only agent.core: with an isolated core (the default) `core` was never ticked, and a deploy replaces the running one.
   let lastMode = agent.core.mode as string;
   const status = setInterval(() => {
@@ -195,6 +200,7 @@ export async function agentCommand(o: AgentCommandOptions, print: Print, signal?
       `ticks ${agent.stats.ticks} published ${agent.stats.published} spooled ${agent.spoolLength}` + (agent.stats.traps ? ` traps ${agent.stats.traps}` : ''));
   }, o.statusEvery * 1000) : null;
   const why = await untilStopped(signal);
+  notifier.close();
   clearInterval(status);
   if (report) clearInterval(report);
   await agent.stop();
@@ -277,7 +283,10 @@ export async function coordinatorCommand(o: CoordinatorCommandOptions, print: Pr
     dash = o.dashboard ? await serveDashboard(() => coord, telemetry.store, { host: o.dashboardHost, port: o.dashboardPort, operators: desk?.operators }) : null;
     print(`${role} ${o.hostId}: broker ${o.broker}; ${o.passive ? 'observing' : `containment ${o.contain ? 'on' : 'off (observing)'}`}; ` +
       `telemetry in ${o.db}${dash ? `; dashboard ${dash.url} (metrics ${dash.url}metrics)${desk ? ', operators may log in and command' : ', read-only'}` : ''}`);
+    const notifier = serviceNotifier({ onError: print });
+    notifier.ready(`${role} ${o.hostId} serving`);
     const why = await untilStopped(signal);
+    notifier.close();
     print(`${role} ${o.hostId}: stopping (${why})`);
     return 0;
   } finally {
@@ -304,7 +313,10 @@ export async function brokerCommand(o: BrokerCommandOptions, print: Print, signa
   const users = o.users ? loadUsersFile(o.users) : o.userList;
   const b = await startEmbeddedBroker({ host: o.host, port: o.port, users, credentials: o.username ? { username: o.username, password: o.password! } : undefined });
   print(`broker: listening at ${b.url}${b.secured ? ' (log-in required; per-agent ACLs)' : ' (open: loopback only, no log-in)'}`);
+  const notifier = serviceNotifier({ onError: print });
+  notifier.ready(`broker listening at ${b.url}`);
   const why = await untilStopped(signal);
+  notifier.close();
   await b.close();
   const c = b.counters;
   print(`broker: stopped (${why}); refused: ${c.denied.publish} publishes, ${c.denied.subscribe} subscriptions, ${c.authFailed} log-ins`);
