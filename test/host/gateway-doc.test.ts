@@ -2,8 +2,8 @@
 // in a fresh directory where `npx edgeloop` is this package (step 1's
 // install is test/host/package.test.ts's). The only change: its ports (1883,
 // 1502, 8080) become free ones, so that runs in parallel do not collide.
-// What the doc starts in the background (a line ending in `&`) runs in its
-// own process group, and that group is ended at the end, by its PID.
+// Each block runs in a process group of its own, with what it starts in the
+// background; those groups are ended at the end, by their PIDs.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, closeSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -30,12 +30,16 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Run one block with bash; background jobs (set -m: each its own process group) have their PIDs appended to `pids`. */
-function runBlock(script: string, cwd: string, log: string, pids: string): Promise<number | null> {
-  const tracked = script.split('\n').map((l) => (/&\s*$/.test(l) ? `${l} echo $! >> '${pids}'` : l)).join('\n');
+/**
+ * Run one block with bash in a process group of its own (detached): what it
+ * starts in the background stays in that group, which `groups` records so
+ * that the end of the test can end all of it, by the group's PID.
+ */
+function runBlock(script: string, cwd: string, log: string, groups: number[]): Promise<number | null> {
   const fd = openSync(log, 'a');
   return new Promise((resolve) => {
-    const child = spawn('bash', ['-e', '-m', '-c', tracked], { cwd, stdio: ['ignore', fd, fd], env: { ...process.env, EDGELOOP_PASSWORD: '' } });
+    const child = spawn('bash', ['-e', '-c', script], { cwd, detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, EDGELOOP_PASSWORD: '' } });
+    if (child.pid) groups.push(child.pid);
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.once('exit', (code) => { clearTimeout(timer); closeSync(fd); resolve(code); });
   });
@@ -52,10 +56,10 @@ describe('docs/gateway.md, followed as written', () => {
       .map((b) => b.replace(/\b(1883|1502|8080)\b/g, (p) => String(ports[Number(p) as keyof typeof ports])));
     expect(blocks.length).toBeGreaterThanOrEqual(6);
     const log = join(dir, 'walkthrough.log');
-    const pids = join(dir, 'pids');
+    const groups: number[] = [];
     const codes: (number | null)[] = [];
     try {
-      for (const b of blocks) codes.push(await runBlock(b, dir, log, pids));
+      for (const b of blocks) codes.push(await runBlock(b, dir, log, groups));
       // The agent's status line comes every 5 s (statusEveryS): wait for one, a bounded number of times.
       const status = /agent plant1\/gw1\/loop: t=\d+ s NOMINAL measurement \d+\.\d+ output \d+\.\d+ ticks [1-9]\d*/;
       for (let i = 0; i < 200 && !status.test(readFileSync(log, 'utf8')); i++) await new Promise((r) => setTimeout(r, 100));
@@ -72,14 +76,12 @@ describe('docs/gateway.md, followed as written', () => {
       expect(session.operators).toBe(true);
       expect(out).toMatch(status);
     } finally {
-      let started: number[] = [];
-      try { started = readFileSync(pids, 'utf8').trim().split('\n').map(Number).filter((p) => p > 0); } catch { /* none started */ }
-      for (const pid of started.reverse()) {
-        try { process.kill(-pid, 'SIGTERM'); } catch { /* already gone */ }
+      for (const g of [...groups].reverse()) {
+        try { process.kill(-g, 'SIGTERM'); } catch { /* the group is gone */ }
       }
       await new Promise((r) => setTimeout(r, 1500));
-      for (const pid of started) {
-        try { process.kill(-pid, 'SIGKILL'); } catch { /* ended on SIGTERM */ }
+      for (const g of groups) {
+        try { process.kill(-g, 'SIGKILL'); } catch { /* ended on SIGTERM */ }
       }
       rmSync(dir, { recursive: true, force: true });
     }

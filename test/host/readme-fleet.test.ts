@@ -150,6 +150,11 @@ describe('README: the fleet walkthrough, as written', () => {
       expect(out).toMatch(/deploy: group 'plant1': plant1\/gw1\/loop \(online, NOMINAL/);
       expect(out).toMatch(/^deploy: done \(1 agent\(s\) run [0-9a-f]{16}\)$/m);
       expect(Number(readFileSync(join(dir, 'gw1.release'), 'utf8').trim())).toBeGreaterThan(0);
+      // The agent's console reports the core that runs now (the deployed one), not the one it started with: its measurement moves.
+      const status = [...agent.out().matchAll(/^agent plant1\/gw1\/loop: t=\d+ s (\w+) measurement (-?[\d.]+) /gm)];
+      expect(status.length, agent.out()).toBeGreaterThan(0);
+      expect(status.at(-1)![1]).toBe('NOMINAL');
+      expect(Number(status.at(-1)![2]), agent.out()).toBeGreaterThan(20);
       // Both dashboards are up at once, each on its own port.
       expect(await httpStatus(`http://127.0.0.1:${ports[8080]}/metrics`)).toBe(200);
       expect(await httpStatus(`http://127.0.0.1:${ports[8081]}/metrics`)).toBe(200);

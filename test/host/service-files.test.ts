@@ -1,5 +1,6 @@
 // The service files of deploy/ as an operator installs them: the systemd
-// units pass `systemd-analyze verify` with no warning and hold the hardening
+// units pass `systemd-analyze verify` with no warning, take the parts'
+// notifications (Type=notify, a watchdog) and hold the hardening
 // deploy/README.md promises; the Dockerfile builds in two stages, runs as a
 // user that is not root and checks its health; the health check tells a
 // serving part from one that is not, against real parts; and Mosquitto,
@@ -77,12 +78,16 @@ describe('systemd units (deploy/*.service)', () => {
   });
 
   for (const [part, unit] of Object.entries(UNITS)) {
-    it(`${unit}: a simple service restarted on failure, its configuration file, the hardening deploy/README.md promises`, () => {
+    it(`${unit}: a notify service with a watchdog, restarted on failure, its configuration file, the hardening deploy/README.md promises`, () => {
       const u = parseUnit(readFileSync(join(DEPLOY, unit), 'utf8'));
       const one = (k: string) => { const v = u.get(`Service.${k}`); expect(v, `${unit}: ${k}`).toHaveLength(1); return v![0]; };
-      // edgeloop sends no sd_notify READY or WATCHDOG: notify or a watchdog would have systemd kill a healthy part.
-      expect(one('Type')).toBe('simple');
-      expect(u.has('Service.WatchdogSec')).toBe(false);
+      // The parts say READY=1 and WATCHDOG=1 through systemd-notify (host/cli/service-notify.ts), a child process:
+      // NotifyAccess=all, or systemd drops them and kills a healthy part at the first watchdog period.
+      expect(one('Type')).toBe('notify');
+      expect(one('NotifyAccess')).toBe('all');
+      expect(one('WatchdogSec')).toMatch(/^\d+s$/);
+      expect(readFileSync(join(ROOT, 'host', 'cli', 'service-notify.ts'), 'utf8')).toMatch(/systemd-notify/);
+      expect(one('RestrictAddressFamilies').split(' ')).toContain('AF_UNIX');
       expect(one('Restart')).toBe('on-failure');
       expect(one('RestartSec')).toMatch(/^\d+s$/);
       expect(one('ExecStart')).toBe(`${INSTALLED_BIN} ${part} --config /etc/edgeloop/${part}.yaml`);
