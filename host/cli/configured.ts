@@ -44,6 +44,12 @@ export function agentOptions(flags: AgentFlags, given: Given): AgentCommandOptio
   const L = loadAgentConfig(flags.config);
   const c = L.config;
   const b = c.binding;
+  if (b.kind !== 'sim') {
+    // These describe the simulated plant; with real I/O they would be ignored, and a fault announced that never comes.
+    for (const [k, flag] of [['plant', '--plant'], ['seed', '--seed'], ['fault', '--fault']] as const) {
+      if (given(k)) throw new Error(`${flag}: applies to a simulated plant only; ${flags.config} binds the loop to ${b.kind} I/O`);
+    }
+  }
   const base: AgentCommandOptions = {
     broker: c.broker.url, username: c.broker.username, password: L.password, keepalive: c.broker.keepaliveS,
     group: c.identity.group, node: c.identity.node, device: c.identity.device, primaryHost: c.primaryHost,

@@ -26,6 +26,8 @@ import { untilStopped } from './system.js';
 export const REGISTERS = { sensors: 0, feedback: 8, command: 10, runCoil: 0 } as const;
 /** Feedback and command registers hold tenths of the actuator's unit. */
 export const TENTHS = 10;
+/** The fastest poll a Modbus binding takes (host/io/config.ts, pollMs). */
+const MIN_POLL_MS = 5;
 
 export interface ModbusSimOptions {
   plant: PlantName;
@@ -101,12 +103,19 @@ const fromInt16 = (v: number) => (v >= 32768 ? v - 65536 : v);
 export function agentConfigFor(o: ModbusSimOptions & { broker: string; node: string }): string {
   const device = new SimDevice({ plant: o.plant, seed: o.seed });
   const spec = device.spec;
+  // A loop needs a fresh sample every tick: the binding polls at half the loop's period or faster (docs/io.md).
+  const pollMs = Math.floor(spec.periodUs / 2000);
+  if (pollMs < MIN_POLL_MS) {
+    throw new Error(`modbus-sim: the ${o.plant}'s ${spec.periodUs / 1000} ms loop is faster than a Modbus poll can serve ` +
+      `(at most every ${MIN_POLL_MS} ms; it needs a fresh sample every tick): run it on the simulated plant (binding kind sim) instead`);
+  }
   const config = {
     broker: { url: o.broker },
     identity: { group: 'plant1', node: o.node, device: 'loop' },
     binding: {
       kind: 'modbus',
       transport: { type: 'tcp', host: o.host, port: o.port, unitId: o.unitId },
+      pollMs,
       sensors: Array.from({ length: spec.sensors.count }, (_, i) => ({ kind: 'input', address: REGISTERS.sensors + i, dataType: 'uint16' })),
       command: { address: REGISTERS.command, dataType: 'int16', scale: 1 / TENTHS },
       feedback: { kind: 'input', address: REGISTERS.feedback, dataType: 'int16', scale: 1 / TENTHS },

@@ -25,6 +25,18 @@ import { PLANT_NAMES, type FaultSpec, type PlantName } from '../../firmware-sim/
 
 export type Print = (line: string) => void;
 
+/** A broker URL as it is printed: a password in it (mqtt://user:secret@host) is not. */
+export function shownUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password === '') return url;
+    u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
 /** Resolves on the first SIGINT or SIGTERM (or when `signal` aborts). */
 export function untilStopped(signal?: AbortSignal): Promise<string> {
   if (signal?.aborted) return Promise.resolve('aborted');
@@ -168,7 +180,7 @@ export async function agentCommand(o: AgentCommandOptions, print: Print, signal?
           : `agent ${key}: core invariant broken under a corrupted configuration (${e.reason}); the table was scrubbed and repaired at once`);
       }
     },
-    onLoginRefused: (why) => print(`agent ${key}: ERROR: ${why} (${o.broker}${o.username ? `, user '${o.username}'` : ', no username given'}); ` +
+    onLoginRefused: (why) => print(`agent ${key}: ERROR: ${why} (${shownUrl(o.broker)}${o.username ? `, user '${o.username}'` : ', no username given'}); ` +
       'the loop runs on and spools its samples; retrying'),
     onTrap: (t) => {
       print(`agent ${key}: CORE TRAPPED (${t.error.message}): safe output written, trip output de-energized; ` +
@@ -179,7 +191,7 @@ export async function agentCommand(o: AgentCommandOptions, print: Print, signal?
     print(`agent ${key}: WARNING: ${o.core} has no signature beside it that verifies with the fleet key: its release is taken as 0, so any signed release is newer ` +
       `(sign it: edgeloop sign ${o.core} --key fleet.key)`);
   }
-  print(`agent ${key}: ${loop.description}; setpoint ${core.setpoint} ${loop.units.measurement}; broker ${o.broker}` +
+  print(`agent ${key}: ${loop.description}; setpoint ${core.setpoint} ${loop.units.measurement}; broker ${shownUrl(o.broker)}` +
     (o.fault ? `; fault ${o.fault.kind} at t=${o.fault.onsetS} s` : ''));
   agent.start();
   // Under systemd (Type=notify, WatchdogSec=): ready now; the keep-alive only while the loop ticks.
@@ -248,6 +260,8 @@ function startingRelease(path: string, bytes: Uint8Array, key: KeyObject): numbe
 
 /** The coordinator (or, passive, an observer) with the telemetry history and the dashboard, until stopped. */
 export async function coordinatorCommand(o: CoordinatorCommandOptions, print: Print, signal?: AbortSignal): Promise<number> {
+  // A bad operators file is said before anything is created (the telemetry database) or connected.
+  if (o.dashboard && o.operators) loadUsersFile(o.operators);
   const telemetry = openTelemetry({ db: o.db, retainMs: o.retain });
   const role = o.passive ? 'dashboard' : 'coordinator';
   const coord = new Coordinator({
@@ -255,7 +269,7 @@ export async function coordinatorCommand(o: CoordinatorCommandOptions, print: Pr
     username: o.username, password: o.password, staleMs: o.staleMs,
     onData: (k, p, ms) => telemetry.recorder.record(k, p, ms),
     onDecision: (d) => print(`${role}: ${d.action} ${d.agent}: ${d.reason}`),
-    onLoginRefused: (why) => print(`${role}: ERROR: ${why} (${o.broker}${o.username ? `, user '${o.username}'` : ', no username given'}); retrying`),
+    onLoginRefused: (why) => print(`${role}: ERROR: ${why} (${shownUrl(o.broker)}${o.username ? `, user '${o.username}'` : ', no username given'}); retrying`),
   });
   const health = new Map<string, string>();
   let storeError: string | null = null;
@@ -281,7 +295,7 @@ export async function coordinatorCommand(o: CoordinatorCommandOptions, print: Pr
     desk = o.dashboard && o.operators ? dashboardOperators({ usersFile: o.operators, broker: o.broker,
       username: o.commandUsername ?? o.username, password: o.commandUsername ? o.commandPassword : o.password }, print) : null;
     dash = o.dashboard ? await serveDashboard(() => coord, telemetry.store, { host: o.dashboardHost, port: o.dashboardPort, operators: desk?.operators }) : null;
-    print(`${role} ${o.hostId}: broker ${o.broker}; ${o.passive ? 'observing' : `containment ${o.contain ? 'on' : 'off (observing)'}`}; ` +
+    print(`${role} ${o.hostId}: broker ${shownUrl(o.broker)}; ${o.passive ? 'observing' : `containment ${o.contain ? 'on' : 'off (observing)'}`}; ` +
       `telemetry in ${o.db}${dash ? `; dashboard ${dash.url} (metrics ${dash.url}metrics)${desk ? ', operators may log in and command' : ', read-only'}` : ''}`);
     const notifier = serviceNotifier({ onError: print });
     notifier.ready(`${role} ${o.hostId} serving`);

@@ -54,7 +54,8 @@ export const AgentConfigSchema = z.strictObject({
     device: idOf('device_id').default('loop'),
   }),
   primaryHost: idOf('host_application_id').optional(),
-  binding: z.union([SimBindingSchema, BindingConfigSchema], { error: "expected a binding: kind 'sim', 'modbus' or 'sysfs' (docs/io.md)" }),
+  // By its kind, so that an error names the field inside the binding, not just the binding.
+  binding: z.discriminatedUnion('kind', [SimBindingSchema, BindingConfigSchema], { error: "expected a binding: kind 'sim', 'modbus' or 'sysfs' (docs/io.md)" }),
   loop: section(z.strictObject({
     setpoint: z.number({ error: 'expected the setpoint, a number in the measurement units' }).finite().optional(),
     units: z.strictObject({
@@ -104,6 +105,8 @@ export interface LoadedAgentConfig {
 export function loadAgentConfig(path: string, env: NodeJS.ProcessEnv = process.env): LoadedAgentConfig {
   const config = loadConfigFile(path, AgentConfigSchema, 'agent configuration');
   const rel = (p?: string) => (p === undefined ? undefined : fromFile(path, p));
+  // A sysfs root, like every other path in the file, is relative to the file.
+  if (config.binding.kind === 'sysfs') config.binding.root = fromFile(path, config.binding.root);
   return {
     path, config,
     password: resolvePassword(config.broker, path, 'broker', env),

@@ -106,10 +106,11 @@ export function isBrokerUrl(value: string): boolean {
 /**
  * The password a configuration names: the first line of `passwordFile`
  * (relative to the configuration file), or the environment variable
- * `passwordEnv`; with neither, EDGELOOP_PASSWORD if it is set. An error
+ * `passwordEnv`; with neither, EDGELOOP_PASSWORD if it is set and a username
+ * is given. An error
  * names the field when the file or the variable is missing.
  */
-export function resolvePassword(secret: { passwordFile?: string; passwordEnv?: string }, configPath: string, field: string,
+export function resolvePassword(secret: { passwordFile?: string; passwordEnv?: string; username?: string }, configPath: string, field: string,
   env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (secret.passwordFile) {
     const file = fromFile(configPath, secret.passwordFile);
@@ -128,11 +129,12 @@ export function resolvePassword(secret: { passwordFile?: string; passwordEnv?: s
     if (!pw) throw new ConfigError(configPath, 'configuration', [{ path: `${field}.passwordEnv`, message: `expected the environment variable ${secret.passwordEnv} to hold the password; it is not set` }]);
     return pw;
   }
-  return env[PASSWORD_ENV] || undefined;
+  // Only with a username: MQTT sends no password without one, and the log-in would fail without a word.
+  return secret.username !== undefined ? env[PASSWORD_ENV] || undefined : undefined;
 }
 
 /** A password for a command line without a configuration file: --password-file, else EDGELOOP_PASSWORD. */
-export function passwordFromFlags(opts: { password?: string; passwordFile?: string }, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function passwordFromFlags(opts: { password?: string; passwordFile?: string; username?: string }, env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (opts.password !== undefined) return opts.password;
   if (opts.passwordFile !== undefined) {
     let text: string;
@@ -145,5 +147,5 @@ export function passwordFromFlags(opts: { password?: string; passwordFile?: stri
     if (!pw) throw new Error(`--password-file: expected the password on the first line of ${opts.passwordFile}, found an empty line`);
     return pw;
   }
-  return env[PASSWORD_ENV] || undefined;
+  return opts.username !== undefined ? env[PASSWORD_ENV] || undefined : undefined;
 }

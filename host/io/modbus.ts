@@ -313,7 +313,8 @@ export class ModbusBinding implements IoBinding {
     try {
       await first;
     } catch (err) {
-      await this.shutdown(false);
+      // A device that answers writes but not the sensors: told to trip all the same (tripOnClose).
+      await this.shutdown(this.cfg.tripOnClose);
       throw err;
     } finally {
       clearTimeout(timer);

@@ -140,14 +140,23 @@ export class SysfsBinding implements IoBinding {
     for (const [field, v] of [['feedback', this.cfg.feedback], ['reference', this.cfg.reference]] as const) {
       if (v && !existsSync(this.under(v.path))) throw new Error(`binding.${field}.path: ${this.under(v.path)} does not exist`);
     }
-    this.pwmDir = await this.setupPwm();
-    this.tripPath = await this.setupTrip();
-    this.started = true;
-    const first = this.read(0).sensors;
-    if (first.every((s) => s === null)) {
-      this.started = false;
-      throw new Error(`sysfs: no sensor could be read at start: ${this.errors.summary()}`);
+    try {
+      this.pwmDir = await this.setupPwm();
+      this.tripPath = await this.setupTrip();
+      this.started = true;
+      const first = this.read(0).sensors;
+      if (first.every((s) => s === null)) throw new Error(`sysfs: no sensor could be read at start: ${this.errors.summary()}`);
+    } catch (err) {
+      this.failSafe();
+      throw err;
     }
+  }
+
+  /** A start that failed after touching the outputs: the trip written and the PWM channel disabled, whatever was set up. */
+  private failSafe(): void {
+    this.started = false;
+    if (this.tripPath) this.tryWrite('trip', this.tripPath, this.tripLevels.tripped);
+    if (this.pwmDir) this.tryWrite('actuator', join(this.pwmDir, 'enable'), '0');
   }
 
   /** Write the trip (tripOnClose) and, if configured, disable the PWM channel; never throws. */
@@ -315,8 +324,11 @@ export class SysfsBinding implements IoBinding {
     // 'high'/'low' make the line an output at that level in one step, without a glitch through the other level.
     if (readTrimmed(join(dir, 'direction')) !== 'out') {
       writeSetup('binding.trip.line', join(dir, 'direction'), this.tripLevels.tripped === '1' ? 'high' : 'low');
-      this.tripWritten = this.tripLevels.tripped;
+    } else {
+      // Already an output (a restart after a watchdog kill): it may be left at run; tripped until the loop permits run.
+      writeSetup('binding.trip.line', join(dir, 'value'), this.tripLevels.tripped);
     }
+    this.tripWritten = this.tripLevels.tripped;
     return join(dir, 'value');
   }
 }

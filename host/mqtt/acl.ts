@@ -28,6 +28,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { NAMESPACE, parseTopic, type SparkplugTopic } from './topics.js';
+import { decodePayload } from './codec.js';
 import { SchemaError, schemaIssues, type SchemaIssue } from '../schema-issues.js';
 
 export const ROLES = ['agent', 'coordinator', 'observer', 'operator'] as const;
@@ -82,6 +83,24 @@ const OPERATOR_DEVICE_READS: ReadonlySet<string> = new Set(['DBIRTH', 'DDEATH', 
 const LEVEL = /^[^/+#]+$/;
 
 /** May `principal` publish to, or subscribe to, `topic`? Pure: no I/O, no state. */
+/**
+ * What an operator's DCMD may carry: a setpoint, a mode demand, a reset, a
+ * hold or a release. The agent cannot tell who sent a command, so the
+ * broker reads an operator's payload: a parameter change (the envelope is
+ * one), a deploy or a rollback stays the coordinator's.
+ */
+export const OPERATOR_METRICS: ReadonlySet<string> = new Set(['command/id', 'command/setpoint', 'command/mode', 'command/reset',
+  'command/hold', 'command/release']);
+
+/** Whether an operator's DCMD payload holds only OPERATOR_METRICS (an undecodable one does not). */
+export function operatorPayloadAllowed(payload: Uint8Array): boolean {
+  try {
+    return decodePayload(payload).metrics.every((m) => OPERATOR_METRICS.has(m.name));
+  } catch {
+    return false;
+  }
+}
+
 export function authorize(principal: Principal | null, action: AclAction, topic: string): AclVerdict {
   if (!principal) return deny('unauthenticated');
   return action === 'publish' ? authorizePublish(principal, topic) : authorizeSubscribe(principal, topic);

@@ -14,7 +14,7 @@ import { admitConnection, limitedConnection } from './limits.js';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
-import { authorize, DENY_REASONS, parseUsers, principalOf, type DenyReason, type Principal, type User } from './acl.js';
+import { authorize, operatorPayloadAllowed, DENY_REASONS, parseUsers, principalOf, type DenyReason, type Principal, type User } from './acl.js';
 
 export { loadUsersFile, type User } from './acl.js';
 
@@ -172,6 +172,8 @@ function secure(broker: GuardedAedes, users: readonly User[], counters: BrokerCo
     if (verdict.ok && packet.retain && principal?.role === 'agent') verdict = { ok: false, reason: 'agent-retain' };
     // A retained command would be replayed to its agent on every reconnect, long after whoever sent it meant it.
     if (verdict.ok && packet.retain && /^spBv1\.0\/[^/]+\/[ND]CMD\//.test(packet.topic)) verdict = { ok: false, reason: 'command-retain' };
+    // An operator's command: a setpoint, a mode, a reset, a hold or a release, never a parameter, deploy or rollback.
+    if (verdict.ok && principal?.role === 'operator' && !operatorPayloadAllowed(packet.payload as Buffer)) verdict = { ok: false, reason: 'operator-scope' };
     if (!verdict.ok) {
       counters.denied.publish++;
       counters.denied.byReason[verdict.reason]++;

@@ -87,6 +87,33 @@ describe('the operator role (broker ACL)', () => {
   });
 });
 
+describe('the operator role (what its commands may carry)', () => {
+  it('the broker reads an operator\'s DCMD: a parameter change (the envelope), a deploy or a rollback is refused there and never reaches the agent; a setpoint goes through', async () => {
+    // An operator bypassing the CLI with a raw client: env_max=1000 would widen the loop's safety envelope.
+    const raw = await mqtt.connectAsync(broker.url, { username: 'alice', password: 'alice-secret', reconnectPeriod: 0 });
+    try {
+      const dcmd = `spBv1.0/plant1/DCMD/gw1/loop1`;
+      const envMax = agent.core.param('env_max');
+      const before = broker.counters.denied.byReason['operator-scope'];
+      const handled = agent.stats.commandsApplied + agent.stats.commandsRejected;
+      const send = (metric: { name: string; type: 'String' | 'Boolean' | 'Double'; value: string | boolean | number }, id: string) =>
+        raw.publishAsync(dcmd, Buffer.from(encodePayload({ timestamp: Date.now(), metrics: [{ name: 'command/id', type: 'String', value: id }, metric] })), { qos: 1 });
+      await send({ name: 'command/param', type: 'String', value: 'env_max=1000' }, 'x-1');
+      await send({ name: 'command/rollback', type: 'Boolean', value: true }, 'x-2');
+      await raw.publishAsync(dcmd, Buffer.from([1, 2, 3]), { qos: 1 });
+      for (let i = 0; i < 100 && broker.counters.denied.byReason['operator-scope'] < before + 3; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(broker.counters.denied.byReason['operator-scope']).toBe(before + 3);
+      await new Promise((r) => setTimeout(r, 300));   // ticks pass: nothing arrived to apply
+      expect(agent.core.param('env_max')).toBe(envMax);
+      expect(agent.stats.commandsApplied + agent.stats.commandsRejected).toBe(handled);
+      const r = await command(LOOP, 'setpoint', '71', alice());
+      expect(r.code).toBe(COMMAND_EXIT.accepted);
+    } finally {
+      await raw.endAsync();
+    }
+  });
+});
+
 describe('edgeloop command against the embedded broker, with an operator log-in', () => {
   it('setpoint: accepted, printed in one line with the loop after it, and in the agent\'s core', async () => {
     // alice sets 70 C -> the DCMD goes out once the loop's data is seen -> the next tick applies it -> ack "ok"

@@ -13,6 +13,7 @@ import { loadAgentConfig } from '../../host/config/agent.js';
 import { loadBrokerConfig, loadCoordinatorConfig, loadDashboardConfig } from '../../host/config/services.js';
 import { ConfigError, PASSWORD_ENV } from '../../host/config/file.js';
 import { agentOptions, brokerOptions, coordinatorOptions } from '../../host/cli/configured.js';
+import { shownUrl } from '../../host/cli/system.js';
 import { startEmbeddedBroker } from '../../host/mqtt/broker.js';
 import { Coordinator } from '../../host/coordinator/coordinator.js';
 
@@ -119,6 +120,11 @@ describe('configuration files', () => {
       .toMatch(/broker\.passwordFile: cannot read .*nope/);
     expect(problems(() => loadAgentConfig(write(dir, 'e.yaml', `broker: { url: "mqtt://h:1883", passwordFile: pw, passwordEnv: X }\n${base}`), {})))
       .toMatch(/broker\.passwordFile: give passwordFile or passwordEnv, not both/);
+    // A password written into a broker URL is never printed.
+    expect(shownUrl('mqtt://gw1:hunter2-secret@10.0.0.5:1883')).toBe('mqtt://gw1:***@10.0.0.5:1883');
+    expect(shownUrl('mqtt://10.0.0.5:1883')).toBe('mqtt://10.0.0.5:1883');
+    // EDGELOOP_PASSWORD only with a username: MQTT sends no password without one, and the log-in would fail without a word.
+    expect(loadAgentConfig(write(dir, 'f.yaml', `broker: { url: "mqtt://h:1883" }\n${base}`), { [PASSWORD_ENV]: 'default-env' }).password).toBeUndefined();
     // A broker file refuses a password written into it: users' passwords come from files or variables.
     expect(problems(() => loadBrokerConfig(write(dir, 'broker.yaml', 'users: [ { username: a, role: observer, password: "12345678" } ]'), {})))
       .toMatch(/users\[0\]/);
@@ -136,6 +142,16 @@ describe('configuration files', () => {
     expect(o.plant).toBe('motor');
     expect(o.setpoint).toBe(2000);
     expect(o.releaseFile).toBe(join(dir, 'state/release'));   // relative to the file
+    // Flags that describe a simulated plant are refused with real I/O (they would be ignored, a fault announced that never comes).
+    const mb = write(dir, 'modbus.yaml', 'broker: { url: "mqtt://127.0.0.1:1883" }\nidentity: { node: gw1 }\n' +
+      'binding: { kind: modbus, transport: { type: tcp, host: 127.0.0.1, port: 1502 }, sensors: [ { kind: input, address: 0 } ], command: { address: 10 }, trip: { address: 0 } }\n' +
+      'loop: { setpoint: 50, units: { measurement: C, command: "%" }, params: { env_min: 0, env_max: 100 } }\n');
+    expect(() => agentOptions({ config: mb, plant: 'motor' }, (k) => k === 'plant')).toThrow(/--plant: applies to a simulated plant only; .* binds the loop to modbus I\/O/);
+    expect(() => agentOptions({ config: mb, fault: { kind: 'actuator.reversed', onsetS: 1, magnitude: 0, durationS: null } }, (k) => k === 'fault')).toThrow(/--fault: applies to a simulated plant only/);
+    expect(agentOptions({ config: mb, plant: 'thermal', seed: 1 }, none).io?.kind).toBe('modbus');
+    // Inside a binding, an error names its field, not just the binding.
+    const typo = write(dir, 'typo.yaml', readFileSync(mb, 'utf8').replace('address: 0 }', 'adress: 0 }'));
+    expect(problems(() => loadAgentConfig(typo, {}))).toMatch(/binding\.sensors\[0\]: unknown field 'adress'/);
     // Without a file, the required flags say what is missing.
     expect(() => agentOptions({ core: 'x', group: 'plant1' }, none)).toThrow(/--broker is required \(or give --config <file> with broker\.url\)/);
     expect(() => coordinatorOptions({}, none)).toThrow(/--broker is required/);

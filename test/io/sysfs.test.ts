@@ -156,6 +156,15 @@ describe('sensors', () => {
     expect(b.stats.rangeErrors).toBe(2);   // the read in start() and this one
   });
 
+  it('a start that fails after setting up the outputs leaves them safe: the trip line tripped, the PWM channel disabled', async () => {
+    put('sys/class/gpio/gpio17/direction', 'out');
+    put('sys/class/gpio/gpio17/value', '1');     // left at run by a process that was killed
+    put('run/flow', 'garbage\n');
+    await expect(start(binding({ sensors: [{ source: 'file', path: '/run/flow' }] }))).rejects.toThrow(/no sensor could be read at start/);
+    expect(get('sys/class/gpio/gpio17/value')).toBe('0');
+    expect(get('sys/class/pwm/pwmchip0/pwm1/enable')).toBe('0');
+  });
+
   it('start() refuses when no sensor reads, saying why', async () => {
     put('run/flow', 'ERR\n');
     await expect(start(binding({ sensors: [{ source: 'file', path: '/run/flow' }] })))
@@ -243,12 +252,13 @@ describe('the GPIO trip', () => {
     expect(get('sys/class/gpio/gpio5/value')).toBe('1');
   });
 
-  it('a line already an output is left as it is until the loop drives it; with tripOnClose false close() leaves it', async () => {
+  it('a line already an output at run (a restart after a kill) is tripped at start until the loop permits run; with tripOnClose false close() leaves it', async () => {
     put('sys/class/gpio/gpio17/direction', 'out');
     put('sys/class/gpio/gpio17/value', '1');
     const b = binding({ tripOnClose: false });
     await start(b);
     expect(get('sys/class/gpio/gpio17/direction')).toBe('out');
+    expect(get('sys/class/gpio/gpio17/value')).toBe('0');
     expect(get('sys/class/gpio/export')).toBe('');   // already there: not exported again
     b.writeTrip(false, 0);
     await b.close();
