@@ -22,7 +22,7 @@ import type { IoBinding } from '../io/binding.js';
 import { GUARD_STATUS, MODES } from '../runtime/abi.js';
 import { decodePayload, encodePayload, SeqCounter, type Metric, type Payload } from '../mqtt/codec.js';
 import { deviceTopic, nodeTopic, stateTopic } from '../mqtt/topics.js';
-import { commandIdOf, parseCommand, type AgentCommand } from '../mqtt/commands.js';
+import { commandIdOf, DEVICE_REBIRTH, isHostWrite, parseCommand, type AgentCommand } from '../mqtt/commands.js';
 import { LoginWatch } from '../mqtt/refusal.js';
 import { noDelay } from '../mqtt/topics.js';
 
@@ -735,6 +735,11 @@ export class Agent {
       else this.stats.commandsRejected++;
       return;
     }
+    // A host asks for this device's births again: the node's with them (a DBIRTH needs its NBIRTH's session and seq).
+    if (p.metrics.length === 1 && p.metrics[0].name === DEVICE_REBIRTH) {
+      if (p.metrics[0].value === true && this.publishing) this.birth(); else if (p.metrics[0].value !== true) this.stats.commandsRejected++;
+      return;
+    }
     try {
       if (this.inbox.length >= (this.opts.inboxMax ?? 64)) {
         this.stats.inboxDropped++;
@@ -747,7 +752,8 @@ export class Agent {
     } catch (err) {
       this.stats.commandsRejected++;
       // A usable id gets its answer (docs/host.md): rejected, and why; bounded, so a flood cannot grow it.
-      const id = commandIdOf(p);
+      // A host's tag write without an id is answered under the metric's name.
+      const id = commandIdOf(p) ?? (isHostWrite(p) ? 'setpoint' : null);
       if (id !== null && this.acks.length < ACKS_PENDING_MAX) {
         this.acks.push(ack(id, `rejected: ${(err as Error).message}`));
       }

@@ -86,8 +86,34 @@ export function commandIdOf(p: Payload): string | null {
   return id.success ? id.data : null;
 }
 
+/**
+ * The writable metrics a DBIRTH declares, written the way a SCADA host
+ * writes a tag (Ignition, Tahu): a DCMD carrying the metric by its birth
+ * name and a new value, with no edgeloop command id. Their answer goes out
+ * under the metric's name (`command/ack` "setpoint ok", or "setpoint
+ * rejected: <why>").
+ */
+export const HOST_WRITABLE = ['setpoint'] as const;
+/** A host's request for a device's births again (Sparkplug B: Device Control/Rebirth). */
+export const DEVICE_REBIRTH = 'Device Control/Rebirth';
+
+/** Whether a DCMD payload is a host's write of a birth metric (no command/* metric in it). */
+export function isHostWrite(p: Payload): boolean {
+  return !p.metrics.some((m) => m.name.startsWith('command/')) && p.metrics.some((m) => (HOST_WRITABLE as readonly string[]).includes(m.name));
+}
+
+/** A host's write of `setpoint` as a command, answered under the metric's name unless it carries a command id. */
+export function parseHostWrite(p: Payload): AgentCommand {
+  const writes = p.metrics.filter((m) => (HOST_WRITABLE as readonly string[]).includes(m.name));
+  if (writes.length !== 1) throw new CommandError('setpoint', 'written once', `${writes.length} writes`);
+  const v = writes[0].value;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new CommandError('setpoint', 'a finite number', v);
+  return { id: commandIdOf(p) ?? 'setpoint', kind: 'setpoint', value: v };
+}
+
 export function parseCommand(p: Payload): AgentCommand {
   if (p.metrics.length > COMMAND_METRICS_MAX) throw new CommandError('command', `at most ${COMMAND_METRICS_MAX} metrics`, `${p.metrics.length} metrics`);
+  if (isHostWrite(p)) return parseHostWrite(p);
   const by = new Map<string, unknown>();
   for (const m of p.metrics) {
     if (!m.name.startsWith('command/')) continue;
