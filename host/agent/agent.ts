@@ -619,7 +619,8 @@ export class Agent {
   /**
    * DBIRTH: every DDATA metric, each with its engineering unit when the
    * agent knows them, the envelope, the meaning of the guard's status bits,
-   * and what this loop depends on.
+   * what this loop depends on, the command acknowledgement and the
+   * device's rebirth control.
    */
   private birthMetrics(now: number): Metric[] {
     const o = this.opts;
@@ -637,6 +638,10 @@ export class Agent {
       ...metrics,
       ...this.envelopeMetrics().map((m) => unit(m, 'measurement')),
       { name: 'depends_on', type: 'String', value: (o.dependsOn ?? []).join(',') },
+      // Every metric the device will publish is declared here (Sparkplug B): the answers to commands,
+      // which ride on DDATA, and the rebirth a host may write.
+      { name: 'command/ack', type: 'String', value: '' },
+      { name: DEVICE_REBIRTH, type: 'Boolean', value: false },
     ];
   }
 

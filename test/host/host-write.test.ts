@@ -41,10 +41,17 @@ describe('a host writes a birth metric, as Ignition does', () => {
     const acked = (text: string) => () => seen.some((m) => m.metrics.some((x) => x.name === 'command/ack' && x.value === text));
     try {
       await until(() => seen.some((m) => m.topic === 'spBv1.0/plant1/DBIRTH/gw1/loop1'), 'DBIRTH');
+      // The birth declares what a host may write and every metric DDATA will carry, the acknowledgement too.
+      const birth = seen.find((m) => m.topic === 'spBv1.0/plant1/DBIRTH/gw1/loop1')!.metrics.map((m) => m.name);
+      expect(birth).toEqual(expect.arrayContaining(['setpoint', 'command/ack', 'Device Control/Rebirth']));
       const dcmd = 'spBv1.0/plant1/DCMD/gw1/loop1';
       await host.publishAsync(dcmd, Buffer.from(tahu.encodePayload({ timestamp: Date.now(), metrics: [{ name: 'setpoint', type: 'Double', value: 72.5 }] })));
       await until(acked('setpoint ok'), 'the write answered under its name');
       expect(core.setpoint).toBe(72.5);
+      // Nothing in DDATA that the birth did not declare.
+      const declared = new Set(birth);
+      const undeclared = seen.filter((m) => m.topic.endsWith('/DDATA/gw1/loop1')).flatMap((m) => m.metrics.map((x) => x.name)).filter((n) => !declared.has(n));
+      expect([...new Set(undeclared)]).toEqual([]);
 
       await host.publishAsync(dcmd, Buffer.from(tahu.encodePayload({ timestamp: Date.now(), metrics: [{ name: 'setpoint', type: 'String', value: 'hot' }] })));
       await until(() => seen.some((m) => m.metrics.some((x) => x.name === 'command/ack' && typeof x.value === 'string'
