@@ -529,7 +529,7 @@ export class Agent {
     const o = this.opts;
     return {
       topic: nodeTopic(o.group, 'NDEATH', o.node),
-      payload: Buffer.from(encodePayload({ timestamp: this.wall(), metrics: [{ name: 'bdSeq', type: 'UInt64', value: this.bdSeq }] })),
+      payload: Buffer.from(encodePayload({ timestamp: this.wall(), metrics: [{ name: 'bdSeq', type: 'Int64', value: this.bdSeq }] })),
       qos: 1 as const,
       retain: false,
     };
@@ -563,7 +563,7 @@ export class Agent {
     this.seq.reset();
     const now = this.clock();
     this.send(nodeTopic(o.group, 'NBIRTH', o.node), this.wall(), [
-      { name: 'bdSeq', type: 'UInt64', value: this.bdSeq },
+      { name: 'bdSeq', type: 'Int64', value: this.bdSeq },
       { name: 'Node Control/Rebirth', type: 'Boolean', value: false },
     ]);
     this.send(deviceTopic(o.group, 'DBIRTH', o.node, o.device), this.wall(), this.birthMetrics(now));

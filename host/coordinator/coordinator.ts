@@ -199,12 +199,14 @@ export class Coordinator {
   constructor(private readonly opts: CoordinatorOptions) {
     this.clock = opts.clockMs ?? Date.now;
     const state = stateTopic(opts.hostId);
+    // Sparkplug B 3.0: the online STATE carries the timestamp of the Will (the offline STATE) its connection registered.
+    const stateTs = this.clock();
     this.client = mqtt.connect(opts.broker, {
       clean: true,
       reconnectPeriod: 500,
       username: opts.username,
       password: opts.password,
-      will: opts.passive ? undefined : { topic: state, payload: Buffer.from(JSON.stringify({ online: false, timestamp: this.clock() })), qos: 1, retain: true },
+      will: opts.passive ? undefined : { topic: state, payload: Buffer.from(JSON.stringify({ online: false, timestamp: stateTs })), qos: 1, retain: true },
     });
     this.client.on('connect', () => {
       noDelay(this.client);
@@ -213,7 +215,7 @@ export class Coordinator {
       // for it birth and replay their spools into live subscriptions.
       this.client.subscribe(['spBv1.0/+/+/+', 'spBv1.0/+/+/+/+'], { qos: 1 }, (err, granted) => {
         if (err || (granted ?? []).some((g) => g.qos === 128)) this.link.subscribeRefused = true;
-        if (!opts.passive) this.client.publish(state, JSON.stringify({ online: true, timestamp: this.clock() }), { qos: 1, retain: true });
+        if (!opts.passive) this.client.publish(state, JSON.stringify({ online: true, timestamp: stateTs }), { qos: 1, retain: true });
       });
     });
     this.client.on('message', (topic, payload) => {
@@ -514,14 +516,15 @@ export class Coordinator {
   requestRebirth(group: string, node: string): void {
     if (this.opts.passive) return;
     const metrics: Metric[] = [{ name: 'Node Control/Rebirth', type: 'Boolean', value: true }];
-    this.client.publish(nodeTopic(group, 'NCMD', node), Buffer.from(encodePayload({ timestamp: this.clock(), metrics })), { qos: 1 });
+    // Commands at QoS 0 (Sparkplug B 3.0): one that cannot be delivered now must not arrive minutes later.
+    this.client.publish(nodeTopic(group, 'NCMD', node), Buffer.from(encodePayload({ timestamp: this.clock(), metrics })), { qos: 0 });
   }
 
   private send(a: AgentView, body: Metric[], kind: TrackedCommand['kind']): TrackedCommand {
     if (this.opts.passive) throw new Error(`command: this host (${this.opts.hostId}) is passive and sends no commands`);
     const id = `${this.opts.hostId}-${this.session}-${this.nextId++}`;
     const metrics: Metric[] = [{ name: 'command/id', type: 'String', value: id }, ...body];
-    this.client.publish(deviceTopic(a.group, 'DCMD', a.node, a.device), Buffer.from(encodePayload({ timestamp: this.clock(), metrics })), { qos: 1 });
+    this.client.publish(deviceTopic(a.group, 'DCMD', a.node, a.device), Buffer.from(encodePayload({ timestamp: this.clock(), metrics })), { qos: 0 });
     const tracked: TrackedCommand = { id, target: a.key, kind, state: 'sent', sentMs: this.clock(), detail: '' };
     this.commands.set(id, tracked);
     this.forgetOldCommands();

@@ -57,13 +57,17 @@ export function encodePayload(p: Payload): Uint8Array {
   return bytes;
 }
 
-/** A protobuf Long (or a number) as a number; null if it is neither. */
-function toNumber(v: unknown): number | null {
+/**
+ * A protobuf Long (or a number) as a number; null if it is neither. A
+ * Sparkplug Int64 travels in the unsigned long_value field as two's
+ * complement, so it is read signed (`signed`) whatever the Long says.
+ */
+function toNumber(v: unknown, signed = false): number | null {
   if (typeof v === 'number') return v;
   if (typeof v === 'bigint') return Number(v);
   if (v && typeof v === 'object' && 'low' in v && 'high' in v) {
     const l = v as { low: number; high: number; unsigned?: boolean };
-    const hi = l.unsigned ? l.high >>> 0 : l.high;
+    const hi = l.unsigned && !signed ? l.high >>> 0 : l.high | 0;
     return hi * 4294967296 + (l.low >>> 0);
   }
   return null;
@@ -90,7 +94,7 @@ export function decodePayload(bytes: Uint8Array): Payload {
     ...(seq !== undefined && seq !== null ? { seq } : {}),
     metrics: metrics.map((m: Record<string, unknown>, i: number) => {
       if (typeof m.name !== 'string') throw new PayloadError(`payload.metrics[${i}].name: expected a string`);
-      const value = typeof m.value === 'boolean' || typeof m.value === 'string' ? m.value : toNumber(m.value);
+      const value = typeof m.value === 'boolean' || typeof m.value === 'string' ? m.value : toNumber(m.value, m.type === 'Int64');
       if (value === null) throw new PayloadError(`payload.metrics[${i}].value: expected a number, boolean or string`);
       if (typeof value === 'number' && !Number.isFinite(value)) throw new PayloadError(`payload.metrics[${i}].value: expected a finite number, received ${value}`);
       const metric: Metric = { name: m.name, type: (m.type as Metric['type']) ?? 'Double', value };

@@ -486,4 +486,9 @@ describe('holes the fuzz found, closed at the boundary', () => {
     expect(decodePayload(raw({ timestamp: 1, metrics: many.slice(1) })).metrics).toHaveLength(METRICS_MAX);
     expect(() => decodePayload(deepTemplate(5000))).toThrow(PayloadError);
   });
+
+  it('a signed Int64 from another encoder reads signed (its uint64 field holds two\'s complement); a UInt64 stays unsigned', () => {
+    const p = decodePayload(raw({ timestamp: 1, metrics: [m('a', 'Int64', -9), m('b', 'Int64', 2 ** 40), m('c', 'UInt64', 2 ** 40), m('d', 'Int32', -9)] }));
+    expect(p.metrics.map((x) => x.value)).toEqual([-9, 2 ** 40, 2 ** 40, -9]);
+  });
 });

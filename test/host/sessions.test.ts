@@ -1,0 +1,67 @@
+// Sparkplug B 3.0 session details (issue 12, part 2, in part), read with an
+// independent decoder (Eclipse Tahu's sparkplug-payload) on the real
+// traffic: bdSeq is an Int64 in NBIRTH and in the NDEATH Will; the
+// coordinator's online STATE carries its Will's timestamp; its commands go
+// out at QoS 0 (one that cannot be delivered now must not arrive later).
+import { createRequire } from 'node:module';
+import mqtt from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startEmbeddedBroker, type EmbeddedBroker } from '../../host/mqtt/broker.js';
+import { Agent } from '../../host/agent/agent.js';
+import { Coordinator } from '../../host/coordinator/coordinator.js';
+import { freshCore } from '../support/core.js';
+import { chamberBinding } from '../support/bindings.js';
+
+type TahuMetric = { name: string; type: string; value: unknown };
+const tahu = (createRequire(import.meta.url)('sparkplug-payload') as { get(ns: string): { decodePayload(b: Uint8Array): { metrics: TahuMetric[] } } }).get('spBv1.0');
+
+let broker: EmbeddedBroker | null = null;
+afterEach(async () => { await broker?.close(); broker = null; });
+const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('Sparkplug B 3.0 sessions', () => {
+  it('bdSeq is Int64 in NBIRTH and NDEATH; the online STATE has the Will\'s timestamp; commands go out at QoS 0', async () => {
+    broker = await startEmbeddedBroker();
+    const spy = await mqtt.connectAsync(broker.url);
+    const got: { topic: string; qos: number; payload: Buffer }[] = [];
+    spy.on('message', (topic, payload, packet) => got.push({ topic, qos: packet.qos, payload }));
+    await spy.subscribeAsync(['spBv1.0/#'], { qos: 1 });
+    const coord = new Coordinator({ broker: broker.url, hostId: 'sess1', contain: false });
+    const core = freshCore();
+    core.configure({ s0_scale: 0.05, range_min: -10, range_max: 200, out_min: 0, out_max: 100, model_gain: 1.5, model_tau: 60, model_offset: 20,
+      period_min_us: 100_000, period_max_us: 100_000 });
+    core.setSetpoint(60, 0);
+    let now = 0;
+    const agent = new Agent({ group: 'plant1', node: 'gw1', device: 'loop1', core, binding: chamberBinding(), broker: broker.url, clockUs: () => now });
+    const until = async (pred: () => boolean, what: string) => {
+      for (let i = 0; i < 150 && !pred(); i++) { now += 100_000; agent.tick(); coord.cycle(); await wait(20); }
+      expect(pred(), what).toBe(true);
+    };
+    try {
+      await until(() => coord.agents.has('plant1/gw1/loop1') && got.some((m) => m.topic === 'spBv1.0/STATE/sess1'), 'the agent seen, STATE online');
+      const nbirth = got.find((m) => m.topic === 'spBv1.0/plant1/NBIRTH/gw1')!;
+      expect(tahu.decodePayload(nbirth.payload).metrics.find((m) => m.name === 'bdSeq')?.type).toBe('Int64');
+
+      coord.command('plant1/gw1/loop1', { kind: 'setpoint', value: 61 });
+      await until(() => got.some((m) => m.topic === 'spBv1.0/plant1/DCMD/gw1/loop1'), 'the DCMD');
+      // The spy subscribed at QoS 1: it receives at the publisher's QoS, the lower of the two.
+      expect(got.find((m) => m.topic === 'spBv1.0/plant1/DCMD/gw1/loop1')!.qos).toBe(0);
+
+      const online = JSON.parse(got.filter((m) => m.topic === 'spBv1.0/STATE/sess1').at(-1)!.payload.toString()) as { online: boolean; timestamp: number };
+      expect(online.online).toBe(true);
+      // The coordinator drops off without a clean disconnect: the broker publishes its Will.
+      (coord as unknown as { client: { stream: { destroy(): void } } }).client.stream.destroy();
+      await until(() => got.some((m) => m.topic === 'spBv1.0/STATE/sess1' && JSON.parse(m.payload.toString()).online === false), 'the Will');
+      const will = JSON.parse(got.filter((m) => m.topic === 'spBv1.0/STATE/sess1').find((m) => JSON.parse(m.payload.toString()).online === false)!.payload.toString());
+      expect(will.timestamp).toBe(online.timestamp);
+
+      agent.kill();
+      await until(() => got.some((m) => m.topic === 'spBv1.0/plant1/NDEATH/gw1'), 'the NDEATH Will');
+      const ndeath = got.find((m) => m.topic === 'spBv1.0/plant1/NDEATH/gw1')!;
+      expect(tahu.decodePayload(ndeath.payload).metrics.find((m) => m.name === 'bdSeq')?.type).toBe('Int64');
+    } finally {
+      await coord.stop();
+      await spy.endAsync();
+    }
+  }, 30_000);
+});
