@@ -40,7 +40,15 @@ describe('configuration files', () => {
     expect(files.length).toBeGreaterThanOrEqual(4);
     for (const f of files) {
       const path = join(EXAMPLES, f);
-      if (f.startsWith('agent')) expect(loadAgentConfig(path, {}).config.identity.node, f).toBeTruthy();
+      if (f.startsWith('agent')) {
+        // Each agent example's identity and binding, as the file says them (a new example adds its line here).
+        const expected: Record<string, { identity: object; kind: string }> = {
+          'agent-sim.yaml': { identity: { group: 'plant1', node: 'oven1', device: 'loop' }, kind: 'sim' },
+        };
+        expect(expected[f], `examples/${f}: say what it should load as`).toBeDefined();
+        const c = loadAgentConfig(path, {}).config;
+        expect({ identity: c.identity, kind: c.binding.kind }, f).toEqual(expected[f]);
+      }
       else if (f.startsWith('coordinator')) expect(loadCoordinatorConfig(path, {}).config.hostId).toBe('edgeloop-coordinator');
       else if (f.startsWith('dashboard')) expect(loadDashboardConfig(path, {}).config.dashboard.port).not.toBe(8080);
       else if (f.startsWith('broker')) {
