@@ -1,30 +1,34 @@
 // An agent: one core instance closing one loop through its I/O binding, at
 // its own pace, and reporting over MQTT as a Sparkplug B edge node with one
 // device. The network is never in the control path: the loop ticks whether
-// or not the broker is there. MQTT callbacks only put validated commands
-// into a bounded inbox; the tick drains it (house style: run at your own pace).
+// or not the broker is there. The agent is in rooms, one concern each:
 //
-// Telemetry is never lost to a broker outage: while the agent is offline
-// (or, with a primary host, while that host's STATE is not online, as
-// Sparkplug B 3.0 asks) every sample goes into a bounded spool; on
-// reconnect the agent re-births (NBIRTH, DBIRTH) and then replays the spool
-// in order, each sample with its own timestamp and running `sample` number,
-// so the host can check that nothing is missing. Only a spool overflow
-// drops samples, and those are counted (stats.spoolDropped).
+//   pacing.ts    the tick's schedule (the core's interval, late ticks counted)
+//   session.ts   the Sparkplug session: connection, Will, bdSeq, births, seq, STATE, rebirths
+//   spool.ts     samples kept while the agent cannot publish, replayed as history
+//   commands.ts  the inbox of checked commands, applied in the tick, each answered
+//   report.ts    what DBIRTH declares and what each DDATA carries (fixed rate or by exception)
+//   core-slot.ts the running core, deployments, rollbacks and recovery after a trap
+//
+// and this file ties them to the loop: read, compute, write, report.
 
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isolatedCore } from '../runtime/engines/isolated.js';
-import mqtt, { type MqttClient } from 'mqtt';
 import { compileCoreModule, type Core, type CoreEvent } from '../runtime/core.js';
 import { CoreSlot, type CoreConfig } from './core-slot.js';
 import type { KeyInput } from '../deploy/signing.js';
 import type { IoBinding } from '../io/binding.js';
-import { GUARD_STATUS, MODES } from '../runtime/abi.js';
-import { decodePayload, encodePayload, SeqCounter, type Metric, type Payload } from '../mqtt/codec.js';
-import { deviceTopic, nodeTopic, stateTopic } from '../mqtt/topics.js';
-import { commandIdOf, DEVICE_REBIRTH, isHostWrite, parseCommand, type AgentCommand } from '../mqtt/commands.js';
-import { LoginWatch } from '../mqtt/refusal.js';
-import { noDelay } from '../mqtt/topics.js';
+import { MODES, type ParamName } from '../runtime/abi.js';
+import type { Metric } from '../mqtt/codec.js';
+import { DEVICE_REBIRTH, type ModeDemand } from '../mqtt/commands.js';
+import { Pacer } from './pacing.js';
+import { SparkplugSession } from './session.js';
+import { Spool, type Sample } from './spool.js';
+import { CommandDesk, type CommandTarget } from './commands.js';
+import { declare, Exceptions, paramMetrics, stamped, type ExceptionOptions } from './report.js';
+
+export { RESEND_MAX } from './spool.js';
+export type { ExceptionOptions } from './report.js';
 
 export interface AgentOptions {
   group: string;
@@ -109,6 +113,23 @@ export interface AgentOptions {
   moduleRelease?: number;
   /** A tick on which the core trapped, and what the agent did (logs); an exception it throws is counted, not raised. */
   onTrap?: (report: TrapReport) => void;
+  /**
+   * A file that keeps the last session's bdSeq across restarts, so that a
+   * restarted or replacement agent never reuses it (a late Will of the old
+   * session cannot kill the new one at a host). Without it each process
+   * starts at bdSeq 0. Read at start (an unreadable one is an error naming it).
+   */
+  bdSeqFile?: string;
+  /** MQTT client id (default `edgeloop-<group>-<node>`, the same for every session of the node). */
+  clientId?: string;
+  /** Another process took this node over (its bdSeq file moved on): this agent stops connecting; the loop keeps ticking and spooling. */
+  onSuperseded?: (message: string) => void;
+  /**
+   * Report by exception instead of every metric every tick: a metric goes
+   * when it moved past its deadband (engineering units) since it was last
+   * reported, everything at least every maxIntervalMs (default 10 s).
+   */
+  reportByException?: ExceptionOptions;
 }
 
 export interface AgentStats {
@@ -126,8 +147,12 @@ export interface AgentStats {
   inboxDropped: number;
   /** Payloads that could not be encoded (never expected; counted, never thrown out of a tick). */
   encodeErrors: number;
-  /** Inbound STATE messages that were not {online: boolean} (ignored: the host's state stays as it was). */
+  /** Inbound STATE messages that were not {online: boolean, timestamp: number} (ignored: the host's state stays as it was). */
   stateRejected: number;
+  /** Inbound STATE messages older than one already seen (ignored, as Sparkplug 3.0 asks). */
+  stateStale: number;
+  /** Samples not sent because nothing moved past its deadband (report by exception). */
+  unchanged: number;
   /** Ticks whose reference the core refused as a setpoint (beyond the envelope's margin or the sensors' range): the last good one stayed. */
   referenceRejected: number;
   /** onCoreEvent calls that threw (counted; the tick went on). */
@@ -162,18 +187,6 @@ export interface TrapReport {
   version: string;
 }
 
-/** Spooled samples sent per turn of the event loop. */
-const REPLAY_CHUNK = 500;
-/**
- * Samples kept for resending after a dropped connection, at most (the
- * recorder remembers DEDUP_SAMPLES = 1024 per agent to recognise them): two
- * keepalives of a 10 Hz loop are about 110.
- */
-export const RESEND_MAX = 1000;
-
-/** The guard/status bits by name, lowest first (announced in DBIRTH as the metric's `bits` property). */
-const GUARD_BITS = Object.entries(GUARD_STATUS).sort((a, b) => a[1] - b[1]).map(([k]) => k).join(',');
-
 /** The highest release kept in `file`: 0 when there is none yet; an Error naming the file when it is not one. */
 export function readReleaseFloor(file: string): number {
   let text: string;
@@ -198,79 +211,46 @@ function writeReleaseFloor(file: string, release: number): void {
 /** An isolated core's calls must answer within this (a tick takes microseconds), ms. */
 export const ISOLATE_DEADLINE_MS = 1000;
 
-/** Command acknowledgements carried by one DDATA at most. */
-const ACKS_PER_SAMPLE = 16;
-/** The longest acknowledgement status sent (an error that echoes a 50 KB value is cut: the ack is for a person to read). */
-const ACK_STATUS_MAX = 300;
-function ack(id: string, status: string): Metric {
-  const text = status.length > ACK_STATUS_MAX ? `${status.slice(0, ACK_STATUS_MAX)}... (${status.length} characters)` : status;
-  return { name: 'command/ack', type: 'String', value: `${id} ${text}` };
-}
-
-/** Acknowledgements waiting for a DDATA, at most (a flood of refused commands is counted, not queued). */
-const ACKS_PENDING_MAX = 256;
-
-interface SpooledSample {
-  timestamp: number;
-  metrics: Metric[];
-}
-
 export class Agent {
-  readonly stats: AgentStats = { ticks: 0, lateTicks: 0, published: 0, spooled: 0, replayed: 0, spoolDropped: 0, resent: 0, commandsApplied: 0, commandsRejected: 0, inboxDropped: 0, encodeErrors: 0, stateRejected: 0, referenceRejected: 0, eventCallbackErrors: 0, traps: 0, invariantFails: 0, recoverFailures: 0, loginRefused: 0, tickErrors: 0 };
-  private readonly client: MqttClient;
-  private readonly seq = new SeqCounter();
-  private readonly inbox: AgentCommand[] = [];
-  private readonly acks: Metric[] = [];
-  private readonly spool: SpooledSample[] = [];
-  /** Samples published at QoS 0 within the resend window (oldest first). */
-  private recent: { sample: SpooledSample; sentUs: number }[] = [];
-  private spoolHead = 0;
+  readonly stats: AgentStats = { ticks: 0, lateTicks: 0, published: 0, spooled: 0, replayed: 0, spoolDropped: 0, resent: 0, commandsApplied: 0, commandsRejected: 0, inboxDropped: 0, encodeErrors: 0, stateRejected: 0, stateStale: 0, unchanged: 0, referenceRejected: 0, eventCallbackErrors: 0, traps: 0, invariantFails: 0, recoverFailures: 0, loginRefused: 0, tickErrors: 0 };
+  private readonly session: SparkplugSession;
+  private readonly spool: Spool;
+  private readonly desk: CommandDesk;
+  private readonly pacer: Pacer;
+  private readonly exceptions: Exceptions | null;
   private sample = 0;
-  private bdSeq = 0;
-  private online = false;
-  private hostOnline: boolean;
   private following = true;
   private hasFeed = false;
   private nextRefreshUs = 0;
-  private timer: NodeJS.Timeout | null = null;
   private readonly clock: () => number;
   private readonly wall: () => number;
-
   private readonly slot: CoreSlot;
 
   constructor(private readonly opts: AgentOptions) {
     this.clock = opts.clockUs ?? (() => Math.round(performance.now() * 1000));
+    this.wall = opts.wallMs ?? Date.now;
     this.slot = this.makeSlot(opts);
     if (opts.releaseFile) {
       const file = opts.releaseFile;
       this.slot.keepFloor(readReleaseFloor(file), (release) => writeReleaseFloor(file, release));
     }
-    this.wall = opts.wallMs ?? Date.now;
-    this.hostOnline = opts.primaryHost === undefined;
-    this.client = mqtt.connect(opts.broker, {
-      clean: true,
-      reconnectPeriod: 500,
-      connectTimeout: 5000,
-      keepalive: opts.keepaliveS ?? 5,
-      username: opts.username,
-      password: opts.password,
-      will: this.will(),
+    const keepaliveS = opts.keepaliveS ?? 5;
+    this.spool = new Spool(this.stats, opts.spoolMax ?? 36_000, (2 * keepaliveS + 1) * 1e6, this.clock);
+    this.desk = new CommandDesk(this.stats, opts.inboxMax ?? 64);
+    this.pacer = new Pacer(this.clock, () => this.core.nextIntervalUs, () => { this.stats.lateTicks++; });
+    this.exceptions = opts.reportByException ? new Exceptions(opts.reportByException) : null;
+    this.session = new SparkplugSession({
+      group: opts.group, node: opts.node, device: opts.device, broker: opts.broker, username: opts.username, password: opts.password,
+      keepaliveS, dataQos: opts.dataQos ?? 0, primaryHost: opts.primaryHost, clientId: opts.clientId, bdSeqFile: opts.bdSeqFile, wallMs: this.wall,
+    }, this.stats, {
+      deviceBirth: () => this.birthMetrics(),
+      born: () => this.spool.replay((s) => this.session.send(this.session.dataTopic, s.timestamp, s.metrics), () => this.session.publishing),
+      // What went out at QoS 0 lately may never have arrived: sent again (as history) after the next births.
+      lost: () => { if ((this.opts.dataQos ?? 0) === 0) this.spool.requeueRecent(); },
+      command: (p) => this.desk.intake(p),
+      loginRefused: (refusal) => this.opts.onLoginRefused?.(refusal),
+      superseded: (message) => this.opts.onSuperseded?.(message),
     });
-    this.client.on('connect', () => { noDelay(this.client); this.onConnect(); });
-    this.client.on('close', () => {
-      if (this.online) {
-        // A new session gets a new bdSeq: its NDEATH Will must carry it.
-        this.bdSeq = (this.bdSeq + 1) % 256;
-        this.client.options.will = this.will();
-        this.requeueRecent();
-      }
-      this.online = false;
-    });
-    this.client.on('message', (topic, payload) => this.onMessage(topic, payload));
-    // The network's errors: the client reconnects by itself, and the loop does not care. A refused log-in is named once.
-    this.login = new LoginWatch(this.client, (refusal) => {
-      try { this.opts.onLoginRefused?.(refusal); } catch { this.stats.eventCallbackErrors++; }
-    }, () => { this.stats.loginRefused++; });
   }
 
   /**
@@ -291,32 +271,18 @@ export class Agent {
   }
 
   /** The broker's last refusal of this agent's log-in (bad credentials, not authorized), or null once connected. */
-  get loginRefusal(): string | null { return this.login.refusal; }
-  private readonly login: LoginWatch;
-  private stopping = false;
+  get loginRefusal(): string | null { return this.session.loginRefusal; }
 
   /** The running core (a deployment replaces it). */
   get core(): Core { return this.slot.core; }
   /** The running core's version: its module's sha256 prefix, or 'builtin'. */
   get coreVersion(): string { return this.slot.version; }
+  /** The bdSeq of the current MQTT session (its Will and NBIRTH). */
+  get bdSeq(): number { return this.session.currentBdSeq; }
 
-  /** Tick the loop on the core's own schedule (setTimeout chain). */
+  /** Tick the loop on the core's own schedule. */
   start(): void {
-    let due = this.clock();
-    const step = () => {
-      const now = this.clock();
-      let periodUs = 100_000;
-      try {
-        periodUs = this.core.nextIntervalUs;
-        if (now - due > periodUs) this.stats.lateTicks++;
-        this.tick();
-      } finally {
-        // Whatever happened in the tick, the next one comes (at the last interval, or 100 ms if the core cannot say).
-        due = now + periodUs;
-        if (!this.stopping) this.timer = setTimeout(step, Math.max(1, Math.round(periodUs / 1000)));
-      }
-    };
-    step();
+    this.pacer.start(() => this.tick());
   }
 
   /**
@@ -339,8 +305,8 @@ export class Agent {
   }
 
   private tickOnce(now: number): void {
-    if (this.inbox.length) {
-      while (this.inbox.length) this.apply(this.inbox.shift()!, now);
+    if (this.desk.drain(this.target, now)) {
+      this.paramsDirty = true;
       // A command may have set the setpoint: the refresh below re-sends that one, not the one before it.
       try { this.goodSetpoint = this.core.setpoint; } catch { /* a trapped core: the last good one stays */ }
     }
@@ -482,115 +448,35 @@ export class Agent {
   /** Whether the loop follows its reference feed (false while held). */
   get followingReference(): boolean { return this.following; }
 
-  private apply(c: AgentCommand, now: number): void {
-    let status = 'ok';
-    try {
-      const core = this.core;
-      switch (c.kind) {
-        case 'setpoint': core.setSetpoint(c.value, now); this.following = false; break;
-        case 'reset': {
-          // The core releases only the latches whose condition is false now; the ack says how many, and what is left.
-          const released = core.reset();
-          const left = core.latchedCauses;
-          status = `ok released ${released}${left.length ? `; still latched: ${left.join(',')}` : ''}`;
-          break;
-        }
-        case 'hold':
-          // With a reference feed: stop following it, keep the setpoint (the
-          // loop sheds to a local setpoint). Without one: hold where it is.
-          if (!this.hasFeed) core.setSetpoint(core.measurement, now);
-          this.following = false;
-          break;
-        case 'release': this.following = true; break;
-        case 'param': this.slot.configure({ [c.name]: c.value }); break;
-        case 'deploy': {
-          if (this.opts.fleetKey === undefined) throw new Error('this agent has no fleet key: deployments are refused');
-          const version = this.slot.install(c.module, c.signature, this.opts.fleetKey, core.setpoint, now);
-          status = `ok ${version}`;
-          break;
-        }
-        case 'rollback': status = `ok ${this.slot.rollback(now)}`; break;
-        case 'mode':
-          // From the next tick: the fallback controller, the trip, or back to the guard's own choice.
-          core.demand(c.value === 'release' ? 'none' : c.value);
-          status = `ok demand ${c.value === 'release' ? 'none' : c.value}`;
-          break;
-        default: throw new Error(`no handler for '${(c as { kind: string }).kind}' commands on this agent`);
-      }
-      this.stats.commandsApplied++;
-    } catch (err) {
-      status = `rejected: ${(err as Error).message}`;
-      this.stats.commandsRejected++;
-    }
-    this.acks.push(ack(c.id, status));
-  }
-
-  private will() {
-    const o = this.opts;
-    return {
-      topic: nodeTopic(o.group, 'NDEATH', o.node),
-      payload: Buffer.from(encodePayload({ timestamp: this.wall(), metrics: [{ name: 'bdSeq', type: 'Int64', value: this.bdSeq }] })),
-      qos: 1 as const,
-      retain: false,
-    };
-  }
-
-  private onConnect(): void {
-    const o = this.opts;
-    this.online = true;
-    this.born = false;
-    const subs = [deviceTopic(o.group, 'DCMD', o.node, o.device), nodeTopic(o.group, 'NCMD', o.node)];
-    if (o.primaryHost !== undefined) {
-      // The host's STATE is retained: its current value arrives on subscribe.
-      this.hostOnline = false;
-      subs.push(stateTopic(o.primaryHost));
-    }
-    // The retained STATE may arrive before or after the SUBACK: whichever comes second does not birth again.
-    this.client.subscribe(subs, { qos: 1 }, () => { if (this.hostOnline && !this.born) this.birth(); });
-  }
-
-  /** Births sent in this session (nothing else goes out before them). */
-  private born = false;
-
-  private get publishing(): boolean {
-    return this.online && this.born && this.hostOnline && this.client.connected;
-  }
-
-  /** NBIRTH, DBIRTH, then the spool in order. */
-  private birth(): void {
-    const o = this.opts;
-    this.born = true;
-    this.seq.reset();
-    const now = this.clock();
-    this.send(nodeTopic(o.group, 'NBIRTH', o.node), this.wall(), [
-      { name: 'bdSeq', type: 'Int64', value: this.bdSeq },
-      { name: 'Node Control/Rebirth', type: 'Boolean', value: false },
-    ]);
-    this.send(deviceTopic(o.group, 'DBIRTH', o.node, o.device), this.wall(), this.birthMetrics(now));
-    this.replay();
-  }
-
-  /**
-   * Send the spool, oldest first, REPLAY_CHUNK samples at a time with the
-   * event loop free in between (a full spool would otherwise hold the tick
-   * back for hundreds of ms).
-   */
-  private replay(): void {
-    const topic = deviceTopic(this.opts.group, 'DDATA', this.opts.node, this.opts.device);
-    const end = Math.min(this.spool.length, this.spoolHead + REPLAY_CHUNK);
-    while (this.spoolHead < end && this.publishing) {
-      const s = this.spool[this.spoolHead++];
-      this.sendData(topic, s);
-      this.stats.replayed++;
-    }
-    if (this.spoolHead === this.spool.length) { this.spool.length = 0; this.spoolHead = 0; return; }
-    if (this.publishing && !this.replayScheduled) {
-      this.replayScheduled = true;
-      setImmediate(() => { this.replayScheduled = false; if (this.publishing) this.replay(); });
-    }
-  }
-
-  private replayScheduled = false;
+  /** What each command does to this loop (the desk applies them in the tick). */
+  private readonly target: CommandTarget = {
+    setpoint: (value, now) => { this.core.setSetpoint(value, now); this.following = false; },
+    reset: () => {
+      // The core releases only the latches whose condition is false now; the ack says how many, and what is left.
+      const released = this.core.reset();
+      const left = this.core.latchedCauses;
+      return `released ${released}${left.length ? `; still latched: ${left.join(',')}` : ''}`;
+    },
+    hold: (now) => {
+      // With a reference feed: stop following it, keep the setpoint (the
+      // loop sheds to a local setpoint). Without one: hold where it is.
+      if (!this.hasFeed) this.core.setSetpoint(this.core.measurement, now);
+      this.following = false;
+    },
+    release: () => { this.following = true; },
+    param: (name: ParamName, value) => { this.slot.configure({ [name]: value }); },
+    deploy: (module, signature, now) => {
+      if (this.opts.fleetKey === undefined) throw new Error('this agent has no fleet key: deployments are refused');
+      return this.slot.install(module, signature, this.opts.fleetKey, this.core.setpoint, now);
+    },
+    rollback: (now) => this.slot.rollback(now),
+    mode: (demand: ModeDemand) => {
+      // From the next tick: the fallback controller, the trip, or back to the guard's own choice.
+      const d = demand === 'release' ? 'none' : demand;
+      this.core.demand(d);
+      return `demand ${d}`;
+    },
+  };
 
   private metrics(now: number, u: number): Metric[] {
     const core = this.core;
@@ -617,37 +503,31 @@ export class Agent {
   }
 
   /**
-   * DBIRTH: every DDATA metric, each with its engineering unit when the
-   * agent knows them, the envelope, the meaning of the guard's status bits,
-   * what this loop depends on, the command acknowledgement and the
-   * device's rebirth control.
+   * DBIRTH: every metric the device will publish, each with its datatype,
+   * description, engineering unit (when the agent knows them) and whether a
+   * host may write it: the sample's metrics, the envelope, the core's
+   * parameters, what this loop depends on, the command acknowledgement, the
+   * guard's reset and the device's rebirth control.
    */
-  private birthMetrics(now: number): Metric[] {
+  private birthMetrics(): Metric[] {
     const o = this.opts;
-    const unit = (m: Metric, which: 'measurement' | 'command'): Metric =>
-      o.units ? { ...m, properties: { ...m.properties, engUnit: { type: 'String', value: o.units[which] } } } : m;
-    const measured = new Set(['setpoint', 'measurement', 'predicted']);
-    const metrics = this.metrics(now, this.core.output).map((m) => {
-      if (measured.has(m.name)) return unit(m, 'measurement');
-      if (m.name === 'output') return unit(m, 'command');
-      if (m.name === 'guard/status') return { ...m, properties: { bits: { type: 'String' as const, value: GUARD_BITS } } };
-      return m;
-    });
-    this.reportedEnvelope = this.envelope();
-    return [
-      ...metrics,
-      ...this.envelopeMetrics().map((m) => unit(m, 'measurement')),
+    const now = this.clock();
+    const timestamp = this.wall();
+    const sample = this.metrics(now, this.core.output);
+    this.exceptions?.reported(sample, now);
+    const params = this.readParams();
+    this.reportedParams = new Map(params.map((m) => [m.name, m.value]));
+    this.paramsDirty = false;
+    return stamped([
+      ...sample,
+      ...this.envelopeMetrics(),
+      ...params,
       { name: 'depends_on', type: 'String', value: (o.dependsOn ?? []).join(',') },
-      // Every metric the device will publish is declared here (Sparkplug B): the answers to commands,
-      // which ride on DDATA, and the rebirth a host may write.
+      // Answers to commands ride on DDATA: declared here, as everything DDATA carries.
       { name: 'command/ack', type: 'String', value: '' },
+      { name: 'guard/reset', type: 'Boolean', value: false },
       { name: DEVICE_REBIRTH, type: 'Boolean', value: false },
-    ];
-  }
-
-  /** The running core's safety envelope (env_min, env_max), engineering units. */
-  private envelope(): string {
-    return `${this.core.param('env_min')},${this.core.param('env_max')}`;
+    ].map((m) => declare(m as Metric, o.units)), timestamp);
   }
 
   private envelopeMetrics(): Metric[] {
@@ -657,131 +537,55 @@ export class Agent {
     ];
   }
 
-  /** The envelope as last announced (DBIRTH, or a DDATA after a parameter changed it). */
-  private reportedEnvelope = '';
+  /** The core's parameters as metrics; none when the core cannot be asked (a trapped one). */
+  private readParams(): Metric[] {
+    try {
+      return paramMetrics(this.core);
+    } catch {
+      return [];
+    }
+  }
+
+  /** Parameters as last announced (DBIRTH, or a DDATA after a change), by metric name. */
+  private reportedParams = new Map<string, Metric['value']>();
+  /** A command or a core swap may have changed parameters: compare them at the next report. */
+  private paramsDirty = false;
+
+  /** Parameters (and the envelope) that changed since they were announced: they ride on the next DDATA, by exception. */
+  private changedParams(): Metric[] {
+    if (!this.paramsDirty) return [];
+    this.paramsDirty = false;
+    const changed = this.readParams().filter((m) => this.reportedParams.get(m.name) !== m.value);
+    for (const m of changed) this.reportedParams.set(m.name, m.value);
+    const envelope = changed.some((m) => m.name === 'param/env_min' || m.name === 'param/env_max') ? this.envelopeMetrics() : [];
+    return [...changed, ...envelope];
+  }
 
   private report(now: number, u: number): void {
-    // The envelope rides on DDATA only when it changed (a command/param), as Sparkplug reports by exception.
-    const envelope = this.envelope();
-    const changed = envelope !== this.reportedEnvelope && this.born ? this.envelopeMetrics() : [];
-    if (changed.length) this.reportedEnvelope = envelope;
-    // A bounded number of acks per sample; the rest go with the next one.
-    const metrics = [...this.metrics(now, u), ...changed, ...this.acks.splice(0, ACKS_PER_SAMPLE)];
+    const all = this.metrics(now, u);
+    const picked = this.exceptions ? this.exceptions.filter(all, now) : all;
+    const extra = [...this.changedParams(), ...this.desk.takeAcks()];
     this.sample++;
+    if (picked === null && !extra.length) { this.stats.unchanged++; return; }
+    const base = picked ?? all.filter((m) => m.name === 'sample' || m.name === 'tick_us');
     const timestamp = this.wall();
-    if (this.publishing && this.spoolHead === this.spool.length) {
-      this.sendData(deviceTopic(this.opts.group, 'DDATA', this.opts.node, this.opts.device), { timestamp, metrics });
+    const sample: Sample = { timestamp, metrics: stamped([...base, ...extra], timestamp) };
+    if (this.session.publishing && this.spool.length === 0) {
+      if (this.session.send(this.session.dataTopic, timestamp, sample.metrics) && (this.opts.dataQos ?? 0) === 0) this.spool.sentLive(sample);
       return;
     }
-    this.spool.push({ timestamp, metrics });
-    this.stats.spooled++;
-    if (this.spool.length - this.spoolHead > (this.opts.spoolMax ?? 36_000)) { this.spoolHead++; this.stats.spoolDropped++; }
-    if (this.spoolHead > 4096 && this.spoolHead * 2 > this.spool.length) { this.spool.splice(0, this.spoolHead); this.spoolHead = 0; }
-    if (this.publishing) this.replay();
+    this.spool.push(sample);
+    if (this.session.publishing) this.spool.replay((s) => this.session.send(this.session.dataTopic, s.timestamp, s.metrics), () => this.session.publishing);
   }
 
   /** Samples waiting in the spool. */
-  get spoolLength(): number { return this.spool.length - this.spoolHead; }
+  get spoolLength(): number { return this.spool.length; }
 
   /** Commands received and waiting for the next tick. */
-  get inboxLength(): number { return this.inbox.length; }
-
-  /** A sample as DDATA; at QoS 0 it is kept for the resend window (by when it was sent, on the agent's clock). */
-  private sendData(topic: string, sample: SpooledSample): void {
-    this.send(topic, sample.timestamp, sample.metrics);
-    if ((this.opts.dataQos ?? 0) !== 0) return;
-    const now = this.clock();
-    this.recent.push({ sample, sentUs: now });
-    const windowUs = (2 * (this.opts.keepaliveS ?? 5) + 1) * 1e6;
-    let drop = 0;
-    while (drop < this.recent.length && (this.recent[drop].sentUs < now - windowUs || this.recent.length - drop > RESEND_MAX)) drop++;
-    if (drop) this.recent.splice(0, drop);
-  }
-
-  /** What went out at QoS 0 lately may never have arrived: send it again, ahead of the spool. */
-  private requeueRecent(): void {
-    this.spool.splice(this.spoolHead, 0, ...this.recent.map((r) => r.sample));
-    this.stats.resent += this.recent.length;
-    this.recent = [];
-  }
-
-  private send(topic: string, timestamp: number, metrics: Metric[]): void {
-    let payload: Uint8Array;
-    try {
-      payload = encodePayload({ timestamp, seq: this.seq.peek(), metrics });
-    } catch (err) {
-      // Never out of the tick: a payload that cannot be encoded is counted and dropped.
-      this.stats.encodeErrors++;
-      this.lastEncodeError = (err as Error).message;
-      return;
-    }
-    this.seq.next();
-    this.client.publish(topic, Buffer.from(payload), { qos: this.opts.dataQos ?? 0 });
-    this.stats.published++;
-  }
+  get inboxLength(): number { return this.desk.waiting; }
 
   /** Why the last payload could not be encoded, if one could not. */
-  lastEncodeError: string | null = null;
-
-  private onMessage(topic: string, payload: Buffer): void {
-    if (topic.startsWith('spBv1.0/STATE/')) {
-      this.onHostState(payload);
-      return;
-    }
-    let p: Payload;
-    try {
-      p = decodePayload(payload);
-    } catch {
-      this.stats.commandsRejected++;   // no payload, no id: nothing to acknowledge
-      return;
-    }
-    if (topic.includes('/NCMD/')) {
-      if (p.metrics.some((m) => m.name === 'Node Control/Rebirth' && m.value === true)) { if (this.publishing) this.birth(); }
-      else this.stats.commandsRejected++;
-      return;
-    }
-    // A host asks for this device's births again: the node's with them (a DBIRTH needs its NBIRTH's session and seq).
-    if (p.metrics.length === 1 && p.metrics[0].name === DEVICE_REBIRTH) {
-      if (p.metrics[0].value === true && this.publishing) this.birth(); else if (p.metrics[0].value !== true) this.stats.commandsRejected++;
-      return;
-    }
-    try {
-      if (this.inbox.length >= (this.opts.inboxMax ?? 64)) {
-        this.stats.inboxDropped++;
-        // Not taken in, but answered: its sender learns it must send it again.
-        const id = commandIdOf(p);
-        if (id !== null && this.acks.length < ACKS_PENDING_MAX) this.acks.push(ack(id, `rejected: the agent's command inbox is full (${this.opts.inboxMax ?? 64} waiting); send it again`));
-        return;
-      }
-      this.inbox.push(parseCommand(p));
-    } catch (err) {
-      this.stats.commandsRejected++;
-      // A usable id gets its answer (docs/host.md): rejected, and why; bounded, so a flood cannot grow it.
-      // A host's tag write without an id is answered under the metric's name.
-      const id = commandIdOf(p) ?? (isHostWrite(p) ? 'setpoint' : null);
-      if (id !== null && this.acks.length < ACKS_PENDING_MAX) {
-        this.acks.push(ack(id, `rejected: ${(err as Error).message}`));
-      }
-    }
-  }
-
-  /** The primary host's STATE (Sparkplug 3.0: JSON {online, timestamp}). */
-  private onHostState(payload: Buffer): void {
-    let online: boolean;
-    try {
-      const s = JSON.parse(payload.toString('utf8')) as { online?: unknown } | null;
-      if (typeof s !== 'object' || s === null || typeof s.online !== 'boolean') throw new Error('expected {"online": true|false, ...}');
-      online = s.online;
-    } catch {
-      this.stats.stateRejected++;
-      return;
-    }
-    const was = this.hostOnline;
-    this.hostOnline = online;
-    if (online && !was && this.online && !this.born) this.birth();
-    // The host went away: what it may not have taken in goes out again, after new births, once it is back.
-    if (!online && was) { this.born = false; this.requeueRecent(); }
-  }
+  get lastEncodeError(): string | null { return this.session.lastEncodeError; }
 
   /**
    * Stop the loop and leave: a clean disconnect makes the broker drop the
@@ -789,28 +593,16 @@ export class Agent {
    * the coordinator sees it go. Never waits on a broker that is not there.
    */
   async stop(): Promise<void> {
-    this.stopping = true;
-    this.login.stop();
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    if (this.client.connected) {
-      const w = this.will();
-      const death = this.client.publishAsync(w.topic, w.payload, { qos: 1 });
-      await Promise.race([death.catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
-      await Promise.race([this.client.endAsync(), new Promise((r) => setTimeout(r, 2000))]);
-    }
-    if (!this.client.disconnected) await this.client.endAsync(true);
+    this.pacer.stop();
+    await this.session.stop();
     this.slot.dispose();
   }
 
   /** For tests: drop the connection without a clean disconnect (the Will fires). */
   kill(): void {
-    this.stopping = true;
+    this.pacer.stop();
     setImmediate(() => this.slot.dispose());
-    this.login.stop();
-    if (this.timer) clearTimeout(this.timer);
-    this.client.stream.destroy();
-    this.client.end(true);
+    this.session.kill();
   }
 
   get modeName(): string { return MODES[this.core.raw.mode()]; }

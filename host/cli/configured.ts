@@ -29,17 +29,50 @@ function required(value: string | undefined, flag: string, field: string): strin
   return value;
 }
 
-export type AgentFlags = Partial<AgentCommandOptions> & { config?: string; passwordFile?: string };
+export type AgentFlags = Partial<AgentCommandOptions> & { config?: string; passwordFile?: string; deadband?: string[]; maxInterval?: number };
 
-export function agentOptions(flags: AgentFlags, given: Given): AgentCommandOptions {
+/** `--deadband measurement=0.05 ...` as deadbands by metric; an entry that is not `<metric>=<number >= 0>` is an error naming it. */
+export function parseDeadbands(entries: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const e of entries) {
+    const m = /^([^=\s]+)=(.+)$/.exec(e);
+    const v = m ? Number(m[2]) : NaN;
+    if (!m || !Number.isFinite(v) || v < 0) throw new Error(`--deadband: expected <metric>=<a number >= 0 in its units>, e.g. measurement=0.05, got '${e}'`);
+    out[m[1]] = v;
+  }
+  return out;
+}
+
+/** Report by exception from the flags, over what the file says (each flag given wins). */
+function withExceptions(o: AgentCommandOptions, flags: AgentFlags & { reportByException?: unknown }, given: Given): AgentCommandOptions {
+  const on = given('reportByException') || o.reportByException !== undefined;
+  if (!on) {
+    if (given('deadband') || given('maxInterval')) throw new Error('--deadband and --max-interval apply with --report-by-exception (or report.mode: exception in the file)');
+    return { ...o, reportByException: undefined };
+  }
+  const file = o.reportByException ?? {};
+  return {
+    ...o,
+    reportByException: {
+      deadband: given('deadband') ? parseDeadbands(flags.deadband ?? []) : file.deadband ?? {},
+      maxIntervalMs: given('maxInterval') ? (flags.maxInterval ?? 10) * 1000 : file.maxIntervalMs ?? (flags.maxInterval ?? 10) * 1000,
+    },
+  };
+}
+
+export function agentOptions(raw: AgentFlags & { bdseqFile?: string }, givenRaw: Given): AgentCommandOptions {
+  // commander names --bdseq-file `bdseqFile`; the option is bdSeqFile.
+  const { bdseqFile, ...flagsRest } = raw;
+  const flags: AgentFlags = bdseqFile === undefined ? flagsRest : { ...flagsRest, bdSeqFile: bdseqFile };
+  const given: Given = (k) => givenRaw(k === 'bdSeqFile' ? 'bdseqFile' : k);
   const cliPassword = () => passwordFromFlags(flags);
   if (!flags.config) {
-    return {
+    return withExceptions({
       ...(flags as AgentCommandOptions),
       broker: required(flags.broker, '--broker', 'broker.url'),
       node: required(flags.node, '--node', 'identity.node'),
       password: cliPassword(),
-    };
+    }, flags, given);
   }
   const L = loadAgentConfig(flags.config);
   const c = L.config;
@@ -58,11 +91,13 @@ export function agentOptions(flags: AgentFlags, given: Given): AgentCommandOptio
     setpoint: c.loop.setpoint, units: c.loop.units, tripDescription: c.loop.trip, description: c.loop.description,
     params: L.params, dependsOn: c.loop.dependsOn,
     core: L.corePath ?? flags.core!, isolateCore: c.core.isolate, coreDeadlineMs: c.core.deadlineMs,
-    fleetKey: L.fleetKey, releaseFile: L.releaseFile, statusEvery: c.statusEveryS,
+    fleetKey: L.fleetKey, releaseFile: L.releaseFile, statusEvery: c.statusEveryS, bdSeqFile: L.bdSeqFile,
+    reportByException: c.report.mode === 'exception' ? { deadband: c.report.deadband, maxIntervalMs: c.report.maxIntervalS * 1000 } : undefined,
   };
-  const merged = overlay(base, flags as Record<string, unknown>, given);
+  const { reportByException: _flag, deadband: _d, maxInterval: _m, ...rest } = flags as AgentFlags & { reportByException?: unknown };
+  const merged = overlay(base, rest as Record<string, unknown>, given);
   if (given('passwordFile') || given('password')) merged.password = cliPassword();
-  return merged;
+  return withExceptions(merged, flags, given);
 }
 
 export type ServiceFlags = Partial<CoordinatorCommandOptions> & { config?: string; passwordFile?: string; port?: number; commandPasswordFile?: string };

@@ -202,6 +202,10 @@ export async function run(argv: string[]): Promise<number> {
     .option('--fleet-key <pem>', "the fleet's Ed25519 public key: accept core deployments signed by it (without it, every deployment is refused)")
     .option('--keepalive <s>', 'MQTT keepalive; the broker publishes the NDEATH after about 1.5x this of silence', intArg('--keepalive', 1, 3600), 5)
     .option('--release-file <path>', 'keep the highest core release this agent has accepted in this file, so that a restarted agent still refuses older releases')
+    .option('--bdseq-file <path>', 'keep the last Sparkplug session\'s bdSeq in this file, so that a restarted or replacement agent never reuses it')
+    .option('--report-by-exception', 'send a metric only when it moved past its deadband (--deadband), everything at least every --max-interval (default: every metric every tick)')
+    .option('--deadband <metric=value...>', 'report-by-exception deadbands in the metric\'s units, e.g. measurement=0.05 output=0.5 (default: any change)', [])
+    .option('--max-interval <s>', 'report by exception: everything goes at least this often, seconds', intArg('--max-interval', 1, 3600), 10)
     .option('--no-isolate-core', 'run the core in the agent\'s own thread (default: in a worker thread, each call with a deadline, so that a tick that never returns is stopped and handled as a trap)')
     .option('--core-deadline-ms <ms>', 'how long an isolated core\'s call may take before it is stopped and handled as a trap: the time the loop may run blind (a tick takes microseconds; leave room for a loaded machine\'s pauses)', intArg('--core-deadline-ms', 10, 60_000), 1000)
     .action(async (opts: AgentFlags, cmd: Command) => {

@@ -4,7 +4,7 @@
 // agent's clean disconnect still lets the coordinator see it leave).
 
 import { readFileSync } from 'node:fs';
-import { Agent } from '../agent/agent.js';
+import { Agent, type ExceptionOptions } from '../agent/agent.js';
 import type { KeyObject } from 'node:crypto';
 import { loadPublicKey, readSignatureFile, signatureRelease, verifyModule } from '../deploy/signing.js';
 import { openTelemetry, serveDashboard } from './telemetry.js';
@@ -38,6 +38,9 @@ export function shownUrl(url: string): string {
 }
 
 /** Resolves on the first SIGINT or SIGTERM (or when `signal` aborts). */
+/** `edgeloop agent` exits with this when another agent took its node over (docs/host.md). */
+export const EXIT_REPLACED = 5;
+
 export function untilStopped(signal?: AbortSignal): Promise<string> {
   if (signal?.aborted) return Promise.resolve('aborted');
   return new Promise((resolve) => {
@@ -93,6 +96,10 @@ export interface AgentCommandOptions {
   coreDeadlineMs?: number;
   /** Keep the highest accepted release here across restarts. */
   releaseFile?: string;
+  /** Keep the last session's bdSeq here across restarts. */
+  bdSeqFile?: string;
+  /** Report by exception (deadbands, longest silence) instead of every metric every tick. */
+  reportByException?: ExceptionOptions;
   /** A real binding (Modbus, sysfs) instead of the simulated plant; then `setpoint`, `units` and `params` describe the loop. */
   io?: BindingConfig;
   /** Core parameters over the plant's (or, with `io`, over the core's defaults). */
@@ -162,10 +169,14 @@ export async function agentCommand(o: AgentCommandOptions, print: Print, signal?
   const clockUs = () => Math.round((performance.now() - t0) * 1000);
   core.setSetpoint(loop.setpoint, 0);
   const key = `${o.group}/${o.node}/${o.device}`;
+  // Another agent took this node over (the bdSeq file moved on): two loops must never drive one plant.
+  const replaced = new AbortController();
   const agent = new Agent({
     group: o.group, node: o.node, device: o.device, core, binding: loop.binding, broker: o.broker, clockUs,
     dependsOn: o.dependsOn, primaryHost: o.primaryHost, username: o.username, password: o.password, keepaliveS: o.keepalive,
     config: loop.config, moduleBytes, moduleRelease, fleetKey, units: loop.units, isolate: (o.isolateCore ?? true) ? { deadlineMs: o.coreDeadlineMs } : false, releaseFile: o.releaseFile,
+    bdSeqFile: o.bdSeqFile, reportByException: o.reportByException,
+    onSuperseded: (message) => { print(`agent ${key}: ERROR: ${message}; stopping the loop (the replacement drives it now)`); replaced.abort(); },
     onCoreEvent: (e) => {
       if (e.kind === 'trip_out') {
         print(e.tripped ? `agent ${key}: TRIP: trip output de-energized (${loop.tripDescription.split(':')[0]}); cause ${describeCause(e.reason)}${e.stage ? ` at the ${e.stage} stage` : ''}`
@@ -211,14 +222,14 @@ export async function agentCommand(o: AgentCommandOptions, print: Print, signal?
     print(`agent ${key}: t=${(clockUs() / 1e6).toFixed(0)} s ${running.mode} measurement ${running.measurement.toFixed(2)} output ${running.output.toFixed(1)} ` +
       `ticks ${agent.stats.ticks} published ${agent.stats.published} spooled ${agent.spoolLength}` + (agent.stats.traps ? ` traps ${agent.stats.traps}` : ''));
   }, o.statusEvery * 1000) : null;
-  const why = await untilStopped(signal);
+  const why = await untilStopped(signal ? AbortSignal.any([signal, replaced.signal]) : replaced.signal);
   notifier.close();
   clearInterval(status);
   if (report) clearInterval(report);
   await agent.stop();
   await loop.close();
-  print(`agent ${key}: stopped (${why}) after ${agent.stats.ticks} ticks`);
-  return 0;
+  print(`agent ${key}: stopped (${replaced.signal.aborted ? 'replaced by another agent' : why}) after ${agent.stats.ticks} ticks`);
+  return replaced.signal.aborted ? EXIT_REPLACED : 0;
 }
 
 export interface CoordinatorCommandOptions {

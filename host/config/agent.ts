@@ -47,6 +47,8 @@ export const AgentConfigSchema = z.strictObject({
   broker: z.strictObject({
     ...BrokerLoginSchema.shape,
     keepaliveS: int('an MQTT keepalive in seconds', 1, 3600).default(5),
+    /** Keeps the last session's bdSeq across restarts (relative to this file): a new session never reuses it. */
+    bdSeqFile: z.string().min(1, { error: 'expected a file path for the bdSeq' }).optional(),
   }).refine((b) => !(b.passwordFile && b.passwordEnv), { error: 'give passwordFile or passwordEnv, not both', path: ['passwordFile'] }),
   identity: z.strictObject({
     group: idOf('group_id').default('plant1'),
@@ -77,6 +79,16 @@ export const AgentConfigSchema = z.strictObject({
     fleetKey: z.string().min(1).optional(),
     releaseFile: z.string().min(1).optional(),
   }).default({})),
+  /**
+   * How samples go out: every metric every tick ('fixed', the default), or
+   * by exception (a metric when it moved past its deadband, everything at
+   * least every maxIntervalS).
+   */
+  report: section(z.strictObject({
+    mode: z.enum(['fixed', 'exception'], { error: "expected 'fixed' or 'exception'" }).default('fixed'),
+    deadband: z.record(z.string(), z.number({ error: 'expected a deadband, a number >= 0 in the metric\'s units' }).min(0, { error: 'expected a deadband >= 0' })).default({}),
+    maxIntervalS: int('the longest silence by exception, in seconds', 1, 3600).default(10),
+  }).default({ mode: 'fixed', deadband: {}, maxIntervalS: 10 })),
   statusEveryS: int('seconds between status lines (0: only mode changes)', 0, 3600).default(10),
 }).superRefine((c, ctx) => {
   // A real plant has no spec to take these from: the file must say them.
@@ -99,6 +111,7 @@ export interface LoadedAgentConfig {
   corePath?: string;
   fleetKey?: string;
   releaseFile?: string;
+  bdSeqFile?: string;
   params: Partial<Record<ParamName, ParamValue>>;
 }
 
@@ -111,6 +124,7 @@ export function loadAgentConfig(path: string, env: NodeJS.ProcessEnv = process.e
     path, config,
     password: resolvePassword(config.broker, path, 'broker', env),
     corePath: rel(config.core.path), fleetKey: rel(config.keys.fleetKey), releaseFile: rel(config.keys.releaseFile),
+    bdSeqFile: rel(config.broker.bdSeqFile),
     params: config.loop.params as Partial<Record<ParamName, ParamValue>>,
   };
 }

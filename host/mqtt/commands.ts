@@ -25,7 +25,7 @@
 
 import { z } from 'zod';
 import { ACTIONS, DIRECTIONS, LEVELS, PARAM_IDS, type ParamName } from '../runtime/abi.js';
-import type { Payload } from './codec.js';
+import type { Metric, Payload } from './codec.js';
 import { MODULE_MAX_BYTES } from '../deploy/module.js';
 import { fromBase64, SIGNATURE_BYTES } from '../deploy/signing.js';
 
@@ -78,7 +78,6 @@ const Id = z.string().min(1).max(64).regex(/^[A-Za-z0-9._:-]+$/);
 /** A decimal number (no hex, no padding, no Infinity), true or false. */
 const PARAM_VALUE = /^(-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|true|false)$/;
 
-/** Parse the command in a DCMD payload (exactly one command metric plus its id). */
 /** The payload's command id if it has a usable one (to acknowledge a command that is otherwise refused), else null. */
 export function commandIdOf(p: Payload): string | null {
   const m = p.metrics.find((x) => x.name === 'command/id');
@@ -86,34 +85,133 @@ export function commandIdOf(p: Payload): string | null {
   return id.success ? id.data : null;
 }
 
-/**
- * The writable metrics a DBIRTH declares, written the way a SCADA host
- * writes a tag (Ignition, Tahu): a DCMD carrying the metric by its birth
- * name and a new value, with no edgeloop command id. Their answer goes out
- * under the metric's name (`command/ack` "setpoint ok", or "setpoint
- * rejected: <why>").
- */
-export const HOST_WRITABLE = ['setpoint'] as const;
-/** A host's request for a device's births again (Sparkplug B: Device Control/Rebirth). */
+/** A host asks for a device's births again (Sparkplug B: Device Control/Rebirth). */
 export const DEVICE_REBIRTH = 'Device Control/Rebirth';
+/** A host asks for the node's births again (Sparkplug B: Node Control/Rebirth). */
+export const NODE_REBIRTH = 'Node Control/Rebirth';
 
-/** Whether a DCMD payload is a host's write of a birth metric (no command/* metric in it). */
-export function isHostWrite(p: Payload): boolean {
-  return !p.metrics.some((m) => m.name.startsWith('command/')) && p.metrics.some((m) => (HOST_WRITABLE as readonly string[]).includes(m.name));
+/**
+ * The metrics of an agent's DBIRTH a SCADA host may write, the way it writes
+ * a tag (Ignition, Tahu): a DCMD carrying the metric by its birth name and a
+ * new value, with no edgeloop command metric. Each write is one command,
+ * answered in DDATA as `command/ack` "<command id, else the metric's name>
+ * ok" or "... rejected: <why>".
+ *
+ *   setpoint     Double   the new setpoint
+ *   mode         String   fallback | trip | release (or the mode names FALLBACK, SAFE_STOP, NOMINAL)
+ *   held         Boolean  true: hold the loop; false: follow its reference again
+ *   guard/reset  Boolean  true: the operator's reset of the guard's latches
+ *   param/<name> the parameter's own type (Double, Boolean, or String for a name): a core parameter
+ */
+export const HOST_WRITABLE = ['setpoint', 'mode', 'held', 'guard/reset'] as const;
+/** Prefix of the writable core parameters in DBIRTH (`param/kp`). */
+export const PARAM_PREFIX = 'param/';
+
+/** A written metric's name as the id its answer goes under (a name with spaces or odd characters is answered as 'command'). */
+const WRITE_ID = /^[A-Za-z0-9._:/-]{1,64}$/;
+
+/** Whether a birth metric of this name is writable by a host. */
+export function isWritable(name: string): boolean {
+  return (HOST_WRITABLE as readonly string[]).includes(name) || (name.startsWith(PARAM_PREFIX) && PARAM_IDS.has(name.slice(PARAM_PREFIX.length) as ParamName));
 }
 
-/** A host's write of `setpoint` as a command, answered under the metric's name unless it carries a command id. */
-export function parseHostWrite(p: Payload): AgentCommand {
-  const writes = p.metrics.filter((m) => (HOST_WRITABLE as readonly string[]).includes(m.name));
-  if (writes.length !== 1) throw new CommandError('setpoint', 'written once', `${writes.length} writes`);
-  const v = writes[0].value;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new CommandError('setpoint', 'a finite number', v);
-  return { id: commandIdOf(p) ?? 'setpoint', kind: 'setpoint', value: v };
+/** The mode names a host may write to `mode`, and the demand each is. */
+const MODE_WRITES: Readonly<Record<string, ModeDemand>> = { fallback: 'fallback', trip: 'trip', release: 'release', FALLBACK: 'fallback', SAFE_STOP: 'trip', NOMINAL: 'release' };
+
+/** Whether a DCMD payload carries edgeloop's own command metrics (command/...), rather than a host's tag writes. */
+export function isEdgeloopCommand(p: Payload): boolean {
+  return p.metrics.some((m) => m.name.startsWith('command/') && m.name !== 'command/id');
 }
 
+/** A host's write that cannot be taken: answered under `id` with `reason`. */
+export interface RefusedWrite { id: string; error: Error }
+
+/**
+ * A host's tag writes (no edgeloop command metric), one command per
+ * written metric; a metric that is not writable, or a value of the wrong
+ * kind, is refused with the reason (never the whole payload for one bad
+ * write). The answer goes under the payload's command/id when it has one,
+ * else under the metric's name.
+ */
+export function parseHostWrites(p: Payload): { commands: AgentCommand[]; refused: RefusedWrite[] } {
+  const commands: AgentCommand[] = [];
+  const refused: RefusedWrite[] = [];
+  const given = commandIdOf(p);
+  const writes = p.metrics.filter((m) => m.name !== 'command/id');
+  if (writes.length > COMMAND_METRICS_MAX) {
+    refused.push({ id: given ?? 'command', error: new CommandError('command', `at most ${COMMAND_METRICS_MAX} writes in one DCMD`, `${writes.length} metrics`) });
+    return { commands, refused };
+  }
+  for (const m of writes) {
+    const id = given ?? (WRITE_ID.test(m.name) ? m.name : 'command');
+    try {
+      commands.push({ id, ...parseWrite(m.name, m.value) });
+    } catch (err) {
+      refused.push({ id, error: err as Error });
+    }
+  }
+  return { commands, refused };
+}
+
+/** One host write as a command (without its id), or a CommandError naming the metric. */
+function parseWrite(name: string, v: unknown): CommandBody {
+  switch (name) {
+    case 'setpoint':
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new CommandError(name, 'a finite number', v);
+      return { kind: 'setpoint', value: v };
+    case 'mode': {
+      const demand = typeof v === 'string' ? MODE_WRITES[v] : undefined;
+      if (!demand) throw new CommandError(name, `one of ${Object.keys(MODE_WRITES).join(', ')}`, v);
+      return { kind: 'mode', value: demand };
+    }
+    case 'held':
+      if (typeof v !== 'boolean') throw new CommandError(name, 'true (hold) or false (follow the reference again)', v);
+      return v ? { kind: 'hold' } : { kind: 'release' };
+    case 'guard/reset':
+      if (v !== true) throw new CommandError(name, 'true', v);
+      return { kind: 'reset' };
+    default: {
+      if (!name.startsWith(PARAM_PREFIX)) {
+        throw new CommandError(name, `a writable metric (${HOST_WRITABLE.join(', ')}, ${PARAM_PREFIX}<parameter>, ${DEVICE_REBIRTH})`, name);
+      }
+      const param = name.slice(PARAM_PREFIX.length);
+      if (!PARAM_IDS.has(param as ParamName)) throw new CommandError(name, 'a known core parameter name', param);
+      if (typeof v === 'number' && Number.isFinite(v)) return { kind: 'param', name: param as ParamName, value: v };
+      if (typeof v === 'boolean') return { kind: 'param', name: param as ParamName, value: v };
+      if (typeof v === 'string' && PARAM_NAMES_ALLOWED.has(v)) return { kind: 'param', name: param as ParamName, value: v };
+      throw new CommandError(name, `a finite number, true, false or a name (${[...PARAM_NAMES_ALLOWED].join(', ')})`, v);
+    }
+  }
+}
+
+/** A command without its id: what the coordinator asks of an agent. */
+export type CommandBody = AgentCommand extends infer C ? C extends { id: string } ? Omit<C, 'id'> : never : never;
+
+/**
+ * The DCMD metrics of a command (after its command/id): the one encoding
+ * the coordinator sends and parseCommand reads.
+ */
+export function encodeCommand(c: CommandBody): Metric[] {
+  switch (c.kind) {
+    case 'setpoint': return [{ name: 'command/setpoint', type: 'Double', value: c.value }];
+    case 'mode': return [{ name: 'command/mode', type: 'String', value: c.value }];
+    case 'reset': return [{ name: 'command/reset', type: 'Boolean', value: true }];
+    case 'hold': return [{ name: 'command/hold', type: 'Boolean', value: true }];
+    case 'release': return [{ name: 'command/release', type: 'Boolean', value: true }];
+    case 'param': return [{ name: 'command/param', type: 'String', value: `${c.name}=${String(c.value)}` }];
+    case 'rollback': return [{ name: 'command/rollback', type: 'Boolean', value: true }];
+    case 'deploy': {
+      const out: Metric[] = [{ name: 'command/deploy', type: 'String', value: Buffer.from(c.module).toString('base64') }];
+      if (c.signature) out.push({ name: 'command/signature', type: 'String', value: Buffer.from(c.signature).toString('base64') });
+      return out;
+    }
+    default: throw new Error(`no encoding for '${(c as { kind: string }).kind}' commands`);
+  }
+}
+
+/** Parse edgeloop's command in a DCMD payload (exactly one command/* metric plus its command/id). */
 export function parseCommand(p: Payload): AgentCommand {
   if (p.metrics.length > COMMAND_METRICS_MAX) throw new CommandError('command', `at most ${COMMAND_METRICS_MAX} metrics`, `${p.metrics.length} metrics`);
-  if (isHostWrite(p)) return parseHostWrite(p);
   const by = new Map<string, unknown>();
   for (const m of p.metrics) {
     if (!m.name.startsWith('command/')) continue;

@@ -108,6 +108,11 @@ function newer(prev: AgentState, sample: number | null, tMs: number): boolean {
   return sample > prev.sample || (sample < prev.sample && tMs > prev.tMs);
 }
 
+/** The fields a sample reported by exception may leave out (they keep their last value). */
+const CARRIED = ['setpoint', 'measurement', 'output', 'mode', 'cause'] as const;
+/** Agents whose last values are kept, at most (the oldest first out). */
+const AGENTS_REMEMBERED = 10_000;
+
 /** Samples per agent remembered for duplicate detection (a resend window is two keepalives: about 100 at 10 Hz). */
 export const DEDUP_SAMPLES = 1024;
 
@@ -144,7 +149,11 @@ export class Recorder {
   record(agentKey: string, p: Payload, receivedMs: number): void {
     if (this.closed) throw new Error(`Recorder.record: the recorder is closed (agent '${agentKey}')`);
     const metrics = p && Array.isArray(p.metrics) ? p.metrics : [];
-    const { fields: f, complete } = readFields(metrics);
+    const read = readFields(metrics);
+    const f = read.fields;
+    let complete = read.complete;
+    // Reported by exception: what a sample does not carry has not moved since the agent last reported it.
+    if (!complete && f.sample !== null) complete = this.fill(agentKey, f, metrics);
     // A sample needs a time to be found again: without a valid one, the time it arrived.
     const tMs = p && Number.isFinite(p.timestamp) ? p.timestamp : receivedMs;
     if (f.sample !== null && this.isDuplicate(agentKey, f.sample, tMs)) { this.counts.duplicates++; return; }
@@ -153,7 +162,38 @@ export class Recorder {
     this.store.add(row);
     this.counts.samples++;
     this.track(agentKey, tMs, f);
+    this.remember(agentKey, f);
     if (this.store.pendingCount >= this.flushRows) this.flush();
+  }
+
+  /** Per agent, the last value of each field it reported (births and samples), to complete samples reported by exception. */
+  private readonly lastValues = new Map<string, Partial<Pick<Fields, (typeof CARRIED)[number]>>>();
+
+  /**
+   * A device's births (DBIRTH): not a sample, but the values its samples
+   * reported by exception leave out until they move.
+   */
+  birth(agentKey: string, p: Payload): void {
+    if (this.closed || !p || !Array.isArray(p.metrics)) return;
+    this.remember(agentKey, readFields(p.metrics).fields);
+  }
+
+  private remember(agent: string, f: Fields): void {
+    const last = this.lastValues.get(agent) ?? {};
+    for (const k of CARRIED) if (f[k] !== null) (last as Record<string, unknown>)[k] = f[k];
+    if (!this.lastValues.has(agent) && this.lastValues.size >= AGENTS_REMEMBERED) this.lastValues.delete(this.lastValues.keys().next().value!);
+    this.lastValues.set(agent, last);
+  }
+
+  /** Fill the fields a sample does not carry from the agent's last values; whether the sample is complete now. */
+  private fill(agent: string, f: Fields, metrics: readonly Metric[]): boolean {
+    const last = this.lastValues.get(agent);
+    if (!last) return false;
+    for (const k of CARRIED) {
+      if (f[k] !== null || last[k] === undefined || metrics.some((m) => m && m.name === k)) continue;
+      (f as unknown as Record<string, unknown>)[k] = last[k];
+    }
+    return f.setpoint !== null && f.measurement !== null && f.output !== null && f.mode !== null && f.cause !== null;
   }
 
   /**

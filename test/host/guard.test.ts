@@ -163,8 +163,9 @@ describe.each(BROKER_KINDS)('the guard over Sparkplug B on %s', (kind) => {
     const bm = (name: string) => birth.metrics.find((m) => m.name === name)!;
     expect(bm('envelope/min')).toMatchObject({ type: 'Double', value: 10, properties: { engUnit: { type: 'String', value: 'C' } } });
     expect(bm('envelope/max')).toMatchObject({ type: 'Double', value: 95, properties: { engUnit: { type: 'String', value: 'C' } } });
-    expect(bm('measurement').properties).toEqual({ engUnit: { type: 'String', value: 'C' } });
-    expect(bm('output').properties).toEqual({ engUnit: { type: 'String', value: '%' } });
+    expect(bm('measurement').properties).toMatchObject({ engUnit: { type: 'String', value: 'C' }, readOnly: { type: 'Boolean', value: true } });
+    expect(bm('output').properties).toMatchObject({ engUnit: { type: 'String', value: '%' } });
+    expect(bm('setpoint').properties).toMatchObject({ engUnit: { type: 'String', value: 'C' }, readOnly: { type: 'Boolean', value: false } });
     expect(bm('predicted')).toMatchObject({ type: 'Float', properties: { engUnit: { type: 'String', value: 'C' } } });
     expect(bm('trip')).toMatchObject({ type: 'Boolean', value: false });
     expect(bm('guard/status')).toMatchObject({ type: 'Int32', value: 0 });

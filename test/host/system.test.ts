@@ -3,6 +3,9 @@
 // restarted mid-run; cascade containment on the six-zone line, with and
 // without coordination. Loopback only, bounded in time.
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -168,6 +171,42 @@ describe.each(BROKER_KINDS)('the host on %s', (kind) => {
     expect(coord.decisions.map((d) => d.agent)).toEqual(['plant1/downstream/loop']);
     expect(coord.decisions[0].reason).toMatch(/plant1\/upstream\/loop left control \(dead\)/);
   }, 70_000);
+
+  it('a replacement agent beside a frozen one (same node, same bdSeq file): the coordinator never marks the live session dead; the frozen one, resumed, finds itself replaced and stops', async () => {
+    broker = await startBroker(kind);
+    const coord = new Coordinator({ broker: broker.url, hostId: 'h4', contain: false });
+    cleanup.push(() => coord.stop());
+    const bin = fileURLToPath(new URL('../../bin/edgeloop.js', import.meta.url));
+    const bdSeqFile = join(mkdtempSync(join(tmpdir(), 'edgeloop-replace-')), 'gw.bdseq');
+    const start = () => {
+      const child = spawn(process.execPath, [bin, 'agent', '--broker', broker!.url, '--node', 'gw', '--status-every', '0', '--keepalive', String(KEEPALIVE_S), '--bdseq-file', bdSeqFile],
+        { stdio: ['ignore', 'pipe', 'pipe'] });
+      const p = { child, out: '', code: null as number | null };
+      child.stdout!.on('data', (d) => { p.out += d; });
+      child.stderr!.on('data', (d) => { p.out += d; });
+      child.on('exit', (code) => { p.code = code; });
+      cleanup.push(async () => { if (child.exitCode === null) { child.kill('SIGCONT'); child.kill('SIGKILL'); } });
+      return p;
+    };
+    const view = () => coord.agents.get('plant1/gw/loop');
+    const first = start();
+    await until(() => view()?.health === 'online' && view()?.bdSeq === 0, `the first agent online (${first.out})`, 15_000, () => coord.cycle());
+    first.child.kill('SIGSTOP');
+    // The replacement: the same node, the next bdSeq from the file; it takes the node's MQTT session over.
+    const second = start();
+    await until(() => view()?.bdSeq === 1 && view()?.health === 'online', `the replacement online (${second.out})`, 15_000, () => coord.cycle());
+    const seen: string[] = [];
+    const watch = () => { coord.cycle(); const v = view()!; seen.push(`${v.health}@${v.bdSeq}`); };
+    // Well past the frozen one's keepalive: nothing it left behind kills the live session.
+    for (let i = 0; i < 50; i++) { watch(); await wait(100); }
+    first.child.kill('SIGCONT');
+    await until(() => first.code !== null, `the resumed agent stops (${first.out})`, 20_000, watch);
+    for (let i = 0; i < 30; i++) { watch(); await wait(100); }
+    expect(first.code).toBe(5);
+    expect(first.out).toMatch(/another agent has taken node plant1\/gw over/);
+    expect(second.child.exitCode).toBe(null);
+    expect([...new Set(seen)]).toEqual(['online@1']);
+  }, 90_000);
 
   it('the six-zone line: zone 1 trips and keeps its envelope; holding its dependent keeps the line at its operating point, switching it to its fallback does not', async () => {
     // zone 1's heater driver reversed at t=120 s -> its core trips (the heater's power cut) -> zone 1 cools toward ambient,

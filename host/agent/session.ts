@@ -1,0 +1,324 @@
+// The agent's Sparkplug B 3.0 session as an edge node with one device: the
+// MQTT connection, its NDEATH Will, births, seq, the primary host's STATE
+// and the rebirth requests. The loop never waits on it; it tells the agent
+// when to spool, and hands it each command the host sends.
+//
+// bdSeq: each MQTT session's NBIRTH carries the bdSeq of the Will its CONNECT
+// registered, and the next session takes the next one (0..255, wrapping).
+// With `bdSeqFile` the last one is kept across restarts, so that a restarted
+// (or replacement) agent never reuses the previous session's bdSeq: a late
+// Will of the old session cannot kill the new one at a host. The client id
+// is the same for every session of a node (`edgeloop-<group>-<node>`): a
+// replacement takes the node's session over at the broker, which ends the
+// old one (and publishes its Will) before the new births. An agent that
+// finds the file advanced by another process has been replaced: it stops
+// connecting (onSuperseded) instead of fighting the replacement for the node.
+//
+// The primary host's STATE (JSON {online, timestamp}): the agent births only
+// while it is online; a STATE older than one already seen is ignored; an
+// offline one from the host it was born to makes the agent publish its
+// NDEATH, disconnect, and connect again to wait for the host to come back.
+
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import mqtt, { type MqttClient } from 'mqtt';
+import { decodePayload, encodePayload, SeqCounter, type Metric, type Payload } from '../mqtt/codec.js';
+import { DEVICE_REBIRTH, NODE_REBIRTH } from '../mqtt/commands.js';
+import { LoginWatch } from '../mqtt/refusal.js';
+import { deviceTopic, nodeTopic, noDelay, stateTopic } from '../mqtt/topics.js';
+
+export interface SessionOptions {
+  group: string;
+  node: string;
+  device: string;
+  broker: string;
+  username?: string;
+  password?: string;
+  keepaliveS: number;
+  /** QoS of births and data (the Will and the NDEATH are always QoS 1). */
+  dataQos: 0 | 1;
+  primaryHost?: string;
+  /** MQTT client id (default `edgeloop-<group>-<node>`: one session per node at a broker). */
+  clientId?: string;
+  /** Keeps the last bdSeq across restarts (see above); without it each process starts at 0. */
+  bdSeqFile?: string;
+  /** Wall-clock time for payload timestamps, ms since the epoch. */
+  wallMs: () => number;
+}
+
+export interface SessionStats {
+  published: number;
+  encodeErrors: number;
+  stateRejected: number;
+  /** STATE messages older than one already seen (ignored, as Sparkplug 3.0 asks). */
+  stateStale: number;
+  commandsRejected: number;
+  loginRefused: number;
+  eventCallbackErrors: number;
+}
+
+export interface SessionHandlers {
+  /** The DBIRTH's metrics (every metric the device will publish). */
+  deviceBirth(): Metric[];
+  /** Births are out: the spool may go. */
+  born(): void;
+  /** The session (or the host) went away after births: what went out lately may not have arrived. */
+  lost(): void;
+  /** A decoded DCMD that is not a rebirth request. */
+  command(p: Payload): void;
+  loginRefused?(refusal: string): void;
+  /** Another process took this node over (the bdSeq file moved on): this session no longer connects. */
+  superseded?(message: string): void;
+}
+
+/** The last bdSeq kept in `file`, or null when there is none yet; an Error naming the file when it is not one. */
+export function readBdSeq(file: string): number | null {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new Error(`bdSeq file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const n = Number(text.trim());
+  if (!Number.isInteger(n) || n < 0 || n > 255) throw new Error(`bdSeq file ${file}: expected the last session's bdSeq (an integer 0..255), found ${JSON.stringify(text.trim().slice(0, 40))}`);
+  return n;
+}
+
+/** Keep `bdSeq` in `file`, atomically (a temporary file renamed over it). */
+function writeBdSeq(file: string, bdSeq: number): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${bdSeq}\n`);
+  renameSync(tmp, file);
+}
+
+/** The default MQTT client id of a node's agent: stable across restarts, MQTT-safe. */
+export function nodeClientId(group: string, node: string): string {
+  return `edgeloop-${group}-${node}`.replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
+export class SparkplugSession {
+  readonly client: MqttClient;
+  private readonly seq = new SeqCounter();
+  private bdSeq: number;
+  /** Connected, and the session counted (its bdSeq taken). */
+  private up = false;
+  private hostOnline: boolean;
+  /** The newest STATE timestamp seen from the primary host (ms), or null. */
+  private hostStateTs: number | null = null;
+  private bornNow = false;
+  private stopping = false;
+  private readonly login: LoginWatch;
+
+  constructor(private readonly o: SessionOptions, private readonly stats: SessionStats, private readonly on: SessionHandlers) {
+    const last = o.bdSeqFile ? readBdSeq(o.bdSeqFile) : null;
+    this.bdSeq = last === null ? 0 : (last + 1) % 256;
+    if (o.bdSeqFile) writeBdSeq(o.bdSeqFile, this.bdSeq);
+    this.hostOnline = o.primaryHost === undefined;
+    this.client = mqtt.connect(o.broker, {
+      clientId: o.clientId ?? nodeClientId(o.group, o.node),
+      clean: true,
+      reconnectPeriod: 500,
+      connectTimeout: 5000,
+      keepalive: o.keepaliveS,
+      username: o.username,
+      password: o.password,
+      will: this.will(),
+    });
+    this.client.on('connect', () => { noDelay(this.client); this.onConnect(); });
+    this.client.on('close', () => this.onClose());
+    this.client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    // The network's errors: the client reconnects by itself, and the loop does not care. A refused log-in is named once.
+    this.login = new LoginWatch(this.client, (refusal) => {
+      try { this.on.loginRefused?.(refusal); } catch { this.stats.eventCallbackErrors++; }
+    }, () => { this.stats.loginRefused++; });
+  }
+
+  /** The bdSeq of this session's Will (and of its NBIRTH). */
+  get currentBdSeq(): number { return this.bdSeq; }
+
+  /** The broker's last refusal of the log-in, or null once connected. */
+  get loginRefusal(): string | null { return this.login.refusal; }
+
+  /** Births are out and data may go: connected, born, and the primary host (if any) online. */
+  get publishing(): boolean {
+    return this.up && this.bornNow && this.hostOnline && this.client.connected;
+  }
+
+  /** The NDEATH (Will, and what stop() publishes): bdSeq as Int64. */
+  will() {
+    const o = this.o;
+    return {
+      topic: nodeTopic(o.group, 'NDEATH', o.node),
+      payload: Buffer.from(encodePayload({ timestamp: o.wallMs(), metrics: [{ name: 'bdSeq', type: 'Int64', value: this.bdSeq }] })),
+      qos: 1 as const,
+      retain: false,
+    };
+  }
+
+  private onConnect(): void {
+    const o = this.o;
+    this.up = true;
+    this.bornNow = false;
+    const subs = [deviceTopic(o.group, 'DCMD', o.node, o.device), nodeTopic(o.group, 'NCMD', o.node)];
+    if (o.primaryHost !== undefined) {
+      // The host's STATE is retained: its current value arrives on subscribe.
+      this.hostOnline = false;
+      subs.push(stateTopic(o.primaryHost));
+    }
+    // The retained STATE may arrive before or after the SUBACK: whichever comes second does not birth again.
+    this.client.subscribe(subs, { qos: 1 }, () => { if (this.hostOnline && !this.bornNow && this.up) this.birth(); });
+  }
+
+  /**
+   * The connection closed. A session that was up is over: the next CONNECT
+   * gets the next bdSeq in its Will, unless another process has taken the
+   * node (the bdSeq file moved on), in which case this one stops.
+   */
+  private onClose(): void {
+    if (!this.up) return;
+    this.up = false;
+    if (this.bornNow) this.on.lost();
+    this.bornNow = false;
+    if (this.stopping) return;
+    const file = this.o.bdSeqFile;
+    if (file) {
+      let kept: number | null;
+      try { kept = readBdSeq(file); } catch { kept = this.bdSeq; }
+      if (kept !== this.bdSeq) {
+        this.stopping = true;
+        this.login.stop();
+        this.client.end(true);
+        const message = `another agent has taken node ${this.o.group}/${this.o.node} over (bdSeq file ${file} is at ${kept}, this session's was ${this.bdSeq}): this one stops connecting`;
+        try { this.on.superseded?.(message); } catch { this.stats.eventCallbackErrors++; }
+        return;
+      }
+    }
+    this.bdSeq = (this.bdSeq + 1) % 256;
+    if (file) {
+      try { writeBdSeq(file, this.bdSeq); } catch { /* kept in memory; the file is tried again next session */ }
+    }
+    this.client.options.will = this.will();
+  }
+
+  /** NBIRTH, then DBIRTH, then whatever the agent has waiting. */
+  birth(): void {
+    const o = this.o;
+    this.bornNow = true;
+    this.seq.reset();
+    this.send(nodeTopic(o.group, 'NBIRTH', o.node), o.wallMs(), [
+      { name: 'bdSeq', type: 'Int64', value: this.bdSeq },
+      { name: NODE_REBIRTH, type: 'Boolean', value: false },
+    ]);
+    this.send(deviceTopic(o.group, 'DBIRTH', o.node, o.device), o.wallMs(), this.on.deviceBirth());
+    this.on.born();
+  }
+
+  /** Publish a payload with the next seq; one that cannot be encoded is counted, never thrown. */
+  send(topic: string, timestamp: number, metrics: Metric[]): boolean {
+    let payload: Uint8Array;
+    try {
+      payload = encodePayload({ timestamp, seq: this.seq.peek(), metrics });
+    } catch (err) {
+      this.stats.encodeErrors++;
+      this.lastEncodeError = (err as Error).message;
+      return false;
+    }
+    this.seq.next();
+    this.client.publish(topic, Buffer.from(payload), { qos: this.o.dataQos });
+    this.stats.published++;
+    return true;
+  }
+
+  /** Why the last payload could not be encoded, if one could not. */
+  lastEncodeError: string | null = null;
+
+  /** The device's DDATA topic. */
+  get dataTopic(): string {
+    return deviceTopic(this.o.group, 'DDATA', this.o.node, this.o.device);
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    if (topic.startsWith('spBv1.0/STATE/')) {
+      this.onHostState(payload);
+      return;
+    }
+    let p: Payload;
+    try {
+      p = decodePayload(payload);
+    } catch {
+      this.stats.commandsRejected++;   // no payload, no id: nothing to acknowledge
+      return;
+    }
+    if (topic.includes('/NCMD/')) {
+      if (p.metrics.some((m) => m.name === NODE_REBIRTH && m.value === true)) { if (this.publishing) this.birth(); }
+      else this.stats.commandsRejected++;
+      return;
+    }
+    // A host asks for this device's births again: the node's with them (a DBIRTH needs its NBIRTH's session and seq).
+    if (p.metrics.length === 1 && p.metrics[0].name === DEVICE_REBIRTH) {
+      if (p.metrics[0].value === true) { if (this.publishing) this.birth(); } else this.stats.commandsRejected++;
+      return;
+    }
+    this.on.command(p);
+  }
+
+  /** The primary host's STATE (Sparkplug 3.0: JSON {online, timestamp}). */
+  private onHostState(payload: Buffer): void {
+    let online: boolean;
+    let ts: number;
+    try {
+      const s = JSON.parse(payload.toString('utf8')) as { online?: unknown; timestamp?: unknown } | null;
+      if (typeof s !== 'object' || s === null || typeof s.online !== 'boolean' || typeof s.timestamp !== 'number' || !Number.isFinite(s.timestamp)) {
+        throw new Error('expected {"online": true|false, "timestamp": <ms>}');
+      }
+      online = s.online;
+      ts = s.timestamp;
+    } catch {
+      this.stats.stateRejected++;
+      return;
+    }
+    // An older STATE than one already seen (a late Will of an earlier host session, a stale retained one) says nothing now.
+    if (this.hostStateTs !== null && ts < this.hostStateTs) { this.stats.stateStale++; return; }
+    this.hostStateTs = ts;
+    const was = this.hostOnline;
+    this.hostOnline = online;
+    if (online && this.up && !this.bornNow) { this.birth(); return; }
+    if (!online && was && this.bornNow) this.restartSession();
+  }
+
+  /**
+   * The primary host went offline while this node was born to it: publish
+   * the NDEATH, disconnect, and connect again (a new session, the next
+   * bdSeq) to wait for the host's online STATE before the next births.
+   */
+  private restartSession(): void {
+    const w = this.will();
+    this.client.publish(w.topic, w.payload, { qos: 1 }, () => {
+      this.client.end(false, {}, () => { if (!this.stopping) this.client.reconnect(); });
+    });
+  }
+
+  /**
+   * Leave cleanly: publish the NDEATH (a clean disconnect makes the broker
+   * drop the Will) and disconnect. Never waits on a broker that is not there.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.login.stop();
+    if (this.client.connected) {
+      const w = this.will();
+      const death = this.client.publishAsync(w.topic, w.payload, { qos: 1 });
+      await Promise.race([death.catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+      await Promise.race([this.client.endAsync(), new Promise((r) => setTimeout(r, 2000))]);
+    }
+    if (!this.client.disconnected) await this.client.endAsync(true);
+  }
+
+  /** For tests: drop the connection without a clean disconnect (the Will fires). */
+  kill(): void {
+    this.stopping = true;
+    this.login.stop();
+    this.client.stream.destroy();
+    this.client.end(true);
+  }
+}

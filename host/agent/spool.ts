@@ -1,0 +1,110 @@
+// The agent's spool: telemetry is never lost to a broker outage. While the
+// agent cannot publish (offline, or its primary host's STATE is not
+// online), every sample goes in here, bounded; after the next births the
+// spool goes out in order, each sample with its own timestamp and running
+// `sample` number, every metric flagged `is_historical` (Sparkplug B), so
+// that a host files it in its history and never sets a live tag from it.
+// Only an overflow drops samples, the oldest first, and those are counted.
+//
+// At QoS 0 a sample published shortly before a connection drops may never
+// have arrived. The spool keeps what went out live in the last two
+// keepalives and, when the connection drops, sends it once more, as history,
+// ahead of the rest. No sample is replayed twice: one that already went out
+// as history is not kept for another resend. The recorder recognizes a
+// sample it already has (same number and timestamp) and drops it.
+
+import type { Metric } from '../mqtt/codec.js';
+
+export interface Sample {
+  timestamp: number;
+  metrics: Metric[];
+}
+
+export interface SpoolStats {
+  spooled: number;
+  replayed: number;
+  spoolDropped: number;
+  resent: number;
+}
+
+/** Spooled samples sent per turn of the event loop (a full spool would otherwise hold the tick back for hundreds of ms). */
+export const REPLAY_CHUNK = 500;
+/**
+ * Samples kept for resending after a dropped connection, at most (the
+ * recorder remembers DEDUP_SAMPLES = 1024 per agent to recognise them): two
+ * keepalives of a 10 Hz loop are about 110.
+ */
+export const RESEND_MAX = 1000;
+
+/** A sample's metrics as history (is_historical), as a host must take replayed data. */
+export function asHistory(sample: Sample): Sample {
+  return { timestamp: sample.timestamp, metrics: sample.metrics.map((m) => ({ ...m, historical: true })) };
+}
+
+export class Spool {
+  private readonly queue: Sample[] = [];
+  private head = 0;
+  /** Samples that went out live within the resend window (oldest first), with when (agent clock, us). */
+  private recent: { sample: Sample; sentUs: number }[] = [];
+  private replayScheduled = false;
+
+  /**
+   * @param max samples kept while the agent cannot publish; beyond it the oldest go, counted
+   * @param windowUs how long a sample sent live is kept for a resend (two keepalives and a second)
+   */
+  constructor(private readonly stats: SpoolStats, private readonly max: number, private readonly windowUs: number, private readonly clockUs: () => number) {}
+
+  /** Samples waiting. */
+  get length(): number { return this.queue.length - this.head; }
+
+  /** Keep a sample that cannot go out now (or must wait behind the ones already waiting). */
+  push(sample: Sample): void {
+    this.queue.push(sample);
+    this.stats.spooled++;
+    if (this.length > this.max) { this.head++; this.stats.spoolDropped++; }
+    this.compact();
+  }
+
+  /** A sample went out live at QoS 0: keep it for the resend window. */
+  sentLive(sample: Sample): void {
+    const now = this.clockUs();
+    this.recent.push({ sample, sentUs: now });
+    let drop = 0;
+    while (drop < this.recent.length && (this.recent[drop].sentUs < now - this.windowUs || this.recent.length - drop > RESEND_MAX)) drop++;
+    if (drop) this.recent.splice(0, drop);
+  }
+
+  /** The connection (or the host) went away: what went out live lately goes again, once, as history, ahead of the spool. */
+  requeueRecent(): void {
+    this.queue.splice(this.head, 0, ...this.recent.map((r) => r.sample));
+    this.stats.resent += this.recent.length;
+    this.recent = [];
+    if (this.length > this.max) {
+      const over = this.length - this.max;
+      this.head += over;
+      this.stats.spoolDropped += over;
+    }
+  }
+
+  /**
+   * Send the spool as history, oldest first, REPLAY_CHUNK samples at a time
+   * with the event loop free in between, while `canSend()`; whatever is left
+   * when it cannot waits for the next births.
+   */
+  replay(send: (sample: Sample) => void, canSend: () => boolean): void {
+    const end = Math.min(this.queue.length, this.head + REPLAY_CHUNK);
+    while (this.head < end && canSend()) {
+      send(asHistory(this.queue[this.head++]));
+      this.stats.replayed++;
+    }
+    if (this.head === this.queue.length) { this.queue.length = 0; this.head = 0; return; }
+    if (canSend() && !this.replayScheduled) {
+      this.replayScheduled = true;
+      setImmediate(() => { this.replayScheduled = false; if (canSend()) this.replay(send, canSend); });
+    }
+  }
+
+  private compact(): void {
+    if (this.head > 4096 && this.head * 2 > this.queue.length) { this.queue.splice(0, this.head); this.head = 0; }
+  }
+}
