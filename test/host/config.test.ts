@@ -169,6 +169,34 @@ describe('configuration files', () => {
     expect(() => brokerOptions({ username: 'a', passwordFile: join(dir, 'nope') }, none)).toThrow(/--password-file: cannot read/);
   });
 
+  it('report by exception and the bdSeq file: from the file (paths relative to it) or the flags; bad values named by their field or flag', () => {
+    const dir = tmp();
+    const p = write(dir, 'agent.yaml', 'broker: { url: "mqtt://127.0.0.1:1883", bdSeqFile: state/bdseq }\nidentity: { node: n1 }\nbinding: { kind: sim, plant: thermal }\n' +
+      'report: { mode: exception, deadband: { measurement: 0.05 }, maxIntervalS: 30 }\n');
+    const o = agentOptions({ config: p }, none);
+    expect(o.bdSeqFile).toBe(join(dir, 'state/bdseq'));
+    expect(o.reportByException).toEqual({ deadband: { measurement: 0.05 }, maxIntervalMs: 30_000 });
+    // A flag given wins over the file; --bdseq-file is commander's bdseqFile.
+    const o2 = agentOptions({ config: p, deadband: ['output=0.5'], bdseqFile: '/tmp/other' } as never, (k) => k === 'deadband' || k === 'bdseqFile');
+    expect(o2.reportByException?.deadband).toEqual({ output: 0.5 });
+    expect(o2.bdSeqFile).toBe('/tmp/other');
+    // Fixed rate by default.
+    const fixed = write(dir, 'fixed.yaml', 'broker: { url: "mqtt://127.0.0.1:1883" }\nidentity: { node: n1 }\nbinding: { kind: sim, plant: thermal }\n');
+    expect(agentOptions({ config: fixed }, none).reportByException).toBeUndefined();
+    // Flags alone.
+    const flags = agentOptions({ broker: 'mqtt://h:1', node: 'n', reportByException: true, deadband: ['measurement=0.1', 'predicted=0'], maxInterval: 5 } as never,
+      (k) => ['reportByException', 'deadband', 'maxInterval'].includes(k));
+    expect(flags.reportByException).toEqual({ deadband: { measurement: 0.1, predicted: 0 }, maxIntervalMs: 5000 });
+    expect(() => agentOptions({ broker: 'mqtt://h:1', node: 'n', deadband: ['measurement=0.1'] } as never, (k) => k === 'deadband'))
+      .toThrow(/--deadband and --max-interval apply with --report-by-exception/);
+    expect(() => agentOptions({ broker: 'mqtt://h:1', node: 'n', reportByException: true, deadband: ['measurement=-1'] } as never, (k) => k === 'reportByException' || k === 'deadband'))
+      .toThrow(/--deadband: expected <metric>=<a number >= 0 in its units>, e.g. measurement=0.05, got 'measurement=-1'/);
+    const bad = write(dir, 'bad.yaml', 'broker: { url: "mqtt://127.0.0.1:1883" }\nidentity: { node: n1 }\nbinding: { kind: sim, plant: thermal }\nreport: { mode: sometimes, deadband: { measurement: -2 } }\n');
+    const why = problems(() => loadAgentConfig(bad, {}));
+    expect(why).toMatch(/report\.mode: expected 'fixed' or 'exception'/);
+    expect(why).toMatch(/report\.deadband\.measurement: expected a deadband >= 0/);
+  });
+
   it('edgeloop agent --config: a bad file exits 2 naming the field; a good one closes the loop on the broker and reports', async () => {
     const dir = tmp();
     const bad = write(dir, 'bad.yaml', 'broker: { url: "mqtt://127.0.0.1:1" }\nidentity: { node: "a+b" }\nbinding: { kind: sim, plant: thermal }\n');
