@@ -90,7 +90,7 @@ const LEVEL = /^[^/+#]+$/;
  * one), a deploy or a rollback stays the coordinator's.
  */
 export const OPERATOR_METRICS: ReadonlySet<string> = new Set(['command/id', 'command/setpoint', 'command/mode', 'command/reset',
-  'command/hold', 'command/release', 'setpoint', 'Device Control/Rebirth']);
+  'command/hold', 'command/release', 'setpoint', 'mode', 'held', 'guard/reset', 'Device Control/Rebirth']);
 
 /** Whether an operator's DCMD payload holds only OPERATOR_METRICS (an undecodable one does not). */
 export function operatorPayloadAllowed(payload: Uint8Array): boolean {
