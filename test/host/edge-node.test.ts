@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent, type AgentOptions } from '../../host/agent/agent.js';
+import { Exceptions } from '../../host/agent/report.js';
+import type { Metric } from '../../host/mqtt/codec.js';
 import { BROKER_KINDS, startBroker, type TestBroker } from '../support/brokers.js';
 import { freshCore } from '../support/core.js';
 import { chamberBinding } from '../support/bindings.js';
@@ -94,7 +96,11 @@ describe(`the agent as a Sparkplug 3.0 edge node (${KIND})`, () => {
     expect(by.get('param/kp')!.value).toBe(10);
     expect(by.get('param/react.act_stuck')?.type).toBe('String');
 
-    // Ignition's tag writes: the metric by its birth name, no command id.
+    // Ignition's tag writes: the metric by its birth name, no command id. The setpoint first, its effect read on the loop.
+    await write(host.client, [{ name: 'setpoint', type: 'Double', value: 72.5 }]);
+    await until(() => acks(host.seen).includes('setpoint ok'), 'the setpoint write answered under its name');
+    expect(core.setpoint).toBe(72.5);
+    await until(() => host.seen.some((m) => m.topic.includes('/DDATA/') && m.p.metrics.some((x) => x.name === 'setpoint' && x.value === 72.5)), 'the loop reports the new setpoint');
     await write(host.client, [{ name: 'param/kp', type: 'Double', value: 8 }]);
     await until(() => acks(host.seen).includes('param/kp ok'), 'the parameter write answered under its name');
     expect(core.param('kp')).toBe(8);
@@ -206,4 +212,22 @@ describe(`the agent as a Sparkplug 3.0 edge node (${KIND})`, () => {
     // Far fewer messages than ticks (62 ticks), and never a measurement that did not move past its deadband between full reports.
     expect(data().length).toBeLessThan(30);
   }, 60_000);
+});
+
+describe('report by exception, the filter', () => {
+  const sample = (n: number, measurement: number, mode = 'NOMINAL'): Metric[] => [
+    { name: 'measurement', type: 'Double', value: measurement }, { name: 'mode', type: 'String', value: mode },
+    { name: 'sample', type: 'UInt64', value: n }, { name: 'tick_us', type: 'UInt64', value: n * 100_000 }];
+  it('a metric goes when it moved past its deadband since it was last reported (not since the last sample); a string on any change; all at the longest silence', () => {
+    const f = new Exceptions({ deadband: { measurement: 0.5 }, maxIntervalMs: 1000 });
+    f.reported(sample(0, 50), 0);
+    expect(f.filter(sample(1, 50.3), 100_000)).toBeNull();
+    // 50.3 then 50.6: each step under the deadband, but 0.6 from what was reported.
+    expect(f.filter(sample(2, 50.6), 200_000)?.map((m) => m.name)).toEqual(['measurement', 'sample', 'tick_us']);
+    expect(f.filter(sample(3, 50.9), 300_000)).toBeNull();
+    expect(f.filter(sample(4, 50.9, 'DEGRADED'), 400_000)?.map((m) => m.name)).toEqual(['mode', 'sample', 'tick_us']);
+    // A full report at the longest silence (1 s after the last one, at t = 0).
+    expect(f.filter(sample(10, 50.9, 'DEGRADED'), 1_000_000)?.map((m) => m.name)).toEqual(['measurement', 'mode', 'sample', 'tick_us']);
+    expect(f.filter(sample(11, 50.9, 'DEGRADED'), 1_100_000)).toBeNull();
+  });
 });
