@@ -12,7 +12,7 @@
 //
 // and this file ties them to the loop: read, compute, write, report.
 
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readKept, writeKept } from './kept-number.js';
 import { isolatedCore } from '../runtime/engines/isolated.js';
 import { compileCoreModule, type Core, type CoreEvent } from '../runtime/core.js';
 import { CoreSlot, type CoreConfig } from './core-slot.js';
@@ -189,23 +189,7 @@ export interface TrapReport {
 
 /** The highest release kept in `file`: 0 when there is none yet; an Error naming the file when it is not one. */
 export function readReleaseFloor(file: string): number {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-    throw new Error(`release file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  const n = Number(text.trim());
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`release file ${file}: expected the highest accepted release (an integer >= 0), found ${JSON.stringify(text.trim().slice(0, 40))}`);
-  return n;
-}
-
-/** Keep `release` in `file`, atomically (a temporary file renamed over it). */
-function writeReleaseFloor(file: string, release: number): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${release}\n`);
-  renameSync(tmp, file);
+  return readKept(file, 'release', 0, Number.MAX_SAFE_INTEGER) ?? 0;
 }
 
 /** An isolated core's calls must answer within this (a tick takes microseconds), ms. */
@@ -232,7 +216,7 @@ export class Agent {
     this.slot = this.makeSlot(opts);
     if (opts.releaseFile) {
       const file = opts.releaseFile;
-      this.slot.keepFloor(readReleaseFloor(file), (release) => writeReleaseFloor(file, release));
+      this.slot.keepFloor(readReleaseFloor(file), (release) => writeKept(file, release));
     }
     const keepaliveS = opts.keepaliveS ?? 5;
     this.spool = new Spool(this.stats, opts.spoolMax ?? 36_000, (2 * keepaliveS + 1) * 1e6, this.clock);

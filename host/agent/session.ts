@@ -19,7 +19,7 @@
 // offline one from the host it was born to makes the agent publish its
 // NDEATH, disconnect, and connect again to wait for the host to come back.
 
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readKept, writeKept } from './kept-number.js';
 import mqtt, { type MqttClient } from 'mqtt';
 import { decodePayload, encodePayload, SeqCounter, type Metric, type Payload } from '../mqtt/codec.js';
 import { DEVICE_REBIRTH, NODE_REBIRTH } from '../mqtt/commands.js';
@@ -72,23 +72,7 @@ export interface SessionHandlers {
 
 /** The last bdSeq kept in `file`, or null when there is none yet; an Error naming the file when it is not one. */
 export function readBdSeq(file: string): number | null {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new Error(`bdSeq file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  const n = Number(text.trim());
-  if (!Number.isInteger(n) || n < 0 || n > 255) throw new Error(`bdSeq file ${file}: expected the last session's bdSeq (an integer 0..255), found ${JSON.stringify(text.trim().slice(0, 40))}`);
-  return n;
-}
-
-/** Keep `bdSeq` in `file`, atomically (a temporary file renamed over it). */
-function writeBdSeq(file: string, bdSeq: number): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${bdSeq}\n`);
-  renameSync(tmp, file);
+  return readKept(file, 'bdSeq', 0, 255);
 }
 
 /** The default MQTT client id of a node's agent: stable across restarts, MQTT-safe. */
@@ -112,7 +96,7 @@ export class SparkplugSession {
   constructor(private readonly o: SessionOptions, private readonly stats: SessionStats, private readonly on: SessionHandlers) {
     const last = o.bdSeqFile ? readBdSeq(o.bdSeqFile) : null;
     this.bdSeq = last === null ? 0 : (last + 1) % 256;
-    if (o.bdSeqFile) writeBdSeq(o.bdSeqFile, this.bdSeq);
+    if (o.bdSeqFile) writeKept(o.bdSeqFile, this.bdSeq);
     this.hostOnline = o.primaryHost === undefined;
     this.client = mqtt.connect(o.broker, {
       clientId: o.clientId ?? nodeClientId(o.group, o.node),
@@ -195,7 +179,7 @@ export class SparkplugSession {
     }
     this.bdSeq = (this.bdSeq + 1) % 256;
     if (file) {
-      try { writeBdSeq(file, this.bdSeq); } catch { /* kept in memory; the file is tried again next session */ }
+      try { writeKept(file, this.bdSeq); } catch { /* kept in memory; the file is tried again next session */ }
     }
     this.client.options.will = this.will();
   }
