@@ -21,7 +21,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import mqtt, { type MqttClient } from 'mqtt';
 import { decodePayload, encodePayload, type Metric } from '../mqtt/codec.js';
 import { loadUsersFile } from '../mqtt/acl.js';
-import { parseCommand } from '../mqtt/commands.js';
+import { encodeCommand, parseCommand, type CommandBody, type ModeDemand } from '../mqtt/commands.js';
 import { LoginWatch, loginRefusal } from '../mqtt/refusal.js';
 import { checkId, deviceTopic, nodeTopic, noDelay, parseTopic } from '../mqtt/topics.js';
 import type { DashboardOperators, OperatorAnswer } from '../telemetry/dashboard.js';
@@ -89,25 +89,27 @@ export function parseOperatorRequest(target: string, action: string, value: stri
     throw new CommandArgError('<group/node/device>', "the loop as group/node/device, each a non-empty MQTT topic level without '/', '+' or '#'", target);
   }
   const [group, node, device] = parts;
-  let metric: Metric;
+  let body: CommandBody;
   switch (action) {
     case 'setpoint': {
       if (value === undefined || !DECIMAL.test(value.trim()) || !Number.isFinite(Number(value))) {
         throw new CommandArgError('value', "the new setpoint after 'setpoint', a decimal number in the loop's units", value);
       }
-      metric = { name: 'command/setpoint', type: 'Double', value: Number(value) };
+      body = { kind: 'setpoint', value: Number(value) };
       break;
     }
     case 'mode':
       if (!(MODE_CHOICES as readonly unknown[]).includes(value)) throw new CommandArgError('value', `one of ${MODE_CHOICES.join(', ')} after 'mode'`, value);
-      metric = { name: 'command/mode', type: 'String', value: value === 'none' ? 'release' : value! };
+      body = { kind: 'mode', value: value === 'none' ? 'release' : value as ModeDemand };
       break;
     case 'reset': case 'hold': case 'release':
       if (value !== undefined) throw new CommandArgError('value', `nothing after '${action}'`, value);
-      metric = { name: `command/${action}`, type: 'Boolean', value: true };
+      body = { kind: action };
       break;
     default: throw new CommandArgError('<action>', `one of ${OPERATOR_ACTIONS.join(', ')}`, action);
   }
+  // The one encoding the agent's parser reads (host/mqtt/commands.ts).
+  const metric: Metric = encodeCommand(body)[0];
   // The agent's parser, here first: a command it would refuse is never sent.
   parseCommand({ timestamp: Date.now(), metrics: [{ name: 'command/id', type: 'String', value: 'check' }, metric] });
   const text = action === 'setpoint' ? `setpoint ${Number(value)}` : action === 'mode' ? `mode ${value}` : action;
