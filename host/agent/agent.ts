@@ -25,7 +25,7 @@ import { Pacer } from './pacing.js';
 import { SparkplugSession } from './session.js';
 import { Spool, type Sample } from './spool.js';
 import { CommandDesk, type CommandTarget } from './commands.js';
-import { declare, Exceptions, paramMetrics, stamped, type ExceptionOptions } from './report.js';
+import { COMMAND_METRICS, declare, Exceptions, paramMetrics, stamped, type ExceptionOptions } from './report.js';
 
 export { RESEND_MAX } from './spool.js';
 export type { ExceptionOptions } from './report.js';
@@ -511,6 +511,8 @@ export class Agent {
       { name: 'command/ack', type: 'String', value: '' },
       { name: 'guard/reset', type: 'Boolean', value: false },
       { name: DEVICE_REBIRTH, type: 'Boolean', value: false },
+      // What a DCMD may carry (Sparkplug: a command writes metrics its device's birth declared).
+      ...COMMAND_METRICS.map((m) => (m.name === 'command/setpoint' ? { ...m, value: this.core.setpoint } : m)),
     ].map((m) => declare(m as Metric, o.units)), timestamp);
   }
 

@@ -6,7 +6,7 @@
 // host/mqtt/commands.ts, shared with the coordinator.
 
 import type { Metric, Payload } from '../mqtt/codec.js';
-import { commandIdOf, isEdgeloopCommand, parseCommand, parseHostWrites, type AgentCommand, type ModeDemand } from '../mqtt/commands.js';
+import { answerIdOf, commandIdOf, isEdgeloopCommand, parseCommand, parseHostWrites, type AgentCommand, type ModeDemand } from '../mqtt/commands.js';
 import type { ParamName } from '../runtime/abi.js';
 
 /** What a command does to the loop: the agent's side of each. Each returns the ack's status after 'ok' (or nothing); each throws to refuse. */
@@ -54,7 +54,7 @@ export class CommandDesk {
       try {
         this.queue(parseCommand(p));
       } catch (err) {
-        this.refuse(commandIdOf(p), err as Error);
+        this.refuse(answerIdOf(p), err as Error);
       }
       return;
     }

@@ -38,7 +38,35 @@ export const METRIC_DESCRIPTIONS: Readonly<Record<string, string>> = {
   depends_on: 'the agents (group/node/device) whose output is this loop\'s input',
   'command/ack': 'the answer to a command: <id> ok ... or <id> rejected: <why>',
   'Device Control/Rebirth': 'write true: the device\'s births again',
+  'command/id': 'edgeloop command: the id its answer (command/ack) goes under; without one, the command metric\'s name',
+  'command/setpoint': 'edgeloop command: a new setpoint',
+  'command/mode': 'edgeloop command: fallback, trip or release',
+  'command/reset': 'edgeloop command: true, the operator\'s reset',
+  'command/hold': 'edgeloop command: true, hold the loop',
+  'command/release': 'edgeloop command: true, follow the reference again',
+  'command/param': 'edgeloop command: <parameter>=<value>',
+  'command/deploy': 'edgeloop command: a signed core module, base64 (with command/signature)',
+  'command/signature': 'edgeloop command: the deployed module\'s Ed25519 signature, base64',
+  'command/rollback': 'edgeloop command: true, back to the previous core',
 };
+
+/**
+ * edgeloop's own command metrics, declared in DBIRTH (writable) so that a
+ * DCMD carries nothing its device's birth did not declare; their values are
+ * the idle ones (docs/host.md, Commands).
+ */
+export const COMMAND_METRICS: readonly Metric[] = [
+  { name: 'command/id', type: 'String', value: '' },
+  { name: 'command/setpoint', type: 'Double', value: 0 },
+  { name: 'command/mode', type: 'String', value: '' },
+  { name: 'command/reset', type: 'Boolean', value: false },
+  { name: 'command/hold', type: 'Boolean', value: false },
+  { name: 'command/release', type: 'Boolean', value: false },
+  { name: 'command/param', type: 'String', value: '' },
+  { name: 'command/deploy', type: 'String', value: '' },
+  { name: 'command/signature', type: 'String', value: '' },
+  { name: 'command/rollback', type: 'Boolean', value: false },
+];
 
 /** Metrics in the measurement's unit, and in the command's. */
 const MEASURED = new Set(['setpoint', 'measurement', 'predicted', 'envelope/min', 'envelope/max']);
@@ -60,7 +88,8 @@ export function declare(m: Metric, units?: Units): Metric {
   if (units && MEASURED.has(m.name)) props.engUnit = { type: 'String', value: units.measurement };
   if (units && COMMANDED.has(m.name)) props.engUnit = { type: 'String', value: units.command };
   if (m.name === 'guard/status') props.bits = { type: 'String', value: GUARD_BITS };
-  props.readOnly = { type: 'Boolean', value: !isWritable(m.name) && m.name !== 'Device Control/Rebirth' };
+  const writable = isWritable(m.name) || m.name === 'Device Control/Rebirth' || (m.name.startsWith('command/') && m.name !== 'command/ack');
+  props.readOnly = { type: 'Boolean', value: !writable };
   return { ...m, properties: props };
 }
 

@@ -189,9 +189,10 @@ export class SparkplugSession {
     const o = this.o;
     this.bornNow = true;
     this.seq.reset();
-    this.send(nodeTopic(o.group, 'NBIRTH', o.node), o.wallMs(), [
-      { name: 'bdSeq', type: 'Int64', value: this.bdSeq },
-      { name: NODE_REBIRTH, type: 'Boolean', value: false },
+    const timestamp = o.wallMs();
+    this.send(nodeTopic(o.group, 'NBIRTH', o.node), timestamp, [
+      { name: 'bdSeq', type: 'Int64', value: this.bdSeq, timestamp },
+      { name: NODE_REBIRTH, type: 'Boolean', value: false, timestamp },
     ]);
     this.send(deviceTopic(o.group, 'DBIRTH', o.node, o.device), o.wallMs(), this.on.deviceBirth());
     this.on.born();

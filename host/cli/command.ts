@@ -239,6 +239,8 @@ export class CommandLink {
       password: o.password,
       reconnectPeriod: o.persistent ? 1000 : 0,
       connectTimeout: 5000,
+      // A command that cannot go now is refused, never held and sent when the link comes back.
+      queueQoSZero: false,
     });
     this.client.on('connect', () => {
       noDelay(this.client);

@@ -2,7 +2,8 @@
 // before anything acts on it: a malformed or out-of-range command is
 // rejected with an error naming the field, and never reaches a core.
 //
-//   command/id        String   the coordinator's command id (acknowledged in DDATA)
+//   command/id        String   the coordinator's command id (acknowledged in DDATA); without one the
+//                              answer goes under the command metric's name (a SCADA host's tag write)
 //   command/setpoint  Double   new setpoint, engineering units
 //   command/mode      String   'fallback' (the fallback controller), 'trip' (de-energize the trip output)
 //                              or 'release' (back to the guard's own choice): the core's demand()
@@ -83,6 +84,13 @@ export function commandIdOf(p: Payload): string | null {
   const m = p.metrics.find((x) => x.name === 'command/id');
   const id = Id.safeParse(m?.value);
   return id.success ? id.data : null;
+}
+
+/** Who a refused command's answer goes to: its command/id, else the one command metric it named (a tag write), else nobody. */
+export function answerIdOf(p: Payload): string | null {
+  if (p.metrics.some((x) => x.name === 'command/id')) return commandIdOf(p);
+  const named = p.metrics.filter((x) => COMMAND_KEYS.includes(x.name));
+  return named.length === 1 ? named[0].name : null;
 }
 
 /** A host asks for a device's births again (Sparkplug B: Device Control/Rebirth). */
@@ -219,10 +227,16 @@ export function parseCommand(p: Payload): AgentCommand {
     if (by.has(m.name)) throw new CommandError(m.name, 'once', 'twice');
     by.set(m.name, m.value);
   }
-  const idRaw = by.get('command/id');
-  const id = Id.safeParse(idRaw);
-  if (!id.success) throw new CommandError('command/id', 'a command id of 1-64 letters, digits, . _ : -', idRaw);
   const present = COMMAND_KEYS.filter((k) => by.has(k));
+  let id: string;
+  if (by.has('command/id')) {
+    const given = Id.safeParse(by.get('command/id'));
+    if (!given.success) throw new CommandError('command/id', 'a command id of 1-64 letters, digits, . _ : -', by.get('command/id'));
+    id = given.data;
+  } else {
+    // Without a command/id (a SCADA host writing the declared command/* tag), the answer goes under the metric's name.
+    id = present[0] ?? '';
+  }
   if (present.length !== 1) {
     throw new CommandError('command', `exactly one of ${COMMAND_KEYS.join(', ')}`, present);
   }
@@ -234,24 +248,24 @@ export function parseCommand(p: Payload): AgentCommand {
   switch (key) {
     case 'command/setpoint':
       if (typeof v !== 'number' || !Number.isFinite(v)) throw new CommandError(key, 'a finite number', v);
-      return { id: id.data, kind: 'setpoint', value: v };
+      return { id, kind: 'setpoint', value: v };
     case 'command/mode':
       if (!(MODE_DEMANDS as readonly unknown[]).includes(v)) throw new CommandError(key, `one of ${MODE_DEMANDS.map((d) => `'${d}'`).join(', ')}`, v);
-      return { id: id.data, kind: 'mode', value: v as ModeDemand };
+      return { id, kind: 'mode', value: v as ModeDemand };
     case 'command/reset':
       if (v !== true) throw new CommandError(key, 'true', v);
-      return { id: id.data, kind: 'reset' };
+      return { id, kind: 'reset' };
     case 'command/hold':
       if (v !== true) throw new CommandError(key, 'true', v);
-      return { id: id.data, kind: 'hold' };
+      return { id, kind: 'hold' };
     case 'command/release':
       if (v !== true) throw new CommandError(key, 'true', v);
-      return { id: id.data, kind: 'release' };
+      return { id, kind: 'release' };
     case 'command/deploy':
-      return { id: id.data, kind: 'deploy', ...parseDeploy(v, by.get('command/signature')) };
+      return { id, kind: 'deploy', ...parseDeploy(v, by.get('command/signature')) };
     case 'command/rollback':
       if (v !== true) throw new CommandError(key, 'true', v);
-      return { id: id.data, kind: 'rollback' };
+      return { id, kind: 'rollback' };
     default: {
       const m = typeof v === 'string' && v.length <= PARAM_TEXT_MAX ? /^([a-z0-9_.]+)=(.+)$/.exec(v) : null;
       if (!m) throw new CommandError(key, `'<parameter>=<value>' in at most ${PARAM_TEXT_MAX} characters`, v);
@@ -262,7 +276,7 @@ export function parseCommand(p: Payload): AgentCommand {
       }
       const value = raw === 'true' ? true : raw === 'false' ? false : PARAM_VALUE.test(raw) ? Number(raw) : raw;
       if (typeof value === 'number' && !Number.isFinite(value)) throw new CommandError(key, 'a finite number after \'=\'', raw);
-      return { id: id.data, kind: 'param', name: m[1] as ParamName, value };
+      return { id, kind: 'param', name: m[1] as ParamName, value };
     }
   }
 }

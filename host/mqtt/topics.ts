@@ -26,12 +26,13 @@ export class TopicError extends Error {
   }
 }
 
-const ID = /^[^/+#]+$/;
+// MQTT topic names may not hold U+0000 (MQTT 3.1.1, 4.7.3), nor a Sparkplug id '/', '+' or '#'.
+const ID = /^[^/+#\u0000]+$/;
 
 /** Throws a TopicError naming the field unless `value` is a valid identifier. */
 export function checkId(field: string, value: string): string {
   if (typeof value !== 'string' || !ID.test(value)) {
-    throw new TopicError(String(value), `${field} must be a non-empty MQTT topic level without '/', '+' or '#'`);
+    throw new TopicError(String(value), `${field} must be a non-empty MQTT topic level without '/', '+', '#' or NUL`);
   }
   return value;
 }

@@ -135,6 +135,57 @@ describe(`the agent as a Sparkplug 3.0 edge node (${KIND})`, () => {
     expect(data.every((m) => m.p.metrics.every((x) => x.timestamp !== undefined))).toBe(true);
   }, 60_000);
 
+  it('NBIRTH holds bdSeq (Int64) and Node Control/Rebirth, timestamped; seq 0 NBIRTH, 1 DBIRTH, then DDATA; births and data at QoS 0, the Will at QoS 1 without seq; a rebirth keeps the bdSeq and restarts seq', async () => {
+    broker = await startBroker(KIND);
+    const client = await mqtt.connectAsync(broker.url, { clientId: 'qos-spy' });
+    const got: { topic: string; qos: number; p: TahuPayload }[] = [];
+    client.on('message', (topic, raw, packet) => { if (!topic.startsWith('spBv1.0/STATE/')) got.push({ topic, qos: packet.qos, p: tahu.decodePayload(raw) }); });
+    await client.subscribeAsync('spBv1.0/#', { qos: 1 });
+    cleanups.push(() => client.endAsync());
+    const { agent, until } = chamberAgent(broker.url);
+    await until(() => got.filter((m) => m.topic.includes('/DDATA/')).length >= 3, 'births and data');
+    const nbirth = got.find((m) => m.topic === 'spBv1.0/plant1/NBIRTH/gw1')!;
+    expect(nbirth.p.metrics.map((m) => [m.name, m.type, m.value === false ? false : num(m.value)])).toEqual([['bdSeq', 'Int64', 0], ['Node Control/Rebirth', 'Boolean', false]]);
+    expect(nbirth.p.metrics.every((m) => m.timestamp !== undefined && m.timestamp !== null)).toBe(true);
+    const order = got.slice(0, 5).map((m) => `${m.topic.split('/')[2]}:${num(m.p.seq)}`);
+    expect(order).toEqual(['NBIRTH:0', 'DBIRTH:1', 'DDATA:2', 'DDATA:3', 'DDATA:4']);
+    expect(got.filter((m) => m.topic.includes('BIRTH') || m.topic.includes('/DDATA/')).every((m) => m.qos === 0)).toBe(true);
+    expect(got.some((m) => m.topic.includes('/NDATA/'))).toBe(false);
+    // Rebirth on request: the same session, so the same bdSeq; seq starts again at 0.
+    await client.publishAsync('spBv1.0/plant1/NCMD/gw1', Buffer.from(tahu.encodePayload({ timestamp: Date.now(), metrics: [{ name: 'Node Control/Rebirth', type: 'Boolean', value: true }] })));
+    await until(() => got.filter((m) => m.topic === 'spBv1.0/plant1/NBIRTH/gw1').length === 2, 'the rebirth');
+    const again = got.filter((m) => m.topic === 'spBv1.0/plant1/NBIRTH/gw1')[1];
+    expect(num(again.p.metrics.find((m) => m.name === 'bdSeq')!.value)).toBe(0);
+    expect(num(again.p.seq)).toBe(0);
+    const next = got[got.indexOf(again) + 1];
+    expect([next.topic, num(next.p.seq)]).toEqual(['spBv1.0/plant1/DBIRTH/gw1/loop1', 1]);
+    // The Will: NDEATH at QoS 1 with bdSeq alone and no seq.
+    agent.kill();
+    await until(() => got.some((m) => m.topic === 'spBv1.0/plant1/NDEATH/gw1'), 'the Will', 100);
+    const death = got.find((m) => m.topic === 'spBv1.0/plant1/NDEATH/gw1')!;
+    expect(death.qos).toBe(1);
+    expect(death.p.metrics.map((m) => m.name)).toEqual(['bdSeq']);
+    expect(death.p.seq === undefined || death.p.seq === null).toBe(true);
+  }, 60_000);
+
+  it('a DCMD carries only metrics its DBIRTH declared: edgeloop\'s command/* are declared writable, and a tag write of one without a command id is answered under its name', async () => {
+    broker = await startBroker(KIND);
+    const host = await spy(broker.url);
+    const { core, until } = chamberAgent(broker.url);
+    await until(() => host.seen.some((m) => m.topic.includes('/DBIRTH/')), 'DBIRTH');
+    const birth = new Map(host.seen.find((m) => m.topic.includes('/DBIRTH/'))!.p.metrics.map((m) => [m.name, m]));
+    for (const name of ['command/id', 'command/setpoint', 'command/mode', 'command/reset', 'command/hold', 'command/release', 'command/param',
+      'command/deploy', 'command/signature', 'command/rollback']) {
+      expect(birth.get(name)?.properties?.readOnly.value, name).toBe(false);
+    }
+    expect(birth.get('command/ack')!.properties!.readOnly.value).toBe(true);
+    await write(host.client, [{ name: 'command/setpoint', type: 'Double', value: 75 }]);
+    await until(() => acks(host.seen).includes('command/setpoint ok'), 'answered under its name');
+    expect(core.setpoint).toBe(75);
+    await write(host.client, [{ name: 'command/mode', type: 'String', value: 'panic' }]);
+    await until(() => acks(host.seen).some((a) => a.startsWith('command/mode rejected: command/mode: expected one of')), 'a bad one refused under its name');
+  }, 60_000);
+
   it('bdSeq is kept in a file: a restarted agent\'s session takes the next one, with the same client id', async () => {
     broker = await startBroker(KIND);
     const host = await spy(broker.url);
@@ -150,6 +201,12 @@ describe(`the agent as a Sparkplug 3.0 edge node (${KIND})`, () => {
     await second.until(() => host.seen.filter((m) => m.topic === 'spBv1.0/plant1/NBIRTH/gw1').length === 2, 'second NBIRTH');
     expect(bd(host.seen.filter((m) => m.topic === 'spBv1.0/plant1/NBIRTH/gw1')[1])).toBe(1);
     expect(readFileSync(file, 'utf8').trim()).toBe('1');
+    // bdSeq wraps after 255: the session after 255 is 0.
+    second.agent.kill();
+    writeFileSync(file, '255\n');
+    const third = chamberAgent(broker.url, { bdSeqFile: file });
+    await third.until(() => host.seen.filter((m) => m.topic === 'spBv1.0/plant1/NBIRTH/gw1').length === 3, 'third NBIRTH');
+    expect(bd(host.seen.filter((m) => m.topic === 'spBv1.0/plant1/NBIRTH/gw1')[2])).toBe(0);
     // A file that is not a bdSeq is an error naming it, before anything connects.
     writeFileSync(file, 'twelve\n');
     expect(() => chamberAgent(broker!.url, { bdSeqFile: file })).toThrow(/bdSeq file .*gw1\.bdseq: expected the last session's bdSeq \(an integer 0\.\.255\), found "twelve"/);
@@ -158,10 +215,14 @@ describe(`the agent as a Sparkplug 3.0 edge node (${KIND})`, () => {
   it('STATE: an older timestamp is ignored; an offline STATE of the primary host ends the session with NDEATH; births come back with the host, the spool replayed once as history', async () => {
     broker = await startBroker(KIND);
     const host = await spy(broker.url);
-    const state = (online: boolean, timestamp: number) => host.client.publishAsync('spBv1.0/STATE/scada', JSON.stringify({ online, timestamp }), { qos: 1, retain: true });
-    await state(true, 2000);
+    const state = (online: boolean, timestamp: number, id = 'scada') => host.client.publishAsync(`spBv1.0/STATE/${id}`, JSON.stringify({ online, timestamp }), { qos: 1, retain: true });
     const { agent, until } = chamberAgent(broker.url, { primaryHost: 'scada' });
     const nbirths = () => host.seen.filter((m) => m.topic === 'spBv1.0/plant1/NBIRTH/gw1');
+    // No births before its primary host is online; another host's STATE is not its host's.
+    await state(true, 2000, 'other-host');
+    await until(() => agent.spoolLength >= 20, 'ticking and spooling, unborn');
+    expect(nbirths()).toEqual([]);
+    await state(true, 2000);
     await until(() => nbirths().length === 1, 'born to the online host');
     // A STATE older than the one seen (a late Will of an earlier host session): ignored.
     await state(false, 1000);
@@ -178,7 +239,7 @@ describe(`the agent as a Sparkplug 3.0 edge node (${KIND})`, () => {
     const lastLive = Math.max(...host.seen.filter((m) => m.topic.includes('/DDATA/')).map((m) => num(m.p.metrics.find((x) => x.name === 'sample')!.value)));
     const quiet = host.seen.length;
     await until(() => agent.spoolLength >= 20, 'spooling while the host is away');
-    expect(host.seen.slice(quiet).filter((m) => m.topic.includes('/DDATA/'))).toEqual([]);
+    expect(host.seen.slice(quiet).filter((m) => m.topic.includes('/DDATA/') || m.topic.includes('BIRTH'))).toEqual([]);
 
     await state(true, 4000);
     await until(() => nbirths().length === 2 && agent.spoolLength === 0, 'births again, spool sent');

@@ -23,6 +23,8 @@ describe('Sparkplug B topics', () => {
     expect(() => parseTopic('spBv1.0/g/DDATA/n')).toThrow(/DDATA is a device message: expected a device_id/);
     expect(() => parseTopic('spBv1.0/g/XDATA/n')).toThrow(/unknown message type 'XDATA'/);
     expect(() => nodeTopic('a/b', 'NBIRTH', 'n')).toThrow(TopicError);
+    // MQTT topic names may not hold U+0000.
+    expect(() => nodeTopic('plant1', 'NBIRTH', 'a\u0000b')).toThrow(/without '\/', '\+', '#' or NUL/);
     expect(() => deviceTopic('g', 'DCMD', 'n', '#')).toThrow(/device_id must be/);
   });
 });
@@ -100,7 +102,9 @@ describe('inbound commands', () => {
   });
 
   it('rejects malformed commands, naming the field', () => {
-    expect(() => parseCommand(cmd(['command/setpoint', 1]))).toThrow(/command\/id: expected a command id/);
+    // Without a command/id it is a SCADA host's tag write, answered under the metric's name; a bad id is refused.
+    expect(parseCommand(cmd(['command/setpoint', 1]))).toEqual({ id: 'command/setpoint', kind: 'setpoint', value: 1 });
+    expect(() => parseCommand(cmd(['command/id', 'a b'], ['command/setpoint', 1]))).toThrow(/command\/id: expected a command id/);
     expect(() => parseCommand(cmd(['command/id', 'x'], ['command/setpoint', 'hot']))).toThrow(/command\/setpoint: expected a finite number, received "hot"/);
     expect(() => parseCommand(cmd(['command/id', 'x'], ['command/mode', 'panic']))).toThrow(/command\/mode: expected one of 'fallback', 'trip', 'release', received "panic"/);
     // The core's own word for "no demand" is not the command's: an operator releases.
