@@ -4,6 +4,14 @@
 // timeout). MQTT callbacks only queue messages; cycle() acts on them at the
 // coordinator's own pace.
 //
+// Edge nodes edgeloop did not write (Eclipse Tahu's client, Ignition's
+// MQTT Transmission, ...) are tracked too, as Sparkplug B asks of a host:
+// names from the birth's aliases, datatypes from the birth, a metric it
+// cannot take skipped and counted (never the whole message), data from a
+// device or node not born (or dead since) answered with a rebirth request.
+// edgeloop's own checks and containment apply to edgeloop devices only
+// (recognized from their DBIRTH).
+//
 // Containment by scoped escalation (CASCADE): agents declare the agents
 // they depend on. When one leaves control (FALLBACK, SAFE_STOP) or dies, the
 // coordinator contains its direct dependents only, by holding them (they
@@ -16,7 +24,7 @@
 import { LoginWatch } from '../mqtt/refusal.js';
 import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
-import { decodePayload, encodePayload, type Metric, type Payload } from '../mqtt/codec.js';
+import { decodePayloadTolerant, encodePayload, type InboundPayload, type Metric, type MetricType, type Payload, type TolerantDecode } from '../mqtt/codec.js';
 import { deviceTopic, nodeTopic, noDelay, parseTopic, stateTopic, type SparkplugTopic } from '../mqtt/topics.js';
 import { Rollout, type RolloutOptions } from '../deploy/rollout.js';
 import { GUARD_STATUS, MODES, type GuardFlag } from '../runtime/abi.js';
@@ -25,13 +33,27 @@ import type { RolloutView } from '../deploy/types.js';
 
 export type Health = 'online' | 'stale' | 'dead';
 
+/**
+ * What a device is: an edgeloop loop (its DBIRTH declares `core_version`
+ * and `guard/status`, as every edgeloop agent's does), or a device of a
+ * foreign edge node, tracked for its health and its data only.
+ */
+export type DeviceKind = 'edgeloop' | 'foreign';
+
+/** The metrics a DBIRTH declares that make it an edgeloop loop's. */
+export const EDGELOOP_MARKERS = ['core_version', 'guard/status'] as const;
+
 export interface AgentView {
   key: string;            // group/node/device
   group: string;
   node: string;
   device: string;
+  /** An edgeloop loop, or a foreign device: the fields from `mode` on keep their defaults for a foreign one (mode '?', nulls, empty lists). */
+  kind: DeviceKind;
   health: Health;
   lastSeenMs: number;
+  /** Metrics its last DBIRTH declared (0: none seen yet, a passive observer took it up from its data). */
+  birthMetrics: number;
   mode: string;
   cause: string;
   setpoint: number | null;
@@ -65,6 +87,22 @@ export interface AgentView {
   coreVersion: string;
   /** Modes this agent has been in since discovery (for reports). */
   modesSeen: Set<string>;
+}
+
+/** An edge node (group/node): its session (NBIRTH, NDEATH) and its own data (NDATA), devices or none. */
+export interface NodeView {
+  key: string;            // group/node
+  group: string;
+  node: string;
+  /** online from its NBIRTH; stale when nothing of it (NDATA, its devices' messages) came for staleMs; dead from its NDEATH. */
+  health: Health;
+  lastSeenMs: number;
+  /** Its session's bdSeq (NBIRTH), or null when the NBIRTH carried none. */
+  bdSeq: number | null;
+  /** Metrics its NBIRTH declared. */
+  birthMetrics: number;
+  /** Its devices the coordinator tracks. */
+  devices: number;
 }
 
 /** How containment acts on a dependent: hold it (stop following its reference) or switch it to its fallback controller. */
@@ -124,9 +162,9 @@ export interface CoordinatorOptions {
   clockMs?: () => number;
 }
 
-/** The types the host reads these metrics as; anything else makes the message malformed. */
+/** The types the host reads an edgeloop loop's metrics as; anything else makes the message malformed. */
 const METRIC_TYPES: Readonly<Record<string, 'number' | 'string' | 'boolean'>> = {
-  setpoint: 'number', measurement: 'number', output: 'number', tick_us: 'number', sample: 'number', bdSeq: 'number',
+  setpoint: 'number', measurement: 'number', output: 'number', tick_us: 'number', sample: 'number',
   mode: 'string', cause: 'string', core_version: 'string', depends_on: 'string', 'command/ack': 'string', held: 'boolean',
   trip: 'boolean', 'trip/cause': 'string', 'guard/status': 'number', 'guard/causes': 'string', 'guard/latched': 'string',
   predicted: 'number', 'envelope/min': 'number', 'envelope/max': 'number', 'watchdog/traps': 'number', 'core/invariant_fails': 'number',
@@ -142,22 +180,87 @@ const MODE_NAMES: ReadonlySet<string> = new Set(MODES);
 export const METRIC_STRING_MAX = 4096;
 /** The most devices (loops) the coordinator tracks per edge node; births of more are refused (counted). */
 export const DEVICES_PER_NODE_MAX = 64;
+/** The most edge nodes the coordinator tracks (NBIRTH); births of more are refused (counted), and so many rebirth requests are remembered. */
+export const NODES_MAX = 4096;
+/** At most one rebirth request per edge node this often, ms (the coordinator's clock): data from an unborn device must not flood its node. */
+export const REBIRTH_INTERVAL_MS = 5000;
 
-/** What is wrong with the metrics of an inbound payload, or null. */
-export function metricProblem(p: Payload): string | null {
+/** What is wrong with any device's or node's metrics (a bound the coordinator keeps for everyone), or null. */
+export function boundProblem(p: Payload): string | null {
   for (const m of p.metrics) {
     if (typeof m.value === 'string' && m.value.length > METRIC_STRING_MAX) {
       return `metric '${m.name.slice(0, 100)}': expected a string of at most ${METRIC_STRING_MAX} characters, received ${m.value.length}`;
     }
+  }
+  return null;
+}
+
+/** What is wrong with the metrics of an edgeloop loop's payload (the bound, the types, the mode, the guard's bits), or null. */
+export function metricProblem(p: Payload): string | null {
+  const bound = boundProblem(p);
+  if (bound) return bound;
+  for (const m of p.metrics) {
     const want = METRIC_TYPES[m.name];
     if (want && typeof m.value !== want) return `metric '${m.name}': expected a ${want}, received ${JSON.stringify(m.value)}`;
     if (m.name === 'mode' && !MODE_NAMES.has(m.value as string)) return `metric 'mode': expected one of ${MODES.join(', ')}, received ${JSON.stringify(m.value)}`;
-    if (m.name === 'bdSeq' && !(Number.isInteger(m.value) && (m.value as number) >= 0 && (m.value as number) <= 255)) return `metric 'bdSeq': expected an integer 0..255, received ${m.value}`;
     if (m.name === 'guard/status' && !(Number.isInteger(m.value) && ((m.value as number) & ~GUARD_BITS_ALL) === 0)) {
       return `metric 'guard/status': expected an integer of the guard's status bits (0..${GUARD_BITS_ALL}), received ${m.value}`;
     }
   }
   return null;
+}
+
+/**
+ * A node's bdSeq, if its message carries one: any non-negative integer
+ * (Int64 or UInt64; Sparkplug B 3.0 keeps it in 0..255, larger ones are
+ * tolerated). Anything else makes the message malformed: a death
+ * certificate that cannot be matched to its session must not kill one.
+ */
+function readBdSeq(p: Payload): { bdSeq: number | undefined } | { problem: string } {
+  const m = p.metrics.find((x) => x.name === 'bdSeq');
+  if (!m) return { bdSeq: undefined };
+  if (!(Number.isSafeInteger(m.value) && (m.value as number) >= 0)) return { problem: `metric 'bdSeq': expected a non-negative integer, received ${JSON.stringify(m.value)}` };
+  return { bdSeq: m.value as number };
+}
+
+/** An edgeloop loop's birth (or, for a passive observer without one, its data): it carries every EDGELOOP_MARKERS metric. */
+function isEdgeloop(p: Payload): boolean {
+  return EDGELOOP_MARKERS.every((name) => p.metrics.some((m) => m.name === name));
+}
+
+/** What a birth declared: each metric's datatype by name, and its name and datatype by alias. */
+interface Declarations {
+  types: Map<string, string | undefined>;
+  aliases: Map<number, { name: string; type: string | undefined }>;
+}
+
+/** A birth's declarations, skipped metrics included (a Template or a null at birth still names its alias). */
+function declarations(d: TolerantDecode): Declarations {
+  const out: Declarations = { types: new Map(), aliases: new Map() };
+  for (const m of [...d.payload.metrics, ...d.skippedMetrics]) {
+    if (m.name === undefined) continue;
+    out.types.set(m.name, m.type);
+    if (m.alias !== undefined) out.aliases.set(m.alias, { name: m.name, type: m.type });
+  }
+  return out;
+}
+
+/** The datatype a birth declared for a metric, by its name, or by its alias when it has no name. */
+function declaredType(d: Declarations, name: string | undefined, alias: number | undefined): string | undefined {
+  if (name !== undefined) return d.types.get(name);
+  return alias !== undefined ? d.aliases.get(alias)?.type : undefined;
+}
+
+/** A datatype for a metric that has none, here nor in its birth: what its value is. */
+function typeOfValue(v: number | boolean | string): MetricType {
+  return typeof v === 'boolean' ? 'Boolean' : typeof v === 'string' ? 'String' : 'Double';
+}
+
+/** The fields an edgeloop loop reports, at their defaults (what a foreign device keeps). */
+function loopFields(): Omit<AgentView, 'key' | 'group' | 'node' | 'device' | 'kind' | 'health' | 'lastSeenMs' | 'birthMetrics' | 'bdSeq'> {
+  return { mode: '?', cause: '', setpoint: null, measurement: null, dependsOn: [], held: false, contained: null, reportsHeld: false,
+    tripped: false, tripCause: '', guard: [], causes: [], latched: [], predicted: null, traps: 0, invariantFails: 0,
+    envelope: { min: null, max: null, unit: '' }, coreVersion: '?', modesSeen: new Set() };
 }
 
 /** Out of NOMINAL only because this coordinator switched it to its fallback (the guard names no cause but the host's demand). */
@@ -168,14 +271,29 @@ function onlyDemanded(a: AgentView): boolean {
 export class Coordinator {
   readonly agents = new Map<string, AgentView>();
   readonly commands = new Map<string, TrackedCommand>();
-  readonly rejected = { malformed: 0, dropped: 0, staleDeaths: 0, tooManyDevices: 0 };
+  /** Edge nodes seen born (NBIRTH), by group/node; at most NODES_MAX. */
+  readonly nodes = new Map<string, NodeView>();
+  /**
+   * What was not taken in: whole messages (`malformed`, `dropped`: the inbox
+   * was full, `staleDeaths`, `tooManyDevices`, `tooManyNodes`, `unborn`: data
+   * from a device or node never born or dead since, answered with a rebirth
+   * request) and single metrics (`skippedMetrics`: a value that is not a
+   * finite number, boolean or string, or an alias its birth did not declare;
+   * the rest of its message was read).
+   */
+  readonly rejected = { malformed: 0, dropped: 0, staleDeaths: 0, tooManyDevices: 0, tooManyNodes: 0, unborn: 0, skippedMetrics: 0 };
+  /** Rebirth requests sent (NCMD Node Control/Rebirth), and those held back by REBIRTH_INTERVAL_MS. */
+  readonly rebirths = { requested: 0, limited: 0 };
   private readonly devicesPerNode = new Map<string, number>();
+  /** The last birth's declarations of each node (group/node) and device (group/node/device). */
+  private readonly declared = new Map<string, Declarations>();
+  /** When a rebirth was last asked of each node (the coordinator's clock), at most NODES_MAX. */
+  private readonly rebirthAskedMs = new Map<string, number>();
   /** onData callbacks that threw (counted; the message was still handled). */
   dataErrors = 0;
   lastDataError: string | null = null;
   /** What the last rejected message was rejected for (the log line). */
   lastRejection: string | null = null;
-  private readonly nodeBdSeq = new Map<string, number>();
   readonly decisions: Decision[] = [];
   private readonly contained = new Set<string>();
   /** Dependents an operator released during an episode: not held again until it ends. */
@@ -241,6 +359,9 @@ export class Coordinator {
     for (const a of this.agents.values()) {
       if (a.health === 'online' && now - a.lastSeenMs > staleMs) a.health = 'stale';
     }
+    for (const n of this.nodes.values()) {
+      if (n.health === 'online' && now - n.lastSeenMs > staleMs) n.health = 'stale';
+    }
     this.contain(now);
     for (const r of this.rollouts) r.step();
     const timeout = this.opts.commandTimeoutMs ?? 5000;
@@ -251,76 +372,165 @@ export class Coordinator {
 
   private handle(topic: string, bytes: Buffer, now: number): void {
     let t: SparkplugTopic;
-    let p: Payload;
     try {
       t = parseTopic(topic);
-      if (t.kind === 'state') return;
-      p = decodePayload(bytes);
-    } catch {
-      this.rejected.malformed++;
+    } catch (err) {
+      this.reject(topic, (err as Error).message);
       return;
     }
-    const metric = (name: string) => p.metrics.find((m) => m.name === name)?.value;
-    // Commands (DCMD, NCMD) are other hosts' business: only what agents report is read, and checked.
-    const isCommand = (t.kind === 'node' && t.type === 'NCMD') || (t.kind === 'device' && t.type === 'DCMD');
-    const problem = isCommand ? null : metricProblem(p);
-    if (problem) {
-      this.rejected.malformed++;
-      this.lastRejection = `${topic}: ${problem}`;
+    if (t.kind === 'state') return;
+    const scope = t.kind === 'node' ? `${t.group}/${t.node}` : `${t.group}/${t.node}/${t.device}`;
+    // Data is read with its birth's datatypes; a birth declares its own.
+    const born = t.type === 'NBIRTH' || t.type === 'DBIRTH' ? undefined : this.declared.get(scope);
+    let d: TolerantDecode;
+    try {
+      d = decodePayloadTolerant(bytes, born ? { declared: (name, alias) => declaredType(born, name, alias) } : {});
+    } catch (err) {
+      this.reject(topic, (err as Error).message);
       return;
     }
-    if (t.kind === 'node') {
-      if (t.type === 'NDEATH' || t.type === 'NBIRTH') {
-        const nodeKey = `${t.group}/${t.node}`;
-        const bd = metric('bdSeq') as number | undefined;
-        if (t.type === 'NBIRTH' && bd !== undefined) this.nodeBdSeq.set(nodeKey, bd);
-        // A death certificate from an earlier session (its bdSeq is not the
-        // live birth's) says nothing about the node now: Sparkplug B says ignore it.
-        const born = this.nodeBdSeq.get(nodeKey);
-        if (t.type === 'NDEATH' && bd !== undefined && born !== undefined && bd !== born) {
-          this.rejected.staleDeaths++;
-          return;
-        }
-        for (const a of this.agents.values()) {
-          if (a.group !== t.group || a.node !== t.node) continue;
-          if (t.type === 'NDEATH') a.health = 'dead';
-          if (bd !== undefined) a.bdSeq = bd;
-        }
+    this.rejected.skippedMetrics += d.skipped;
+    // Commands (DCMD, NCMD) are other hosts' business: decoded (a malformed one is counted), never read.
+    if (t.type === 'NCMD' || t.type === 'DCMD') return;
+    if (t.kind === 'node') this.handleNode(topic, t, d, now);
+    else this.handleDevice(topic, t, d, now);
+  }
+
+  /** A whole message not taken in: counted, and the reason kept for the log. */
+  private reject(topic: string, why: string): void {
+    this.rejected.malformed++;
+    this.lastRejection = `${topic.slice(0, 300)}: ${why}`;
+  }
+
+  /**
+   * Its metrics by name: an alias alone is named from the birth (`decl`),
+   * a metric without a datatype gets the birth's, or what its value is. An
+   * alias the birth did not declare: the metric is skipped and counted.
+   */
+  private named(p: InboundPayload, decl: Declarations | undefined): Payload {
+    const metrics: Metric[] = [];
+    for (const m of p.metrics) {
+      if (m.name !== undefined && m.type !== undefined) { metrics.push(m as Metric); continue; }
+      const name = m.name ?? (m.alias !== undefined ? decl?.aliases.get(m.alias)?.name : undefined);
+      if (name === undefined) { this.rejected.skippedMetrics++; continue; }
+      metrics.push({ ...m, name, type: m.type ?? typeOfValue(m.value) });
+    }
+    return { timestamp: p.timestamp, ...(p.seq !== undefined ? { seq: p.seq } : {}), metrics };
+  }
+
+  /** NBIRTH, NDEATH, NDATA: the node's session and its own data. */
+  private handleNode(topic: string, t: Extract<SparkplugTopic, { kind: 'node' }>, d: TolerantDecode, now: number): void {
+    const key = `${t.group}/${t.node}`;
+    const n = this.nodes.get(key);
+    // Data from a node not born, or dead since: its values mean nothing without their session; ask for one.
+    if (t.type === 'NDATA' && (!n || n.health === 'dead')) { this.unborn(t.group, t.node, now); return; }
+    const decl = t.type === 'NBIRTH' ? declarations(d) : this.declared.get(key);
+    const p = this.named(d.payload, decl);
+    const bound = boundProblem(p);
+    if (bound) { this.reject(topic, bound); return; }
+    const bd = readBdSeq(p);
+    if ('problem' in bd) { this.reject(topic, bd.problem); return; }
+    if (t.type === 'NDATA') { this.touchNode(key, now); return; }
+    if (t.type === 'NDEATH') {
+      // A death certificate from an earlier session (its bdSeq is not the
+      // live birth's) says nothing about the node now: Sparkplug B says ignore it.
+      if (bd.bdSeq !== undefined && n?.bdSeq != null && bd.bdSeq !== n.bdSeq) { this.rejected.staleDeaths++; return; }
+      if (n) n.health = 'dead';
+      for (const a of this.agents.values()) {
+        if (a.group !== t.group || a.node !== t.node) continue;
+        a.health = 'dead';
+        if (bd.bdSeq !== undefined) a.bdSeq = bd.bdSeq;
       }
       return;
     }
+    // NBIRTH: a new session (without a bdSeq, its deaths cannot be told from an earlier session's).
+    if (!n && this.nodes.size >= NODES_MAX) {
+      this.rejected.tooManyNodes++;
+      this.lastRejection = `${topic}: ${NODES_MAX} edge nodes tracked already (at most ${NODES_MAX})`;
+      return;
+    }
+    const view: NodeView = n ?? { key, group: t.group, node: t.node, health: 'online', lastSeenMs: now, bdSeq: null, birthMetrics: 0, devices: 0 };
+    Object.assign(view, { health: 'online', lastSeenMs: now, bdSeq: bd.bdSeq ?? null, birthMetrics: d.payload.metrics.length + d.skipped,
+      devices: this.devicesPerNode.get(key) ?? 0 });
+    this.nodes.set(key, view);
+    this.declared.set(key, decl!);
+    for (const a of this.agents.values()) {
+      if (a.group === t.group && a.node === t.node) a.bdSeq = view.bdSeq;
+    }
+  }
+
+  /** Anything of a node's session (its NDATA, its devices' messages): it is there. */
+  private touchNode(key: string, now: number): void {
+    const n = this.nodes.get(key);
+    if (!n || n.health === 'dead') return;
+    n.health = 'online';
+    n.lastSeenMs = now;
+  }
+
+  /**
+   * Data from a device or node never born, or dead since: not read (its
+   * aliases and datatypes come with its birth, and it is not online until
+   * one arrives). Its node is asked to rebirth, at most once per
+   * REBIRTH_INTERVAL_MS; a passive observer cannot ask.
+   */
+  private unborn(group: string, node: string, now: number): void {
+    this.rejected.unborn++;
+    this.askRebirth(group, node, now);
+  }
+
+  /** A rebirth request, unless one went to this node less than REBIRTH_INTERVAL_MS ago. */
+  private askRebirth(group: string, node: string, now: number): void {
+    if (this.opts.passive) return;
+    const key = `${group}/${node}`;
+    const last = this.rebirthAskedMs.get(key);
+    if (last !== undefined && now - last < REBIRTH_INTERVAL_MS) { this.rebirths.limited++; return; }
+    if (last === undefined && this.rebirthAskedMs.size >= NODES_MAX) {
+      for (const [k, ms] of this.rebirthAskedMs) if (now - ms >= REBIRTH_INTERVAL_MS) this.rebirthAskedMs.delete(k);
+      if (this.rebirthAskedMs.size >= NODES_MAX) { this.rebirths.limited++; return; }
+    }
+    this.rebirthAskedMs.set(key, now);
+    this.requestRebirth(group, node);
+  }
+
+  /** DBIRTH, DDATA, DDEATH: a device's session and its data. */
+  private handleDevice(topic: string, t: Extract<SparkplugTopic, { kind: 'device' }>, d: TolerantDecode, now: number): void {
     const key = `${t.group}/${t.node}/${t.device}`;
+    const nodeKey = `${t.group}/${t.node}`;
     let a = this.agents.get(key);
-    if (!a) {
-      if (t.type !== 'DBIRTH' && t.type !== 'DDATA') return;
-      // A node may birth a few loops, not thousands (each is tracked, recorded and drawn).
-      const perNode = (this.devicesPerNode.get(`${t.group}/${t.node}`) ?? 0) + 1;
-      if (perNode > DEVICES_PER_NODE_MAX) {
-        this.rejected.tooManyDevices++;
-        this.lastRejection = `${topic}: node ${t.group}/${t.node} has ${DEVICES_PER_NODE_MAX} devices already (at most ${DEVICES_PER_NODE_MAX} per node)`;
-        return;
-      }
-      this.devicesPerNode.set(`${t.group}/${t.node}`, perNode);
-      a = { key, group: t.group, node: t.node, device: t.device, health: 'online', lastSeenMs: now, mode: '?', cause: '', setpoint: null,
-        measurement: null, bdSeq: this.nodeBdSeq.get(`${t.group}/${t.node}`) ?? null, dependsOn: [], held: false, contained: null, reportsHeld: false,
-        tripped: false, tripCause: '', guard: [], causes: [], latched: [], predicted: null, traps: 0, invariantFails: 0, envelope: { min: null, max: null, unit: '' },
-        coreVersion: '?', modesSeen: new Set() };
-      this.agents.set(key, a);
-      // Data from a device we never saw born: ask its node to rebirth (Sparkplug B).
-      if (t.type === 'DDATA') this.requestRebirth(t.group, t.node);
+    if (t.type === 'DDEATH') {
+      if (a) a.health = 'dead';
+      this.touchNode(nodeKey, now);
+      return;
     }
-    if (t.type === 'DDEATH') { a.health = 'dead'; return; }
-    if (t.type !== 'DBIRTH' && t.type !== 'DDATA') return;
+    const birth = t.type === 'DBIRTH';
+    // Data from a device dead since its last birth, or (unless this host only observes and cannot ask) never born.
+    if (!birth && (a ? a.health === 'dead' : !this.opts.passive)) { this.unborn(t.group, t.node, now); return; }
+    const decl = birth ? declarations(d) : this.declared.get(key);
+    const p = this.named(d.payload, decl);
+    // Without a birth (a passive observer taking a device up from its data), each message says what it is.
+    const kind: DeviceKind = birth ? (isEdgeloop(p) ? 'edgeloop' : 'foreign')
+      : a && this.declared.has(key) ? a.kind
+      : isEdgeloop(p) ? 'edgeloop' : a?.kind ?? 'foreign';
+    const problem = kind === 'edgeloop' ? metricProblem(p) : boundProblem(p);
+    if (problem) { this.reject(topic, problem); return; }
+    if (!a) {
+      const adopted = this.adopt(topic, t, kind, now);
+      if (!adopted) return;
+      a = adopted;
+    }
+    if (birth) {
+      // A birth from a node not born (or dead since): its session is not known here; ask for it.
+      const n = this.nodes.get(nodeKey);
+      if (!n || n.health === 'dead') this.askRebirth(t.group, t.node, now);
+      this.declared.set(key, decl!);
+      a.birthMetrics = d.payload.metrics.length + d.skipped;
+    }
+    if (a.kind !== kind) Object.assign(a, loopFields(), { kind });
     a.health = 'online';
     a.lastSeenMs = now;
-    const mode = metric('mode');
-    if (typeof mode === 'string') { a.mode = mode; a.modesSeen.add(mode); }
-    const held = metric('held');
-    if (typeof held === 'boolean') a.reportsHeld = held;
-    const version = metric('core_version');
-    if (typeof version === 'string') a.coreVersion = version;
+    this.touchNode(nodeKey, now);
     // The history is the data stream: a DBIRTH restates the current values, it is not a new sample.
-    if (t.type === 'DDATA' && this.opts.onData) {
+    if (!birth && this.opts.onData) {
       try {
         this.opts.onData(key, p, now);
       } catch (err) {
@@ -329,6 +539,43 @@ export class Coordinator {
         this.lastDataError = (err as Error).message;
       }
     }
+    if (a.kind === 'edgeloop') this.readLoop(a, p);
+  }
+
+  /** A device seen for the first time, unless its node has DEVICES_PER_NODE_MAX already (counted). */
+  private adopt(topic: string, t: Extract<SparkplugTopic, { kind: 'device' }>, kind: DeviceKind, now: number): AgentView | null {
+    const nodeKey = `${t.group}/${t.node}`;
+    // A node may birth a few loops, not thousands (each is tracked, recorded and drawn).
+    const perNode = (this.devicesPerNode.get(nodeKey) ?? 0) + 1;
+    if (perNode > DEVICES_PER_NODE_MAX) {
+      this.rejected.tooManyDevices++;
+      this.lastRejection = `${topic}: node ${nodeKey} has ${DEVICES_PER_NODE_MAX} devices already (at most ${DEVICES_PER_NODE_MAX} per node)`;
+      return null;
+    }
+    this.devicesPerNode.set(nodeKey, perNode);
+    const n = this.nodes.get(nodeKey);
+    if (n) n.devices = perNode;
+    const a: AgentView = { key: `${nodeKey}/${t.device}`, group: t.group, node: t.node, device: t.device, kind, health: 'online', lastSeenMs: now,
+      birthMetrics: 0, bdSeq: n?.bdSeq ?? null, ...loopFields() };
+    this.agents.set(a.key, a);
+    return a;
+  }
+
+  /**
+   * What an edgeloop loop reports, into its view. The live view takes only
+   * live values: a metric flagged `historical` (a replayed sample) is
+   * recorded (onData) but never read here. A command's acknowledgement is
+   * read either way: it answers its command whenever it arrives.
+   */
+  private readLoop(a: AgentView, p: Payload): void {
+    const live = p.metrics.some((m) => m.historical) ? p.metrics.filter((m) => !m.historical) : p.metrics;
+    const metric = (name: string) => live.find((m) => m.name === name)?.value;
+    const mode = metric('mode');
+    if (typeof mode === 'string') { a.mode = mode; a.modesSeen.add(mode); }
+    const held = metric('held');
+    if (typeof held === 'boolean') a.reportsHeld = held;
+    const version = metric('core_version');
+    if (typeof version === 'string') a.coreVersion = version;
     const deps = metric('depends_on');
     if (typeof deps === 'string') a.dependsOn = deps.split(',').filter(Boolean);
     const cause = metric('cause');
@@ -337,12 +584,12 @@ export class Coordinator {
     if (typeof sp === 'number') a.setpoint = sp;
     const y = metric('measurement');
     if (typeof y === 'number') a.measurement = y;
-    this.readGuard(a, p);
+    this.readGuard(a, live);
     for (const m of p.metrics) {
       if (m.name !== 'command/ack' || typeof m.value !== 'string') continue;
       const [id, ...rest] = m.value.split(' ');
       const c = this.commands.get(id);
-      if (!c || c.state !== 'sent' || c.target !== key) continue;
+      if (!c || c.state !== 'sent' || c.target !== a.key) continue;
       const status = rest.join(' ');
       c.state = status === 'ok' || status.startsWith('ok ') ? 'acked' : 'rejected';
       c.detail = status;
@@ -350,8 +597,8 @@ export class Coordinator {
   }
 
   /** The trip, the guard's flags and causes, the prediction and the envelope, as far as the payload carries them. */
-  private readGuard(a: AgentView, p: Payload): void {
-    for (const m of p.metrics) {
+  private readGuard(a: AgentView, metrics: readonly Metric[]): void {
+    for (const m of metrics) {
       const v = m.value;
       switch (m.name) {
         case 'trip': a.tripped = v === true; break;
@@ -401,6 +648,8 @@ export class Coordinator {
     const action = this.containAction;
     if (action === null) return;
     for (const a of this.agents.values()) {
+      // A foreign device is no loop of edgeloop's: it neither starts an episode nor is contained.
+      if (a.kind !== 'edgeloop') continue;
       const out = this.outOfControl(a);
       const spreading = a.contained !== null && (out || (a.mode === 'DEGRADED' && !onlyDemanded(a)));
       if (!(out || spreading)) {
@@ -411,7 +660,7 @@ export class Coordinator {
       const state = a.health === 'dead' ? 'dead' : a.mode;
       const why = a.contained !== null ? `disturbance spread to ${a.key} (${state}): widening the scope` : `${a.key} left control (${state})`;
       for (const d of this.agents.values()) {
-        if (!d.dependsOn.includes(a.key) || d.health !== 'online' || this.operatorReleased.has(d.key)) continue;
+        if (d.kind !== 'edgeloop' || !d.dependsOn.includes(a.key) || d.health !== 'online' || this.operatorReleased.has(d.key)) continue;
         this.containOne(d, action, why, now);
       }
     }
@@ -446,6 +695,9 @@ export class Coordinator {
   command(target: string, cmd: OperatorCommand): TrackedCommand {
     const a = this.agents.get(target);
     if (!a) throw new Error(`command: unknown agent '${target}' (known: ${[...this.agents.keys()].join(', ') || 'none'})`);
+    if (a.kind !== 'edgeloop') {
+      throw new Error(`command: '${target}' is a foreign device (its DBIRTH declares no ${EDGELOOP_MARKERS.join(' and ')}): it takes no edgeloop commands`);
+    }
     let body: Metric[];
     switch (cmd.kind) {
       case 'setpoint':
@@ -490,7 +742,7 @@ export class Coordinator {
     const active = this.rollouts.find((r) => !r.finished && r.view().group === opts.group);
     if (active) throw new Error(`rollout: group '${opts.group}' already has rollout ${active.view().id} in phase ${active.phase}`);
     const r = new Rollout({ ...opts, id: opts.id ?? `${this.opts.hostId}-rollout-${this.rollouts.length + 1}`, clockMs: this.clock }, {
-      agents: () => [...this.agents.values()],
+      agents: () => [...this.agents.values()].filter((a) => a.kind === 'edgeloop'),
       sendDeploy: (key, moduleB64, signatureB64) => this.send(this.known(key), [
         { name: 'command/deploy', type: 'String', value: moduleB64 },
         { name: 'command/signature', type: 'String', value: signatureB64 },
@@ -515,6 +767,7 @@ export class Coordinator {
   /** Ask an edge node to publish its births again (NCMD Node Control/Rebirth). */
   requestRebirth(group: string, node: string): void {
     if (this.opts.passive) return;
+    this.rebirths.requested++;
     const metrics: Metric[] = [{ name: 'Node Control/Rebirth', type: 'Boolean', value: true }];
     // Commands at QoS 0 (Sparkplug B 3.0): one that cannot be delivered now must not arrive minutes later.
     this.client.publish(nodeTopic(group, 'NCMD', node), Buffer.from(encodePayload({ timestamp: this.clock(), metrics })), { qos: 0 });

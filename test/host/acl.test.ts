@@ -348,7 +348,7 @@ describe('the real Agent and Coordinator under ACLs', () => {
       'spBv1.0/plant1/DDATA/gw1/loop1', 'spBv1.0/plant1/DCMD/gw1/loop1', 'spBv1.0/plant1/NDEATH/gw1']));
     expect(broker.counters.denied).toMatchObject({ publish: 0, subscribe: 0 });
     expect(broker.counters.authFailed).toBe(0);
-    expect(coordinator.rejected).toEqual({ malformed: 0, dropped: 0, staleDeaths: 0, tooManyDevices: 0 });
+    expect(coordinator.rejected).toEqual({ malformed: 0, dropped: 0, staleDeaths: 0, tooManyDevices: 0, tooManyNodes: 0, unborn: 0, skippedMetrics: 0 });
     await coordinator.stop();
   });
 
