@@ -318,7 +318,9 @@ export class Coordinator {
     this.clock = opts.clockMs ?? Date.now;
     const state = stateTopic(opts.hostId);
     // Sparkplug B 3.0: the online STATE carries the timestamp of the Will (the offline STATE) its connection registered.
-    const stateTs = this.clock();
+    // STATE timestamps are wall-clock time whatever clockMs is (a simulated run's too): edge nodes order a
+    // host's STATE messages by them, across its sessions, so they must not go back when a new session starts.
+    const stateTs = Date.now();
     this.client = mqtt.connect(opts.broker, {
       clean: true,
       reconnectPeriod: 500,
@@ -804,7 +806,7 @@ export class Coordinator {
       return;
     }
     if (!this.opts.passive) {
-      const offline = this.client.publishAsync(stateTopic(this.opts.hostId), JSON.stringify({ online: false, timestamp: this.clock() }), { qos: 1, retain: true });
+      const offline = this.client.publishAsync(stateTopic(this.opts.hostId), JSON.stringify({ online: false, timestamp: Date.now() }), { qos: 1, retain: true });
       await Promise.race([offline.catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
     }
     await Promise.race([this.client.endAsync(), new Promise((r) => setTimeout(r, 2000))]);

@@ -155,12 +155,12 @@ class Fuzz {
       () => cmd('setpoint wrong type', [id, this.pick([m('command/setpoint', 'String', '42'), m('command/setpoint', 'Boolean', true),
         m('command/setpoint', 'Text', '42'), m('command/setpoint', 'Int64', 2 ** 60)])]),
       () => cmd('unknown command name', [id, this.pick([m('command/explode', 'Boolean', true), m('Command/Setpoint', 'Double', 42),
-        m('command/setpoint ', 'Double', 42), m('command/', 'Double', 42), m('setpoint', 'Double', 42)])]),
+        m('command/setpoint ', 'Double', 42), m('command/', 'Double', 42), m('Setpoint', 'Double', 42)])]),
       () => cmd('unknown command beside a valid one', [id, sp42, m(this.pick(['command/explode', 'command/setpoint2', 'command/ack']), 'Boolean', true)]),
       () => cmd('bad id', [this.pick([m('command/id', 'String', ''), m('command/id', 'String', 'x'.repeat(65)), m('command/id', 'String', 'a b'),
         m('command/id', 'String', 'ü'), m('command/id', 'String', '../x'), m('command/id', 'Int32', 7), m('command/id', 'String', this.text(50_000)),
         m('command/ID', 'String', 'ok-1')]), sp42]),
-      () => cmd('no id', [sp42]),
+      () => cmd('no id, nothing writable', [m('note', 'String', 'x')]),
       () => cmd('two commands', [id, sp42, this.pick([m('command/reset', 'Boolean', true), m('command/hold', 'Boolean', true), m('command/param', 'String', 'kp=3')])]),
       () => cmd('duplicate command', [id, sp42, m('command/setpoint', 'Double', 43)]),
       () => cmd('duplicate id', [id, m('command/id', 'String', 'other-1'), sp42]),
@@ -238,10 +238,10 @@ class Fuzz {
         const c = coordDecodes(payload);
         if (p ? c?.skipped !== 0 : c) continue;
         if (!p) return { kind: 'dcmd: mutated, undecodable', topic: DCMD, payload, agent: true, coord: true };
-        // Still decodes: malformed only if it lost its id or its command (checked without parseCommand).
+        // Still decodes: malformed only if it lost its command (without a command/id a command is a tag write, answered under its name).
         const names = p.metrics.map((x) => x.name);
-        if (!names.includes('command/id') || !names.some((x) => COMMAND_KEYS.includes(x))) {
-          return { kind: 'dcmd: mutated, lost id or command', topic: DCMD, payload, agent: true, coord: false };
+        if (!names.some((x) => COMMAND_KEYS.includes(x))) {
+          return { kind: 'dcmd: mutated, lost its command', topic: DCMD, payload, agent: true, coord: false };
         }
       }
       return this.next();
