@@ -279,6 +279,7 @@ export async function coordinatorCommand(o: CoordinatorCommandOptions, print: Pr
     broker: o.broker, hostId: o.hostId, contain: o.contain && !o.passive ? o.containWith ?? 'hold' : false, passive: o.passive,
     username: o.username, password: o.password, staleMs: o.staleMs,
     onData: (k, p, ms) => telemetry.recorder.record(k, p, ms),
+    onBirth: (k, p) => telemetry.recorder.birth(k, p),
     onDecision: (d) => print(`${role}: ${d.action} ${d.agent}: ${d.reason}`),
     onLoginRefused: (why) => print(`${role}: ERROR: ${why} (${shownUrl(o.broker)}${o.username ? `, user '${o.username}'` : ', no username given'}); retrying`),
   });

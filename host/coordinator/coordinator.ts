@@ -27,8 +27,8 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { decodePayloadTolerant, encodePayload, type InboundPayload, type Metric, type MetricType, type Payload, type TolerantDecode } from '../mqtt/codec.js';
 import { deviceTopic, nodeTopic, noDelay, parseTopic, stateTopic, type SparkplugTopic } from '../mqtt/topics.js';
 import { Rollout, type RolloutOptions } from '../deploy/rollout.js';
-import { GUARD_STATUS, MODES, type GuardFlag } from '../runtime/abi.js';
-import { MODE_DEMANDS, parseCommand, type ModeDemand } from '../mqtt/commands.js';
+import { GUARD_STATUS, MODES, type GuardFlag, type ParamName } from '../runtime/abi.js';
+import { encodeCommand, encodeDeploy, MODE_DEMANDS, parseCommand, type CommandBody, type ModeDemand } from '../mqtt/commands.js';
 import type { RolloutView } from '../deploy/types.js';
 
 export type Health = 'online' | 'stale' | 'dead';
@@ -152,6 +152,14 @@ export interface CoordinatorOptions {
   contain?: boolean | ContainAction;
   /** Every decoded, checked DDATA, for telemetry recording (host/telemetry/recorder.ts). */
   onData?: (agentKey: string, payload: Payload, receivedMs: number) => void;
+  /** Every checked DBIRTH (its metrics named): the values a device's samples reported by exception leave out until they move. */
+  onBirth?: (agentKey: string, payload: Payload, receivedMs: number) => void;
+  /**
+   * A gap in a node's seq that the missing message did not fill within this
+   * long asks the node for a rebirth (Sparkplug's Reorder Timeout; default
+   * REORDER_TIMEOUT_MS).
+   */
+  reorderTimeoutMs?: number;
   /** Decision log lines, as they are taken. */
   onDecision?: (d: Decision) => void;
   /** No data for this long: the agent is stale. */
@@ -184,6 +192,8 @@ export const DEVICES_PER_NODE_MAX = 64;
 export const NODES_MAX = 4096;
 /** At most one rebirth request per edge node this often, ms (the coordinator's clock): data from an unborn device must not flood its node. */
 export const REBIRTH_INTERVAL_MS = 5000;
+/** A gap in a node's seq not filled within this long asks for a rebirth (Sparkplug's Reorder Timeout), ms. */
+export const REORDER_TIMEOUT_MS = 2000;
 
 /** What is wrong with any device's or node's metrics (a bound the coordinator keeps for everyone), or null. */
 export function boundProblem(p: Payload): string | null {
@@ -284,6 +294,10 @@ export class Coordinator {
   readonly rejected = { malformed: 0, dropped: 0, staleDeaths: 0, tooManyDevices: 0, tooManyNodes: 0, unborn: 0, skippedMetrics: 0 };
   /** Rebirth requests sent (NCMD Node Control/Rebirth), and those held back by REBIRTH_INTERVAL_MS. */
   readonly rebirths = { requested: 0, limited: 0 };
+  /** Gaps in a node's seq that the missing message did not fill within the Reorder Timeout (each asked for a rebirth). */
+  seqGaps = 0;
+  /** Per node: the seq expected next, and the ones missing since when (this host's clock). */
+  private readonly seqs = new Map<string, { next: number; missing: Map<number, number> }>();
   private readonly devicesPerNode = new Map<string, number>();
   /** The last birth's declarations of each node (group/node) and device (group/node/device). */
   private readonly declared = new Map<string, Declarations>();
@@ -317,26 +331,32 @@ export class Coordinator {
   constructor(private readonly opts: CoordinatorOptions) {
     this.clock = opts.clockMs ?? Date.now;
     const state = stateTopic(opts.hostId);
-    // Sparkplug B 3.0: the online STATE carries the timestamp of the Will (the offline STATE) its connection registered.
-    // STATE timestamps are wall-clock time whatever clockMs is (a simulated run's too): edge nodes order a
-    // host's STATE messages by them, across its sessions, so they must not go back when a new session starts.
-    const stateTs = Date.now();
+    this.stateTs = Date.now();
     this.client = mqtt.connect(opts.broker, {
       clean: true,
       reconnectPeriod: 500,
       username: opts.username,
       password: opts.password,
-      will: opts.passive ? undefined : { topic: state, payload: Buffer.from(JSON.stringify({ online: false, timestamp: stateTs })), qos: 1, retain: true },
+      // A command that cannot go now is not held and sent when the link comes back, ahead of the STATE birth.
+      queueQoSZero: false,
+      will: this.stateWill(),
     });
     this.client.on('connect', () => {
       noDelay(this.client);
       this.link.connected = true;
-      // Subscribe first, then declare STATE online: edge nodes that wait
-      // for it birth and replay their spools into live subscriptions.
-      this.client.subscribe(['spBv1.0/+/+/+', 'spBv1.0/+/+/+/+'], { qos: 1 }, (err, granted) => {
+      // Subscribe first (its own STATE too, to re-assert it), then declare STATE online:
+      // edge nodes that wait for it birth and replay their spools into live subscriptions.
+      const topics = ['spBv1.0/+/+/+', 'spBv1.0/+/+/+/+', ...(opts.passive ? [] : [state])];
+      this.client.subscribe(topics, { qos: 1 }, (err, granted) => {
         if (err || (granted ?? []).some((g) => g.qos === 128)) this.link.subscribeRefused = true;
-        if (!opts.passive) this.client.publish(state, JSON.stringify({ online: true, timestamp: stateTs }), { qos: 1, retain: true });
+        this.publishOnline();
       });
+    });
+    this.client.on('close', () => {
+      // The next session registers a new Will: its timestamp, and its online STATE's, are the new session's.
+      if (opts.passive || this.stopping) return;
+      this.stateTs = Math.max(Date.now(), this.stateTs + 1);
+      this.client.options.will = this.stateWill();
     });
     this.client.on('message', (topic, payload) => {
       this.link.messages++;
@@ -347,6 +367,51 @@ export class Coordinator {
     this.login = new LoginWatch(this.client, (refusal) => {
       try { opts.onLoginRefused?.(refusal); } catch { /* a logger's failure is not the coordinator's */ }
     });
+  }
+
+  /**
+   * The timestamp of this session's STATE: its Will (offline) and its birth
+   * (online) carry the same one (Sparkplug B 3.0). Wall-clock time whatever
+   * clockMs is (a simulated run's too): edge nodes order a host's STATE
+   * messages by it, across its sessions, so it never goes back.
+   */
+  private stateTs: number;
+  private stopping = false;
+  /** Offline STATEs on this host's own topic answered with its online STATE again (a stray Will, another process with its id). */
+  stateReasserted = 0;
+  private lastReassertMs = -Infinity;
+
+  private stateWill() {
+    if (this.opts.passive) return undefined;
+    return { topic: stateTopic(this.opts.hostId), payload: Buffer.from(JSON.stringify({ online: false, timestamp: this.stateTs })), qos: 1 as const, retain: true };
+  }
+
+  private publishOnline(): void {
+    if (this.opts.passive || this.stopping) return;
+    this.client.publish(stateTopic(this.opts.hostId), JSON.stringify({ online: true, timestamp: this.stateTs }), { qos: 1, retain: true });
+  }
+
+  /**
+   * Its own STATE, as the broker has it: offline while this host is up (an
+   * earlier session's Will, a stray message, another process with the same
+   * host id) is answered with the online STATE again, at most once a
+   * second. One newer than this session's birth would win over it at the
+   * edge nodes: the session starts again with a newer Will and birth.
+   */
+  private ownState(bytes: Buffer): void {
+    if (this.opts.passive || this.stopping || !this.client.connected) return;
+    let s: { online?: unknown; timestamp?: unknown };
+    try { s = JSON.parse(bytes.toString('utf8')) as typeof s; } catch { return; }
+    if (!s || typeof s !== 'object' || s.online !== false) return;
+    const now = Date.now();
+    if (now - this.lastReassertMs < 1000) return;
+    this.lastReassertMs = now;
+    this.stateReasserted++;
+    if (typeof s.timestamp === 'number' && s.timestamp > this.stateTs) {
+      this.client.end(false, {}, () => { if (!this.stopping) this.client.reconnect(); });
+      return;
+    }
+    this.publishOnline();
   }
 
   /** The broker's last refusal of this coordinator's log-in, or null once connected. */
@@ -364,6 +429,7 @@ export class Coordinator {
     for (const n of this.nodes.values()) {
       if (n.health === 'online' && now - n.lastSeenMs > staleMs) n.health = 'stale';
     }
+    this.checkSeqs(now);
     this.contain(now);
     for (const r of this.rollouts) r.step();
     const timeout = this.opts.commandTimeoutMs ?? 5000;
@@ -380,7 +446,7 @@ export class Coordinator {
       this.reject(topic, (err as Error).message);
       return;
     }
-    if (t.kind === 'state') return;
+    if (t.kind === 'state') { if (t.host === this.opts.hostId) this.ownState(bytes); return; }
     const scope = t.kind === 'node' ? `${t.group}/${t.node}` : `${t.group}/${t.node}/${t.device}`;
     // Data is read with its birth's datatypes; a birth declares its own.
     const born = t.type === 'NBIRTH' || t.type === 'DBIRTH' ? undefined : this.declared.get(scope);
@@ -394,8 +460,41 @@ export class Coordinator {
     this.rejected.skippedMetrics += d.skipped;
     // Commands (DCMD, NCMD) are other hosts' business: decoded (a malformed one is counted), never read.
     if (t.type === 'NCMD' || t.type === 'DCMD') return;
+    this.trackSeq(`${t.group}/${t.node}`, t.type, d.payload.seq, now);
     if (t.kind === 'node') this.handleNode(topic, t, d, now);
     else this.handleDevice(topic, t, d, now);
+  }
+
+  /**
+   * A node's seq: each message after its NBIRTH takes the next one (0..255,
+   * wrapping). One that skips ahead leaves the ones in between missing; a
+   * missing one that arrives late (delivered out of order) is crossed off.
+   */
+  private trackSeq(node: string, type: string, seq: number | undefined, now: number): void {
+    if (type === 'NDEATH' || seq === undefined) return;
+    if (type === 'NBIRTH') {
+      if (this.seqs.has(node) || this.seqs.size < NODES_MAX) this.seqs.set(node, { next: (seq + 1) & 0xff, missing: new Map() });
+      return;
+    }
+    const s = this.seqs.get(node);
+    if (!s) return;
+    if (s.missing.delete(seq)) return;
+    for (let n = s.next; n !== seq && s.missing.size < 255; n = (n + 1) & 0xff) s.missing.set(n, now);
+    s.next = (seq + 1) & 0xff;
+  }
+
+  /** Gaps older than the Reorder Timeout: the node's messages were lost; ask for its births again. */
+  private checkSeqs(now: number): void {
+    const timeout = this.opts.reorderTimeoutMs ?? REORDER_TIMEOUT_MS;
+    for (const [node, s] of this.seqs) {
+      if (!s.missing.size) continue;
+      const oldest = Math.min(...s.missing.values());
+      if (now - oldest < timeout) continue;
+      s.missing.clear();
+      this.seqGaps++;
+      const [group, name] = node.split('/');
+      this.askRebirth(group, name, now);
+    }
   }
 
   /** A whole message not taken in: counted, and the reason kept for the log. */
@@ -526,6 +625,12 @@ export class Coordinator {
       if (!n || n.health === 'dead') this.askRebirth(t.group, t.node, now);
       this.declared.set(key, decl!);
       a.birthMetrics = d.payload.metrics.length + d.skipped;
+      try {
+        this.opts.onBirth?.(key, p, now);
+      } catch (err) {
+        this.dataErrors++;
+        this.lastDataError = (err as Error).message;
+      }
     }
     if (a.kind !== kind) Object.assign(a, loopFields(), { kind });
     a.health = 'online';
@@ -687,10 +792,7 @@ export class Coordinator {
     this.decisions.push(decision);
     if (this.decisions.length > DECISIONS_KEPT) this.decisions.splice(0, this.decisions.length - DECISIONS_KEPT);
     this.opts.onDecision?.(decision);
-    const body: Metric[] = action === 'hold'
-      ? [{ name: 'command/hold', type: 'Boolean', value: true }]
-      : [{ name: 'command/mode', type: 'String', value: 'fallback' }];
-    this.send(d, body, kind);
+    this.send(d, encodeCommand(action === 'hold' ? { kind: 'hold' } : { kind: 'mode', value: 'fallback' }), kind);
   }
 
   /** Send a validated command to an agent (group/node/device); returns its tracking record. */
@@ -700,28 +802,25 @@ export class Coordinator {
     if (a.kind !== 'edgeloop') {
       throw new Error(`command: '${target}' is a foreign device (its DBIRTH declares no ${EDGELOOP_MARKERS.join(' and ')}): it takes no edgeloop commands`);
     }
-    let body: Metric[];
+    let c: CommandBody;
     switch (cmd.kind) {
       case 'setpoint':
         if (typeof cmd.value !== 'number' || !Number.isFinite(cmd.value)) throw new Error(`command: setpoint must be a finite number, got ${JSON.stringify(cmd.value)}`);
-        body = [{ name: 'command/setpoint', type: 'Double', value: cmd.value }];
+        c = { kind: 'setpoint', value: cmd.value };
         break;
-      case 'reset': body = [{ name: 'command/reset', type: 'Boolean', value: true }]; break;
-      case 'release':
-        // Ends containment the way it was taken: a dependent switched to its fallback is released from the demand.
-        body = a.contained === 'fallback'
-          ? [{ name: 'command/mode', type: 'String', value: 'release' }]
-          : [{ name: 'command/release', type: 'Boolean', value: true }];
-        break;
-      case 'param': body = [{ name: 'command/param', type: 'String', value: `${cmd.name}=${String(cmd.value)}` }]; break;
+      case 'reset': c = { kind: 'reset' }; break;
+      // Ends containment the way it was taken: a dependent switched to its fallback is released from the demand.
+      case 'release': c = a.contained === 'fallback' ? { kind: 'mode', value: 'release' } : { kind: 'release' }; break;
+      case 'param': c = { kind: 'param', name: cmd.name as ParamName, value: cmd.value }; break;
       case 'mode':
         if (!(MODE_DEMANDS as readonly unknown[]).includes(cmd.value)) {
           throw new Error(`command: mode must be one of ${MODE_DEMANDS.join(', ')}, got ${JSON.stringify(cmd.value)}`);
         }
-        body = [{ name: 'command/mode', type: 'String', value: cmd.value }];
+        c = { kind: 'mode', value: cmd.value };
         break;
       default: throw new Error(`command: kind must be one of setpoint, reset, release, param, mode, got ${JSON.stringify((cmd as { kind: unknown }).kind)}`);
     }
+    const body = encodeCommand(c);
     // The same check the agent applies, before anything is sent (the agent's core still checks ranges).
     try {
       parseCommand({ timestamp: this.clock(), metrics: [{ name: 'command/id', type: 'String', value: 'check' }, ...body] });
@@ -745,11 +844,8 @@ export class Coordinator {
     if (active) throw new Error(`rollout: group '${opts.group}' already has rollout ${active.view().id} in phase ${active.phase}`);
     const r = new Rollout({ ...opts, id: opts.id ?? `${this.opts.hostId}-rollout-${this.rollouts.length + 1}`, clockMs: this.clock }, {
       agents: () => [...this.agents.values()].filter((a) => a.kind === 'edgeloop'),
-      sendDeploy: (key, moduleB64, signatureB64) => this.send(this.known(key), [
-        { name: 'command/deploy', type: 'String', value: moduleB64 },
-        { name: 'command/signature', type: 'String', value: signatureB64 },
-      ], 'deploy'),
-      sendRollback: (key) => this.send(this.known(key), [{ name: 'command/rollback', type: 'Boolean', value: true }], 'rollback'),
+      sendDeploy: (key, moduleB64, signatureB64) => this.send(this.known(key), encodeDeploy(moduleB64, signatureB64), 'deploy'),
+      sendRollback: (key) => this.send(this.known(key), encodeCommand({ kind: 'rollback' }), 'rollback'),
     });
     this.rollouts.push(r);
     return r;
@@ -800,13 +896,14 @@ export class Coordinator {
 
   /** Declare STATE offline (when connected) and disconnect; never waits on a broker that is not there. */
   async stop(): Promise<void> {
+    this.stopping = true;
     this.login.stop();
     if (!this.client.connected) {
       await this.client.endAsync(true);
       return;
     }
     if (!this.opts.passive) {
-      const offline = this.client.publishAsync(stateTopic(this.opts.hostId), JSON.stringify({ online: false, timestamp: Date.now() }), { qos: 1, retain: true });
+      const offline = this.client.publishAsync(stateTopic(this.opts.hostId), JSON.stringify({ online: false, timestamp: Math.max(Date.now(), this.stateTs) }), { qos: 1, retain: true });
       await Promise.race([offline.catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
     }
     await Promise.race([this.client.endAsync(), new Promise((r) => setTimeout(r, 2000))]);

@@ -208,11 +208,7 @@ export function encodeCommand(c: CommandBody): Metric[] {
     case 'release': return [{ name: 'command/release', type: 'Boolean', value: true }];
     case 'param': return [{ name: 'command/param', type: 'String', value: `${c.name}=${String(c.value)}` }];
     case 'rollback': return [{ name: 'command/rollback', type: 'Boolean', value: true }];
-    case 'deploy': {
-      const out: Metric[] = [{ name: 'command/deploy', type: 'String', value: Buffer.from(c.module).toString('base64') }];
-      if (c.signature) out.push({ name: 'command/signature', type: 'String', value: Buffer.from(c.signature).toString('base64') });
-      return out;
-    }
+    case 'deploy': return encodeDeploy(Buffer.from(c.module).toString('base64'), c.signature ? Buffer.from(c.signature).toString('base64') : null);
     default: throw new Error(`no encoding for '${(c as { kind: string }).kind}' commands`);
   }
 }
@@ -279,6 +275,13 @@ export function parseCommand(p: Payload): AgentCommand {
       return { id, kind: 'param', name: m[1] as ParamName, value };
     }
   }
+}
+
+/** A deploy's metrics from the module and signature already in base64 (a rollout keeps them so). */
+export function encodeDeploy(moduleB64: string, signatureB64: string | null): Metric[] {
+  const out: Metric[] = [{ name: 'command/deploy', type: 'String', value: moduleB64 }];
+  if (signatureB64 !== null) out.push({ name: 'command/signature', type: 'String', value: signatureB64 });
+  return out;
 }
 
 /** The module and its signature, decoded; the gate (host/deploy/module.ts) judges them. */

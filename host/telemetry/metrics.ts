@@ -11,11 +11,33 @@ export function coordinatorRegistry(coord: Coordinator, store?: TelemetryStore):
   const registry = new Registry();
   if (store) storeGauges(registry, store);
   new Gauge({
-    name: 'edgeloop_agents', help: 'Agents known to the coordinator, by health', labelNames: ['health'], registers: [registry],
+    name: 'edgeloop_agents', help: 'edgeloop loops known to the coordinator, by health', labelNames: ['health'], registers: [registry],
     collect() {
       this.reset();
-      for (const h of ['online', 'stale', 'dead']) this.set({ health: h }, [...coord.agents.values()].filter((a) => a.health === h).length);
+      const loops = [...coord.agents.values()].filter((a) => a.kind === 'edgeloop');
+      for (const h of ['online', 'stale', 'dead']) this.set({ health: h }, loops.filter((a) => a.health === h).length);
     },
+  });
+  new Gauge({
+    name: 'edgeloop_foreign_devices', help: 'Devices of other Sparkplug edge nodes the coordinator tracks (not edgeloop loops), by health',
+    labelNames: ['health'], registers: [registry],
+    collect() {
+      this.reset();
+      const foreign = [...coord.agents.values()].filter((a) => a.kind !== 'edgeloop');
+      for (const h of ['online', 'stale', 'dead']) this.set({ health: h }, foreign.filter((a) => a.health === h).length);
+    },
+  });
+  new Gauge({
+    name: 'edgeloop_rebirth_requests', help: 'Rebirth requests sent to edge nodes (data without a birth, after a death, or a gap in seq), and those held back by the rate limit',
+    labelNames: ['state'], registers: [registry],
+    collect() {
+      this.set({ state: 'sent' }, coord.rebirths.requested);
+      this.set({ state: 'limited' }, coord.rebirths.limited);
+    },
+  });
+  new Gauge({
+    name: 'edgeloop_seq_gaps', help: 'Gaps in an edge node\'s seq not filled within the Reorder Timeout', registers: [registry],
+    collect() { this.set(coord.seqGaps); },
   });
   new Gauge({
     name: 'edgeloop_agents_by_mode', help: 'Agents by supervisor mode', labelNames: ['mode'], registers: [registry],
@@ -51,7 +73,18 @@ export function coordinatorRegistry(coord: Coordinator, store?: TelemetryStore):
       this.set({ reason: 'malformed' }, coord.rejected.malformed);
       this.set({ reason: 'inbox_full' }, coord.rejected.dropped);
       this.set({ reason: 'too_many_devices' }, coord.rejected.tooManyDevices ?? 0);
+      this.set({ reason: 'too_many_nodes' }, coord.rejected.tooManyNodes);
+      this.set({ reason: 'unborn' }, coord.rejected.unborn);
+      this.set({ reason: 'stale_death' }, coord.rejected.staleDeaths);
     },
+  });
+  new Gauge({
+    name: 'edgeloop_metrics_skipped', help: 'Inbound metrics skipped one by one (a type the coordinator does not read, an alias no birth declared)', registers: [registry],
+    collect() { this.set(coord.rejected.skippedMetrics); },
+  });
+  new Gauge({
+    name: 'edgeloop_state_reasserted', help: 'Offline STATE messages on the coordinator\'s own topic answered with its online STATE', registers: [registry],
+    collect() { this.set(coord.stateReasserted); },
   });
   return registry;
 }

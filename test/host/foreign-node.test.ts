@@ -153,11 +153,11 @@ async function rig(url: string, opts: Partial<ConstructorParameters<typeof Coord
   closers.push(() => spy.endAsync());
   const ncmds: { topic: string; payload: TahuPayload }[] = [];
   let online = false;
-  // The spy hears everything the coordinator hears (node and device topics: its own commands too), and its STATE.
+  // The spy hears everything the coordinator hears (node and device topics: its own commands too; its own STATE unless passive).
   let heard = 0;
   spy.on('message', (topic, payload) => {
     const levels = topic.split('/').length;
-    if (levels === 4 || levels === 5) heard++;
+    if (levels === 4 || levels === 5 || (topic === 'spBv1.0/STATE/interop1' && !opts.passive)) heard++;
     if (topic.includes('/NCMD/')) ncmds.push({ topic, payload: tahu.decodePayload(payload) });
     if (topic === 'spBv1.0/STATE/interop1' && JSON.parse(payload.toString()).online === true) online = true;
   });
@@ -242,6 +242,30 @@ describe('a coordinator reading edge nodes it did not write (embedded aedes)', (
     await r.send(data([{ name: 'command/ack', type: 'String', value: `${c.id} ok`, isHistorical: true }]));
     expect(c).toMatchObject({ state: 'acked', detail: 'ok' });
   });
+
+  it('a gap in a node\'s seq not filled within the Reorder Timeout asks for a rebirth; one filled late (out of order) does not', async () => {
+    aedes = await startEmbeddedBroker();
+    const r = await rig(aedes.url, { reorderTimeoutMs: 2000 });
+    const nbirth = (node: string) => ['spBv1.0/acme/NBIRTH/' + node, enc({ timestamp: 1, seq: 0, metrics: [{ name: 'bdSeq', type: 'Int64', value: 0 }] })] as [string, Buffer];
+    const ndata = (node: string, seq: number) => ['spBv1.0/acme/NDATA/' + node, enc({ timestamp: 2, seq, metrics: [{ name: 'x', type: 'Int32', value: seq }] })] as [string, Buffer];
+    // 0, 1, 3, 2: the 2 came late, within the timeout.
+    await r.send(nbirth('inorder'), ndata('inorder', 1), ndata('inorder', 3), ndata('inorder', 2));
+    // 0, 1, 3: the 2 never comes.
+    await r.send(nbirth('lossy'), ndata('lossy', 1), ndata('lossy', 3));
+    r.clock.ms += 1999;
+    r.coord.cycle();
+    expect(r.coord.seqGaps).toBe(0);
+    r.clock.ms += 1;
+    r.coord.cycle();
+    await r.until(() => r.ncmds.length === 1, 'a rebirth request to the node that lost a message');
+    expect(r.ncmds.map((m) => m.topic)).toEqual(['spBv1.0/acme/NCMD/lossy']);
+    expect(r.coord.seqGaps).toBe(1);
+    // seq wraps at 255 without a gap.
+    await r.send(nbirth('wraps'), ...Array.from({ length: 258 }, (_, i) => ndata('wraps', (i + 1) & 0xff)));
+    r.clock.ms += 5000;
+    r.coord.cycle();
+    expect(r.coord.seqGaps).toBe(1);
+  }, 30_000);
 
   it('a bdSeq is any non-negative integer, or none; a node with NDATA only is tracked; data after its death is not read and asks for a rebirth, at most once per interval', async () => {
     aedes = await startEmbeddedBroker();

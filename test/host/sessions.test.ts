@@ -64,4 +64,60 @@ describe('Sparkplug B 3.0 sessions', () => {
       await spy.endAsync();
     }
   }, 30_000);
+
+  it('the coordinator re-asserts its STATE when its topic says offline; a new session has a new Will and birth timestamp; a command while the link is down is dropped, not sent late', async () => {
+    broker = await startEmbeddedBroker();
+    const spy = await mqtt.connectAsync(broker.url);
+    const states: { online: boolean; timestamp: number; retain: boolean }[] = [];
+    const dcmds: string[] = [];
+    spy.on('message', (topic, payload, packet) => {
+      if (topic === 'spBv1.0/STATE/sess2') states.push({ ...(JSON.parse(payload.toString()) as { online: boolean; timestamp: number }), retain: packet.retain });
+      else if (topic.includes('/DCMD/')) dcmds.push(topic);
+    });
+    await spy.subscribeAsync(['spBv1.0/#'], { qos: 1 });
+    const coord = new Coordinator({ broker: broker.url, hostId: 'sess2', contain: false });
+    const core = freshCore();
+    core.configure({ s0_scale: 0.05, range_min: -10, range_max: 200, out_min: 0, out_max: 100, model_gain: 1.5, model_tau: 60, model_offset: 20,
+      period_min_us: 100_000, period_max_us: 100_000 });
+    core.setSetpoint(60, 0);
+    let now = 0;
+    const agent = new Agent({ group: 'plant1', node: 'gw2', device: 'loop1', core, binding: chamberBinding(), broker: broker.url, clockUs: () => now });
+    const until = async (pred: () => boolean, what: string) => {
+      for (let i = 0; i < 200 && !pred(); i++) { now += 100_000; agent.tick(); coord.cycle(); await wait(20); }
+      expect(pred(), what).toBe(true);
+    };
+    try {
+      await until(() => coord.agents.get('plant1/gw2/loop1')?.health === 'online' && states.some((s) => s.online), 'online');
+      const birth = states.find((s) => s.online)!;
+      // A stray offline STATE on its topic (retained, its own timestamp): answered with the online STATE again.
+      await spy.publishAsync('spBv1.0/STATE/sess2', JSON.stringify({ online: false, timestamp: birth.timestamp }), { qos: 1, retain: true });
+      await until(() => coord.stateReasserted === 1 && states.at(-1)!.online, 'the online STATE re-asserted');
+      expect(states.at(-1)!.timestamp).toBe(birth.timestamp);
+      // A late subscriber gets it retained.
+      const late = await mqtt.connectAsync(broker.url);
+      const retained = await new Promise<{ online: boolean; retain: boolean }>((resolve) => {
+        late.on('message', (_t, payload, packet) => resolve({ ...(JSON.parse(payload.toString()) as { online: boolean }), retain: packet.retain }));
+        void late.subscribeAsync('spBv1.0/STATE/sess2', { qos: 1 });
+      });
+      await late.endAsync();
+      expect(retained).toMatchObject({ online: true, retain: true });
+
+      // The connection drops: its Will (the birth's timestamp), then a new session with a newer one.
+      const count = states.length;
+      (coord as unknown as { client: { stream: { destroy(): void } } }).client.stream.destroy();
+      // While it is down, a command: refused by the link, never delivered when it comes back.
+      await until(() => !coord.link.connected || !(coord as unknown as { client: { connected: boolean } }).client.connected, 'the link down');
+      try { coord.command('plant1/gw2/loop1', { kind: 'setpoint', value: 61 }); } catch { /* the send may throw while down: either way it must not arrive */ }
+      await until(() => states.slice(count).some((s) => s.online), 'a new session online');
+      const after = states.slice(count);
+      expect(after[0]).toMatchObject({ online: false, timestamp: birth.timestamp });
+      expect(after.find((s) => s.online)!.timestamp).toBeGreaterThan(birth.timestamp);
+      for (let i = 0; i < 20; i++) { now += 100_000; agent.tick(); coord.cycle(); await wait(20); }
+      expect(dcmds).toEqual([]);
+    } finally {
+      await agent.stop();
+      await coord.stop();
+      await spy.endAsync();
+    }
+  }, 30_000);
 });

@@ -314,7 +314,7 @@ describe('recorder', () => {
     const stored = store.counts()[0].samples;
     expect(stored).toBe(i - 100);
     // /metrics says so (a coordinator's registry over this store).
-    const metrics = await coordinatorRegistry({ agents: new Map(), commands: new Map(), decisions: [], rejected: { malformed: 0, dropped: 0 } } as never, store).metrics();
+    const metrics = await coordinatorRegistry({ agents: new Map(), commands: new Map(), decisions: [], rejected: { malformed: 0, dropped: 0, tooManyDevices: 0, tooManyNodes: 0, unborn: 0, staleDeaths: 0, skippedMetrics: 0 }, rebirths: { requested: 0, limited: 0 }, seqGaps: 0, stateReasserted: 0 } as never, store).metrics();
     expect(metrics).toMatch(/^edgeloop_store_failing 1$/m);
     expect(metrics).toMatch(/^edgeloop_store_pending_rows 100$/m);
     expect(metrics).toMatch(/^edgeloop_store_write_errors 1$/m);
