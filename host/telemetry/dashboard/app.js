@@ -110,8 +110,9 @@
       tr.append(
         el('td', { class: 'key', 'data-field': 'key' }, a.key),
         td('health', a.health, `health-${a.health}`),
-        td('mode', a.mode, `mode-${a.mode}`),
-        td('trip', trip.text, trip.cls),
+        // A device of another Sparkplug edge node: tracked for its health, not a loop (no mode, trip or guard).
+        a.kind === 'foreign' ? td('mode', 'foreign device', 'mode-foreign') : td('mode', a.mode, `mode-${a.mode}`),
+        td('trip', a.kind === 'foreign' ? '-' : trip.text, a.kind === 'foreign' ? '' : trip.cls),
         td('causes', causesText(a), 'mono'),
         td('cause', a.cause || '-'),
         td('held', contained === 'hold' ? 'held' : contained === 'fallback' ? 'fallback' : 'no', contained ? 'held-yes' : ''),
