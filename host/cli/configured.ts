@@ -116,7 +116,7 @@ export function coordinatorOptions(flags: ServiceFlags, given: Given): Coordinat
   const c = L.config;
   const base: CoordinatorCommandOptions = {
     broker: c.broker.url, username: c.broker.username, password: L.password, hostId: c.hostId,
-    contain: c.contain !== false, containWith: c.contain === false ? undefined : c.contain, staleMs: c.staleMs,
+    contain: c.contain !== false, containWith: c.contain === false ? undefined : c.contain, staleMs: c.staleMs, reorderTimeoutMs: c.reorderTimeoutMs,
     db: L.db, retain: L.retainMs, dashboard: c.dashboard !== false,
     dashboardHost: c.dashboard === false ? '127.0.0.1' : c.dashboard.host, dashboardPort: c.dashboard === false ? 0 : c.dashboard.port,
     operators: L.operators?.usersFile, commandUsername: L.operators?.username, commandPassword: L.operators?.password,

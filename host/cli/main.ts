@@ -232,6 +232,7 @@ export async function run(argv: string[]): Promise<number> {
     .option('--no-contain', 'observe only: take no containment action')
     .option('--contain-with <action>', `how a dependent of an agent out of control is contained: ${CONTAIN_ACTIONS.join(' (stop following its reference) or ')} (its fallback controller)`, containArg, 'hold' as ContainAction)
     .option('--stale-ms <ms>', 'no data for this long: the agent is stale', intArg('--stale-ms', 100, 3_600_000), 3000)
+    .option('--reorder-timeout-ms <ms>', 'Sparkplug Reorder Timeout: a gap in an edge node\'s seq not filled within this long asks it for a rebirth', intArg('--reorder-timeout-ms', 100, 60_000), 2000)
     .option('--dashboard-port <n>', 'dashboard port (0: any free one)', intArg('--dashboard-port', 0, 65535), 8080)
     .option('--no-dashboard', 'no dashboard'))
     .action(async (opts: ServiceFlags, cmd: Command) => {

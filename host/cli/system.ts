@@ -241,6 +241,8 @@ export interface CoordinatorCommandOptions {
   username?: string;
   password?: string;
   staleMs: number;
+  /** Sparkplug's Reorder Timeout: a seq gap not filled within it asks the node for a rebirth (default 2000 ms). */
+  reorderTimeoutMs?: number;
   db: string;
   retain?: number;
   dashboard: boolean;
@@ -277,7 +279,7 @@ export async function coordinatorCommand(o: CoordinatorCommandOptions, print: Pr
   const role = o.passive ? 'dashboard' : 'coordinator';
   const coord = new Coordinator({
     broker: o.broker, hostId: o.hostId, contain: o.contain && !o.passive ? o.containWith ?? 'hold' : false, passive: o.passive,
-    username: o.username, password: o.password, staleMs: o.staleMs,
+    username: o.username, password: o.password, staleMs: o.staleMs, reorderTimeoutMs: o.reorderTimeoutMs,
     onData: (k, p, ms) => telemetry.recorder.record(k, p, ms),
     onBirth: (k, p) => telemetry.recorder.birth(k, p),
     onDecision: (d) => print(`${role}: ${d.action} ${d.agent}: ${d.reason}`),

@@ -39,6 +39,8 @@ export const CoordinatorConfigSchema = z.strictObject({
   /** How a dependent of a loop out of control is contained, or false to observe only. */
   contain: z.union([z.enum(CONTAIN_ACTIONS), z.literal(false)], { error: `expected ${CONTAIN_ACTIONS.join(' or ')}, or false to observe only` }).default('hold'),
   staleMs: z.number().int().min(100).max(3_600_000).default(3000),
+  /** A gap in an edge node's seq not filled within this long asks it for a rebirth (Sparkplug's Reorder Timeout). */
+  reorderTimeoutMs: z.number({ error: 'expected the Reorder Timeout in ms, an integer in [100, 60000]' }).int().min(100).max(60_000).default(2000),
   telemetry,
   dashboard: section(z.union([z.literal(false), z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),

@@ -353,6 +353,7 @@ export class Coordinator {
       });
     });
     this.client.on('close', () => {
+      this.stateBorn = false;
       // The next session registers a new Will: its timestamp, and its online STATE's, are the new session's.
       if (opts.passive || this.stopping) return;
       this.stateTs = Math.max(Date.now(), this.stateTs + 1);
@@ -386,9 +387,14 @@ export class Coordinator {
     return { topic: stateTopic(this.opts.hostId), payload: Buffer.from(JSON.stringify({ online: false, timestamp: this.stateTs })), qos: 1 as const, retain: true };
   }
 
+  /** This session's online STATE is out: commands may go. */
+  private stateBorn = false;
+  private reassertTimer: NodeJS.Timeout | null = null;
+
   private publishOnline(): void {
     if (this.opts.passive || this.stopping) return;
     this.client.publish(stateTopic(this.opts.hostId), JSON.stringify({ online: true, timestamp: this.stateTs }), { qos: 1, retain: true });
+    this.stateBorn = true;
   }
 
   /**
@@ -403,15 +409,29 @@ export class Coordinator {
     let s: { online?: unknown; timestamp?: unknown };
     try { s = JSON.parse(bytes.toString('utf8')) as typeof s; } catch { return; }
     if (!s || typeof s !== 'object' || s.online !== false) return;
-    const now = Date.now();
-    if (now - this.lastReassertMs < 1000) return;
-    this.lastReassertMs = now;
     this.stateReasserted++;
-    if (typeof s.timestamp === 'number' && s.timestamp > this.stateTs) {
-      this.client.end(false, {}, () => { if (!this.stopping) this.client.reconnect(); });
+    if (typeof s.timestamp === 'number' && Number.isFinite(s.timestamp) && s.timestamp > this.stateTs) {
+      // Newer than this session's birth: edge nodes would take it over any birth with this timestamp.
+      // Leave cleanly (this session's offline STATE), and start again with a Will and birth newer than it.
+      const offline = JSON.stringify({ online: false, timestamp: this.stateTs });
+      this.stateTs = Math.max(Date.now(), s.timestamp + 1);
+      this.client.publish(stateTopic(this.opts.hostId), offline, { qos: 1, retain: true }, () => {
+        this.client.end(false, {}, () => { if (!this.stopping) this.client.reconnect(); });
+      });
       return;
     }
-    this.publishOnline();
+    // Answered at once, and again a second later if more came meanwhile (another process with this id keeps saying offline).
+    const now = Date.now();
+    if (now - this.lastReassertMs >= 1000) {
+      this.lastReassertMs = now;
+      this.publishOnline();
+    } else if (!this.reassertTimer) {
+      this.reassertTimer = setTimeout(() => {
+        this.reassertTimer = null;
+        this.lastReassertMs = Date.now();
+        if (this.client.connected) this.publishOnline();
+      }, 1000 - (now - this.lastReassertMs));
+    }
   }
 
   /** The broker's last refusal of this coordinator's log-in, or null once connected. */
@@ -490,6 +510,9 @@ export class Coordinator {
       if (!s.missing.size) continue;
       const oldest = Math.min(...s.missing.values());
       if (now - oldest < timeout) continue;
+      // A request went to this node less than REBIRTH_INTERVAL_MS ago: the gap waits for the next one it may send.
+      const asked = this.rebirthAskedMs.get(node);
+      if (asked !== undefined && now - asked < REBIRTH_INTERVAL_MS && !this.opts.passive) continue;
       s.missing.clear();
       this.seqGaps++;
       const [group, name] = node.split('/');
@@ -580,17 +603,18 @@ export class Coordinator {
   }
 
   /** A rebirth request, unless one went to this node less than REBIRTH_INTERVAL_MS ago. */
-  private askRebirth(group: string, node: string, now: number): void {
-    if (this.opts.passive) return;
+  private askRebirth(group: string, node: string, now: number): boolean {
+    if (this.opts.passive) return false;
     const key = `${group}/${node}`;
     const last = this.rebirthAskedMs.get(key);
-    if (last !== undefined && now - last < REBIRTH_INTERVAL_MS) { this.rebirths.limited++; return; }
+    if (last !== undefined && now - last < REBIRTH_INTERVAL_MS) { this.rebirths.limited++; return false; }
     if (last === undefined && this.rebirthAskedMs.size >= NODES_MAX) {
       for (const [k, ms] of this.rebirthAskedMs) if (now - ms >= REBIRTH_INTERVAL_MS) this.rebirthAskedMs.delete(k);
-      if (this.rebirthAskedMs.size >= NODES_MAX) { this.rebirths.limited++; return; }
+      if (this.rebirthAskedMs.size >= NODES_MAX) { this.rebirths.limited++; return false; }
     }
     this.rebirthAskedMs.set(key, now);
     this.requestRebirth(group, node);
+    return true;
   }
 
   /** DBIRTH, DDATA, DDEATH: a device's session and its data. */
@@ -864,7 +888,8 @@ export class Coordinator {
 
   /** Ask an edge node to publish its births again (NCMD Node Control/Rebirth). */
   requestRebirth(group: string, node: string): void {
-    if (this.opts.passive) return;
+    // Nothing before this session's STATE birth (Sparkplug B 3.0): a request now is dropped, as one while the link is down.
+    if (this.opts.passive || !this.stateBorn) return;
     this.rebirths.requested++;
     const metrics: Metric[] = [{ name: 'Node Control/Rebirth', type: 'Boolean', value: true }];
     // Commands at QoS 0 (Sparkplug B 3.0): one that cannot be delivered now must not arrive minutes later.
@@ -875,7 +900,8 @@ export class Coordinator {
     if (this.opts.passive) throw new Error(`command: this host (${this.opts.hostId}) is passive and sends no commands`);
     const id = `${this.opts.hostId}-${this.session}-${this.nextId++}`;
     const metrics: Metric[] = [{ name: 'command/id', type: 'String', value: id }, ...body];
-    this.client.publish(deviceTopic(a.group, 'DCMD', a.node, a.device), Buffer.from(encodePayload({ timestamp: this.clock(), metrics })), { qos: 0 });
+    // Nothing before this session's STATE birth: a command then is dropped (it times out), never sent ahead of it.
+    if (this.stateBorn) this.client.publish(deviceTopic(a.group, 'DCMD', a.node, a.device), Buffer.from(encodePayload({ timestamp: this.clock(), metrics })), { qos: 0 });
     const tracked: TrackedCommand = { id, target: a.key, kind, state: 'sent', sentMs: this.clock(), detail: '' };
     this.commands.set(id, tracked);
     this.forgetOldCommands();
@@ -897,6 +923,7 @@ export class Coordinator {
   /** Declare STATE offline (when connected) and disconnect; never waits on a broker that is not there. */
   async stop(): Promise<void> {
     this.stopping = true;
+    if (this.reassertTimer) clearTimeout(this.reassertTimer);
     this.login.stop();
     if (!this.client.connected) {
       await this.client.endAsync(true);

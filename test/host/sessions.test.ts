@@ -93,6 +93,20 @@ describe('Sparkplug B 3.0 sessions', () => {
       await spy.publishAsync('spBv1.0/STATE/sess2', JSON.stringify({ online: false, timestamp: birth.timestamp }), { qos: 1, retain: true });
       await until(() => coord.stateReasserted === 1 && states.at(-1)!.online, 'the online STATE re-asserted');
       expect(states.at(-1)!.timestamp).toBe(birth.timestamp);
+      // Two more within a second (another process with its id, say): the last word is still online.
+      await spy.publishAsync('spBv1.0/STATE/sess2', JSON.stringify({ online: false, timestamp: birth.timestamp }), { qos: 1, retain: true });
+      await wait(300);
+      await spy.publishAsync('spBv1.0/STATE/sess2', JSON.stringify({ online: false, timestamp: birth.timestamp }), { qos: 1, retain: true });
+      await until(() => coord.stateReasserted === 3, 'both seen');
+      await wait(1200);
+      await until(() => states.at(-1)!.online, 'online again after the second');
+      // An offline STATE newer than its birth (a clock ahead elsewhere): this session leaves with its own offline
+      // STATE and starts again with a birth newer than that one, which edge nodes take over it.
+      const ahead = Date.now() + 60_000;
+      const before = states.length;
+      await spy.publishAsync('spBv1.0/STATE/sess2', JSON.stringify({ online: false, timestamp: ahead }), { qos: 1, retain: true });
+      await until(() => states.slice(before).some((x) => x.online && x.timestamp > ahead), 'a birth newer than the offline STATE');
+      expect(states.slice(before).some((x) => !x.online && x.timestamp === birth.timestamp)).toBe(true);
       // A late subscriber gets it retained.
       const late = await mqtt.connectAsync(broker.url);
       const retained = await new Promise<{ online: boolean; retain: boolean }>((resolve) => {
@@ -103,6 +117,7 @@ describe('Sparkplug B 3.0 sessions', () => {
       expect(retained).toMatchObject({ online: true, retain: true });
 
       // The connection drops: its Will (the birth's timestamp), then a new session with a newer one.
+      const session = states.filter((x) => x.online).at(-1)!;
       const count = states.length;
       (coord as unknown as { client: { stream: { destroy(): void } } }).client.stream.destroy();
       // While it is down, a command: refused by the link, never delivered when it comes back.
@@ -110,8 +125,8 @@ describe('Sparkplug B 3.0 sessions', () => {
       try { coord.command('plant1/gw2/loop1', { kind: 'setpoint', value: 61 }); } catch { /* the send may throw while down: either way it must not arrive */ }
       await until(() => states.slice(count).some((s) => s.online), 'a new session online');
       const after = states.slice(count);
-      expect(after[0]).toMatchObject({ online: false, timestamp: birth.timestamp });
-      expect(after.find((s) => s.online)!.timestamp).toBeGreaterThan(birth.timestamp);
+      expect(after[0]).toMatchObject({ online: false, timestamp: session.timestamp });
+      expect(after.find((s) => s.online)!.timestamp).toBeGreaterThan(session.timestamp);
       for (let i = 0; i < 20; i++) { now += 100_000; agent.tick(); coord.cycle(); await wait(20); }
       expect(dcmds).toEqual([]);
     } finally {
