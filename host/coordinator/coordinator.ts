@@ -52,6 +52,11 @@ export interface AgentView {
   kind: DeviceKind;
   health: Health;
   lastSeenMs: number;
+  /**
+   * Since when it is dead (the DDEATH's own timestamp, or this host's clock
+   * at its node's NDEATH): its last values are stale from then on. null while alive.
+   */
+  offlineSinceMs?: number | null;
   /** Metrics its last DBIRTH declared (0: none seen yet, a passive observer took it up from its data). */
   birthMetrics: number;
   mode: string;
@@ -97,6 +102,8 @@ export interface NodeView {
   /** online from its NBIRTH; stale when nothing of it (NDATA, its devices' messages) came for staleMs; dead from its NDEATH. */
   health: Health;
   lastSeenMs: number;
+  /** Since when it is dead (this host's clock at its NDEATH; its last values are stale from then on), or null while alive. */
+  offlineSinceMs: number | null;
   /** Its session's bdSeq (NBIRTH), or null when the NBIRTH carried none. */
   bdSeq: number | null;
   /** Metrics its NBIRTH declared. */
@@ -559,9 +566,10 @@ export class Coordinator {
       // A death certificate from an earlier session (its bdSeq is not the
       // live birth's) says nothing about the node now: Sparkplug B says ignore it.
       if (bd.bdSeq !== undefined && n?.bdSeq != null && bd.bdSeq !== n.bdSeq) { this.rejected.staleDeaths++; return; }
-      if (n) n.health = 'dead';
+      if (n) { n.health = 'dead'; n.offlineSinceMs = now; }
       for (const a of this.agents.values()) {
         if (a.group !== t.group || a.node !== t.node) continue;
+        if (a.health !== 'dead') a.offlineSinceMs = now;
         a.health = 'dead';
         if (bd.bdSeq !== undefined) a.bdSeq = bd.bdSeq;
       }
@@ -573,8 +581,8 @@ export class Coordinator {
       this.lastRejection = `${topic}: ${NODES_MAX} edge nodes tracked already (at most ${NODES_MAX})`;
       return;
     }
-    const view: NodeView = n ?? { key, group: t.group, node: t.node, health: 'online', lastSeenMs: now, bdSeq: null, birthMetrics: 0, devices: 0 };
-    Object.assign(view, { health: 'online', lastSeenMs: now, bdSeq: bd.bdSeq ?? null, birthMetrics: d.payload.metrics.length + d.skipped,
+    const view: NodeView = n ?? { key, group: t.group, node: t.node, health: 'online', lastSeenMs: now, offlineSinceMs: null, bdSeq: null, birthMetrics: 0, devices: 0 };
+    Object.assign(view, { health: 'online', lastSeenMs: now, offlineSinceMs: null, bdSeq: bd.bdSeq ?? null, birthMetrics: d.payload.metrics.length + d.skipped,
       devices: this.devicesPerNode.get(key) ?? 0 });
     this.nodes.set(key, view);
     this.declared.set(key, decl!);
@@ -623,7 +631,8 @@ export class Coordinator {
     const nodeKey = `${t.group}/${t.node}`;
     let a = this.agents.get(key);
     if (t.type === 'DDEATH') {
-      if (a) a.health = 'dead';
+      // Dead from the time its edge node says (the DDEATH's timestamp), else from now.
+      if (a) { a.offlineSinceMs = a.health === 'dead' ? a.offlineSinceMs ?? now : Number.isFinite(d.payload.timestamp) ? d.payload.timestamp : now; a.health = 'dead'; }
       this.touchNode(nodeKey, now);
       return;
     }
@@ -658,6 +667,7 @@ export class Coordinator {
     }
     if (a.kind !== kind) Object.assign(a, loopFields(), { kind });
     a.health = 'online';
+    a.offlineSinceMs = null;
     a.lastSeenMs = now;
     this.touchNode(nodeKey, now);
     // The history is the data stream: a DBIRTH restates the current values, it is not a new sample.

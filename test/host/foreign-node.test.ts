@@ -294,7 +294,7 @@ describe('a coordinator reading edge nodes it did not write (embedded aedes)', (
 
     // Its NDEATH (no bdSeq either) -> dead. Data after it: not read, a rebirth asked (read here with Tahu's decoder).
     await r.send(['spBv1.0/acme/NDEATH/rtu1', enc({ timestamp: 10, metrics: [] })]);
-    expect(r.coord.nodes.get('acme/rtu1')!.health).toBe('dead');
+    expect(r.coord.nodes.get('acme/rtu1')).toMatchObject({ health: 'dead', offlineSinceMs: r.clock.ms });
     await r.send(ndata('rtu1'));
     await r.until(() => r.ncmds.length === 1, 'a rebirth request');
     expect(r.ncmds[0]).toMatchObject({ topic: 'spBv1.0/acme/NCMD/rtu1', payload: { metrics: [{ name: 'Node Control/Rebirth', type: 'Boolean', value: true }] } });
@@ -342,7 +342,8 @@ describe('a coordinator reading edge nodes it did not write (embedded aedes)', (
     expect(r.coord.agents.get('line/gwB/loop')!.dependsOn).toEqual(['line/plc/f', 'line/gwA/loop']);
     // F dies: nothing is contained for it.
     await r.send(['spBv1.0/line/DDEATH/plc/f', enc({ timestamp: 2, metrics: [] })]);
-    expect(r.coord.agents.get('line/plc/f')!.health).toBe('dead');
+    // Dead since the time its edge node says.
+    expect(r.coord.agents.get('line/plc/f')).toMatchObject({ health: 'dead', offlineSinceMs: 2 });
     for (let i = 0; i < 5; i++) r.coord.cycle();
     expect(r.coord.decisions).toHaveLength(0);
     expect(r.coord.agents.get('line/gwB/loop')!.held).toBe(false);
