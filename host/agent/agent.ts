@@ -153,6 +153,12 @@ export interface AgentStats {
   stateStale: number;
   /** Samples not sent because nothing moved past its deadband (report by exception). */
   unchanged: number;
+  /** bdSeq file writes that failed after the start (the bdSeq is kept in memory; tried again next session). */
+  bdSeqWriteErrors: number;
+  /** Births that could not be made (the device's metrics could not be read): none sent; a rebirth request or the next session tries again. */
+  birthErrors: number;
+  /** Command answers dropped because ACKS_PENDING_MAX were waiting already (a flood). */
+  acksDropped: number;
   /** Ticks whose reference the core refused as a setpoint (beyond the envelope's margin or the sensors' range): the last good one stayed. */
   referenceRejected: number;
   /** onCoreEvent calls that threw (counted; the tick went on). */
@@ -196,7 +202,7 @@ export function readReleaseFloor(file: string): number {
 export const ISOLATE_DEADLINE_MS = 1000;
 
 export class Agent {
-  readonly stats: AgentStats = { ticks: 0, lateTicks: 0, published: 0, spooled: 0, replayed: 0, spoolDropped: 0, resent: 0, commandsApplied: 0, commandsRejected: 0, inboxDropped: 0, encodeErrors: 0, stateRejected: 0, stateStale: 0, unchanged: 0, referenceRejected: 0, eventCallbackErrors: 0, traps: 0, invariantFails: 0, recoverFailures: 0, loginRefused: 0, tickErrors: 0 };
+  readonly stats: AgentStats = { ticks: 0, lateTicks: 0, published: 0, spooled: 0, replayed: 0, spoolDropped: 0, resent: 0, commandsApplied: 0, commandsRejected: 0, inboxDropped: 0, encodeErrors: 0, stateRejected: 0, stateStale: 0, unchanged: 0, bdSeqWriteErrors: 0, birthErrors: 0, acksDropped: 0, referenceRejected: 0, eventCallbackErrors: 0, traps: 0, invariantFails: 0, recoverFailures: 0, loginRefused: 0, tickErrors: 0 };
   private readonly session: SparkplugSession;
   private readonly spool: Spool;
   private readonly desk: CommandDesk;
@@ -228,7 +234,7 @@ export class Agent {
       keepaliveS, dataQos: opts.dataQos ?? 0, primaryHost: opts.primaryHost, clientId: opts.clientId, bdSeqFile: opts.bdSeqFile, wallMs: this.wall,
     }, this.stats, {
       deviceBirth: () => this.birthMetrics(),
-      born: () => this.spool.replay((s) => this.session.send(this.session.dataTopic, s.timestamp, s.metrics), () => this.session.publishing),
+      born: () => this.replaySpool(),
       // What went out at QoS 0 lately may never have arrived: sent again (as history) after the next births.
       lost: () => { if ((this.opts.dataQos ?? 0) === 0) this.spool.requeueRecent(); },
       command: (p) => this.desk.intake(p),
@@ -560,8 +566,16 @@ export class Agent {
       if (this.session.send(this.session.dataTopic, timestamp, sample.metrics) && (this.opts.dataQos ?? 0) === 0) this.spool.sentLive(sample);
       return;
     }
-    this.spool.push(sample);
-    if (this.session.publishing) this.spool.replay((s) => this.session.send(this.session.dataTopic, s.timestamp, s.metrics), () => this.session.publishing);
+    // Spooled, a sample goes whole: replayed as history after the next births, it cannot lean on values reported before them.
+    this.spool.push(picked === all ? sample : { timestamp, metrics: stamped([...all, ...extra], timestamp) });
+    if (this.session.publishing) this.replaySpool();
+  }
+
+  /** The spool as history, while the session publishes and its socket keeps up (at QoS 1 the MQTT session resends instead). */
+  private replaySpool(): void {
+    const qos0 = (this.opts.dataQos ?? 0) === 0;
+    this.spool.replay((s) => { this.session.send(this.session.dataTopic, s.timestamp, s.metrics); }, () => this.session.publishing, () => this.session.congested);
+    if (!qos0) this.spool.forgetRecent();
   }
 
   /** Samples waiting in the spool. */

@@ -25,6 +25,7 @@ export interface CommandStats {
   commandsApplied: number;
   commandsRejected: number;
   inboxDropped: number;
+  acksDropped: number;
 }
 
 /** Command acknowledgements carried by one DDATA at most. */
@@ -86,8 +87,10 @@ export class CommandDesk {
     if (id !== null) this.answer(id, `rejected: ${err.message}`);
   }
 
+  /** An answer for the next DDATA; beyond ACKS_PENDING_MAX waiting (a flood) it is dropped and counted. */
   private answer(id: string, status: string): void {
     if (this.acks.length < ACKS_PENDING_MAX) this.acks.push(ack(id, status));
+    else this.stats.acksDropped++;
   }
 
   /** Apply what waits, in order (from the tick). Returns whether anything was applied or refused. */
@@ -117,10 +120,10 @@ export class CommandDesk {
         default: throw new Error(`no handler for '${(c as { kind: string }).kind}' commands on this agent`);
       }
       this.stats.commandsApplied++;
-      this.acks.push(ack(c.id, extra ? `ok ${extra}` : 'ok'));
+      this.answer(c.id, extra ? `ok ${extra}` : 'ok');
     } catch (err) {
       this.stats.commandsRejected++;
-      this.acks.push(ack(c.id, `rejected: ${(err as Error).message}`));
+      this.answer(c.id, `rejected: ${(err as Error).message}`);
     }
   }
 }

@@ -28,8 +28,8 @@ export function readKept(file: string, what: string, min: number, max: number): 
 
 const describeKept: Record<string, string> = { release: 'the highest accepted release', bdSeq: 'the last session\'s bdSeq' };
 
-/** Keep `n` in `file`, atomically (a temporary file renamed over it). */
-export function writeKept(file: string, n: number): void {
+/** Keep `n` (and what follows it on the line) in `file`, atomically (a temporary file renamed over it). */
+export function writeKept(file: string, n: number | string): void {
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, `${n}\n`);
   renameSync(tmp, file);

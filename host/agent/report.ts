@@ -21,7 +21,7 @@ export const METRIC_DESCRIPTIONS: Readonly<Record<string, string>> = {
   mode: 'the loop\'s mode: NOMINAL, DEGRADED, FALLBACK or SAFE_STOP (writable: fallback, trip, release)',
   cause: 'the root cause the cascade monitors name, <monitor>/<stage>; empty when none',
   tick_us: 'the agent\'s clock at this sample, microseconds',
-  sample: 'the running sample number (a gap means samples were lost)',
+  sample: 'the running sample number (at a fixed rate a gap means samples were lost; by exception, unchanged samples are not sent)',
   held: 'the loop holds its setpoint instead of following its reference (writable: true holds, false releases)',
   core_version: 'the running core\'s version (its module\'s sha256 prefix, or builtin)',
   trip: 'the trip output is de-energized',
@@ -115,6 +115,9 @@ export function paramMetrics(core: Core): Metric[] {
 export function stamped(metrics: Metric[], timestamp: number): Metric[] {
   return metrics.map((m) => ({ ...m, timestamp }));
 }
+
+/** The sample metrics a deadband applies to (numbers; strings and booleans go on any change). */
+export const DEADBAND_METRICS = ['setpoint', 'measurement', 'output', 'predicted', 'guard/status', 'watchdog/traps', 'core/invariant_fails'] as const;
 
 /** Report by exception: a deadband per metric (engineering units; 0 or absent: any change) and the longest silence. */
 export interface ExceptionOptions {

@@ -19,12 +19,13 @@
 // offline one from the host it was born to makes the agent publish its
 // NDEATH, disconnect, and connect again to wait for the host to come back.
 
-import { readKept, writeKept } from './kept-number.js';
+import { readFileSync } from 'node:fs';
+import { writeKept } from './kept-number.js';
 import mqtt, { type MqttClient } from 'mqtt';
-import { decodePayload, encodePayload, SeqCounter, type Metric, type Payload } from '../mqtt/codec.js';
+import { decodePayloadTolerant, encodePayload, PayloadError, SeqCounter, type Metric, type Payload } from '../mqtt/codec.js';
 import { DEVICE_REBIRTH, NODE_REBIRTH } from '../mqtt/commands.js';
 import { LoginWatch } from '../mqtt/refusal.js';
-import { deviceTopic, nodeTopic, noDelay, stateTopic } from '../mqtt/topics.js';
+import { deviceTopic, nodeTopic, noDelay, STATE_AHEAD_MAX_MS, stateTopic } from '../mqtt/topics.js';
 
 export interface SessionOptions {
   group: string;
@@ -54,6 +55,10 @@ export interface SessionStats {
   commandsRejected: number;
   loginRefused: number;
   eventCallbackErrors: number;
+  /** bdSeq file writes that failed after the start (the bdSeq is kept in memory; tried again next session). */
+  bdSeqWriteErrors: number;
+  /** Births that could not be made (the device's metrics could not be read): none sent; a rebirth request or the next session tries again. */
+  birthErrors: number;
 }
 
 export interface SessionHandlers {
@@ -70,9 +75,30 @@ export interface SessionHandlers {
   superseded?(message: string): void;
 }
 
-/** The last bdSeq kept in `file`, or null when there is none yet; an Error naming the file when it is not one. */
-export function readBdSeq(file: string): number | null {
-  return readKept(file, 'bdSeq', 0, 255);
+/**
+ * The bdSeq file: the last session's bdSeq and the node it belongs to
+ * (`<bdSeq> <group>/<node>`), or null when there is none yet. An unreadable
+ * file, or one that does not hold that, is an Error naming the file.
+ */
+export function readBdSeq(file: string): { bdSeq: number; node: string | null } | null {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new Error(`bdSeq file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const m = /^\s*(\d{1,3})(?:\s+(\S+))?\s*$/.exec(text);
+  const n = m ? Number(m[1]) : NaN;
+  if (!m || n > 255) {
+    throw new Error(`bdSeq file ${file}: expected the last session's bdSeq (an integer 0..255) and its node, found ${JSON.stringify(text.trim().slice(0, 40))}`);
+  }
+  return { bdSeq: n, node: m[2] ?? null };
+}
+
+/** A value's datatype when neither the payload nor the birth gives one. */
+function typeOf(v: unknown): Metric['type'] {
+  return typeof v === 'boolean' ? 'Boolean' : typeof v === 'string' ? 'String' : 'Double';
 }
 
 /** The default MQTT client id of a node's agent: stable across restarts, MQTT-safe. */
@@ -95,8 +121,11 @@ export class SparkplugSession {
 
   constructor(private readonly o: SessionOptions, private readonly stats: SessionStats, private readonly on: SessionHandlers) {
     const last = o.bdSeqFile ? readBdSeq(o.bdSeqFile) : null;
-    this.bdSeq = last === null ? 0 : (last + 1) % 256;
-    if (o.bdSeqFile) writeKept(o.bdSeqFile, this.bdSeq);
+    if (last?.node && last.node !== this.nodeKey) {
+      throw new Error(`bdSeq file ${o.bdSeqFile}: it belongs to node ${last.node}, not ${this.nodeKey}; give each node its own file`);
+    }
+    this.bdSeq = last === null ? 0 : (last.bdSeq + 1) % 256;
+    if (o.bdSeqFile) this.keepBdSeq(true);
     this.hostOnline = o.primaryHost === undefined;
     this.client = mqtt.connect(o.broker, {
       clientId: o.clientId ?? nodeClientId(o.group, o.node),
@@ -164,29 +193,62 @@ export class SparkplugSession {
     if (this.bornNow) this.on.lost();
     this.bornNow = false;
     if (this.stopping) return;
-    const file = this.o.bdSeqFile;
-    if (file) {
-      let kept: number | null;
-      try { kept = readBdSeq(file); } catch { kept = this.bdSeq; }
-      if (kept !== this.bdSeq) {
-        this.stopping = true;
-        this.login.stop();
-        this.client.end(true);
-        const message = `another agent has taken node ${this.o.group}/${this.o.node} over (bdSeq file ${file} is at ${kept}, this session's was ${this.bdSeq}): this one stops connecting`;
-        try { this.on.superseded?.(message); } catch { this.stats.eventCallbackErrors++; }
-        return;
-      }
+    if (this.replaced()) {
+      this.stopping = true;
+      this.login.stop();
+      this.client.end(true);
+      const message = `another agent has taken node ${this.nodeKey} over (bdSeq file ${this.o.bdSeqFile} is at ${this.seenInFile}, this agent last kept ${this.written}): this one stops connecting`;
+      try { this.on.superseded?.(message); } catch { this.stats.eventCallbackErrors++; }
+      return;
     }
     this.bdSeq = (this.bdSeq + 1) % 256;
-    if (file) {
-      try { writeKept(file, this.bdSeq); } catch { /* kept in memory; the file is tried again next session */ }
-    }
+    if (this.o.bdSeqFile) this.keepBdSeq(false);
     this.client.options.will = this.will();
+  }
+
+  private get nodeKey(): string { return `${this.o.group}/${this.o.node}`; }
+  /** The bdSeq this agent last wrote to its file (null: none written yet). */
+  private written: number | null = null;
+  private seenInFile: number | null = null;
+
+  /** Keep this session's bdSeq in the file (at start, a failure is an error; later, it is tried again next session). */
+  private keepBdSeq(atStart: boolean): void {
+    try {
+      writeKept(this.o.bdSeqFile!, `${this.bdSeq} ${this.nodeKey}`);
+      this.written = this.bdSeq;
+    } catch (err) {
+      if (atStart) throw new Error(`bdSeq file ${this.o.bdSeqFile}: cannot write it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      this.stats.bdSeqWriteErrors++;
+    }
+  }
+
+  /**
+   * Another agent of this node has written the bdSeq file since this one
+   * last did: it took the node over. A missing or unreadable file, or one of
+   * another node, is no such sign (the file is written again).
+   */
+  private replaced(): boolean {
+    const file = this.o.bdSeqFile;
+    if (!file || this.written === null) return false;
+    let kept: ReturnType<typeof readBdSeq>;
+    try { kept = readBdSeq(file); } catch { return false; }
+    if (kept === null || (kept.node !== null && kept.node !== this.nodeKey)) return false;
+    this.seenInFile = kept.bdSeq;
+    return kept.bdSeq !== this.written;
   }
 
   /** NBIRTH, then DBIRTH, then whatever the agent has waiting. */
   birth(): void {
     const o = this.o;
+    let device: Metric[];
+    try {
+      device = this.on.deviceBirth();
+    } catch {
+      // A core that cannot be asked (a trap it could not recover from): no births now, never out of a network callback.
+      this.stats.birthErrors++;
+      return;
+    }
+    this.declaredTypes = new Map(device.map((m) => [m.name, m.type]));
     this.bornNow = true;
     this.seq.reset();
     const timestamp = o.wallMs();
@@ -194,7 +256,7 @@ export class SparkplugSession {
       { name: 'bdSeq', type: 'Int64', value: this.bdSeq, timestamp },
       { name: NODE_REBIRTH, type: 'Boolean', value: false, timestamp },
     ]);
-    this.send(deviceTopic(o.group, 'DBIRTH', o.node, o.device), o.wallMs(), this.on.deviceBirth());
+    this.send(deviceTopic(o.group, 'DBIRTH', o.node, o.device), o.wallMs(), device);
     this.on.born();
   }
 
@@ -217,6 +279,12 @@ export class SparkplugSession {
   /** Why the last payload could not be encoded, if one could not. */
   lastEncodeError: string | null = null;
 
+  /** The socket's write buffer holds more than a replay should leave in flight (256 KiB). */
+  get congested(): boolean {
+    const w = (this.client.stream as { writableLength?: number } | undefined)?.writableLength ?? 0;
+    return w > 256 * 1024;
+  }
+
   /** The device's DDATA topic. */
   get dataTopic(): string {
     return deviceTopic(this.o.group, 'DDATA', this.o.node, this.o.device);
@@ -229,7 +297,7 @@ export class SparkplugSession {
     }
     let p: Payload;
     try {
-      p = decodePayload(payload);
+      p = this.decodeCommand(payload);
     } catch {
       this.stats.commandsRejected++;   // no payload, no id: nothing to acknowledge
       return;
@@ -240,11 +308,37 @@ export class SparkplugSession {
       return;
     }
     // A host asks for this device's births again: the node's with them (a DBIRTH needs its NBIRTH's session and seq).
-    if (p.metrics.length === 1 && p.metrics[0].name === DEVICE_REBIRTH) {
-      if (p.metrics[0].value === true) { if (this.publishing) this.birth(); } else this.stats.commandsRejected++;
-      return;
+    const rebirth = p.metrics.filter((m) => m.name === DEVICE_REBIRTH);
+    if (rebirth.length) {
+      if (rebirth.some((m) => m.value !== true)) this.stats.commandsRejected++;
+      else if (this.publishing) this.birth();
+      const rest = p.metrics.filter((m) => m.name !== DEVICE_REBIRTH);
+      if (!rest.length) return;
+      p = { ...p, metrics: rest };
     }
     this.on.command(p);
+  }
+
+  /** What this device's DBIRTH declared, by name: a host's write may leave the datatype out (Sparkplug: it SHOULD). */
+  private declaredTypes = new Map<string, Metric['type']>();
+
+  /**
+   * A command payload: each metric by name with a number, boolean or string
+   * value; a datatype left out is the DBIRTH's. A metric without a name or
+   * a readable value refuses the payload (PayloadError), as the strict
+   * decoder does.
+   */
+  private decodeCommand(bytes: Buffer): Payload {
+    const d = decodePayloadTolerant(bytes, { declared: (name) => (name === undefined ? undefined : this.declaredTypes.get(name)) });
+    if (d.skipped) throw new PayloadError(`${d.skipped} metric(s) without a name or a readable value`);
+    const metrics: Metric[] = [];
+    for (const m of d.payload.metrics) {
+      if (m.name === undefined) throw new PayloadError('a metric without a name');
+      // edgeloop's own command metrics always carry their datatype (the coordinator writes it); a tag write may leave it out.
+      if (m.type === undefined && m.name.startsWith('command/')) throw new PayloadError(`${m.name}: no datatype`);
+      metrics.push({ ...m, name: m.name, type: m.type ?? this.declaredTypes.get(m.name) ?? typeOf(m.value) } as Metric);
+    }
+    return { timestamp: d.payload.timestamp, ...(d.payload.seq !== undefined ? { seq: d.payload.seq } : {}), metrics };
   }
 
   /** The primary host's STATE (Sparkplug 3.0: JSON {online, timestamp}). */
@@ -262,6 +356,9 @@ export class SparkplugSession {
       this.stats.stateRejected++;
       return;
     }
+    // A timestamp more than a day ahead of this gateway's clock is no host's (a bad clock, microseconds, a stray):
+    // taken, it would make every later STATE look stale. Refused and counted.
+    if (ts > Date.now() + STATE_AHEAD_MAX_MS) { this.stats.stateRejected++; return; }
     // An older STATE than one already seen (a late Will of an earlier host session, a stale retained one) says nothing now.
     if (this.hostStateTs !== null && ts < this.hostStateTs) { this.stats.stateStale++; return; }
     this.hostStateTs = ts;

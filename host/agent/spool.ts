@@ -7,17 +7,20 @@
 // Only an overflow drops samples, the oldest first, and those are counted.
 //
 // At QoS 0 a sample published shortly before a connection drops may never
-// have arrived. The spool keeps what went out live in the last two
-// keepalives and, when the connection drops, sends it once more, as history,
-// ahead of the rest. No sample is replayed twice: one that already went out
-// as history is not kept for another resend. The recorder recognizes a
-// sample it already has (same number and timestamp) and drops it.
+// have arrived. The spool keeps what went out (live or as history) in the
+// last two keepalives and, when the connection drops, sends it once more, as
+// history, ahead of the rest: each sample at most once more. The replay waits
+// while the socket's buffer is full, so little is ever in flight. The
+// recorder recognizes a sample it already has (same number and timestamp)
+// and drops it.
 
 import type { Metric } from '../mqtt/codec.js';
 
 export interface Sample {
   timestamp: number;
   metrics: Metric[];
+  /** Times it was put back after a dropped connection (at most once). */
+  resends?: number;
 }
 
 export interface SpoolStats {
@@ -65,7 +68,7 @@ export class Spool {
     this.compact();
   }
 
-  /** A sample went out live at QoS 0: keep it for the resend window. */
+  /** A sample went out (live, or as history) at QoS 0: keep it for the resend window. */
   sentLive(sample: Sample): void {
     const now = this.clockUs();
     this.recent.push({ sample, sentUs: now });
@@ -74,10 +77,17 @@ export class Spool {
     if (drop) this.recent.splice(0, drop);
   }
 
-  /** The connection (or the host) went away: what went out live lately goes again, once, as history, ahead of the spool. */
+  /**
+   * The connection (or the host) went away: what went out lately may not
+   * have arrived. It goes again, as history, ahead of the spool; each sample
+   * at most once (one put back before and lost again is lost, counted in
+   * spoolDropped).
+   */
   requeueRecent(): void {
-    this.queue.splice(this.head, 0, ...this.recent.map((r) => r.sample));
-    this.stats.resent += this.recent.length;
+    const again = this.recent.filter((r) => (r.sample.resends ?? 0) < 1).map((r) => ({ ...r.sample, resends: (r.sample.resends ?? 0) + 1 }));
+    this.stats.spoolDropped += this.recent.length - again.length;
+    this.queue.splice(this.head, 0, ...again);
+    this.stats.resent += again.length;
     this.recent = [];
     if (this.length > this.max) {
       const over = this.length - this.max;
@@ -91,17 +101,26 @@ export class Spool {
    * with the event loop free in between, while `canSend()`; whatever is left
    * when it cannot waits for the next births.
    */
-  replay(send: (sample: Sample) => void, canSend: () => boolean): void {
+  replay(send: (sample: Sample) => void, canSend: () => boolean, congested: () => boolean = () => false): void {
     const end = Math.min(this.queue.length, this.head + REPLAY_CHUNK);
-    while (this.head < end && canSend()) {
-      send(asHistory(this.queue[this.head++]));
+    while (this.head < end && canSend() && !congested()) {
+      const sample = this.queue[this.head++];
+      send(asHistory(sample));
+      this.sentLive(sample);
       this.stats.replayed++;
     }
     if (this.head === this.queue.length) { this.queue.length = 0; this.head = 0; return; }
     if (canSend() && !this.replayScheduled) {
+      // The socket's buffer full: wait for it to drain (what sits in it is lost if the connection drops).
       this.replayScheduled = true;
-      setImmediate(() => { this.replayScheduled = false; if (canSend()) this.replay(send, canSend); });
+      const next = () => { this.replayScheduled = false; if (canSend()) this.replay(send, canSend, congested); };
+      if (congested()) setTimeout(next, 5); else setImmediate(next);
     }
+  }
+
+  /** At QoS 1 the MQTT session resends: nothing is kept for it here. */
+  forgetRecent(): void {
+    this.recent = [];
   }
 
   private compact(): void {

@@ -5,6 +5,7 @@
 // the password from --password-file or EDGELOOP_PASSWORD when not given.
 
 import type { Command } from 'commander';
+import { DEADBAND_METRICS } from '../agent/report.js';
 import { loadAgentConfig } from '../config/agent.js';
 import { loadBrokerConfig, loadCoordinatorConfig, loadDashboardConfig } from '../config/services.js';
 import { passwordFromFlags } from '../config/file.js';
@@ -38,6 +39,7 @@ export function parseDeadbands(entries: readonly string[]): Record<string, numbe
     const m = /^([^=\s]+)=(.+)$/.exec(e);
     const v = m ? Number(m[2]) : NaN;
     if (!m || !Number.isFinite(v) || v < 0) throw new Error(`--deadband: expected <metric>=<a number >= 0 in its units>, e.g. measurement=0.05, got '${e}'`);
+    if (!(DEADBAND_METRICS as readonly string[]).includes(m[1])) throw new Error(`--deadband: '${m[1]}' is not a numeric sample metric (${DEADBAND_METRICS.join(', ')})`);
     out[m[1]] = v;
   }
   return out;

@@ -13,6 +13,7 @@ import { checkId } from '../mqtt/topics.js';
 import { PLANT_NAMES } from '../../firmware-sim/types.js';
 import { FaultSchema } from '../../firmware-sim/scenario/schema.js';
 import { BindingConfigSchema } from '../io/config.js';
+import { DEADBAND_METRICS } from '../agent/report.js';
 import { BrokerLoginSchema, ConfigError, fromFile, loadConfigFile, resolvePassword, section } from './file.js';
 
 const idOf = (field: string) => z.string({ error: `expected a ${field}` }).refine((v) => { try { checkId(field, v); return true; } catch { return false; } },
@@ -86,7 +87,8 @@ export const AgentConfigSchema = z.strictObject({
    */
   report: section(z.strictObject({
     mode: z.enum(['fixed', 'exception'], { error: "expected 'fixed' or 'exception'" }).default('fixed'),
-    deadband: z.record(z.string(), z.number({ error: 'expected a deadband, a number >= 0 in the metric\'s units' }).min(0, { error: 'expected a deadband >= 0' })).default({}),
+    deadband: z.partialRecord(z.enum(DEADBAND_METRICS, { error: `expected a numeric sample metric: ${DEADBAND_METRICS.join(', ')}` }),
+      z.number({ error: 'expected a deadband, a number >= 0 in the metric\'s units' }).min(0, { error: 'expected a deadband >= 0' })).default({}),
     maxIntervalS: int('the longest silence by exception, in seconds', 1, 3600).default(10),
   }).default({ mode: 'fixed', deadband: {}, maxIntervalS: 10 })),
   statusEveryS: int('seconds between status lines (0: only mode changes)', 0, 3600).default(10),

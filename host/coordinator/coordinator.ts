@@ -25,7 +25,7 @@ import { LoginWatch } from '../mqtt/refusal.js';
 import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { decodePayloadTolerant, encodePayload, type InboundPayload, type Metric, type MetricType, type Payload, type TolerantDecode } from '../mqtt/codec.js';
-import { deviceTopic, nodeTopic, noDelay, parseTopic, stateTopic, type SparkplugTopic } from '../mqtt/topics.js';
+import { deviceTopic, nodeTopic, noDelay, parseTopic, STATE_AHEAD_MAX_MS, stateTopic, type SparkplugTopic } from '../mqtt/topics.js';
 import { Rollout, type RolloutOptions } from '../deploy/rollout.js';
 import { GUARD_STATUS, MODES, type GuardFlag, type ParamName } from '../runtime/abi.js';
 import { encodeCommand, encodeDeploy, MODE_DEMANDS, parseCommand, type CommandBody, type ModeDemand } from '../mqtt/commands.js';
@@ -417,11 +417,14 @@ export class Coordinator {
     try { s = JSON.parse(bytes.toString('utf8')) as typeof s; } catch { return; }
     if (!s || typeof s !== 'object' || s.online !== false) return;
     this.stateReasserted++;
-    if (typeof s.timestamp === 'number' && Number.isFinite(s.timestamp) && s.timestamp > this.stateTs) {
+    // A timestamp more than a day ahead of this host's clock is refused by edge nodes (STATE_AHEAD_MAX_MS): answered like any stray.
+    const plausible = typeof s.timestamp === 'number' && Number.isFinite(s.timestamp) && s.timestamp <= Date.now() + STATE_AHEAD_MAX_MS;
+    if (plausible && (s.timestamp as number) > this.stateTs) {
       // Newer than this session's birth: edge nodes would take it over any birth with this timestamp.
-      // Leave cleanly (this session's offline STATE), and start again with a Will and birth newer than it.
-      const offline = JSON.stringify({ online: false, timestamp: this.stateTs });
-      this.stateTs = Math.max(Date.now(), s.timestamp + 1);
+      // Leave cleanly (an offline STATE with the time now), and start again with a Will and birth newer than both.
+      const leftAt = Math.max(Date.now(), this.stateTs);
+      const offline = JSON.stringify({ online: false, timestamp: leftAt });
+      this.stateTs = Math.max(leftAt, s.timestamp as number) + 1;
       this.client.publish(stateTopic(this.opts.hostId), offline, { qos: 1, retain: true }, () => {
         this.client.end(false, {}, () => { if (!this.stopping) this.client.reconnect(); });
       });
@@ -506,7 +509,10 @@ export class Coordinator {
     const s = this.seqs.get(node);
     if (!s) return;
     if (s.missing.delete(seq)) return;
-    for (let n = s.next; n !== seq && s.missing.size < 255; n = (n + 1) & 0xff) s.missing.set(n, now);
+    // Behind the next one expected (by up to half the range): a duplicate (a bridge, a redelivery), not a gap.
+    const ahead = (seq - s.next) & 0xff;
+    if (ahead >= 128) return;
+    for (let n = s.next; n !== seq; n = (n + 1) & 0xff) s.missing.set(n, now);
     s.next = (seq + 1) & 0xff;
   }
 
@@ -686,6 +692,12 @@ export class Coordinator {
   /** A device seen for the first time, unless its node has DEVICES_PER_NODE_MAX already (counted). */
   private adopt(topic: string, t: Extract<SparkplugTopic, { kind: 'device' }>, kind: DeviceKind, now: number): AgentView | null {
     const nodeKey = `${t.group}/${t.node}`;
+    // Devices of nodes never born count against NODES_MAX too (each node's devices are tracked under it).
+    if (!this.devicesPerNode.has(nodeKey) && !this.nodes.has(nodeKey) && this.devicesPerNode.size >= NODES_MAX) {
+      this.rejected.tooManyNodes++;
+      this.lastRejection = `${topic}: ${NODES_MAX} edge nodes tracked already (at most ${NODES_MAX})`;
+      return null;
+    }
     // A node may birth a few loops, not thousands (each is tracked, recorded and drawn).
     const perNode = (this.devicesPerNode.get(nodeKey) ?? 0) + 1;
     if (perNode > DEVICES_PER_NODE_MAX) {

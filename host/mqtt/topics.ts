@@ -45,6 +45,9 @@ export function deviceTopic(group: string, type: DeviceMessage, node: string, de
   return `${NAMESPACE}/${checkId('group_id', group)}/${type}/${checkId('edge_node_id', node)}/${checkId('device_id', device)}`;
 }
 
+/** A STATE timestamp further ahead of the receiver's wall clock than this is no host's (a bad clock, microseconds, a stray): refused, ms. */
+export const STATE_AHEAD_MAX_MS = 24 * 3600 * 1000;
+
 export function stateTopic(host: string): string {
   return `${NAMESPACE}/STATE/${checkId('host_application_id', host)}`;
 }

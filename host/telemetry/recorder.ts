@@ -152,8 +152,10 @@ export class Recorder {
     const read = readFields(metrics);
     const f = read.fields;
     let complete = read.complete;
-    // Reported by exception: what a sample does not carry has not moved since the agent last reported it.
-    if (!complete && f.sample !== null) complete = this.fill(agentKey, f, metrics);
+    // Reported by exception: what a live sample does not carry has not moved since the agent last reported it.
+    // History (a replayed sample) is sent whole; it is never completed from, nor leaves, the live values.
+    const history = metrics.some((m) => m && m.historical === true);
+    if (!complete && f.sample !== null && !history) complete = this.fill(agentKey, f, metrics);
     // A sample needs a time to be found again: without a valid one, the time it arrived.
     const tMs = p && Number.isFinite(p.timestamp) ? p.timestamp : receivedMs;
     if (f.sample !== null && this.isDuplicate(agentKey, f.sample, tMs)) { this.counts.duplicates++; return; }
@@ -162,7 +164,7 @@ export class Recorder {
     this.store.add(row);
     this.counts.samples++;
     this.track(agentKey, tMs, f);
-    this.remember(agentKey, f);
+    if (!history) this.remember(agentKey, f);
     if (this.store.pendingCount >= this.flushRows) this.flush();
   }
 

@@ -191,6 +191,8 @@ describe('configuration files', () => {
       .toThrow(/--deadband and --max-interval apply with --report-by-exception/);
     expect(() => agentOptions({ broker: 'mqtt://h:1', node: 'n', reportByException: true, deadband: ['measurement=-1'] } as never, (k) => k === 'reportByException' || k === 'deadband'))
       .toThrow(/--deadband: expected <metric>=<a number >= 0 in its units>, e.g. measurement=0.05, got 'measurement=-1'/);
+    expect(() => agentOptions({ broker: 'mqtt://h:1', node: 'n', reportByException: true, deadband: ['measurment=1'] } as never, (k) => k === 'reportByException' || k === 'deadband'))
+      .toThrow(/--deadband: 'measurment' is not a numeric sample metric \(setpoint, measurement/);
     const bad = write(dir, 'bad.yaml', 'broker: { url: "mqtt://127.0.0.1:1883" }\nidentity: { node: n1 }\nbinding: { kind: sim, plant: thermal }\nreport: { mode: sometimes, deadband: { measurement: -2 } }\n');
     const why = problems(() => loadAgentConfig(bad, {}));
     expect(why).toMatch(/report\.mode: expected 'fixed' or 'exception'/);

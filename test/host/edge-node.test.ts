@@ -8,7 +8,7 @@
 // ends the session; spooled samples come back once, as history; and report
 // by exception sends only what moved.
 import { createRequire } from 'node:module';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -49,6 +49,8 @@ async function spy(url: string): Promise<{ client: MqttClient; seen: Seen[] }> {
     try { seen.push({ topic, p: tahu.decodePayload(raw), raw }); } catch { /* not Sparkplug */ }
   });
   await client.subscribeAsync('spBv1.0/#', { qos: 1 });
+  // After a broker restart: subscribed again (a clean session keeps nothing).
+  client.on('connect', () => { client.subscribe('spBv1.0/#', { qos: 1 }); });
   cleanups.push(() => client.endAsync());
   return { client, seen };
 }
@@ -62,7 +64,7 @@ function chamberAgent(url: string, extra: Partial<AgentOptions> = {}, node = 'gw
   const agent = new Agent({ group: 'plant1', node, device: 'loop1', core, binding: chamberBinding(), broker: url, clockUs: () => clock.now,
     units: { measurement: 'C', command: '%' }, ...extra });
   cleanups.push(() => agent.stop());
-  const until = async (pred: () => boolean, what: string, ticks = 200) => {
+  const until = async (pred: () => boolean, what: string, ticks = 400) => {
     for (let i = 0; i < ticks && !pred(); i++) { clock.now += 100_000; agent.tick(); await wait(15); }
     expect(pred(), what).toBe(true);
   };
@@ -186,6 +188,36 @@ describe(`the agent as a Sparkplug 3.0 edge node (${KIND})`, () => {
     await until(() => acks(host.seen).some((a) => a.startsWith('command/mode rejected: command/mode: expected one of')), 'a bad one refused under its name');
   }, 60_000);
 
+  it('a host\'s write without a datatype (as Sparkplug recommends) takes the DBIRTH\'s; a rebirth beside a write does both; a STATE a day ahead is refused', async () => {
+    broker = await startBroker(KIND);
+    const host = await spy(broker.url);
+    const { core, agent, until } = chamberAgent(broker.url);
+    await until(() => host.seen.some((m) => m.topic.includes('/DBIRTH/')), 'DBIRTH');
+    // A DCMD built without sparkplug-payload's datatype: setpoint as a double_value, nothing else.
+    const bare = Buffer.from(tahu.encodePayload({ timestamp: Date.now(), metrics: [{ name: 'setpoint', type: 'Double', value: 71 }] }));
+    // Strip the datatype field (protobuf field 4 of the metric, varint 10 = Double): 0x20 0x0a.
+    const i = bare.indexOf(Buffer.from([0x20, 0x0a]));
+    expect(i).toBeGreaterThan(0);
+    const metricLen = bare[bare.indexOf(0x12) + 1];
+    const stripped = Buffer.concat([bare.subarray(0, bare.indexOf(0x12) + 1), Buffer.from([metricLen - 2]), bare.subarray(bare.indexOf(0x12) + 2, i), bare.subarray(i + 2)]);
+    expect(tahu.decodePayload(stripped).metrics[0].type ?? null).not.toBe('Double');
+    await host.client.publishAsync(dcmd, stripped);
+    await until(() => acks(host.seen).includes('setpoint ok'), 'a write without a datatype applied');
+    expect(core.setpoint).toBe(71);
+    const births = () => host.seen.filter((m) => m.topic.includes('/DBIRTH/')).length;
+    const before = births();
+    await write(host.client, [{ name: 'held', type: 'Boolean', value: true }, { name: 'Device Control/Rebirth', type: 'Boolean', value: true }]);
+    await until(() => births() === before + 1 && acks(host.seen).includes('held ok'), 'the rebirth and the write');
+    await host.client.publishAsync('spBv1.0/STATE/nobody', 'x');
+    // Not its primary host here (it has none): STATE handling is checked on an agent that has one.
+    const watcher = chamberAgent(broker.url, { primaryHost: 'scada' }, 'gw5');
+    await host.client.publishAsync('spBv1.0/STATE/scada', JSON.stringify({ online: true, timestamp: Date.now() + 2 * 86_400_000 }), { qos: 1, retain: true });
+    await watcher.until(() => watcher.agent.stats.stateRejected === 1, 'refused');
+    await host.client.publishAsync('spBv1.0/STATE/scada', JSON.stringify({ online: true, timestamp: Date.now() }), { qos: 1, retain: true });
+    await watcher.until(() => host.seen.some((m) => m.topic === 'spBv1.0/plant1/NBIRTH/gw5'), 'born to the real host');
+    expect(agent.stats.commandsRejected).toBe(0);
+  }, 60_000);
+
   it('bdSeq is kept in a file: a restarted agent\'s session takes the next one, with the same client id', async () => {
     broker = await startBroker(KIND);
     const host = await spy(broker.url);
@@ -197,19 +229,35 @@ describe(`the agent as a Sparkplug 3.0 edge node (${KIND})`, () => {
     first.agent.kill();
     await first.until(() => host.seen.some((m) => m.topic === 'spBv1.0/plant1/NDEATH/gw1'), 'its Will', 100);
     expect(bd(host.seen.find((m) => m.topic === 'spBv1.0/plant1/NDEATH/gw1')!)).toBe(0);
-    const second = chamberAgent(broker.url, { bdSeqFile: file });
+    let replaced = '';
+    const second = chamberAgent(broker.url, { bdSeqFile: file, onSuperseded: (m) => { replaced = m; } });
     await second.until(() => host.seen.filter((m) => m.topic === 'spBv1.0/plant1/NBIRTH/gw1').length === 2, 'second NBIRTH');
     expect(bd(host.seen.filter((m) => m.topic === 'spBv1.0/plant1/NBIRTH/gw1')[1])).toBe(1);
-    expect(readFileSync(file, 'utf8').trim()).toBe('1');
+    expect(readFileSync(file, 'utf8').trim()).toBe('1 plant1/gw1');
+    // The file of another node is refused at start: each node has its own.
+    expect(() => chamberAgent(broker!.url, { bdSeqFile: file }, 'gw9')).toThrow(/bdSeq file .*gw1\.bdseq: it belongs to node plant1\/gw1, not plant1\/gw9; give each node its own file/);
+    // Deleted while it runs, then the broker restarts: no sign of a replacement; the next session writes it again.
+    rmSync(file);
+    await broker.kill();
+    await second.until(() => second.agent.spoolLength > 5, 'offline', 100);
+    await broker.restart();
+    await second.until(() => host.client.connected && second.agent.spoolLength === 0, 'both back', 300);
+    await wait(200);
+    // The spy came back after the agent's births: it asks for them again.
+    await host.client.publishAsync('spBv1.0/plant1/NCMD/gw1', Buffer.from(tahu.encodePayload({ timestamp: Date.now(), metrics: [{ name: 'Node Control/Rebirth', type: 'Boolean', value: true }] })));
+    await second.until(() => host.seen.filter((m) => m.topic === 'spBv1.0/plant1/NBIRTH/gw1').length === 3, 'its births', 300);
+    expect(bd(host.seen.filter((m) => m.topic === 'spBv1.0/plant1/NBIRTH/gw1')[2])).toBe(2);
+    expect(replaced).toBe('');
+    expect(readFileSync(file, 'utf8').trim()).toBe('2 plant1/gw1');
     // bdSeq wraps after 255: the session after 255 is 0.
     second.agent.kill();
     writeFileSync(file, '255\n');
     const third = chamberAgent(broker.url, { bdSeqFile: file });
-    await third.until(() => host.seen.filter((m) => m.topic === 'spBv1.0/plant1/NBIRTH/gw1').length === 3, 'third NBIRTH');
-    expect(bd(host.seen.filter((m) => m.topic === 'spBv1.0/plant1/NBIRTH/gw1')[2])).toBe(0);
+    await third.until(() => host.seen.filter((m) => m.topic === 'spBv1.0/plant1/NBIRTH/gw1').length === 4, 'third agent\'s NBIRTH');
+    expect(bd(host.seen.filter((m) => m.topic === 'spBv1.0/plant1/NBIRTH/gw1')[3])).toBe(0);
     // A file that is not a bdSeq is an error naming it, before anything connects.
     writeFileSync(file, 'twelve\n');
-    expect(() => chamberAgent(broker!.url, { bdSeqFile: file })).toThrow(/bdSeq file .*gw1\.bdseq: expected the last session's bdSeq \(an integer 0\.\.255\), found "twelve"/);
+    expect(() => chamberAgent(broker!.url, { bdSeqFile: file })).toThrow(/bdSeq file .*gw1\.bdseq: expected the last session's bdSeq \(an integer 0\.\.255\) and its node, found "twelve"/);
   }, 60_000);
 
   it('STATE: an older timestamp is ignored; an offline STATE of the primary host ends the session with NDEATH; births come back with the host, the spool replayed once as history', async () => {

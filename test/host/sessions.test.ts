@@ -106,7 +106,16 @@ describe('Sparkplug B 3.0 sessions', () => {
       const before = states.length;
       await spy.publishAsync('spBv1.0/STATE/sess2', JSON.stringify({ online: false, timestamp: ahead }), { qos: 1, retain: true });
       await until(() => states.slice(before).some((x) => x.online && x.timestamp > ahead), 'a birth newer than the offline STATE');
-      expect(states.slice(before).some((x) => !x.online && x.timestamp === birth.timestamp)).toBe(true);
+      // It left with an offline STATE of its own (the time then), older than its new birth.
+      const left = states.slice(before).find((x) => !x.online && x.timestamp !== ahead)!;
+      expect(left.timestamp).toBeGreaterThanOrEqual(birth.timestamp);
+      expect(states.slice(before).find((x) => x.online)!.timestamp).toBeGreaterThan(Math.max(left.timestamp, ahead));
+      // One more than a day ahead is no host's clock: answered with the online STATE, no new session.
+      const far = states.length;
+      await spy.publishAsync('spBv1.0/STATE/sess2', JSON.stringify({ online: false, timestamp: 1e300 }), { qos: 1, retain: true });
+      await wait(1100);
+      await until(() => states.slice(far).some((x) => x.online), 'answered');
+      expect(states.slice(far).filter((x) => x.online).every((x) => x.timestamp < 1e300)).toBe(true);
       // A late subscriber gets it retained.
       const late = await mqtt.connectAsync(broker.url);
       const retained = await new Promise<{ online: boolean; retain: boolean }>((resolve) => {
