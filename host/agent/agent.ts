@@ -142,6 +142,8 @@ export interface AgentStats {
   spoolDropped: number;
   /** Samples published at QoS 0 shortly before a connection dropped, sent again after the next births. */
   resent: number;
+  /** Samples that went out shortly before a connection dropped and had been sent again once already: not sent a third time (they may not have arrived). */
+  notResent: number;
   commandsApplied: number;
   commandsRejected: number;
   inboxDropped: number;
@@ -202,7 +204,7 @@ export function readReleaseFloor(file: string): number {
 export const ISOLATE_DEADLINE_MS = 1000;
 
 export class Agent {
-  readonly stats: AgentStats = { ticks: 0, lateTicks: 0, published: 0, spooled: 0, replayed: 0, spoolDropped: 0, resent: 0, commandsApplied: 0, commandsRejected: 0, inboxDropped: 0, encodeErrors: 0, stateRejected: 0, stateStale: 0, unchanged: 0, bdSeqWriteErrors: 0, birthErrors: 0, acksDropped: 0, referenceRejected: 0, eventCallbackErrors: 0, traps: 0, invariantFails: 0, recoverFailures: 0, loginRefused: 0, tickErrors: 0 };
+  readonly stats: AgentStats = { ticks: 0, lateTicks: 0, published: 0, spooled: 0, replayed: 0, spoolDropped: 0, resent: 0, notResent: 0, commandsApplied: 0, commandsRejected: 0, inboxDropped: 0, encodeErrors: 0, stateRejected: 0, stateStale: 0, unchanged: 0, bdSeqWriteErrors: 0, birthErrors: 0, acksDropped: 0, referenceRejected: 0, eventCallbackErrors: 0, traps: 0, invariantFails: 0, recoverFailures: 0, loginRefused: 0, tickErrors: 0 };
   private readonly session: SparkplugSession;
   private readonly spool: Spool;
   private readonly desk: CommandDesk;

@@ -190,7 +190,8 @@ export class SparkplugSession {
   private onClose(): void {
     if (!this.up) return;
     this.up = false;
-    if (this.bornNow) this.on.lost();
+    // Leaving on purpose (stop()): nothing to send again.
+    if (this.bornNow && !this.stopping) this.on.lost();
     this.bornNow = false;
     if (this.stopping) return;
     if (this.replaced()) {

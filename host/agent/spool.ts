@@ -28,6 +28,8 @@ export interface SpoolStats {
   replayed: number;
   spoolDropped: number;
   resent: number;
+  /** Samples that went out shortly before a connection dropped and had been put back once already: not sent a third time (they may not have arrived). */
+  notResent: number;
 }
 
 /** Spooled samples sent per turn of the event loop (a full spool would otherwise hold the tick back for hundreds of ms). */
@@ -80,12 +82,12 @@ export class Spool {
   /**
    * The connection (or the host) went away: what went out lately may not
    * have arrived. It goes again, as history, ahead of the spool; each sample
-   * at most once (one put back before and lost again is lost, counted in
-   * spoolDropped).
+   * at most once (one put back before is not put back again: counted in
+   * notResent, as it may not have arrived).
    */
   requeueRecent(): void {
     const again = this.recent.filter((r) => (r.sample.resends ?? 0) < 1).map((r) => ({ ...r.sample, resends: (r.sample.resends ?? 0) + 1 }));
-    this.stats.spoolDropped += this.recent.length - again.length;
+    this.stats.notResent += this.recent.length - again.length;
     this.queue.splice(this.head, 0, ...again);
     this.stats.resent += again.length;
     this.recent = [];
