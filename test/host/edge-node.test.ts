@@ -292,8 +292,10 @@ describe(`the agent as a Sparkplug 3.0 edge node (${KIND})`, () => {
     await state(true, 4000);
     await until(() => nbirths().length === 2 && agent.spoolLength === 0, 'births again, spool sent');
     expect(num(nbirths()[1].p.metrics.find((x) => x.name === 'bdSeq')!.value)).toBe(1);
-    await until(() => host.seen.filter((m) => m.topic.includes('/DDATA/') && !m.p.metrics.some((x) => x.isHistorical)).length > 0, 'live data after the replay');
-    const after = host.seen.slice(host.seen.indexOf(nbirths()[1]));
+    // Live data comes only after the whole spool (one connection keeps order): once one is here, the replay is all in.
+    const sinceBirth = () => host.seen.slice(host.seen.indexOf(nbirths()[1]));
+    await until(() => sinceBirth().some((m) => m.topic.includes('/DDATA/') && !m.p.metrics.some((x) => x.isHistorical)), 'live data after the replay');
+    const after = sinceBirth();
     const history = after.filter((m) => m.topic.includes('/DDATA/') && m.p.metrics.every((x) => x.isHistorical === true));
     const samples = history.map((m) => num(m.p.metrics.find((x) => x.name === 'sample')!.value));
     // Replayed once each, in order, carrying what went out live just before the host left (a QoS 0 resend) and the spool.
