@@ -239,13 +239,13 @@ describe(`the agent as a Sparkplug 3.0 edge node (${KIND})`, () => {
     // Deleted while it runs, then the broker restarts: no sign of a replacement; the next session writes it again.
     rmSync(file);
     await broker.kill();
-    await second.until(() => second.agent.spoolLength > 5, 'offline', 100);
+    await second.until(() => second.agent.spoolLength > 5, 'offline', 200);
     await broker.restart();
-    await second.until(() => host.client.connected && second.agent.spoolLength === 0, 'both back', 300);
+    await second.until(() => host.client.connected && second.agent.spoolLength === 0, 'both back', 800);
     await wait(200);
     // The spy came back after the agent's births: it asks for them again.
     await host.client.publishAsync('spBv1.0/plant1/NCMD/gw1', Buffer.from(tahu.encodePayload({ timestamp: Date.now(), metrics: [{ name: 'Node Control/Rebirth', type: 'Boolean', value: true }] })));
-    await second.until(() => host.seen.filter((m) => m.topic === 'spBv1.0/plant1/NBIRTH/gw1').length === 3, 'its births', 300);
+    await second.until(() => host.seen.filter((m) => m.topic === 'spBv1.0/plant1/NBIRTH/gw1').length === 3, 'its births', 800);
     expect(bd(host.seen.filter((m) => m.topic === 'spBv1.0/plant1/NBIRTH/gw1')[2])).toBe(2);
     expect(replaced).toBe('');
     expect(readFileSync(file, 'utf8').trim()).toBe('2 plant1/gw1');
