@@ -227,7 +227,8 @@ export class Agent {
       this.slot.keepFloor(readReleaseFloor(file), (release) => writeKept(file, release));
     }
     const keepaliveS = opts.keepaliveS ?? 5;
-    this.spool = new Spool(this.stats, opts.spoolMax ?? 36_000, (2 * keepaliveS + 1) * 1e6, this.clock);
+    // At QoS 1 the MQTT session resends: nothing is kept for a resend here.
+    this.spool = new Spool(this.stats, opts.spoolMax ?? 36_000, (2 * keepaliveS + 1) * 1e6, this.clock, (opts.dataQos ?? 0) === 0);
     this.desk = new CommandDesk(this.stats, opts.inboxMax ?? 64);
     this.pacer = new Pacer(this.clock, () => this.core.nextIntervalUs, () => { this.stats.lateTicks++; });
     this.exceptions = opts.reportByException ? new Exceptions(opts.reportByException) : null;
@@ -238,7 +239,7 @@ export class Agent {
       deviceBirth: () => this.birthMetrics(),
       born: () => this.replaySpool(),
       // What went out at QoS 0 lately may never have arrived: sent again (as history) after the next births.
-      lost: () => { if ((this.opts.dataQos ?? 0) === 0) this.spool.requeueRecent(); },
+      lost: () => this.spool.requeueRecent(),
       command: (p) => this.desk.intake(p),
       loginRefused: (refusal) => this.opts.onLoginRefused?.(refusal),
       superseded: (message) => this.opts.onSuperseded?.(message),
@@ -470,27 +471,27 @@ export class Agent {
     },
   };
 
-  private metrics(now: number, u: number): Metric[] {
+  private metrics(now: number, u: number, timestamp: number): Metric[] {
     const core = this.core;
     const cause = core.cause;
     return [
-      { name: 'setpoint', type: 'Double', value: core.setpoint },
-      { name: 'measurement', type: 'Double', value: core.measurement },
-      { name: 'output', type: 'Double', value: u },
-      { name: 'mode', type: 'String', value: core.mode },
-      { name: 'cause', type: 'String', value: cause ? `${cause.monitor}/${cause.stage}` : '' },
-      { name: 'tick_us', type: 'UInt64', value: now },
-      { name: 'sample', type: 'UInt64', value: this.sample },
-      { name: 'held', type: 'Boolean', value: !this.following },
-      { name: 'core_version', type: 'String', value: this.slot.version },
-      { name: 'trip', type: 'Boolean', value: this.trapped || core.tripped },
-      { name: 'trip/cause', type: 'String', value: this.tripCause },
-      { name: 'guard/status', type: 'Int32', value: core.raw.guard_status() },
-      { name: 'guard/causes', type: 'String', value: core.causes.join(',') },
-      { name: 'guard/latched', type: 'String', value: core.latchedCauses.join(',') },
-      { name: 'predicted', type: 'Float', value: core.predicted },
-      { name: 'watchdog/traps', type: 'UInt64', value: this.stats.traps },
-      { name: 'core/invariant_fails', type: 'UInt64', value: this.stats.invariantFails },
+      { name: 'setpoint', type: 'Double', value: core.setpoint, timestamp },
+      { name: 'measurement', type: 'Double', value: core.measurement, timestamp },
+      { name: 'output', type: 'Double', value: u, timestamp },
+      { name: 'mode', type: 'String', value: core.mode, timestamp },
+      { name: 'cause', type: 'String', value: cause ? `${cause.monitor}/${cause.stage}` : '', timestamp },
+      { name: 'tick_us', type: 'UInt64', value: now, timestamp },
+      { name: 'sample', type: 'UInt64', value: this.sample, timestamp },
+      { name: 'held', type: 'Boolean', value: !this.following, timestamp },
+      { name: 'core_version', type: 'String', value: this.slot.version, timestamp },
+      { name: 'trip', type: 'Boolean', value: this.trapped || core.tripped, timestamp },
+      { name: 'trip/cause', type: 'String', value: this.tripCause, timestamp },
+      { name: 'guard/status', type: 'Int32', value: core.raw.guard_status(), timestamp },
+      { name: 'guard/causes', type: 'String', value: core.causes.join(','), timestamp },
+      { name: 'guard/latched', type: 'String', value: core.latchedCauses.join(','), timestamp },
+      { name: 'predicted', type: 'Float', value: core.predicted, timestamp },
+      { name: 'watchdog/traps', type: 'UInt64', value: this.stats.traps, timestamp },
+      { name: 'core/invariant_fails', type: 'UInt64', value: this.stats.invariantFails, timestamp },
     ];
   }
 
@@ -505,7 +506,7 @@ export class Agent {
     const o = this.opts;
     const now = this.clock();
     const timestamp = this.wall();
-    const sample = this.metrics(now, this.core.output);
+    const sample = this.metrics(now, this.core.output, timestamp);
     this.exceptions?.reported(sample, now);
     const params = this.readParams();
     this.reportedParams = new Map(params.map((m) => [m.name, m.value]));
@@ -556,28 +557,27 @@ export class Agent {
   }
 
   private report(now: number, u: number): void {
-    const all = this.metrics(now, u);
+    // Every metric of the sample carries the sample's time (built so, not copied).
+    const timestamp = this.wall();
+    const all = this.metrics(now, u, timestamp);
     const picked = this.exceptions ? this.exceptions.filter(all, now) : all;
-    const extra = [...this.changedParams(), ...this.desk.takeAcks()];
+    const extra = stamped([...this.changedParams(), ...this.desk.takeAcks()], timestamp);
     this.sample++;
     if (picked === null && !extra.length) { this.stats.unchanged++; return; }
     const base = picked ?? all.filter((m) => m.name === 'sample' || m.name === 'tick_us');
-    const timestamp = this.wall();
-    const sample: Sample = { timestamp, metrics: stamped([...base, ...extra], timestamp) };
+    const sample: Sample = { timestamp, metrics: extra.length ? [...base, ...extra] : base };
     if (this.session.publishing && this.spool.length === 0) {
-      if (this.session.send(this.session.dataTopic, timestamp, sample.metrics) && (this.opts.dataQos ?? 0) === 0) this.spool.sentLive(sample);
+      if (this.session.send(this.session.dataTopic, timestamp, sample.metrics)) this.spool.sentLive(sample);
       return;
     }
     // Spooled, a sample goes whole: replayed as history after the next births, it cannot lean on values reported before them.
-    this.spool.push(picked === all ? sample : { timestamp, metrics: stamped([...all, ...extra], timestamp) });
+    this.spool.push(picked === all ? sample : { timestamp, metrics: [...all, ...extra] });
     if (this.session.publishing) this.replaySpool();
   }
 
-  /** The spool as history, while the session publishes and its socket keeps up (at QoS 1 the MQTT session resends instead). */
+  /** The spool as history, while the session publishes and its socket keeps up. */
   private replaySpool(): void {
-    const qos0 = (this.opts.dataQos ?? 0) === 0;
     this.spool.replay((s) => { this.session.send(this.session.dataTopic, s.timestamp, s.metrics); }, () => this.session.publishing, () => this.session.congested);
-    if (!qos0) this.spool.forgetRecent();
   }
 
   /** Samples waiting in the spool. */

@@ -11,19 +11,24 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
  * naming `what` and the file.
  */
 export function readKept(file: string, what: string, min: number, max: number): number | null {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new Error(`${what} file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
+  const text = readKeptText(file, what);
+  if (text === null) return null;
   const n = Number(text.trim());
   if (!Number.isSafeInteger(n) || n < min || n > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `${min}..${max}`;
     throw new Error(`${what} file ${file}: expected ${describeKept[what] ?? `the ${what}`} (an integer ${range}), found ${JSON.stringify(text.trim().slice(0, 40))}`);
   }
   return n;
+}
+
+/** What `file` holds, or null when there is none yet; an unreadable one is an Error naming `what` and the file. */
+export function readKeptText(file: string, what: string): string | null {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new Error(`${what} file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
 }
 
 const describeKept: Record<string, string> = { release: 'the highest accepted release', bdSeq: 'the last session\'s bdSeq' };

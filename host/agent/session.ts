@@ -19,13 +19,12 @@
 // offline one from the host it was born to makes the agent publish its
 // NDEATH, disconnect, and connect again to wait for the host to come back.
 
-import { readFileSync } from 'node:fs';
-import { writeKept } from './kept-number.js';
+import { readKeptText, writeKept } from './kept-number.js';
 import mqtt, { type MqttClient } from 'mqtt';
-import { decodePayloadTolerant, encodePayload, PayloadError, SeqCounter, type Metric, type Payload } from '../mqtt/codec.js';
+import { decodePayloadTolerant, encodePayload, PayloadError, SeqCounter, typeOfValue, type Metric, type Payload } from '../mqtt/codec.js';
 import { DEVICE_REBIRTH, NODE_REBIRTH } from '../mqtt/commands.js';
 import { LoginWatch } from '../mqtt/refusal.js';
-import { deviceTopic, nodeTopic, noDelay, STATE_AHEAD_MAX_MS, stateTopic } from '../mqtt/topics.js';
+import { deviceTopic, nodeTopic, noDelay, parseState, STATE_AHEAD_MAX_MS, stateTopic } from '../mqtt/topics.js';
 
 export interface SessionOptions {
   group: string;
@@ -81,24 +80,14 @@ export interface SessionHandlers {
  * file, or one that does not hold that, is an Error naming the file.
  */
 export function readBdSeq(file: string): { bdSeq: number; node: string | null } | null {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new Error(`bdSeq file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
+  const text = readKeptText(file, 'bdSeq');
+  if (text === null) return null;
   const m = /^\s*(\d{1,3})(?:\s+(\S+))?\s*$/.exec(text);
   const n = m ? Number(m[1]) : NaN;
   if (!m || n > 255) {
     throw new Error(`bdSeq file ${file}: expected the last session's bdSeq (an integer 0..255) and its node, found ${JSON.stringify(text.trim().slice(0, 40))}`);
   }
   return { bdSeq: n, node: m[2] ?? null };
-}
-
-/** A value's datatype when neither the payload nor the birth gives one. */
-function typeOf(v: unknown): Metric['type'] {
-  return typeof v === 'boolean' ? 'Boolean' : typeof v === 'string' ? 'String' : 'Double';
 }
 
 /** The default MQTT client id of a node's agent: stable across restarts, MQTT-safe. */
@@ -337,26 +326,16 @@ export class SparkplugSession {
       if (m.name === undefined) throw new PayloadError('a metric without a name');
       // edgeloop's own command metrics always carry their datatype (the coordinator writes it); a tag write may leave it out.
       if (m.type === undefined && m.name.startsWith('command/')) throw new PayloadError(`${m.name}: no datatype`);
-      metrics.push({ ...m, name: m.name, type: m.type ?? this.declaredTypes.get(m.name) ?? typeOf(m.value) } as Metric);
+      metrics.push({ ...m, name: m.name, type: m.type ?? this.declaredTypes.get(m.name) ?? typeOfValue(m.value) });
     }
     return { timestamp: d.payload.timestamp, ...(d.payload.seq !== undefined ? { seq: d.payload.seq } : {}), metrics };
   }
 
   /** The primary host's STATE (Sparkplug 3.0: JSON {online, timestamp}). */
   private onHostState(payload: Buffer): void {
-    let online: boolean;
-    let ts: number;
-    try {
-      const s = JSON.parse(payload.toString('utf8')) as { online?: unknown; timestamp?: unknown } | null;
-      if (typeof s !== 'object' || s === null || typeof s.online !== 'boolean' || typeof s.timestamp !== 'number' || !Number.isFinite(s.timestamp)) {
-        throw new Error('expected {"online": true|false, "timestamp": <ms>}');
-      }
-      online = s.online;
-      ts = s.timestamp;
-    } catch {
-      this.stats.stateRejected++;
-      return;
-    }
+    const state = parseState(payload);
+    if (!state) { this.stats.stateRejected++; return; }
+    const { online, timestamp: ts } = state;
     // A timestamp more than a day ahead of this gateway's clock is no host's (a bad clock, microseconds, a stray):
     // taken, it would make every later STATE look stale. Refused and counted.
     if (ts > Date.now() + STATE_AHEAD_MAX_MS) { this.stats.stateRejected++; return; }

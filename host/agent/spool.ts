@@ -57,7 +57,9 @@ export class Spool {
    * @param max samples kept while the agent cannot publish; beyond it the oldest go, counted
    * @param windowUs how long a sample sent live is kept for a resend (two keepalives and a second)
    */
-  constructor(private readonly stats: SpoolStats, private readonly max: number, private readonly windowUs: number, private readonly clockUs: () => number) {}
+  /** @param resend keep what went out for a resend after a drop (QoS 0; at QoS 1 the MQTT session resends) */
+  constructor(private readonly stats: SpoolStats, private readonly max: number, private readonly windowUs: number, private readonly clockUs: () => number,
+    private readonly resend = true) {}
 
   /** Samples waiting. */
   get length(): number { return this.queue.length - this.head; }
@@ -72,6 +74,7 @@ export class Spool {
 
   /** A sample went out (live, or as history) at QoS 0: keep it for the resend window. */
   sentLive(sample: Sample): void {
+    if (!this.resend) return;
     const now = this.clockUs();
     this.recent.push({ sample, sentUs: now });
     let drop = 0;
@@ -118,11 +121,6 @@ export class Spool {
       const next = () => { this.replayScheduled = false; if (canSend()) this.replay(send, canSend, congested); };
       if (congested()) setTimeout(next, 5); else setImmediate(next);
     }
-  }
-
-  /** At QoS 1 the MQTT session resends: nothing is kept for it here. */
-  forgetRecent(): void {
-    this.recent = [];
   }
 
   private compact(): void {

@@ -24,8 +24,8 @@
 import { LoginWatch } from '../mqtt/refusal.js';
 import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
-import { decodePayloadTolerant, encodePayload, type InboundPayload, type Metric, type MetricType, type Payload, type TolerantDecode } from '../mqtt/codec.js';
-import { deviceTopic, nodeTopic, noDelay, parseTopic, STATE_AHEAD_MAX_MS, stateTopic, type SparkplugTopic } from '../mqtt/topics.js';
+import { decodePayloadTolerant, encodePayload, typeOfValue, type InboundPayload, type Metric, type Payload, type TolerantDecode } from '../mqtt/codec.js';
+import { deviceTopic, nodeTopic, noDelay, parseState, parseTopic, STATE_AHEAD_MAX_MS, stateTopic, type SparkplugTopic } from '../mqtt/topics.js';
 import { Rollout, type RolloutOptions } from '../deploy/rollout.js';
 import { GUARD_STATUS, MODES, type GuardFlag, type ParamName } from '../runtime/abi.js';
 import { encodeCommand, encodeDeploy, MODE_DEMANDS, parseCommand, type CommandBody, type ModeDemand } from '../mqtt/commands.js';
@@ -268,11 +268,6 @@ function declaredType(d: Declarations, name: string | undefined, alias: number |
   return alias !== undefined ? d.aliases.get(alias)?.type : undefined;
 }
 
-/** A datatype for a metric that has none, here nor in its birth: what its value is. */
-function typeOfValue(v: number | boolean | string): MetricType {
-  return typeof v === 'boolean' ? 'Boolean' : typeof v === 'string' ? 'String' : 'Double';
-}
-
 /** The fields an edgeloop loop reports, at their defaults (what a foreign device keeps). */
 function loopFields(): Omit<AgentView, 'key' | 'group' | 'node' | 'device' | 'kind' | 'health' | 'lastSeenMs' | 'birthMetrics' | 'bdSeq'> {
   return { mode: '?', cause: '', setpoint: null, measurement: null, dependsOn: [], held: false, contained: null, reportsHeld: false,
@@ -413,18 +408,16 @@ export class Coordinator {
    */
   private ownState(bytes: Buffer): void {
     if (this.opts.passive || this.stopping || !this.client.connected) return;
-    let s: { online?: unknown; timestamp?: unknown };
-    try { s = JSON.parse(bytes.toString('utf8')) as typeof s; } catch { return; }
-    if (!s || typeof s !== 'object' || s.online !== false) return;
+    const s = parseState(bytes);
+    if (!s || s.online) return;
     this.stateReasserted++;
     // A timestamp more than a day ahead of this host's clock is refused by edge nodes (STATE_AHEAD_MAX_MS): answered like any stray.
-    const plausible = typeof s.timestamp === 'number' && Number.isFinite(s.timestamp) && s.timestamp <= Date.now() + STATE_AHEAD_MAX_MS;
-    if (plausible && (s.timestamp as number) > this.stateTs) {
+    if (s.timestamp <= Date.now() + STATE_AHEAD_MAX_MS && s.timestamp > this.stateTs) {
       // Newer than this session's birth: edge nodes would take it over any birth with this timestamp.
       // Leave cleanly (an offline STATE with the time now), and start again with a Will and birth newer than both.
       const leftAt = Math.max(Date.now(), this.stateTs);
       const offline = JSON.stringify({ online: false, timestamp: leftAt });
-      this.stateTs = Math.max(leftAt, s.timestamp as number) + 1;
+      this.stateTs = Math.max(leftAt, s.timestamp) + 1;
       this.client.publish(stateTopic(this.opts.hostId), offline, { qos: 1, retain: true }, () => {
         this.client.end(false, {}, () => { if (!this.stopping) this.client.reconnect(); });
       });
@@ -521,7 +514,8 @@ export class Coordinator {
     const timeout = this.opts.reorderTimeoutMs ?? REORDER_TIMEOUT_MS;
     for (const [node, s] of this.seqs) {
       if (!s.missing.size) continue;
-      const oldest = Math.min(...s.missing.values());
+      // Missing ones are kept in the order they went missing: the first is the oldest.
+      const oldest = s.missing.values().next().value!;
       if (now - oldest < timeout) continue;
       // A request went to this node less than REBIRTH_INTERVAL_MS ago: the gap waits for the next one it may send.
       const asked = this.rebirthAskedMs.get(node);

@@ -116,6 +116,11 @@ export class PayloadError extends Error {
   }
 }
 
+/** A datatype for a metric that has none, in its payload nor in its birth: what its value is. */
+export function typeOfValue(v: number | boolean | string): MetricType {
+  return typeof v === 'boolean' ? 'Boolean' : typeof v === 'string' ? 'String' : 'Double';
+}
+
 export function encodePayload(p: Payload): Uint8Array {
   // Tahu's name for the flag is isHistorical; a metric without it is encoded as before (no field).
   const metrics = p.metrics.map((m) => (m.historical === undefined ? m : { ...m, isHistorical: m.historical }));

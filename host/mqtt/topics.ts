@@ -48,6 +48,14 @@ export function deviceTopic(group: string, type: DeviceMessage, node: string, de
 /** A STATE timestamp further ahead of the receiver's wall clock than this is no host's (a bad clock, microseconds, a stray): refused, ms. */
 export const STATE_AHEAD_MAX_MS = 24 * 3600 * 1000;
 
+/** A host application's STATE payload (Sparkplug 3.0: JSON {online, timestamp}), or null when it is not one. */
+export function parseState(payload: Uint8Array): { online: boolean; timestamp: number } | null {
+  let s: { online?: unknown; timestamp?: unknown } | null;
+  try { s = JSON.parse(Buffer.from(payload).toString('utf8')) as typeof s; } catch { return null; }
+  if (typeof s !== 'object' || s === null || typeof s.online !== 'boolean' || typeof s.timestamp !== 'number' || !Number.isFinite(s.timestamp)) return null;
+  return { online: s.online, timestamp: s.timestamp };
+}
+
 export function stateTopic(host: string): string {
   return `${NAMESPACE}/STATE/${checkId('host_application_id', host)}`;
 }

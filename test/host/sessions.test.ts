@@ -19,6 +19,23 @@ let broker: EmbeddedBroker | null = null;
 afterEach(async () => { await broker?.close(); broker = null; });
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A coordinator (host id `hostId`) and one agent on `node`, ticked on a clock the test moves. */
+function coordinatorAndAgent(url: string, hostId: string, node: string) {
+  const coord = new Coordinator({ broker: url, hostId, contain: false });
+  const core = freshCore();
+  core.configure({ s0_scale: 0.05, range_min: -10, range_max: 200, out_min: 0, out_max: 100, model_gain: 1.5, model_tau: 60, model_offset: 20,
+    period_min_us: 100_000, period_max_us: 100_000 });
+  core.setSetpoint(60, 0);
+  const clock = { now: 0 };
+  const agent = new Agent({ group: 'plant1', node, device: 'loop1', core, binding: chamberBinding(), broker: url, clockUs: () => clock.now });
+  const step = () => { clock.now += 100_000; agent.tick(); coord.cycle(); };
+  const until = async (pred: () => boolean, what: string) => {
+    for (let i = 0; i < 200 && !pred(); i++) { step(); await wait(20); }
+    expect(pred(), what).toBe(true);
+  };
+  return { coord, agent, step, until };
+}
+
 describe('Sparkplug B 3.0 sessions', () => {
   it('bdSeq is Int64 in NBIRTH and NDEATH; the online STATE has the Will\'s timestamp; commands go out at QoS 0', async () => {
     broker = await startEmbeddedBroker();
@@ -26,17 +43,7 @@ describe('Sparkplug B 3.0 sessions', () => {
     const got: { topic: string; qos: number; payload: Buffer }[] = [];
     spy.on('message', (topic, payload, packet) => got.push({ topic, qos: packet.qos, payload }));
     await spy.subscribeAsync(['spBv1.0/#'], { qos: 1 });
-    const coord = new Coordinator({ broker: broker.url, hostId: 'sess1', contain: false });
-    const core = freshCore();
-    core.configure({ s0_scale: 0.05, range_min: -10, range_max: 200, out_min: 0, out_max: 100, model_gain: 1.5, model_tau: 60, model_offset: 20,
-      period_min_us: 100_000, period_max_us: 100_000 });
-    core.setSetpoint(60, 0);
-    let now = 0;
-    const agent = new Agent({ group: 'plant1', node: 'gw1', device: 'loop1', core, binding: chamberBinding(), broker: broker.url, clockUs: () => now });
-    const until = async (pred: () => boolean, what: string) => {
-      for (let i = 0; i < 150 && !pred(); i++) { now += 100_000; agent.tick(); coord.cycle(); await wait(20); }
-      expect(pred(), what).toBe(true);
-    };
+    const { coord, agent, step, until } = coordinatorAndAgent(broker.url, 'sess1', 'gw1');
     try {
       await until(() => coord.agents.has('plant1/gw1/loop1') && got.some((m) => m.topic === 'spBv1.0/STATE/sess1'), 'the agent seen, STATE online');
       const nbirth = got.find((m) => m.topic === 'spBv1.0/plant1/NBIRTH/gw1')!;
@@ -75,17 +82,7 @@ describe('Sparkplug B 3.0 sessions', () => {
       else if (topic.includes('/DCMD/')) dcmds.push(topic);
     });
     await spy.subscribeAsync(['spBv1.0/#'], { qos: 1 });
-    const coord = new Coordinator({ broker: broker.url, hostId: 'sess2', contain: false });
-    const core = freshCore();
-    core.configure({ s0_scale: 0.05, range_min: -10, range_max: 200, out_min: 0, out_max: 100, model_gain: 1.5, model_tau: 60, model_offset: 20,
-      period_min_us: 100_000, period_max_us: 100_000 });
-    core.setSetpoint(60, 0);
-    let now = 0;
-    const agent = new Agent({ group: 'plant1', node: 'gw2', device: 'loop1', core, binding: chamberBinding(), broker: broker.url, clockUs: () => now });
-    const until = async (pred: () => boolean, what: string) => {
-      for (let i = 0; i < 200 && !pred(); i++) { now += 100_000; agent.tick(); coord.cycle(); await wait(20); }
-      expect(pred(), what).toBe(true);
-    };
+    const { coord, agent, step, until } = coordinatorAndAgent(broker.url, 'sess2', 'gw2');
     try {
       await until(() => coord.agents.get('plant1/gw2/loop1')?.health === 'online' && states.some((s) => s.online), 'online');
       const birth = states.find((s) => s.online)!;
@@ -136,7 +133,7 @@ describe('Sparkplug B 3.0 sessions', () => {
       const after = states.slice(count);
       expect(after[0]).toMatchObject({ online: false, timestamp: session.timestamp });
       expect(after.find((s) => s.online)!.timestamp).toBeGreaterThan(session.timestamp);
-      for (let i = 0; i < 20; i++) { now += 100_000; agent.tick(); coord.cycle(); await wait(20); }
+      for (let i = 0; i < 20; i++) { step(); await wait(20); }
       expect(dcmds).toEqual([]);
     } finally {
       await agent.stop();
